@@ -1,0 +1,153 @@
+"""``edge-audio``: the command line.
+
+    edge-audio data synth OUT_DIR [--seed N] [--clips-per-class-per-fold K]
+    edge-audio data check PATH [--max-bad-fraction F]
+    edge-audio run [--dataset-path PATH] [--output-dir DIR] [-p NAME VALUE ...] [-f params.yaml]
+
+A user error (a wrong path, a bad parameter, a dataset without a required column) prints one line,
+``edge-audio: error: ...``, and exits with status 2: no traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import __version__
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+
+
+def _parse_value(text: str) -> Any:
+    """A ``-p`` value as YAML (so ``0.5`` is a float, ``[16, 32]`` a list, ``null`` None), like papermill's ``-y``."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _load_parameter_file(path: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"parameter file {path} not found") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"parameter file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"parameter file {path} must hold a mapping of NAME: VALUE")
+    return loaded
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from .synth import SynthConfig, generate_dataset
+
+    config = SynthConfig(seed=args.seed, clips_per_class_per_fold=args.clips_per_class_per_fold,
+                         snr_db=tuple(args.snr_db), distractor_prob=args.distractor_prob)
+    out = generate_dataset(args.out_dir, config, progress=not args.quiet)
+    print(f"wrote {config.clips_per_class_per_fold * 100} clips in the UrbanSound8K layout to {out}")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from .data import check_dataset, load_dataset
+
+    dataset = load_dataset(args.path, layout=args.layout)
+    report = check_dataset(dataset, silence_threshold=args.silence_threshold, progress=not args.quiet)
+    print(f"Checked {dataset.root}")
+    print(report)
+    if report.bad_fraction > args.max_bad_fraction:
+        print(f"edge-audio: {100 * report.bad_fraction:.1f}% of files are unusable, above --max-bad-fraction "
+              f"{100 * args.max_bad_fraction:g}%", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import run_book
+
+    parameters: dict[str, Any] = {}
+    for path in args.parameter_file or []:
+        parameters.update(_load_parameter_file(path))
+    for name, value in args.parameter or []:
+        parameters[name] = _parse_value(value)
+    if args.dataset_path is not None:  # paths typed on the command line are relative to where they were typed
+        parameters["dataset_path"] = str(Path(args.dataset_path).expanduser().resolve())
+    output_dir = None if args.output_dir is None else Path(args.output_dir).expanduser().resolve()
+    html = run_book(parameters, output_dir=output_dir, selected=args.chapters, build=not args.no_build)
+    if html is not None:
+        print(f"book written to {html / 'index.html'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-audio", description=(
+        "How much accuracy does an audio classifier give up to fit on an edge device? "
+        "Train, compress and search small CNNs, and publish the frontier as a Jupyter Book."))
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="generate or check a dataset")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    synth = data_commands.add_parser("synth", help="write the synthetic UrbanSound8K-layout dataset")
+    synth.add_argument("out_dir", metavar="OUT_DIR", help="folder to create (must be empty or absent)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (same seed: byte-identical files)")
+    synth.add_argument("--clips-per-class-per-fold", type=int, default=8, metavar="K",
+                       help="clips per class in each of the 10 folds (default 8: 800 clips)")
+    synth.add_argument("--snr-db", type=float, nargs=2, default=(0.0, 20.0), metavar=("LOW", "HIGH"),
+                       help="background-noise SNR range in dB; lower is harder (default 0 20)")
+    synth.add_argument("--distractor-prob", type=float, default=0.35, metavar="P",
+                       help="chance that a clip also holds a quieter event of another class (default 0.35)")
+    synth.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    synth.set_defaults(func=_cmd_synth)
+
+    check = data_commands.add_parser("check", help="validate a dataset and list every unusable file")
+    check.add_argument("path", metavar="PATH", help="UrbanSound8K or ESC-50 folder, or a CSV (file, fold, label)")
+    check.add_argument("--layout", default="auto", choices=["auto", "urbansound8k", "esc50", "csv"])
+    check.add_argument("--max-bad-fraction", type=float, default=0.05, metavar="F",
+                       help="exit with status 1 when more than this fraction of files is unusable (default 0.05)")
+    check.add_argument("--silence-threshold", type=float, default=1e-4, metavar="PEAK",
+                       help="a clip whose peak amplitude is below this is reported as silent (default 1e-4)")
+    check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    check.set_defaults(func=_cmd_check)
+
+    run = commands.add_parser("run", help="execute the chapters with papermill and build the book")
+    run.add_argument("--dataset-path", default=None, metavar="PATH",
+                     help="a real dataset (default: the embedded synthetic UrbanSound8K)")
+    run.add_argument("--output-dir", default=None, metavar="DIR", help="output folder (default: output/)")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                     help="a chapter parameter, e.g. -p n_mels 40 (values parsed as YAML)")
+    run.add_argument("-f", "--parameter-file", action="append", metavar="params.yaml",
+                     help="a YAML file of NAME: VALUE parameters (-p wins over -f)")
+    run.add_argument("--chapters", nargs="+", metavar="NN", help="execute only chapters starting with these")
+    run.add_argument("--no-build", action="store_true", help="execute the chapters but do not build the book")
+    run.set_defaults(func=_cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .data import DatasetError
+    from .pipeline import ChapterFailed
+
+    try:
+        return args.func(args)
+    except (DatasetError, ValueError, FileExistsError, FileNotFoundError) as exc:
+        print(f"edge-audio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ChapterFailed as exc:
+        print(f"edge-audio: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("edge-audio: interrupted; cached results so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

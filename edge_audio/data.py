@@ -1,0 +1,337 @@
+"""Datasets on disk: the UrbanSound8K and ESC-50 layouts, a generic CSV, validation, and the embedded default.
+
+Every loader returns a :class:`Dataset`: the root folder plus one table with at least ``path`` (absolute),
+``fold``, ``class_id`` and ``class_name``. Folds are always the dataset's own; nothing here reshuffles clips
+across folds (the UrbanSound8K authors warn that random splits inflate accuracy, because slices of one recording
+then land on both sides).
+
+:func:`check_dataset` reads every file and reports the missing, unreadable or corrupt (truncated), empty,
+silent and unsupported ones, each with a count; :meth:`Dataset.valid_only` drops exactly the reported files,
+and :func:`edge_audio.pipeline.prepare_data` stops with a clear error when more than a set fraction is bad.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+from tqdm import tqdm
+
+from .synth import URBANSOUND8K_CLASSES, SynthConfig, ensure_dataset
+
+LAYOUTS = ("urbansound8k", "esc50", "csv")
+EXPECTED_LAYOUTS = (
+    "expected an UrbanSound8K folder (metadata/UrbanSound8K.csv, audio/fold1..fold10/), "
+    "an ESC-50 folder (meta/esc50.csv, audio/) or a CSV file with columns file, fold, label"
+)
+#: Extensions libsndfile can decode (checked against soundfile at import time).
+SUPPORTED_EXTENSIONS = frozenset(f".{fmt.lower()}" for fmt in sf.available_formats()) | {".aif", ".oga"}
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used as given; the message says what is wrong and what was expected."""
+
+
+@dataclass
+class Dataset:
+    """A folder of audio files plus its metadata table (columns ``path, fold, class_id, class_name`` at least)."""
+
+    root: Path
+    layout: str
+    table: pd.DataFrame
+    name: str = ""
+
+    @property
+    def class_names(self) -> list[str]:
+        """Class names ordered by class id."""
+        pairs = self.table[["class_id", "class_name"]].drop_duplicates().sort_values("class_id")
+        return pairs["class_name"].tolist()
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.table["class_id"].max()) + 1
+
+    @property
+    def folds(self) -> list[int]:
+        return sorted(int(f) for f in self.table["fold"].unique())
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def valid_only(self, report: "ValidationReport") -> "Dataset":
+        """This dataset without the files the report lists as problems."""
+        bad = set(report.problems["path"])
+        keep = self.table[~self.table["path"].isin(bad)].reset_index(drop=True)
+        return Dataset(self.root, self.layout, keep, self.name)
+
+    def counts(self) -> pd.DataFrame:
+        """Clips per class (rows) and fold (columns)."""
+        return pd.crosstab(self.table["class_name"], self.table["fold"]).reindex(self.class_names)
+
+    def fingerprint(self) -> str:
+        """A digest of the dataset's content: the metadata rows and the bytes of every audio file.
+
+        Two copies of a dataset in different folders have the same fingerprint; changing one byte of one file
+        changes it. This keys the feature cache.
+        """
+        rows = self.table[["path", "fold", "class_id"]].copy()
+        rows["path"] = [os.path.relpath(p, self.root) for p in rows["path"]]
+        with ThreadPoolExecutor(4) as pool:
+            digests = list(pool.map(_file_digest, self.table["path"]))
+        h = hashlib.blake2b(digest_size=16)
+        h.update(rows.to_csv(index=False).encode())
+        for digest in digests:
+            h.update(digest)
+        return h.hexdigest()
+
+
+def _file_digest(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "blake2b").digest()
+    except OSError:
+        return b"missing"
+
+
+def _read_metadata(csv_path: Path, required: tuple[str, ...], layout_hint: str) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(csv_path)
+    except Exception as exc:  # pandas raises many types for bad CSVs
+        raise DatasetError(f"cannot read metadata {csv_path}: {exc}") from None
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise DatasetError(
+            f"metadata {csv_path} is missing required column(s) {', '.join(missing)}; "
+            f"{layout_hint} needs columns {', '.join(required)} (found: {', '.join(map(str, table.columns))})")
+    if table.empty:
+        raise DatasetError(f"metadata {csv_path} has no rows")
+    return table
+
+
+def _integer_column(table: pd.DataFrame, column: str, csv_path: Path) -> pd.Series:
+    values = pd.to_numeric(table[column], errors="coerce")
+    bad = values.isna() | (values != values.round())
+    if bad.any():
+        example = table.loc[bad, column].iloc[0]
+        raise DatasetError(f"metadata {csv_path}: column {column} must hold integers, found {example!r} "
+                           f"in {int(bad.sum())} row(s)")
+    return values.astype(int)
+
+
+def _finish(root: Path, layout: str, table: pd.DataFrame, csv_path: Path, name: str) -> Dataset:
+    table["fold"] = _integer_column(table, "fold", csv_path)
+    table["class_id"] = _integer_column(table, "class_id", csv_path)
+    table["class_name"] = table["class_name"].astype(str)
+    per_id = table.groupby("class_id")["class_name"].nunique()
+    per_name = table.groupby("class_name")["class_id"].nunique()
+    if (per_id > 1).any() or (per_name > 1).any():
+        raise DatasetError(f"metadata {csv_path}: class ids and class names do not match one to one")
+    if table["class_id"].min() < 0:
+        raise DatasetError(f"metadata {csv_path}: class ids must be >= 0")
+    ordered = ["path", "fold", "class_id", "class_name"]
+    table = table[ordered + [c for c in table.columns if c not in ordered]].reset_index(drop=True)
+    return Dataset(root=root, layout=layout, table=table, name=name or root.name)
+
+
+def load_urbansound8k(root: str | os.PathLike) -> Dataset:
+    """An UrbanSound8K-layout folder: ``metadata/UrbanSound8K.csv`` and ``audio/foldN/<slice_file_name>``."""
+    root = Path(root)
+    csv_path = root / "metadata" / "UrbanSound8K.csv"
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path} not found; the UrbanSound8K layout is "
+                           "metadata/UrbanSound8K.csv plus audio/fold1..fold10/")
+    table = _read_metadata(csv_path, ("slice_file_name", "fold", "classID", "class"), "UrbanSound8K")
+    table["fold"] = _integer_column(table, "fold", csv_path)
+    table.insert(0, "path", [str(root / "audio" / f"fold{fold}" / name)
+                             for fold, name in zip(table["fold"], table["slice_file_name"])])
+    table["class_id"] = table["classID"]
+    table["class_name"] = table["class"]
+    return _finish(root, "urbansound8k", table, csv_path, "UrbanSound8K" if root.name == "UrbanSound8K" else "")
+
+
+def load_esc50(root: str | os.PathLike) -> Dataset:
+    """An ESC-50-layout folder: ``meta/esc50.csv`` (filename, fold, target, category) and ``audio/<filename>``."""
+    root = Path(root)
+    csv_path = root / "meta" / "esc50.csv"
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path} not found; the ESC-50 layout is meta/esc50.csv plus audio/")
+    table = _read_metadata(csv_path, ("filename", "fold", "target", "category"), "ESC-50")
+    table.insert(0, "path", [str(root / "audio" / name) for name in table["filename"]])
+    table["class_id"] = table["target"]
+    table["class_name"] = table["category"]
+    return _finish(root, "esc50", table, csv_path, "ESC-50" if root.name.upper().startswith("ESC") else "")
+
+
+def load_csv_dataset(csv_path: str | os.PathLike) -> Dataset:
+    """A generic CSV with columns ``file, fold, label`` (optional ``class_id``); files relative to the CSV's folder.
+
+    Without a ``class_id`` column, ids are assigned to labels in sorted order.
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise DatasetError(f"{csv_path} not found; {EXPECTED_LAYOUTS}")
+    table = _read_metadata(csv_path, ("file", "fold", "label"), "a generic CSV dataset")
+    root = csv_path.parent
+    table.insert(0, "path", [str(p if Path(p).is_absolute() else root / p) for p in table["file"].astype(str)])
+    table["class_name"] = table["label"].astype(str)
+    if "class_id" not in table.columns:
+        ids = {label: i for i, label in enumerate(sorted(table["class_name"].unique()))}
+        table["class_id"] = table["class_name"].map(ids)
+    return _finish(root, "csv", table, csv_path, csv_path.stem)
+
+
+def detect_layout(path: str | os.PathLike) -> str:
+    """Which of :data:`LAYOUTS` a path is, or a :class:`DatasetError` naming the path and the expected layouts."""
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(f"dataset path {path} does not exist; {EXPECTED_LAYOUTS}")
+    if path.is_file():
+        if path.suffix.lower() == ".csv":
+            return "csv"
+        raise DatasetError(f"dataset path {path} is a file but not a .csv; {EXPECTED_LAYOUTS}")
+    if (path / "metadata" / "UrbanSound8K.csv").is_file():
+        return "urbansound8k"
+    if (path / "meta" / "esc50.csv").is_file():
+        return "esc50"
+    raise DatasetError(f"dataset path {path} has no known layout; {EXPECTED_LAYOUTS}")
+
+
+def load_dataset(path: str | os.PathLike, layout: str = "auto") -> Dataset:
+    """Load a dataset from ``path``; ``layout`` is one of :data:`LAYOUTS` or ``"auto"`` (detected)."""
+    if layout == "auto":
+        layout = detect_layout(path)
+    loaders = {"urbansound8k": load_urbansound8k, "esc50": load_esc50, "csv": load_csv_dataset}
+    if layout not in loaders:
+        raise DatasetError(f"unknown layout {layout!r}; choose one of auto, {', '.join(LAYOUTS)}")
+    return loaders[layout](path)
+
+
+def default_dataset(data_dir: str | os.PathLike, synth: SynthConfig = SynthConfig(),
+                    progress: bool = True) -> Dataset:
+    """The embedded synthetic UrbanSound8K under ``data_dir``: generated on first use, loaded afterwards."""
+    dataset = load_urbansound8k(ensure_dataset(data_dir, synth, progress=progress))
+    dataset.name = "synthetic UrbanSound8K"
+    return dataset
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------------------------
+
+PROBLEM_KINDS = ("missing", "unsupported format", "unreadable", "truncated", "empty", "silent")
+
+
+@dataclass
+class ValidationReport:
+    """What :func:`check_dataset` found: one row per file in ``files`` and one per bad file in ``problems``."""
+
+    dataset: Dataset
+    files: pd.DataFrame
+    problems: pd.DataFrame
+    silence_threshold: float = field(default=1e-4)
+
+    @property
+    def num_files(self) -> int:
+        return len(self.files)
+
+    @property
+    def num_bad(self) -> int:
+        return len(self.problems)
+
+    @property
+    def bad_fraction(self) -> float:
+        return self.num_bad / max(self.num_files, 1)
+
+    def counts(self) -> dict[str, int]:
+        """Bad files per kind of problem, every kind listed (zero where none)."""
+        found = self.problems["problem"].value_counts()
+        return {kind: int(found.get(kind, 0)) for kind in PROBLEM_KINDS}
+
+    def __str__(self) -> str:
+        lines = [f"Dataset check of {self.dataset.name} ({self.dataset.layout} layout); paths below are relative "
+                 "to its folder",
+                 f"  files listed: {self.num_files}, usable: {self.num_files - self.num_bad}, "
+                 f"excluded: {self.num_bad} ({100 * self.bad_fraction:.1f}%)"]
+        for kind, count in self.counts().items():
+            lines.append(f"  {kind:<19}{count}")
+        for row in self.problems.itertuples():
+            lines.append(f"  - {row.problem}: {os.path.relpath(row.path, self.dataset.root)} ({row.detail})")
+        return "\n".join(lines)
+
+
+def _inspect_file(path: str, silence_threshold: float) -> dict:
+    """Properties of one audio file, or the problem that makes it unusable."""
+    info = {"path": path, "problem": None, "detail": "", "sample_rate": np.nan, "channels": np.nan,
+            "subtype": None, "duration": np.nan, "peak": np.nan}
+    if not os.path.isfile(path):
+        return {**info, "problem": "missing", "detail": "no such file"}
+    if Path(path).suffix.lower() not in SUPPORTED_EXTENSIONS:
+        return {**info, "problem": "unsupported format", "detail": f"extension {Path(path).suffix or '(none)'}"}
+    try:
+        with sf.SoundFile(path) as handle:
+            declared = handle.frames
+            info.update(sample_rate=handle.samplerate, channels=handle.channels, subtype=handle.subtype,
+                        duration=declared / handle.samplerate)
+            audio = handle.read(dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile reports corrupt files through several exception types
+        return {**info, "problem": "unreadable", "detail": str(exc).strip().splitlines()[-1][:120]}
+    if declared == 0 or audio.size == 0:
+        return {**info, "problem": "empty", "detail": "no audio frames"}
+    expected = _declared_data_frames(path, handle.channels, handle.subtype) or declared
+    if len(audio) < expected:
+        return {**info, "problem": "truncated", "detail": f"{len(audio)} of {expected} frames present"}
+    peak = float(np.max(np.abs(audio)))
+    info["peak"] = peak
+    if not np.isfinite(peak):
+        return {**info, "problem": "unreadable", "detail": "non-finite samples"}
+    if peak < silence_threshold:
+        return {**info, "problem": "silent", "detail": f"peak {peak:.2e} < {silence_threshold:g}"}
+    return info
+
+
+_BYTES_PER_SAMPLE = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+
+
+def _declared_data_frames(path: str, channels: int, subtype: str) -> int | None:
+    """Frames a WAV's ``data`` chunk header declares (libsndfile reports only what is present when truncated)."""
+    width = _BYTES_PER_SAMPLE.get(subtype)
+    if width is None or Path(path).suffix.lower() != ".wav":
+        return None
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+        if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        while True:
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                return None
+            size = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                return size // (width * channels)
+            handle.seek(size + (size & 1), os.SEEK_CUR)
+
+
+def check_dataset(dataset: Dataset, silence_threshold: float = 1e-4, workers: int = 4,
+                  progress: bool = True) -> ValidationReport:
+    """Read every file of ``dataset`` and report its properties and problems (nothing is dropped here)."""
+    paths = dataset.table["path"].tolist()
+    with ThreadPoolExecutor(workers) as pool:
+        rows = list(tqdm(pool.map(lambda p: _inspect_file(p, silence_threshold), paths), total=len(paths),
+                         desc="checking files", unit="file", disable=not progress))
+    files = pd.DataFrame(rows)
+    files.insert(1, "fold", dataset.table["fold"].values)
+    files.insert(2, "class_name", dataset.table["class_name"].values)
+    problems = files[files["problem"].notna()][["path", "fold", "class_name", "problem", "detail"]]
+    return ValidationReport(dataset, files, problems.reset_index(drop=True), silence_threshold)
+
+
+__all__ = [
+    "Dataset", "DatasetError", "ValidationReport", "LAYOUTS", "URBANSOUND8K_CLASSES", "check_dataset",
+    "default_dataset", "detect_layout", "load_csv_dataset", "load_dataset", "load_esc50",
+    "load_urbansound8k",
+]

@@ -1,0 +1,135 @@
+"""The CNN family, built from a plain architecture spec (a JSON-able dict) so any model can be rebuilt exactly.
+
+A spec::
+
+    {"name": "small", "channels": [24, 48, 96, 192], "fc_size": 256, "block": "standard",
+     "kernel_size": 3, "dropout": 0.2, "pool": "max"}
+
+Input is a log-mel batch ``(batch, 1, n_mels, frames)``. The network: an input BatchNorm (the features are not
+normalised on disk), then one stage per entry of ``channels`` (a block, then 2x2 pooling), global average
+pooling, dropout, an optional hidden linear layer of ``fc_size`` units, and the classifier.
+
+Blocks: ``standard`` is Conv-BN-ReLU; ``dsconv`` is depthwise Conv-BN-ReLU then pointwise 1x1 Conv-BN-ReLU (the
+DS-CNN block used for keyword spotting on microcontrollers). A dsconv network's first stage is a standard conv,
+since a depthwise conv over a single input channel learns nothing.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+BLOCKS = ("standard", "dsconv")
+POOLS = ("max", "avg")
+
+#: The hand-designed baselines. FP32 checkpoint sizes: tiny ~0.5 MB, small ~1.2 MB, medium ~2.9 MB.
+PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"channels": [16, 32, 64, 128], "fc_size": 256, "block": "standard"},
+    "small": {"channels": [24, 48, 96, 208], "fc_size": 320, "block": "standard"},
+    "medium": {"channels": [32, 64, 144, 352], "fc_size": 512, "block": "standard"},
+    "ds_cnn": {"channels": [64, 64, 128, 128, 256], "fc_size": 0, "block": "dsconv"},
+}
+#: The reference pipeline's config list: the presets, named.
+MODEL_CONFIGS: list[dict[str, Any]] = [{"name": name, **spec} for name, spec in PRESETS.items()]
+
+_DEFAULTS = {"block": "standard", "kernel_size": 3, "dropout": 0.2, "pool": "max", "fc_size": 256}
+
+
+def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """A complete, validated copy of ``spec`` (defaults filled in); raises ``ValueError`` naming the bad key."""
+    full = {**_DEFAULTS, **copy.deepcopy(spec)}
+    channels = full.get("channels")
+    if not isinstance(channels, (list, tuple)) or not channels or not all(
+            isinstance(c, int) and c > 0 for c in channels):
+        raise ValueError(f"spec 'channels' must be a non-empty list of positive ints, got {channels!r}")
+    full["channels"] = [int(c) for c in channels]
+    if full["block"] not in BLOCKS:
+        raise ValueError(f"spec 'block' must be one of {BLOCKS}, got {full['block']!r}")
+    if full["pool"] not in POOLS:
+        raise ValueError(f"spec 'pool' must be one of {POOLS}, got {full['pool']!r}")
+    if full["kernel_size"] not in (1, 3, 5, 7):
+        raise ValueError(f"spec 'kernel_size' must be 1, 3, 5 or 7, got {full['kernel_size']!r}")
+    if not 0.0 <= float(full["dropout"]) < 1.0:
+        raise ValueError(f"spec 'dropout' must be in [0, 1), got {full['dropout']!r}")
+    if int(full["fc_size"]) < 0:
+        raise ValueError(f"spec 'fc_size' must be >= 0 (0: no hidden layer), got {full['fc_size']!r}")
+    full["fc_size"], full["kernel_size"], full["dropout"] = int(full["fc_size"]), int(full["kernel_size"]), float(
+        full["dropout"])
+    return full
+
+
+def preset_spec(name: str) -> dict[str, Any]:
+    """The full spec of a named preset (see :data:`PRESETS`)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return normalize_spec({"name": name, **PRESETS[name]})
+
+
+def _conv_bn_relu(c_in: int, c_out: int, kernel: int, groups: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class LightweightCNN(nn.Module):
+    """A small audio CNN (see the module docstring). ``LightweightCNN(**spec)`` or :meth:`from_spec`."""
+
+    def __init__(self, channels: list[int], fc_size: int = 256, block: str = "standard", kernel_size: int = 3,
+                 dropout: float = 0.2, pool: str = "max", num_classes: int = 10, name: str = "custom"):
+        super().__init__()
+        self._spec = normalize_spec({"name": name, "channels": channels, "fc_size": fc_size, "block": block,
+                                     "kernel_size": kernel_size, "dropout": dropout, "pool": pool})
+        self._spec["num_classes"] = int(num_classes)
+        spec = self._spec
+        pooling = nn.MaxPool2d if spec["pool"] == "max" else nn.AvgPool2d
+        layers: list[nn.Module] = [nn.BatchNorm2d(1)]
+        c_in = 1
+        for stage, c_out in enumerate(spec["channels"]):
+            if spec["block"] == "dsconv" and stage > 0:
+                layers += _conv_bn_relu(c_in, c_in, spec["kernel_size"], groups=c_in)
+                layers += _conv_bn_relu(c_in, c_out, 1)
+            else:
+                layers += _conv_bn_relu(c_in, c_out, spec["kernel_size"])
+            layers.append(pooling(2, ceil_mode=True))
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(spec["dropout"])]
+        if spec["fc_size"]:
+            head += [nn.Linear(c_in, spec["fc_size"]), nn.ReLU(inplace=True), nn.Dropout(spec["dropout"])]
+            c_in = spec["fc_size"]
+        head.append(nn.Linear(c_in, num_classes))
+        self.classifier = nn.Sequential(*head)
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], num_classes: int | None = None) -> "LightweightCNN":
+        """Rebuild a model from a spec (``num_classes`` from the spec unless given)."""
+        spec = dict(spec)
+        classes = num_classes if num_classes is not None else spec.pop("num_classes", 10)
+        spec.pop("num_classes", None)
+        return cls(**normalize_spec(spec), num_classes=classes)
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The plain architecture spec (JSON-able) that rebuilds this model."""
+        return copy.deepcopy(self._spec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class WaveformClassifier(nn.Module):
+    """A front end (raw mono waveform -> log-mel) followed by a classifier: raw audio in, logits out."""
+
+    def __init__(self, front_end: nn.Module, classifier: nn.Module):
+        super().__init__()
+        self.front_end = front_end
+        self.classifier = classifier
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.front_end(waveform))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameters (trainable and frozen)."""
+    return sum(p.numel() for p in model.parameters())

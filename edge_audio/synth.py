@@ -1,0 +1,469 @@
+"""The embedded default dataset: a synthetic UrbanSound8K, written in the exact on-disk layout of the real one.
+
+``audio/fold1..fold10/*.wav`` plus ``metadata/UrbanSound8K.csv`` with the real columns
+(``slice_file_name,fsID,start,end,salience,fold,classID,class``) and the real ten classes.
+
+How a clip is made:
+
+* Every class has a parametric synthesizer of that kind of sound (siren: swept tones; jackhammer: an impulse
+  train; ...). A *source* (``fsID``) draws its own fixed parameters and yields several slices, all in one fold,
+  as in the real data, so a model cannot score by recognising a recording it saw in training.
+* Each slice gets background noise at a random SNR (lower for ``salience`` 2, the background sounds) and, with
+  some probability, a quieter event of another class. Three pairs share parameter ranges on purpose:
+  drilling/jackhammer, engine_idling/air_conditioner and children_playing/street_music.
+* Files are heterogeneous like the real dataset: sample rates from 8 to 48 kHz, 16- and 24-bit PCM and 32-bit
+  float WAV, mono and stereo, 0.5-4 s long.
+
+Difficulty is set by ``snr_db`` (the background-noise SNR range, in dB) and ``distractor_prob`` (the chance of a
+second, quieter event); the README records the accuracy a baseline reaches at the defaults.
+
+Everything derives from ``seed`` through NumPy ``SeedSequence`` keyed by (source, slice), so the same seed gives
+byte-identical files whatever the number of worker processes.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import soundfile as sf
+from scipy import signal
+from scipy.io import wavfile
+from tqdm import tqdm
+
+from .storage import atomic_write_json, read_json
+
+#: The ten UrbanSound8K classes, in classID order.
+URBANSOUND8K_CLASSES = (
+    "air_conditioner", "car_horn", "children_playing", "dog_bark", "drilling",
+    "engine_idling", "gun_shot", "jackhammer", "siren", "street_music",
+)
+URBANSOUND8K_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
+NUM_FOLDS = 10
+SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
+SAMPLE_RATE_WEIGHTS = (0.05, 0.07, 0.12, 0.16, 0.08, 0.10, 0.27, 0.15)
+SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
+SUBTYPE_WEIGHTS = (0.6, 0.3, 0.1)
+#: Bump when the generator's output changes, so an old cached dataset is regenerated.
+GENERATOR_VERSION = 1
+_COMPLETE_MARKER = "synth_info.json"
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Settings of the synthetic dataset; together with the generator version they name its folder."""
+
+    seed: int = 0
+    clips_per_class_per_fold: int = 8
+    snr_db: tuple[float, float] = (0.0, 20.0)
+    distractor_prob: float = 0.35
+
+    def __post_init__(self) -> None:
+        if self.clips_per_class_per_fold < 1:
+            raise ValueError(f"clips_per_class_per_fold must be >= 1, got {self.clips_per_class_per_fold}")
+        if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
+            raise ValueError(f"snr_db must be (low, high) with low <= high, got {self.snr_db}")
+        if not 0.0 <= self.distractor_prob <= 1.0:
+            raise ValueError(f"distractor_prob must be in [0, 1], got {self.distractor_prob}")
+
+    @property
+    def folder_name(self) -> str:
+        lo, hi = self.snr_db
+        return (f"synth-us8k-v{GENERATOR_VERSION}-seed{self.seed}-k{self.clips_per_class_per_fold}"
+                f"-snr{lo:g}_{hi:g}-d{self.distractor_prob:g}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Signal building blocks
+# ---------------------------------------------------------------------------------------------------------------
+
+def _coloured_noise(rng: np.random.Generator, n: int, exponent: float) -> np.ndarray:
+    """Noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.arange(spectrum.size, dtype=float)
+    freqs[0] = 1.0
+    spectrum /= freqs ** (exponent / 2.0)
+    out = np.fft.irfft(spectrum, n)
+    return out / (np.sqrt(np.mean(out ** 2)) + 1e-12)
+
+
+def _bandpass(x: np.ndarray, sr: int, low: float, high: float, order: int = 4) -> np.ndarray:
+    """Butterworth band-pass clipped to the clip's Nyquist band (low sample rates lose the top, as real ones do)."""
+    nyq = sr / 2.0
+    low = min(max(low, 20.0), 0.8 * nyq)
+    high = min(max(high, low * 1.2), 0.95 * nyq)
+    sos = signal.butter(order, [low / nyq, high / nyq], btype="band", output="sos")
+    return signal.sosfilt(sos, x)
+
+
+def _lowpass(x: np.ndarray, sr: int, cutoff: float, order: int = 4) -> np.ndarray:
+    nyq = sr / 2.0
+    sos = signal.butter(order, min(cutoff, 0.95 * nyq) / nyq, btype="low", output="sos")
+    return signal.sosfilt(sos, x)
+
+
+def _harmonics(freq: np.ndarray, sr: int, amplitudes: np.ndarray, phase0: float = 0.0) -> np.ndarray:
+    """Sum of harmonics k*freq(t) with the given amplitudes, skipping those above Nyquist."""
+    phase = 2 * np.pi * np.cumsum(freq) / sr + phase0
+    out = np.zeros_like(freq)
+    top = float(np.max(freq))
+    for k, amp in enumerate(amplitudes, start=1):
+        if k * top >= 0.45 * sr:
+            break
+        out += amp * np.sin(k * phase)
+    return out
+
+
+def _bursts(n: int, sr: int, onsets: np.ndarray, lengths: np.ndarray, attack: float, release: float) -> np.ndarray:
+    """An envelope made of bursts: linear attack, flat, exponential release."""
+    env = np.zeros(n)
+    for onset, length in zip(onsets, lengths):
+        start, stop = max(0, int(onset * sr)), int((onset + length) * sr)
+        if start >= n:
+            continue
+        seg = np.arange(max(stop, start + 1) - start) / sr
+        shape = np.minimum(1.0, seg / max(attack, 1e-4)) * np.exp(-np.maximum(0.0, seg - attack) / max(release, 1e-4))
+        stop = min(start + seg.size, n)
+        env[start:stop] = np.maximum(env[start:stop], shape[: stop - start])
+    return env
+
+
+def _event_times(rng: np.random.Generator, duration: float, count: int, min_len: float, max_len: float):
+    onsets = np.sort(rng.uniform(0.0, max(duration - min_len, 0.01), count))
+    return onsets, rng.uniform(min_len, max_len, count)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One synthesizer per class: params(rng) draws a source's fixed parameters, render(p, rng, n, sr) makes a slice.
+# ---------------------------------------------------------------------------------------------------------------
+
+def _air_conditioner_params(rng):
+    return {"hum": rng.uniform(45, 110), "tilt": rng.uniform(0.6, 1.6), "hum_level": rng.uniform(0.15, 0.6),
+            "band": rng.uniform(300, 2500), "harm_decay": rng.uniform(0.4, 0.8)}
+
+
+def _air_conditioner(p, rng, n, sr):
+    t = np.arange(n) / sr
+    noise = _lowpass(_coloured_noise(rng, n, p["tilt"]), sr, p["band"])
+    freq = p["hum"] * (1 + 0.002 * np.sin(2 * np.pi * 0.3 * t))
+    hum = _harmonics(freq, sr, p["harm_decay"] ** np.arange(8))
+    return noise / (np.std(noise) + 1e-9) + p["hum_level"] * 3 * hum / (np.std(hum) + 1e-9)
+
+
+def _engine_idling_params(rng):
+    return {"f0": rng.uniform(22, 65), "jitter": rng.uniform(0.01, 0.06), "tilt": rng.uniform(0.8, 1.8),
+            "noise_level": rng.uniform(0.2, 0.8), "harm_decay": rng.uniform(0.75, 0.92)}
+
+
+def _engine_idling(p, rng, n, sr):
+    # Cycle-to-cycle jitter: a slowly wandering fundamental plus fast random perturbation.
+    wander = np.cumsum(rng.standard_normal(n)) / np.sqrt(sr * 2.0)
+    wander = _lowpass(wander, sr, 8.0, order=2)
+    freq = p["f0"] * (1 + p["jitter"] * np.clip(wander, -3, 3))
+    tone = _harmonics(freq, sr, p["harm_decay"] ** np.arange(24))
+    noise = _lowpass(_coloured_noise(rng, n, p["tilt"]), sr, 1500)
+    return tone / (np.std(tone) + 1e-9) + p["noise_level"] * noise
+
+
+def _car_horn_params(rng):
+    return {"f0": rng.uniform(280, 520), "second": rng.uniform(1.18, 1.33), "decay": rng.uniform(0.55, 0.85),
+            "honks": int(rng.integers(1, 4))}
+
+
+def _car_horn(p, rng, n, sr):
+    dur = n / sr
+    onsets, lengths = _event_times(rng, dur, p["honks"], 0.15, min(1.5, dur))
+    env = _bursts(n, sr, onsets, lengths, 0.01, 0.6)
+    freq = np.full(n, p["f0"] * rng.uniform(0.98, 1.02))
+    amps = p["decay"] ** np.arange(12)
+    tone = _harmonics(freq, sr, amps) + 0.7 * _harmonics(freq * p["second"], sr, amps)
+    return env * np.tanh(1.5 * tone)
+
+
+def _children_playing_params(rng):
+    return {"voices": int(rng.integers(2, 6)), "f0": rng.uniform(220, 420), "syllable_rate": rng.uniform(2.5, 6),
+            "formant": rng.uniform(700, 1400)}
+
+
+def _children_playing(p, rng, n, sr):
+    t = np.arange(n) / sr
+    dur = n / sr
+    out = np.zeros(n)
+    for _ in range(p["voices"]):
+        f0 = p["f0"] * rng.uniform(0.8, 1.25)
+        contour = f0 * (1 + 0.15 * np.sin(2 * np.pi * rng.uniform(0.3, 1.5) * t + rng.uniform(0, 6.3)))
+        voiced = _harmonics(contour, sr, 0.7 ** np.arange(10))
+        count = max(1, int(p["syllable_rate"] * dur * rng.uniform(0.5, 1.0)))
+        onsets, lengths = _event_times(rng, dur, count, 0.08, 0.3)
+        out += rng.uniform(0.4, 1.0) * voiced * _bursts(n, sr, onsets, lengths, 0.02, 0.08)
+    shaped = _bandpass(out, sr, p["formant"] * 0.4, p["formant"] * 3.0, order=2)
+    return shaped + 0.1 * _bandpass(rng.standard_normal(n), sr, 1000, 6000) * np.abs(shaped).max()
+
+
+def _street_music_params(rng):
+    return {"root": rng.uniform(180, 400), "tempo": rng.uniform(80, 160), "timbre": rng.uniform(0.45, 0.8),
+            "drums": bool(rng.random() < 0.6), "scale": int(rng.integers(0, 2))}
+
+
+def _street_music(p, rng, n, sr):
+    dur = n / sr
+    beat = 60.0 / p["tempo"]
+    steps = (0, 2, 4, 5, 7, 9, 11, 12) if p["scale"] == 0 else (0, 3, 5, 7, 10, 12, 15)
+    out = np.zeros(n)
+    onset = rng.uniform(0, beat)
+    while onset < dur:
+        length = beat * rng.choice([0.5, 1.0, 1.0, 2.0])
+        start = int(onset * sr)
+        stop = min(n, int((onset + 2.8 * length) * sr))  # the note and its release tail
+        freq = np.full(stop - start, p["root"] * 2 ** (rng.choice(steps) / 12.0))
+        env = _bursts(stop - start, sr, np.array([0.0]), np.array([length]), 0.01, length * 0.6)
+        out[start:stop] += env * _harmonics(freq, sr, p["timbre"] ** np.arange(10))
+        onset += length
+    if p["drums"]:
+        kicks = np.arange(rng.uniform(0, beat), dur, beat)
+        env = _bursts(n, sr, kicks, np.full(kicks.size, 0.05), 0.002, 0.06)
+        out += 0.8 * env * _lowpass(rng.standard_normal(n), sr, 200) * 4
+    return out
+
+
+def _dog_bark_params(rng):
+    return {"f0": rng.uniform(280, 750), "drop": rng.uniform(0.25, 0.6), "formant": rng.uniform(600, 1600),
+            "barks": int(rng.integers(1, 6)), "rough": rng.uniform(0.1, 0.5)}
+
+
+def _dog_bark(p, rng, n, sr):
+    dur = n / sr
+    onsets, lengths = _event_times(rng, dur, p["barks"], 0.08, 0.25)
+    out = np.zeros(n)
+    for onset, length in zip(onsets, lengths):
+        start, stop = int(onset * sr), min(n, int((onset + length) * sr))
+        if stop <= start:
+            continue
+        seg = np.arange(stop - start) / sr
+        freq = p["f0"] * (1 - p["drop"] * seg / length)
+        tone = _harmonics(freq, sr, 0.75 ** np.arange(12))
+        tone += p["rough"] * rng.standard_normal(seg.size)
+        out[start:stop] += tone * np.sin(np.pi * seg / length) ** 0.5
+    return _bandpass(out, sr, p["formant"] * 0.3, p["formant"] * 4.0, order=2)
+
+
+def _drilling_params(rng):
+    return {"centre": rng.uniform(1500, 4500), "rate": rng.uniform(14, 40), "whine": rng.uniform(700, 2600),
+            "depth": rng.uniform(0.3, 0.9), "whine_level": rng.uniform(0.2, 0.9)}
+
+
+def _drilling(p, rng, n, sr):
+    t = np.arange(n) / sr
+    noise = _bandpass(rng.standard_normal(n), sr, p["centre"] * 0.6, p["centre"] * 1.6)
+    am = 1 - p["depth"] * 0.5 * (1 + np.sin(2 * np.pi * p["rate"] * t))
+    freq = p["whine"] * (1 + 0.01 * np.sin(2 * np.pi * p["rate"] * t))
+    whine = _harmonics(freq, sr, np.array([1.0, 0.5, 0.25]))
+    return am * (noise / (np.std(noise) + 1e-9) + p["whine_level"] * whine)
+
+
+def _jackhammer_params(rng):
+    return {"rate": rng.uniform(10, 30), "centre": rng.uniform(1200, 4000), "decay": rng.uniform(0.01, 0.035),
+            "body": rng.uniform(120, 400), "regularity": rng.uniform(0.005, 0.04)}
+
+
+def _jackhammer(p, rng, n, sr):
+    dur = n / sr
+    period = 1.0 / p["rate"]
+    hits = np.arange(rng.uniform(0, period), dur, period)
+    hits = hits + rng.normal(0, p["regularity"] * period, hits.size)
+    env = _bursts(n, sr, hits, np.full(hits.size, period), 0.001, p["decay"])
+    bright = _bandpass(rng.standard_normal(n), sr, p["centre"] * 0.5, p["centre"] * 1.8)
+    body = _bandpass(rng.standard_normal(n), sr, p["body"] * 0.7, p["body"] * 1.5)
+    return env * (bright + 0.8 * body / (np.std(body) + 1e-9) * np.std(bright))
+
+
+def _gun_shot_params(rng):
+    return {"shots": int(rng.integers(1, 4)), "decay": rng.uniform(0.008, 0.04), "reverb": rng.uniform(0.2, 0.9),
+            "tail_cutoff": rng.uniform(800, 3500)}
+
+
+def _gun_shot(p, rng, n, sr):
+    dur = n / sr
+    onsets, _ = _event_times(rng, dur, p["shots"], 0.05, 0.1)
+    crack = _bursts(n, sr, onsets, np.full(onsets.size, 0.5), 0.0005, p["decay"])
+    tail = _bursts(n, sr, onsets, np.full(onsets.size, 1.5), 0.005, p["reverb"])
+    noise = rng.standard_normal(n)
+    return crack * noise * 3 + 0.5 * tail * _lowpass(noise, sr, p["tail_cutoff"])
+
+
+def _siren_params(rng):
+    return {"centre": rng.uniform(550, 1400), "depth": rng.uniform(0.15, 0.45), "rate": rng.uniform(0.15, 4.0),
+            "shape": int(rng.integers(0, 2)), "harm": rng.uniform(0.2, 0.6), "doppler": rng.uniform(-0.08, 0.08)}
+
+
+def _siren(p, rng, n, sr):
+    t = np.arange(n) / sr
+    phase = 2 * np.pi * p["rate"] * t + rng.uniform(0, 2 * np.pi)
+    sweep = np.sin(phase) if p["shape"] == 0 else signal.sawtooth(phase, 0.9)
+    freq = p["centre"] * (1 + p["depth"] * sweep) * (1 + p["doppler"] * t / max(t[-1], 1e-3))
+    return _harmonics(freq, sr, p["harm"] ** np.arange(4))
+
+
+_SYNTHESIZERS: dict[str, tuple[Callable, Callable]] = {
+    "air_conditioner": (_air_conditioner_params, _air_conditioner),
+    "car_horn": (_car_horn_params, _car_horn),
+    "children_playing": (_children_playing_params, _children_playing),
+    "dog_bark": (_dog_bark_params, _dog_bark),
+    "drilling": (_drilling_params, _drilling),
+    "engine_idling": (_engine_idling_params, _engine_idling),
+    "gun_shot": (_gun_shot_params, _gun_shot),
+    "jackhammer": (_jackhammer_params, _jackhammer),
+    "siren": (_siren_params, _siren),
+    "street_music": (_street_music_params, _street_music),
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The dataset plan and the writer
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _SliceJob:
+    fs_id: int
+    class_id: int
+    fold: int
+    slice_index: int
+    start: float
+    duration: float
+    salience: int
+    sample_rate: int
+    subtype: str
+    channels: int
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.fs_id}-{self.class_id}-0-{self.slice_index}.wav"
+
+
+def _plan(config: SynthConfig) -> list[_SliceJob]:
+    """Split K clips per (class, fold) into sources of 1-4 slices and draw every file-level property."""
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 0]))
+    jobs: list[_SliceJob] = []
+    fs_ids = rng.permutation(np.arange(10000, 200000))
+    next_id = 0
+    for fold in range(1, NUM_FOLDS + 1):
+        for class_id in range(len(URBANSOUND8K_CLASSES)):
+            remaining = config.clips_per_class_per_fold
+            while remaining > 0:
+                n_slices = int(min(remaining, rng.integers(1, 5)))
+                fs_id = int(fs_ids[next_id])
+                next_id += 1
+                salience = int(rng.choice([1, 2], p=[0.65, 0.35]))
+                sample_rate = int(rng.choice(SAMPLE_RATES, p=SAMPLE_RATE_WEIGHTS))
+                subtype = str(rng.choice(SUBTYPES, p=SUBTYPE_WEIGHTS))
+                channels = int(rng.choice([1, 2], p=[0.5, 0.5]))
+                start = float(np.round(rng.uniform(0, 30), 6))
+                for index in range(n_slices):
+                    duration = 4.0 if rng.random() < 0.6 else float(np.round(rng.uniform(0.5, 4.0), 3))
+                    jobs.append(_SliceJob(fs_id, class_id, fold, index, start, duration, salience,
+                                          sample_rate, subtype, channels))
+                    start = float(np.round(start + duration, 6))
+                remaining -= n_slices
+    return jobs
+
+
+def _render_slice(job: _SliceJob, config: SynthConfig) -> bytes:
+    """The WAV bytes of one slice; deterministic in (config.seed, fsID, slice index)."""
+    class_name = URBANSOUND8K_CLASSES[job.class_id]
+    params_of, render = _SYNTHESIZERS[class_name]
+    source_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1, job.fs_id]))
+    params = params_of(source_rng)
+    snr_lo, snr_hi = config.snr_db
+    source_snr = source_rng.uniform(snr_lo, snr_hi) - (6.0 if job.salience == 2 else 0.0)
+    noise_tilt = source_rng.uniform(0.3, 1.8)
+    rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2, job.fs_id, job.slice_index]))
+    sr, n = job.sample_rate, max(16, int(round(job.duration * job.sample_rate)))
+
+    event = render(params, rng, n, sr)
+    event = event / (np.sqrt(np.mean(event ** 2)) + 1e-9)
+    if rng.random() < config.distractor_prob:
+        other = (job.class_id + int(rng.integers(1, len(URBANSOUND8K_CLASSES)))) % len(URBANSOUND8K_CLASSES)
+        other_params, other_render = _SYNTHESIZERS[URBANSOUND8K_CLASSES[other]]
+        distractor = other_render(other_params(rng), rng, n, sr)
+        distractor /= np.sqrt(np.mean(distractor ** 2)) + 1e-9
+        event = event + distractor * 10 ** (-rng.uniform(6, 15) / 20)
+    noise = _coloured_noise(rng, n, noise_tilt)
+    snr = source_snr + rng.normal(0, 2.0)
+    mix = event + noise * 10 ** (-snr / 20)
+    if job.channels == 2:
+        delay = int(rng.integers(0, max(2, sr // 2000)))
+        right = np.roll(mix, delay) * rng.uniform(0.7, 1.0) + 0.05 * rng.standard_normal(n) * np.std(mix)
+        mix = np.stack([mix, right], axis=1)
+    mix = mix / (np.max(np.abs(mix)) + 1e-9) * rng.uniform(0.1, 0.9)
+    buffer = io.BytesIO()
+    if job.subtype == "FLOAT":
+        # libsndfile stamps float WAVs with a PEAK chunk holding the write time; scipy writes none, so the bytes
+        # depend on the samples alone.
+        wavfile.write(buffer, sr, mix.astype(np.float32))
+    else:
+        sf.write(buffer, mix.astype(np.float32), sr, subtype=job.subtype, format="WAV")
+    return buffer.getvalue()
+
+
+def _write_slice(args: tuple[_SliceJob, SynthConfig, str]) -> None:
+    job, config, audio_dir = args
+    path = Path(audio_dir) / f"fold{job.fold}" / job.file_name
+    path.write_bytes(_render_slice(job, config))
+
+
+def generate_dataset(out_dir: str | os.PathLike, config: SynthConfig = SynthConfig(), workers: int | None = None,
+                     progress: bool = True) -> Path:
+    """Write the synthetic UrbanSound8K into ``out_dir`` (created; must be empty or absent) and return it.
+
+    The files appear atomically: everything is written into a temporary sibling folder that is renamed into
+    place at the end, so an interrupted run leaves no half dataset behind.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} exists and is not empty; choose an empty or new folder")
+    jobs = _plan(config)
+    tmp = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for fold in range(1, NUM_FOLDS + 1):
+        (tmp / "audio" / f"fold{fold}").mkdir(parents=True, exist_ok=True)
+    (tmp / "metadata").mkdir(parents=True)
+    workers = workers or min(len(os.sched_getaffinity(0)), 8)
+    tasks = [(job, config, str(tmp / "audio")) for job in jobs]
+    bar = tqdm(total=len(tasks), desc="synthesising clips", unit="clip", disable=not progress)
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            for _ in pool.map(_write_slice, tasks, chunksize=8):
+                bar.update()
+    else:
+        for task in tasks:
+            _write_slice(task)
+            bar.update()
+    bar.close()
+    with open(tmp / "metadata" / "UrbanSound8K.csv", "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(URBANSOUND8K_COLUMNS)
+        for job in jobs:
+            writer.writerow([job.file_name, job.fs_id, f"{job.start:g}", f"{job.start + job.duration:g}",
+                             job.salience, job.fold, job.class_id, URBANSOUND8K_CLASSES[job.class_id]])
+    atomic_write_json(tmp / _COMPLETE_MARKER, {"generator_version": GENERATOR_VERSION, **asdict(config)})
+    if out_dir.exists():
+        out_dir.rmdir()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, out_dir)
+    return out_dir
+
+
+def ensure_dataset(data_dir: str | os.PathLike, config: SynthConfig = SynthConfig(), progress: bool = True) -> Path:
+    """The synthetic dataset for ``config`` under ``data_dir``: generated on first use, reused afterwards."""
+    target = Path(data_dir) / config.folder_name
+    if read_json(target / _COMPLETE_MARKER) is None:
+        if target.exists():
+            shutil.rmtree(target)
+        generate_dataset(target, config, progress=progress)
+    return target

@@ -1,0 +1,331 @@
+"""Training and evaluation on the dataset's own folds, with resumable checkpoints and idempotent runs.
+
+Protocols (named in every result, never a random split):
+
+* ``holdout``: train on all folds but two, early-stop on ``val_fold``, report ``test_fold`` (defaults: the last
+  two folds, so 9 and 10 for UrbanSound8K, 4 and 5 for ESC-50).
+* ``kfold``: the dataset's official cross-validation; each fold is the test fold once (validation: the fold
+  before it), and the result is the mean and standard deviation over folds.
+
+A training run is keyed by a hash of (architecture spec, feature cache key, training settings, split, seed).
+Its folder holds ``checkpoint.pt`` (updated every epoch: model, optimiser, scheduler, best weights, RNG
+state, history) and, once finished, ``result.json`` and ``best.pt``. A finished run is loaded, never retrained;
+an interrupted one resumes from its last epoch and ends with the same numbers an uninterrupted run gives.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from .features import FeatureSet
+from .metrics import classification_metrics
+from .models import LightweightCNN
+from .storage import atomic_write_json, atomic_write_with, read_json, stable_hash
+
+SCHEDULES = ("onecycle", "cosine")
+PROTOCOLS = ("holdout", "kfold")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings. ``patience`` 0 disables early stopping; ``mixup_alpha`` 0 disables mixup."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    schedule: str = "onecycle"
+    patience: int = 10
+    spec_augment: bool = True
+    freq_mask: int = 8
+    time_mask: int = 24
+    mixup_alpha: float = 0.0
+    label_smoothing: float = 0.05
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if not self.lr > 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.patience < 0 or self.mixup_alpha < 0:
+            problems.append("patience and mixup_alpha must be >= 0")
+        if problems:
+            raise ValueError("invalid training settings: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One train/validation/test assignment of folds."""
+
+    train_folds: tuple[int, ...]
+    val_fold: int
+    test_fold: int
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How folds become splits: ``holdout`` (one split) or ``kfold`` (one split per fold)."""
+
+    kind: str = "holdout"
+    val_fold: int | None = None
+    test_fold: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.kind!r}")
+
+    def splits(self, folds: list[int]) -> list[Split]:
+        """The splits over the dataset's folds; raises ``ValueError`` for folds the dataset lacks."""
+        folds = sorted(folds)
+        if len(folds) < 3:
+            raise ValueError(f"need at least 3 folds for train/validation/test, the dataset has {folds}")
+        if self.kind == "kfold":
+            return [Split(tuple(f for f in folds if f not in (folds[i - 1], test)), folds[i - 1], test)
+                    for i, test in enumerate(folds)]
+        val = folds[-2] if self.val_fold is None else self.val_fold
+        test = folds[-1] if self.test_fold is None else self.test_fold
+        for name, fold in (("val_fold", val), ("test_fold", test)):
+            if fold not in folds:
+                raise ValueError(f"{name} {fold} is not a fold of this dataset (folds: {folds})")
+        if val == test:
+            raise ValueError(f"val_fold and test_fold must differ, both are {val}")
+        return [Split(tuple(f for f in folds if f not in (val, test)), val, test)]
+
+    def describe(self, folds: list[int]) -> str:
+        """A human-readable name, e.g. ``holdout (val fold 9, test fold 10)`` or ``10-fold cross-validation``."""
+        if self.kind == "kfold":
+            return f"{len(folds)}-fold cross-validation"
+        split = self.splits(folds)[0]
+        return f"holdout (val fold {split.val_fold}, test fold {split.test_fold})"
+
+
+def select_device(device: str = "auto") -> torch.device:
+    """``auto``: CUDA when present, else CPU; or an explicit torch device string."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch's global RNGs (weight init) and ask for deterministic kernels."""
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.benchmark = False
+
+
+def _spec_augment(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+    """One frequency and one time mask per sample, filled with that sample's mean."""
+    batch, _, n_mels, frames = x.shape
+    cpu = torch.device("cpu")
+
+    def mask(size: int, width: int) -> torch.Tensor:
+        widths = torch.randint(0, width + 1, (batch, 1), generator=generator, device=cpu)
+        starts = (torch.rand((batch, 1), generator=generator, device=cpu) * (size - widths + 1)).long()
+        positions = torch.arange(size, device=cpu).unsqueeze(0)
+        return ((positions >= starts) & (positions < starts + widths)).to(x.device)
+
+    freq = mask(n_mels, min(config.freq_mask, n_mels // 2))[:, None, :, None]
+    time_ = mask(frames, min(config.time_mask, frames // 2))[:, None, None, :]
+    fill = x.mean(dim=(2, 3), keepdim=True)
+    return torch.where(freq | time_, fill, x)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, features: np.ndarray, device: torch.device | None = None,
+            batch_size: int = 128) -> np.ndarray:
+    """Logits of ``model`` for log-mel ``features`` ``(clips, n_mels, frames)``, in eval mode."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    outputs = []
+    for start in range(0, len(features), batch_size):
+        batch = torch.from_numpy(features[start:start + batch_size]).unsqueeze(1).to(device)
+        outputs.append(model(batch).float().cpu().numpy())
+    return np.concatenate(outputs)
+
+
+def evaluate(model: nn.Module, features: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:
+    """:func:`edge_audio.metrics.classification_metrics` of ``model`` on the given clips."""
+    return classification_metrics(labels, predict(model, features).argmax(axis=1), num_classes)
+
+
+@dataclass
+class TrainResult:
+    """A finished training run: the best-epoch model's metrics, the history and where things are on disk."""
+
+    key: str
+    spec: dict
+    split: Split
+    train_config: TrainConfig
+    best_epoch: int
+    epochs_run: int
+    history: list[dict]
+    val: dict
+    test: dict
+    train_seconds: float
+    checkpoint: Path
+    run_dir: Path
+    device: str
+    reused: bool = False
+    model: nn.Module | None = field(default=None, repr=False)
+
+    def load_model(self) -> LightweightCNN:
+        """The best-epoch model, on CPU, in eval mode."""
+        model = LightweightCNN.from_spec(self.spec)
+        model.load_state_dict(torch.load(self.checkpoint, map_location="cpu", weights_only=True))
+        return model.eval()
+
+
+def run_key(spec: dict, features: FeatureSet, config: TrainConfig, split: Split) -> str:
+    """The idempotency key of a training run."""
+    return stable_hash({"spec": spec, "features": features.cache_path.stem, "train": config.to_dict(),
+                        "split": asdict(split)})
+
+
+def _result_from_json(record: dict, run_dir: Path) -> TrainResult:
+    return TrainResult(key=record["key"], spec=record["spec"], split=Split(**{
+        k: tuple(v) if k == "train_folds" else v for k, v in record["split"].items()}),
+        train_config=TrainConfig(**record["train_config"]), best_epoch=record["best_epoch"],
+        epochs_run=record["epochs_run"], history=record["history"], val=record["val"], test=record["test"],
+        train_seconds=record["train_seconds"], checkpoint=run_dir / "best.pt", run_dir=run_dir,
+        device=record["device"], reused=True)
+
+
+def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, runs_dir: str | Path,
+                device: str = "auto", progress: bool = True, stop_after_epoch: int | None = None) -> TrainResult:
+    """Train ``spec`` on ``split`` (or load the finished run with the same key) and evaluate its best epoch.
+
+    ``stop_after_epoch`` interrupts the run after that epoch, leaving its checkpoint (used to test resuming).
+    """
+    model = LightweightCNN.from_spec(spec, num_classes=int(features.labels.max()) + 1)
+    spec = model.spec
+    num_classes = spec["num_classes"]
+    key = run_key(spec, features, config, split)
+    run_dir = Path(runs_dir) / key
+    finished = read_json(run_dir / "result.json")
+    if finished is not None:
+        return _result_from_json(finished, run_dir)
+
+    torch_device = select_device(device)
+    seed_everything(config.seed)
+    model = LightweightCNN.from_spec(spec).to(torch_device)
+    x_train, y_train = features.select(split.train_folds)
+    x_val, y_val = features.select([split.val_fold])
+    x_test, y_test = features.select([split.test_fold])
+    if len(x_train) == 0 or len(x_val) == 0 or len(x_test) == 0:
+        raise ValueError(f"split {split} leaves an empty train, validation or test set")
+    x_train_t = torch.from_numpy(x_train).unsqueeze(1).to(torch_device)
+    y_train_t = torch.from_numpy(y_train).to(torch_device)
+    steps_per_epoch = max(1, int(np.ceil(len(x_train) / config.batch_size)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, epochs=config.epochs,
+                                                        steps_per_epoch=steps_per_epoch)
+    else:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(config.seed)
+    state = {"epoch": 0, "history": [], "best_val": -1.0, "best_epoch": 0, "best_state": None,
+             "train_seconds": 0.0, "stale": 0}
+
+    checkpoint_path = run_dir / "checkpoint.pt"
+    if checkpoint_path.is_file():
+        saved = torch.load(checkpoint_path, map_location=torch_device, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["generator"])
+        state = saved["state"]
+
+    bar = tqdm(total=config.epochs, initial=state["epoch"], desc=f"training {spec['name']}", unit="epoch",
+               disable=not progress)
+    while state["epoch"] < config.epochs and not (config.patience and state["stale"] >= config.patience):
+        started = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(x_train_t), generator=generator)
+        total_loss, correct = 0.0, 0
+        for step in range(steps_per_epoch):
+            index = order[step * config.batch_size:(step + 1) * config.batch_size].to(torch_device)
+            xb, yb = x_train_t[index], y_train_t[index]
+            if config.spec_augment:
+                xb = _spec_augment(xb, config, generator)
+            if config.mixup_alpha > 0:
+                lam = float(np.random.default_rng([config.seed, state["epoch"], step]).beta(
+                    config.mixup_alpha, config.mixup_alpha))
+                perm = torch.randperm(len(xb), generator=generator).to(torch_device)
+                logits = model(lam * xb + (1 - lam) * xb[perm])
+                loss = lam * F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing) + (
+                    1 - lam) * F.cross_entropy(logits, yb[perm], label_smoothing=config.label_smoothing)
+            else:
+                logits = model(xb)
+                loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total_loss += float(loss.detach()) * len(yb)
+            correct += int((logits.argmax(1) == yb).sum())
+        val_metrics = evaluate(model, x_val, y_val, num_classes)
+        state["epoch"] += 1
+        state["train_seconds"] += time.perf_counter() - started
+        state["history"].append({"epoch": state["epoch"], "train_loss": round(total_loss / len(x_train), 5),
+                                 "train_accuracy": round(100.0 * correct / len(x_train), 3),
+                                 "val_accuracy": val_metrics["accuracy"], "val_macro_f1": val_metrics["macro_f1"],
+                                 "lr": float(scheduler.get_last_lr()[0])})
+        if val_metrics["accuracy"] > state["best_val"]:
+            state.update(best_val=val_metrics["accuracy"], best_epoch=state["epoch"], stale=0,
+                         best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+        else:
+            state["stale"] += 1
+        snapshot = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(), "state": state}
+        atomic_write_with(checkpoint_path, lambda handle: torch.save(snapshot, handle))
+        bar.update()
+        bar.set_postfix(loss=state["history"][-1]["train_loss"], train_acc=state["history"][-1]["train_accuracy"],
+                        val_acc=val_metrics["accuracy"])
+        if stop_after_epoch is not None and state["epoch"] >= stop_after_epoch:
+            bar.close()
+            raise KeyboardInterrupt(f"stopped after epoch {state['epoch']} as asked")
+    bar.close()
+
+    model.load_state_dict(state["best_state"])
+    val = evaluate(model, x_val, y_val, num_classes)
+    test = evaluate(model, x_test, y_test, num_classes)
+    best_path = run_dir / "best.pt"
+    best_state = copy.deepcopy(state["best_state"])
+    atomic_write_with(best_path, lambda handle: torch.save(best_state, handle))
+    record = {"key": key, "spec": spec, "split": asdict(split), "train_config": config.to_dict(),
+              "best_epoch": state["best_epoch"], "epochs_run": state["epoch"], "history": state["history"],
+              "val": val, "test": test, "train_seconds": round(state["train_seconds"], 3),
+              "device": str(torch_device)}
+    atomic_write_json(run_dir / "result.json", record)
+    checkpoint_path.unlink(missing_ok=True)
+    result = _result_from_json(record, run_dir)
+    result.reused, result.model = False, model.cpu().eval()
+    return result
+
+
+def summarize_folds(results: list[TrainResult]) -> dict[str, Any]:
+    """Mean and standard deviation of test accuracy and macro-F1 over the splits of a protocol."""
+    acc = np.array([r.test["accuracy"] for r in results])
+    f1 = np.array([r.test["macro_f1"] for r in results])
+    return {"accuracy": round(float(acc.mean()), 4), "accuracy_std": round(float(acc.std(ddof=0)), 4),
+            "macro_f1": round(float(f1.mean()), 4), "macro_f1_std": round(float(f1.std(ddof=0)), 4),
+            "folds": [r.split.test_fold for r in results]}

@@ -1,0 +1,45 @@
+"""The runner executes the chapters with papermill and builds the HTML book from the executed copies."""
+import json
+import re
+
+import pytest
+
+from edge_audio.config import default_output_dir
+from edge_audio.pipeline import chapters, run_book
+
+SMALL = {"synth_clips_per_class_per_fold": 3}
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    build_root = tmp_path_factory.mktemp("book")
+    # The chapters' own small sizes (the same as nbval uses), not the book-quality BOOK_PARAMETERS.
+    html = run_book(SMALL, output_dir=default_output_dir(), build_root=build_root, progress=False)
+    return html
+
+
+def test_book_has_an_index_and_every_chapter_page(built_book):
+    assert (built_book / "index.html").is_file() or (built_book / "book" / "intro.html").is_file()
+    for notebook in chapters():
+        assert (built_book / "book" / f"{notebook.stem}.html").is_file(), notebook.name
+
+
+def test_data_chapter_shows_its_figures_and_glued_numbers(built_book):
+    page = (built_book / "book" / "01_data.html").read_text(encoding="utf-8")
+    assert len(re.findall(r"<img[^>]+src=\"[^\"]+\.png\"", page)) >= 3
+    images = list((built_book / "_images").glob("*.png"))
+    assert len(images) >= 3
+    # glued numbers are rendered in place of their keys
+    assert "{glue:text}" not in page
+    executed = json.loads((default_output_dir() / "notebooks" / "01_data.ipynb").read_text())
+    usable = [o for c in executed["cells"] for o in c.get("outputs", [])
+              if o.get("metadata", {}).get("scrapbook", {}).get("name") == "n_usable"]
+    assert usable, "the chapter glues n_usable"
+    value = usable[0]["data"]["application/papermill.record/text/plain"]
+    assert re.search(rf"of which\s+(<[^>]+>\s*)*{value}(\s*<[^>]+>)*\s+are usable", page)
+
+
+def test_sources_stay_unexecuted_copies(built_book):
+    for notebook in chapters():
+        cells = json.loads(notebook.read_text())["cells"]
+        assert not any("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in cells)

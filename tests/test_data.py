@@ -1,0 +1,126 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from edge_audio.data import DatasetError, check_dataset, load_dataset
+from edge_audio.pipeline import prepare_data
+from edge_audio.synth import URBANSOUND8K_CLASSES
+
+
+def test_urbansound8k_layout(us8k_dir):
+    dataset = load_dataset(us8k_dir)
+    assert dataset.layout == "urbansound8k"
+    assert dataset.class_names == list(URBANSOUND8K_CLASSES)
+    assert dataset.folds == list(range(1, 11))
+    row = dataset.table.iloc[0]
+    assert row["path"] == str(us8k_dir / "audio" / f"fold{row['fold']}" / row["slice_file_name"])
+
+
+def test_esc50_layout(esc50_dir):
+    dataset = load_dataset(esc50_dir)
+    assert dataset.layout == "esc50"
+    assert dataset.folds == [1, 2, 3, 4, 5]
+    assert dataset.class_names == ["dog", "rooster", "rain"]
+    assert all(Path(p).is_file() for p in dataset.table["path"])
+
+
+def test_generic_csv_layout_assigns_ids_to_sorted_labels(csv_dataset):
+    dataset = load_dataset(csv_dataset)
+    assert dataset.layout == "csv"
+    assert dataset.class_names == ["beep", "hum"]
+    assert dataset.folds == [1, 2, 3]
+    assert all(Path(p).is_file() for p in dataset.table["path"])
+
+
+def test_missing_path_names_it_and_the_expected_layouts(tmp_path):
+    with pytest.raises(DatasetError, match=r"does not exist.*UrbanSound8K.*ESC-50.*CSV") as info:
+        load_dataset(tmp_path / "nowhere")
+    assert str(tmp_path / "nowhere") in str(info.value)
+
+
+def test_folder_without_known_layout(tmp_path):
+    with pytest.raises(DatasetError, match="no known layout"):
+        load_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("column", ["fold", "classID", "slice_file_name"])
+def test_metadata_missing_a_required_column_names_it(us8k_copy, column):
+    csv = us8k_copy / "metadata" / "UrbanSound8K.csv"
+    pd.read_csv(csv).drop(columns=[column]).to_csv(csv, index=False)
+    with pytest.raises(DatasetError, match=f"missing required column.*{column}"):
+        load_dataset(us8k_copy)
+
+
+def test_csv_without_label_column(tmp_path):
+    (tmp_path / "x.csv").write_text("file,fold\na.wav,1\n")
+    with pytest.raises(DatasetError, match="missing required column.*label"):
+        load_dataset(tmp_path / "x.csv")
+
+
+def test_non_integer_fold_is_rejected(csv_dataset):
+    table = pd.read_csv(csv_dataset)
+    table["fold"] = table["fold"].astype(object)
+    table.loc[0, "fold"] = "first"
+    table.to_csv(csv_dataset, index=False)
+    with pytest.raises(DatasetError, match="fold must hold integers"):
+        load_dataset(csv_dataset)
+
+
+def test_inconsistent_class_ids_are_rejected(us8k_copy):
+    csv = us8k_copy / "metadata" / "UrbanSound8K.csv"
+    table = pd.read_csv(csv)
+    table.loc[0, "classID"] = 5 if table.loc[0, "classID"] != 5 else 6
+    table.to_csv(csv, index=False)
+    with pytest.raises(DatasetError, match="one to one"):
+        load_dataset(us8k_copy)
+
+
+def test_check_reports_each_kind_of_bad_file(us8k_copy):
+    dataset = load_dataset(us8k_copy)
+    paths = dataset.table["path"].tolist()
+    raw = Path(paths[0]).read_bytes()
+    Path(paths[0]).write_bytes(raw[: len(raw) // 2])  # truncated
+    Path(paths[1]).write_bytes(b"not audio at all" * 8)  # corrupt
+    os.remove(paths[2])  # missing
+    sf.write(paths[3], np.zeros(1000, dtype=np.float32), 16000)  # silent
+    sf.write(paths[4], np.zeros((0,), dtype=np.float32), 16000)  # empty
+    report = check_dataset(dataset, progress=False)
+    found = dict(zip(report.problems["path"], report.problems["problem"]))
+    assert found == {paths[0]: "truncated", paths[1]: "unreadable", paths[2]: "missing", paths[3]: "silent",
+                     paths[4]: "empty"}
+    assert report.counts()["truncated"] == 1 and report.num_bad == 5
+    text = str(report)
+    for path in paths[:5]:
+        assert os.path.relpath(path, us8k_copy) in text
+    usable = dataset.valid_only(report)
+    assert len(usable) == len(dataset) - 5 and not set(paths[:5]) & set(usable.table["path"])
+
+
+def test_unsupported_format_is_reported(csv_dataset):
+    table = pd.read_csv(csv_dataset)
+    (csv_dataset.parent / "clips" / "song.xyz").write_bytes(b"\0" * 100)
+    table.loc[len(table)] = ["clips/song.xyz", 1, "beep"]
+    table.to_csv(csv_dataset, index=False)
+    report = check_dataset(load_dataset(csv_dataset), progress=False)
+    assert report.problems["problem"].tolist() == ["unsupported format"]
+
+
+def test_prepare_data_excludes_bad_files_and_goes_on(us8k_copy, tmp_path):
+    dataset = load_dataset(us8k_copy)
+    bad = dataset.table["path"].iloc[7]
+    Path(bad).write_bytes(Path(bad).read_bytes()[:200])
+    data = prepare_data(us8k_copy, tmp_path / "out", max_bad_fraction=0.05)
+    assert len(data.dataset) == len(dataset) - 1 and bad not in set(data.dataset.table["path"])
+    assert data.report.problems["path"].tolist() == [bad]
+    assert data.features.features.shape[0] == len(dataset) - 1
+
+
+def test_prepare_data_stops_above_the_bad_fraction(us8k_copy, tmp_path):
+    for path in load_dataset(us8k_copy).table["path"].iloc[:10]:
+        os.remove(path)
+    with pytest.raises(DatasetError, match=r"10 of 100 files .* unusable .*max_bad_fraction"):
+        prepare_data(us8k_copy, tmp_path / "out", max_bad_fraction=0.05)

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from edge_audio.config import FeatureConfig
+from edge_audio.data import load_dataset
+from edge_audio.features import LogMelFrontEnd, extract_features, load_audio
+
+SMALL = FeatureConfig(sample_rate=16000, duration=1.0, n_mels=32, n_fft=512, hop_length=256)
+
+
+def test_load_audio_mixes_resamples_and_pads(tmp_path):
+    rate = 8000
+    stereo = np.stack([np.ones(rate // 2), -np.ones(rate // 2) * 0.5], axis=1).astype(np.float32) * 0.5
+    sf.write(tmp_path / "a.wav", stereo, rate, subtype="FLOAT")
+    wave = load_audio(tmp_path / "a.wav", SMALL)
+    assert wave.shape == (SMALL.num_samples,) and wave.dtype == np.float32
+    assert np.allclose(wave[2000:6000], 0.125, atol=0.01)  # (0.5 - 0.25) / 2, resampled to 16 kHz
+    assert np.all(wave[8200:] == 0)  # zero-padded after 0.5 s
+
+
+def test_load_audio_crops_long_clips(tmp_path):
+    sf.write(tmp_path / "long.wav", np.random.default_rng(0).uniform(-1, 1, 48000).astype(np.float32), 16000)
+    assert load_audio(tmp_path / "long.wav", SMALL).shape == (16000,)
+
+
+def test_front_end_shape_and_values():
+    wave = torch.from_numpy(np.random.default_rng(0).standard_normal((2, SMALL.num_samples)).astype(np.float32))
+    out = LogMelFrontEnd(SMALL)(wave)
+    assert out.shape == (2, 1, *SMALL.shape)
+    assert torch.isfinite(out).all()
+
+
+def test_features_are_deterministic_and_cached(us8k_dir, tmp_path):
+    dataset = load_dataset(us8k_dir)
+    first = extract_features(dataset, SMALL, tmp_path, progress=False)
+    assert not first.cache_hit
+    assert first.features.shape == (len(dataset), *SMALL.shape)
+    again = extract_features(dataset, SMALL, tmp_path, progress=False)
+    assert again.cache_hit and again.cache_path == first.cache_path
+    fresh = extract_features(dataset, SMALL, tmp_path / "other", workers=1, progress=False)
+    assert np.array_equal(fresh.features, first.features)
+
+
+def test_changed_setting_makes_a_new_cache_entry(us8k_dir, tmp_path):
+    dataset = load_dataset(us8k_dir)
+    first = extract_features(dataset, SMALL, tmp_path, progress=False)
+    other = extract_features(dataset, FeatureConfig(**{**SMALL.to_dict(), "n_mels": 24}), tmp_path, progress=False)
+    assert not other.cache_hit and other.cache_path != first.cache_path
+    assert other.features.shape[1] == 24
+
+
+def test_changed_audio_content_makes_a_new_cache_entry(us8k_copy, tmp_path):
+    dataset = load_dataset(us8k_copy)
+    first = extract_features(dataset, SMALL, tmp_path, progress=False)
+    path = dataset.table["path"].iloc[0]
+    audio, rate = sf.read(path)
+    sf.write(path, audio * 0.5, rate)
+    assert extract_features(dataset, SMALL, tmp_path, progress=False).cache_path != first.cache_path
+
+
+@pytest.mark.parametrize("kwargs", [{"sample_rate": 10}, {"duration": 0}, {"n_mels": 0}, {"fmax": 99999}])
+def test_bad_feature_settings_are_rejected(kwargs):
+    with pytest.raises(ValueError, match="invalid feature settings"):
+        FeatureConfig(**kwargs)

@@ -1,0 +1,77 @@
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from edge_audio.synth import URBANSOUND8K_CLASSES, URBANSOUND8K_COLUMNS, SynthConfig, ensure_dataset, generate_dataset
+
+
+def tree_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_same_seed_gives_byte_identical_files_whatever_the_worker_count(tmp_path, us8k_dir):
+    again = generate_dataset(tmp_path / "again", SynthConfig(seed=3, clips_per_class_per_fold=1), workers=1,
+                             progress=False)
+    assert tree_digest(again) == tree_digest(us8k_dir)
+
+
+def test_another_seed_gives_other_audio(tmp_path, us8k_dir):
+    other = generate_dataset(tmp_path / "other", SynthConfig(seed=4, clips_per_class_per_fold=1), progress=False)
+    assert tree_digest(other) != tree_digest(us8k_dir)
+
+
+def test_metadata_has_the_real_columns_classes_and_folds(us8k_dir):
+    table = pd.read_csv(us8k_dir / "metadata" / "UrbanSound8K.csv")
+    assert tuple(table.columns) == URBANSOUND8K_COLUMNS
+    assert dict(zip(table["classID"], table["class"])) == dict(enumerate(URBANSOUND8K_CLASSES))
+    assert sorted(table["fold"].unique()) == list(range(1, 11))
+    assert len(table) == 100 and table.groupby(["fold", "classID"]).size().eq(1).all()
+    assert set(table["salience"]) <= {1, 2}
+    for row in table.itertuples():
+        assert (us8k_dir / "audio" / f"fold{row.fold}" / row.slice_file_name).is_file()
+
+
+def test_every_source_lives_in_one_fold(tmp_path):
+    root = generate_dataset(tmp_path / "d", SynthConfig(seed=1, clips_per_class_per_fold=6), progress=False)
+    table = pd.read_csv(root / "metadata" / "UrbanSound8K.csv")
+    assert table.groupby("fsID")["fold"].nunique().max() == 1
+    assert table.groupby("fsID").size().max() > 1, "sources should yield several slices"
+
+
+def test_files_are_heterogeneous_like_the_real_dataset(tmp_path):
+    root = generate_dataset(tmp_path / "d", SynthConfig(seed=0, clips_per_class_per_fold=4), progress=False)
+    infos = [sf.info(p) for p in (root / "audio").rglob("*.wav")]
+    assert len({i.samplerate for i in infos}) >= 5
+    assert min(i.samplerate for i in infos) >= 8000 and max(i.samplerate for i in infos) <= 48000
+    assert {i.subtype for i in infos} == {"PCM_16", "PCM_24", "FLOAT"}
+    assert {i.channels for i in infos} == {1, 2}
+    durations = [i.duration for i in infos]
+    assert min(durations) >= 0.5 - 1e-3 and max(durations) <= 4.0 + 1e-3
+
+
+def test_generate_refuses_a_non_empty_folder(tmp_path):
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="not empty"):
+        generate_dataset(tmp_path / "taken", SynthConfig(clips_per_class_per_fold=1), progress=False)
+
+
+def test_ensure_dataset_generates_once(tmp_path):
+    config = SynthConfig(seed=2, clips_per_class_per_fold=1)
+    first = ensure_dataset(tmp_path, config, progress=False)
+    stamp = (first / "metadata" / "UrbanSound8K.csv").stat().st_mtime_ns
+    assert ensure_dataset(tmp_path, config, progress=False) == first
+    assert (first / "metadata" / "UrbanSound8K.csv").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("kwargs", [{"clips_per_class_per_fold": 0}, {"snr_db": (10, 0)}, {"distractor_prob": 2}])
+def test_bad_synth_settings_are_rejected(kwargs):
+    with pytest.raises(ValueError):
+        SynthConfig(**kwargs)
