@@ -3,6 +3,7 @@
     edge-audio data synth OUT_DIR [--seed N] [--clips-per-class-per-fold K]
     edge-audio data check PATH [--max-bad-fraction F]
     edge-audio run [--dataset-path PATH] [--output-dir DIR] [-p NAME VALUE ...] [-f params.yaml]
+    edge-audio bench [--runs N] [--out FILE.json]
 
 A user error (a wrong path, a bad parameter, a dataset without a required column) prints one line,
 ``edge-audio: error: ...``, and exits with status 2: no traceback.
@@ -79,9 +80,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dataset_path is not None:  # paths typed on the command line are relative to where they were typed
         parameters["dataset_path"] = str(Path(args.dataset_path).expanduser().resolve())
     output_dir = None if args.output_dir is None else Path(args.output_dir).expanduser().resolve()
-    html = run_book(parameters, output_dir=output_dir, selected=args.chapters, build=not args.no_build)
+    html = run_book(parameters, output_dir=output_dir, selected=args.chapters, build=not args.no_build,
+                    quick=args.quick)
     if html is not None:
         print(f"book written to {html / 'index.html'}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_benchmarks
+
+    run_benchmarks(latency_runs=args.runs, out=args.out)
     return 0
 
 
@@ -126,7 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a YAML file of NAME: VALUE parameters (-p wins over -f)")
     run.add_argument("--chapters", nargs="+", metavar="NN", help="execute only chapters starting with these")
     run.add_argument("--no-build", action="store_true", help="execute the chapters but do not build the book")
+    run.add_argument("--quick", action="store_true",
+                     help="use each chapter's own small defaults instead of the book-quality sizes (a smoke run)")
     run.set_defaults(func=_cmd_run)
+
+    bench = commands.add_parser("bench", help="measure training, feature and latency throughput on this machine")
+    bench.add_argument("--runs", type=int, default=200, help="timed runs per latency measurement (default 200)")
+    bench.add_argument("--out", default=None, metavar="FILE.json", help="also write the numbers as JSON")
+    bench.set_defaults(func=_cmd_bench)
     return parser
 
 

@@ -67,6 +67,22 @@ def preset_spec(name: str) -> dict[str, Any]:
     return normalize_spec({"name": name, **PRESETS[name]})
 
 
+def spec_from_config(config: str | dict[str, Any]) -> dict[str, Any]:
+    """A full spec from a preset name, a ``{"name": preset}`` dict, or a seed-style config dict.
+
+    Seed-style: ``{'name': 'custom', 'channels': [16, 32, 64, 128], 'fc_size': 256}``; keys a preset of the
+    same name does not set are filled from that preset, then from the defaults.
+    """
+    if isinstance(config, str):
+        return preset_spec(config)
+    if not isinstance(config, dict) or "name" not in config:
+        raise ValueError(f"a model config is a preset name or a dict with a 'name', got {config!r}")
+    base = PRESETS.get(config["name"], {})
+    if "channels" not in config and not base:
+        raise ValueError(f"model config {config['name']!r} is not a preset and has no 'channels'")
+    return normalize_spec({**base, **config})
+
+
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int, groups: int = 1) -> list[nn.Module]:
     return [nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, groups=groups, bias=False),
             nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]

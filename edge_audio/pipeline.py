@@ -18,14 +18,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import torch
 
 from .config import FeatureConfig, OutputLayout, project_root, resolve_path
 from .data import (Dataset, DatasetError, ValidationReport, check_dataset, default_dataset, detect_layout,
                    load_dataset)
-from .features import FeatureSet, extract_features
-from .storage import atomic_write_text
+from .export import export_to_onnx, export_waveform_model, onnx_predict, onnx_session
+from .features import FeatureSet, LogMelFrontEnd, extract_features, load_audio
+from .models import spec_from_config
+from .profile import machine_profile, onnx_latency, profile_model, torch_latency
+from .quantize import (ARTIFACTS, calibration_set, check_methods, evaluate_onnx, quantize_onnx_dynamic,
+                       quantize_onnx_static, quantize_torch_dynamic)
+from .results import upsert_results
+from .storage import atomic_write_json, atomic_write_text, atomic_write_with, read_json
 from .synth import SynthConfig
+from .train import Protocol, TrainConfig, evaluate, predict, summarize_folds, train_model
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -46,17 +55,22 @@ class PreparedData:
         return self.features.config
 
 
-def prepare_data(dataset_path: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None,
-                 features: FeatureConfig = FeatureConfig(), synth: SynthConfig = SynthConfig(),
+def prepare_data(dataset_path: str | os.PathLike | None = None, output_dir: str | os.PathLike | None = None, *,
+                 seed: int = 0, synth_clips_per_class_per_fold: int = 8, sample_rate: int = 22050,
+                 duration: float = 4.0, n_mels: int = 64, n_fft: int = 1024, hop_length: int = 512,
                  max_bad_fraction: float = 0.05, progress: bool = False) -> PreparedData:
     """Load (or generate) the dataset, validate it, exclude the bad files, and extract (or load) its features.
 
-    ``dataset_path`` None means the embedded synthetic UrbanSound8K, generated once under ``<output>/data``.
-    Raises :class:`~edge_audio.data.DatasetError` when more than ``max_bad_fraction`` of the files are unusable,
-    or when a whole fold is.
+    The keyword arguments are the chapters' data parameters, by the same names. ``dataset_path`` None means the
+    embedded synthetic UrbanSound8K (``seed``, ``synth_clips_per_class_per_fold``), generated once under
+    ``<output>/data``. Raises :class:`~edge_audio.data.DatasetError` when more than ``max_bad_fraction`` of the
+    files are unusable, or when a whole fold is.
     """
     if not 0.0 <= max_bad_fraction <= 1.0:
         raise ValueError(f"max_bad_fraction must be in [0, 1], got {max_bad_fraction}")
+    features = FeatureConfig(sample_rate=sample_rate, duration=duration, n_mels=n_mels, n_fft=n_fft,
+                             hop_length=hop_length)
+    synth = SynthConfig(seed=seed, clips_per_class_per_fold=synth_clips_per_class_per_fold)
     layout = OutputLayout.at(output_dir)
     dataset = (default_dataset(layout.data, synth, progress) if dataset_path is None
                else load_dataset(resolve_path(dataset_path)))
@@ -94,6 +108,9 @@ def _cached_check(dataset: Dataset, layout: OutputLayout, progress: bool) -> Val
 #: defaults (in its ``parameters`` cell) are small, so nbval and a plain papermill call run it quickly.
 BOOK_PARAMETERS: dict[str, Any] = {
     "synth_clips_per_class_per_fold": 8,
+    "model_configs": ["tiny", "small", "medium", "ds_cnn"],
+    "epochs": 20,
+    "latency_runs": 200,
 }
 
 
@@ -134,13 +151,17 @@ def execute_chapter(notebook: Path, out_path: Path, parameters: dict[str, Any], 
                             f"{out_path}") from None
 
 
-def _mark_injected_cells_removed(path: Path) -> None:
-    """Tag papermill's injected-parameters cell ``remove-cell`` so the book does not show it."""
+def _collapse_injected_cells(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``hide-input``: the book shows it collapsed, one click away.
+
+    The values a chapter really ran with are in that cell (the ``parameters`` cell shows the defaults), so a
+    reader can always see them without the book leading with them.
+    """
     notebook = json.loads(path.read_text(encoding="utf-8"))
     for cell in notebook["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
     path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -161,7 +182,7 @@ def build_book(executed_dir: Path, build_root: Path, staging_dir: Path) -> Path:
     for notebook in sorted(executed_dir.glob("*.ipynb")):
         target = staging_dir / "book" / notebook.name
         shutil.copy2(notebook, target)
-        _mark_injected_cells_removed(target)
+        _collapse_injected_cells(target)
     build_root.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",
                str(staging_dir), "--path-output", str(build_root), "-W", "-n", "--keep-going"]
@@ -174,16 +195,16 @@ def build_book(executed_dir: Path, build_root: Path, staging_dir: Path) -> Path:
 
 def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.PathLike | None = None,
              build_root: str | os.PathLike | None = None, selected: list[str] | None = None,
-             build: bool = True, progress: bool = True) -> Path | None:
+             build: bool = True, quick: bool = False, progress: bool = True) -> Path | None:
     """Execute the chapters in order with papermill, then build the book; returns the HTML folder (or None).
 
-    ``parameters`` (over :data:`BOOK_PARAMETERS`) are given to every chapter that declares them, and so is
-    ``output_dir``; ``selected`` limits
+    ``parameters`` (over :data:`BOOK_PARAMETERS`, or over the chapters' own small defaults when ``quick``) are
+    given to every chapter that declares them, and so is ``output_dir``; ``selected`` limits
     execution to chapters whose names start with one of its entries (e.g. ``["01", "02"]``); the book is built
     from every executed copy under ``<output>/notebooks``. A failing chapter raises :class:`ChapterFailed`, and
     what earlier chapters produced stays on disk.
     """
-    overrides = {**BOOK_PARAMETERS, **(parameters or {})}
+    overrides = {**({} if quick else BOOK_PARAMETERS), **(parameters or {})}
     if overrides.get("dataset_path") is not None:
         detect_layout(resolve_path(overrides["dataset_path"]))  # a wrong path fails here, before any kernel starts
     layout = OutputLayout.at(output_dir)
@@ -205,3 +226,260 @@ def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.Path
         print("== building the book", file=sys.stderr, flush=True)
     root = project_root() if build_root is None else resolve_path(build_root)
     return build_book(executed_dir, root, layout.root / "book_build")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step: train and profile the baselines
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class BaselineResult:
+    """One baseline: its training runs (one per split), its results record, and where its model is."""
+
+    name: str
+    runs: list  # list[TrainResult], one per split of the protocol
+    record: dict
+    model_path: Path
+
+    @property
+    def deployed_run(self):
+        """The run whose model is saved and profiled: the split testing on the dataset's last fold."""
+        return self.runs[-1]
+
+
+def dataset_summary(data: PreparedData) -> dict:
+    """The dataset part of a results record."""
+    return {"name": data.dataset.name, "layout": data.dataset.layout, "clips": len(data.dataset),
+            "fingerprint": data.dataset.fingerprint(), "features": data.features.cache_path.stem}
+
+
+def train_baselines(data: PreparedData, model_configs: list, train: TrainConfig, protocol: Protocol,
+                    device: str = "auto", threads: int = 1, latency_runs: int = 200,
+                    progress: bool = False) -> list[BaselineResult]:
+    """Train (or load) every model config under ``protocol``, save ``models/{name}_fp32.pth``, profile it, and
+    upsert its record into ``logs/all_results.json``.
+
+    A model whose (spec, features, training settings, split) were trained before is loaded, not retrained; its
+    profile (export, FLOPs, latency) is cached next to its run with the thread count and run count.
+    """
+    specs = [spec_from_config(config) for config in model_configs]
+    names = [spec["name"] for spec in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"model config names must be unique, got {names}")
+    folds = data.dataset.folds
+    splits = protocol.splits(folds)
+    machine = machine_profile(data.layout.logs)
+    runs_dir = data.layout.models / "runs"
+    input_shape = (1, *data.feature_config.shape)
+    summary = dataset_summary(data)
+    results = []
+    for spec in specs:
+        runs = [train_model(spec, data.features, split, train, runs_dir, device, progress) for split in splits]
+        deployed = runs[-1]
+        model = deployed.load_model()
+        model_path = data.layout.models / f"{spec['name']}_fp32.pth"
+        payload = {"spec": deployed.spec, "state_dict": model.state_dict()}
+        atomic_write_with(model_path, lambda handle: torch.save(payload, handle))
+        profile_path = deployed.run_dir / f"profile-t{threads}-r{latency_runs}.json"
+        profile = read_json(profile_path)
+        if profile is None or profile.get("machine") != machine["cpu"]:
+            profile = profile_model(model, input_shape, model_path, data.layout.models / f"{spec['name']}.onnx",
+                                    machine["matmul_gflops_1thread"], threads, latency_runs)
+            profile["machine"] = machine["cpu"]
+            atomic_write_json(profile_path, profile)
+        elif not (data.layout.models / f"{spec['name']}.onnx").is_file():
+            export_to_onnx(model, data.layout.models / f"{spec['name']}.onnx", input_shape=(1, *input_shape))
+        profile = {**profile, "size_bytes": os.path.getsize(model_path)}
+        scores = (summarize_folds(runs) if protocol.kind == "kfold"
+                  else {"accuracy": deployed.test["accuracy"], "accuracy_std": None,
+                        "macro_f1": deployed.test["macro_f1"], "macro_f1_std": None, "folds": [deployed.split.test_fold]})
+        record = {
+            "model": spec["name"], "variant": "fp32", "runtime": "onnxruntime",
+            "latency_ms": profile["latency"]["onnxruntime"]["median_ms"],
+            "architecture": deployed.spec, "dataset": summary,
+            "protocol": protocol.describe(folds), "protocol_kind": protocol.kind, "test_folds": scores["folds"],
+            "accuracy": scores["accuracy"], "accuracy_std": scores["accuracy_std"],
+            "macro_f1": scores["macro_f1"], "macro_f1_std": scores["macro_f1_std"],
+            "val_accuracy": deployed.val["accuracy"], "per_class_accuracy": deployed.test["per_class_accuracy"],
+            "confusion": deployed.test["confusion"], "class_names": data.dataset.class_names,
+            **{k: profile[k] for k in ("params", "size_bytes", "onnx_size_bytes", "macs", "flops",
+                                       "flop_counter_flops", "flop_gap_percent", "latency", "flop_floor_ms",
+                                       "latency_floor_ratio")},
+            "threads": threads, "seed": train.seed, "features": data.feature_config.to_dict(),
+            "train": train.to_dict(), "best_epoch": deployed.best_epoch, "epochs_run": deployed.epochs_run,
+            "train_seconds": round(sum(r.train_seconds for r in runs), 2), "device": deployed.device,
+            "artifact": os.path.relpath(model_path, data.layout.root), "run_keys": [r.key for r in runs],
+            "machine": machine,
+        }
+        results.append(BaselineResult(spec["name"], runs, record, model_path))
+    upsert_results(data.layout.logs, [r.record for r in results])
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step: quantize and export the baselines
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Where each method's variant runs (its FP32 twin runs in the same runtime with the same threads).
+METHOD_RUNTIMES = {"pytorch_dynamic": "pytorch", "ort_static": "onnxruntime",
+                   "ort_static_per_tensor": "onnxruntime", "ort_dynamic": "onnxruntime"}
+METHOD_VARIANTS = {"pytorch_dynamic": "dynamic_quant_pytorch", "ort_static": "int8_static",
+                   "ort_static_per_tensor": "int8_static_per_tensor", "ort_dynamic": "int8_dynamic_ort"}
+
+
+@dataclass
+class QuantizationResult:
+    """One (model, method): its record, or the error that stopped it (``record`` is then None)."""
+
+    model: str
+    method: str
+    record: dict | None
+    error: str | None = None
+
+
+def _quantize_one(baseline: BaselineResult, method: str, data: PreparedData, calibration: np.ndarray,
+                  calibration_method: str, threads: int, latency_runs: int) -> dict:
+    """Quantize one baseline with one method, evaluate the variant from its own outputs, time it and its twin."""
+    fp32 = baseline.record
+    model = baseline.deployed_run.load_model()
+    split = baseline.deployed_run.split
+    x_test, y_test = data.features.select([split.test_fold])
+    num_classes = len(data.dataset.class_names)
+    input_shape = (1, *data.feature_config.shape)
+    models_dir = data.layout.models
+    artifact = models_dir / ARTIFACTS[method].format(name=baseline.name)
+    fp32_onnx = models_dir / f"{baseline.name}.onnx"
+    if not fp32_onnx.is_file():
+        export_to_onnx(model, fp32_onnx, input_shape=(1, *input_shape))
+    if METHOD_RUNTIMES[method] == "pytorch":
+        quantized = quantize_torch_dynamic(model)
+        atomic_write_with(artifact, lambda handle: torch.save(quantized.state_dict(), handle))
+        metrics = evaluate(quantized, x_test, y_test, num_classes)
+        twin_metrics = evaluate(model, x_test, y_test, num_classes)
+        latency = torch_latency(quantized, input_shape, threads, latency_runs)
+        twin_latency = torch_latency(model, input_shape, threads, latency_runs)
+        twin_size = fp32["size_bytes"]
+        settings = {"layers": "Linear", "dtype": "qint8"}
+    else:
+        if method == "ort_dynamic":
+            quantize_onnx_dynamic(fp32_onnx, artifact)
+            settings = {"weights": "int8", "activations": "dynamic"}
+        else:
+            per_channel = method == "ort_static"
+            quantize_onnx_static(fp32_onnx, artifact, calibration, calibration_method, per_channel)
+            settings = {"format": "QDQ", "per_channel": per_channel, "weights": "int8", "activations": "int8",
+                        "calibration_method": calibration_method, "calibration_clips": len(calibration)}
+        metrics = evaluate_onnx(artifact, x_test, y_test, num_classes, threads)
+        twin_metrics = evaluate_onnx(fp32_onnx, x_test, y_test, num_classes, threads)
+        latency = onnx_latency(artifact, input_shape, threads, latency_runs)
+        twin_latency = onnx_latency(fp32_onnx, input_shape, threads, latency_runs)
+        twin_size = os.path.getsize(fp32_onnx)
+    size = os.path.getsize(artifact)
+    runtime = METHOD_RUNTIMES[method]
+    shared = ("model", "architecture", "dataset", "protocol", "protocol_kind", "params", "macs", "flops",
+              "flop_counter_flops", "seed", "features", "train", "class_names", "machine", "threads")
+    return {
+        **{k: fp32[k] for k in shared},
+        "variant": METHOD_VARIANTS[method], "method": method, "runtime": runtime,
+        "test_folds": [split.test_fold], "accuracy": metrics["accuracy"], "accuracy_std": None,
+        "macro_f1": metrics["macro_f1"], "per_class_accuracy": metrics["per_class_accuracy"],
+        "confusion": metrics["confusion"], "size_bytes": size,
+        "artifact": os.path.relpath(artifact, data.layout.root),
+        "latency": {runtime: latency}, "latency_ms": latency["median_ms"],
+        "fp32": {"accuracy": twin_metrics["accuracy"], "size_bytes": twin_size,
+                 "latency_ms": twin_latency["median_ms"], "latency": twin_latency},
+        "size_ratio": round(twin_size / size, 3),
+        "speedup": round(twin_latency["median_ms"] / latency["median_ms"], 3),
+        "accuracy_drop": round(twin_metrics["accuracy"] - metrics["accuracy"], 4),
+        "slower_than_fp32": latency["median_ms"] > twin_latency["median_ms"],
+        "quantization": settings,
+    }
+
+
+def quantize_models(data: PreparedData, baselines: list[BaselineResult], methods: list[str],
+                    calibration_size: int = 200, calibration_method: str = "minmax", threads: int = 1,
+                    latency_runs: int = 200) -> list[QuantizationResult]:
+    """Compress every baseline with every method, measure each variant, and upsert the records.
+
+    Calibration clips are drawn (seeded) from the training folds of each baseline's split. A method that fails
+    for a model gives a result with its error; the other models and methods go on. Results are cached per
+    (training run, method, calibration, threads, runs), so a re-run re-measures nothing.
+    """
+    check_methods(methods, calibration_method)
+    results = []
+    for baseline in baselines:
+        run = baseline.deployed_run
+        x_train, _ = data.features.select(run.split.train_folds)
+        calibration = calibration_set(x_train, calibration_size, seed=run.train_config.seed)
+        for method in methods:
+            cache = run.run_dir / (f"quant-{method}-{calibration_method}-{len(calibration)}"
+                                   f"-t{threads}-r{latency_runs}.json")
+            record = read_json(cache)
+            artifact = data.layout.models / ARTIFACTS[method].format(name=baseline.name)
+            if record is None or not artifact.is_file():
+                try:
+                    record = _quantize_one(baseline, method, data, calibration, calibration_method, threads,
+                                           latency_runs)
+                except Exception as exc:  # one model's failure is reported in its row; the others go on
+                    message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+                    results.append(QuantizationResult(baseline.name, method, None, (
+                        f"{method} of models/{baseline.name}.onnx failed: {type(exc).__name__}: {message}")))
+                    continue
+                atomic_write_json(cache, record)
+            results.append(QuantizationResult(baseline.name, method, record))
+    upsert_results(data.layout.logs, [r.record for r in results if r.record is not None])
+    return results
+
+
+def quantization_table(results: list[QuantizationResult]) -> pd.DataFrame:
+    """The quantization table: the reference columns (size ratio, speedup, accuracy drop), the absolute numbers,
+    a flag where INT8 is slower than FP32, and the error of any (model, method) that failed."""
+    rows = []
+    for result in results:
+        r = result.record
+        if r is None:
+            rows.append({"Model": result.model, "Method": result.method, "Error": result.error})
+            continue
+        rows.append({
+            "Model": r["model"], "Method": r["method"], "Runtime": r["runtime"],
+            "FP32 -> INT8 size ratio": r["size_ratio"], "Speedup": r["speedup"],
+            "Accuracy drop (points)": r["accuracy_drop"],
+            "Accuracy FP32 (%)": r["fp32"]["accuracy"], "Accuracy INT8 (%)": r["accuracy"],
+            "Size FP32 (kB)": round(r["fp32"]["size_bytes"] / 1e3, 1), "Size INT8 (kB)": round(r["size_bytes"] / 1e3, 1),
+            "Latency FP32 (ms)": r["fp32"]["latency_ms"], "Latency INT8 (ms)": r["latency_ms"],
+            "INT8 p90 (ms)": r["latency"][r["runtime"]]["p90_ms"],
+            "Flag": "INT8 slower: keep FP32" if r["slower_than_fp32"] else "", "Error": "",
+        })
+    table = pd.DataFrame(rows)
+    if "Error" in table and not table["Error"].astype(bool).any():
+        table = table.drop(columns="Error")
+    return table.set_index(["Model", "Method"])
+
+
+#: How close the raw-audio ONNX model's logits must be to the PyTorch model's on cached features.
+WAVEFORM_TOLERANCE = 1e-3
+
+
+def export_deployable(data: PreparedData, baseline: BaselineResult, clips: int = 16, threads: int = 1) -> dict:
+    """Export ``models/{name}_waveform.onnx`` (front end in the graph) and compare it with the package's pipeline.
+
+    The first ``clips`` clips of the test fold go through both paths: files -> :func:`load_audio` -> the ONNX
+    graph, and the cached log-mels -> the PyTorch model. Returns the maximum absolute logit difference, whether
+    it is within :data:`WAVEFORM_TOLERANCE`, whether the predictions agree, and the file's size.
+    """
+    model = baseline.deployed_run.load_model()
+    config = data.feature_config
+    path = export_waveform_model(model, LogMelFrontEnd(config), config.num_samples,
+                                 data.layout.models / f"{baseline.name}_waveform.onnx")
+    mask = data.features.folds == baseline.deployed_run.split.test_fold
+    paths = data.dataset.table["path"].to_numpy()[mask][:clips]
+    waves = np.stack([load_audio(p, config) for p in paths])
+    # batch 1, as a device runs it (the exported STFT graph has a fixed batch dimension of 1)
+    onnx_logits = onnx_predict(onnx_session(path, threads), waves, batch_size=1, name=str(path))
+    torch_logits = predict(model, data.features.features[mask][:clips])
+    difference = float(np.abs(onnx_logits - torch_logits).max())
+    return {"model": baseline.name, "path": os.path.relpath(path, data.layout.root), "size_bytes": os.path.getsize(path),
+            "clips": len(paths), "max_abs_logit_difference": difference, "tolerance": WAVEFORM_TOLERANCE,
+            "within_tolerance": difference <= WAVEFORM_TOLERANCE,
+            "predictions_agree": bool((onnx_logits.argmax(1) == torch_logits.argmax(1)).all()),
+            "latency": onnx_latency(path, (config.num_samples,), threads, 50)}

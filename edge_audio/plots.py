@@ -71,3 +71,126 @@ def plot_class_examples(dataset: Dataset, config: FeatureConfig) -> plt.Figure:
     axes[0, 1].set_title("log-mel spectrogram")
     fig.tight_layout()
     return fig
+
+
+def plot_training_curves(histories: dict[str, list[dict]]) -> plt.Figure:
+    """Per model: training loss, and training (dashed) and validation (solid) accuracy per epoch."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(13, 4))
+    for color, (name, history) in zip(sns.color_palette("tab10"), histories.items()):
+        epochs = [h["epoch"] for h in history]
+        loss_ax.plot(epochs, [h["train_loss"] for h in history], color=color, label=name)
+        acc_ax.plot(epochs, [h["val_accuracy"] for h in history], color=color, label=f"{name} (validation)")
+        acc_ax.plot(epochs, [h["train_accuracy"] for h in history], color=color, linestyle="--", alpha=0.6)
+    loss_ax.set(xlabel="epoch", ylabel="training loss", title="Training loss")
+    acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy: validation (solid), training (dashed)")
+    loss_ax.legend()
+    acc_ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(record: dict) -> plt.Figure:
+    """The test-fold confusion matrix of a results record, rows normalised to percent of the true class."""
+    confusion = np.asarray(record["confusion"], dtype=float)
+    percent = 100 * confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    names = record["class_names"]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.62 * len(names), 0.8 + 0.55 * len(names)))
+    sns.heatmap(percent, annot=confusion.astype(int), fmt="d", cmap="Blues", vmin=0, vmax=100, cbar=True,
+                xticklabels=names, yticklabels=names, ax=ax, cbar_kws={"label": "% of the true class"})
+    ax.set(xlabel="predicted", ylabel="true",
+           title=f"{record['model']} ({record['variant']}): test accuracy {record['accuracy']:.1f}%")
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_cost(records: list[dict]) -> plt.Figure:
+    """Accuracy against size on disk and against single-thread ONNX Runtime latency, every point labelled."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    costs = (("size_bytes", 1e-6, "size on disk (MB)"),
+             ("latency", None, "latency, ONNX Runtime, 1 thread, batch 1 (ms, median)"))
+    for ax, (key, scale, label) in zip(axes, costs):
+        for record in records:
+            x = (record[key] * scale if scale else record[key]["onnxruntime"]["median_ms"])
+            ax.scatter(x, record["accuracy"], s=60)
+            ax.annotate(f"{record['model']} ({record['variant']})", (x, record["accuracy"]),
+                        textcoords="offset points", xytext=(6, 4), fontsize="small")
+        ax.set(xlabel=label, ylabel="test accuracy (%)")
+        ax.grid(alpha=0.3)
+    fig.suptitle("Accuracy against cost")
+    fig.tight_layout()
+    return fig
+
+
+METHOD_COLORS = {"ort_static": "tab:blue", "ort_static_per_tensor": "tab:cyan", "ort_dynamic": "tab:orange",
+                 "pytorch_dynamic": "tab:red"}
+
+
+def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
+    """Size against accuracy: an arrow from each FP32 model to each of its INT8 variants, coloured by method."""
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    for r in records:
+        start = (r["fp32"]["size_bytes"] / 1e6, r["fp32"]["accuracy"])
+        end = (r["size_bytes"] / 1e6, r["accuracy"])
+        color = METHOD_COLORS.get(r["method"], "gray")
+        ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5})
+        ax.scatter(*start, color="black", s=30, zorder=3)
+        ax.scatter(*end, color=color, s=30, zorder=3)
+    for model in dict.fromkeys(r["model"] for r in records):
+        first = next(r for r in records if r["model"] == model and r["runtime"] == "onnxruntime")
+        ax.annotate(model, (first["fp32"]["size_bytes"] / 1e6, first["fp32"]["accuracy"]),
+                    textcoords="offset points", xytext=(6, 6), fontsize="small")
+    for method, color in METHOD_COLORS.items():
+        if any(r["method"] == method for r in records):
+            ax.plot([], [], color=color, label=method)
+    ax.scatter([], [], color="black", s=30, label="FP32")
+    ax.set_xscale("log")
+    ax.set(xlabel="size on disk (MB, log scale)", ylabel="test accuracy (%)",
+           title="FP32 -> INT8: size and accuracy, each variant computed from its own outputs")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_latency_bars(records: list[dict]) -> plt.Figure:
+    """Batch-1 latency of each FP32 model and its INT8 variants, grouped by model and runtime."""
+    models = list(dict.fromkeys(r["model"] for r in records))
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.2), gridspec_kw={"width_ratios": [3, 1.4]})
+    for ax, runtime in zip(axes, ("onnxruntime", "pytorch")):
+        bars = [("FP32", None)] + [(m, m) for m in METHOD_COLORS
+                                   if any(r["method"] == m and r["runtime"] == runtime for r in records)]
+        width = 0.8 / len(bars)
+        for i, (label, method) in enumerate(bars):
+            heights = []
+            for model in models:
+                match = [r for r in records if r["model"] == model and r["runtime"] == runtime
+                         and (method is None or r["method"] == method)]
+                value = (match[0]["fp32"]["latency_ms"] if method is None else match[0]["latency_ms"]) if match else 0
+                heights.append(value)
+            xs = np.arange(len(models)) + (i - (len(bars) - 1) / 2) * width
+            ax.bar(xs, heights, width, label=label, color="black" if method is None else METHOD_COLORS[method],
+                   alpha=0.8)
+        ax.set_xticks(np.arange(len(models)), models)
+        ax.set(ylabel="latency, batch 1 (ms, median)", title=f"{runtime}, {records[0]['threads']} thread(s)")
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sensitivity(rows: list[dict], model: str) -> plt.Figure:
+    """Accuracy drop when one layer alone is quantized, per-channel against per-tensor."""
+    layers = list(dict.fromkeys(r["layer"] for r in rows))
+    fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(layers)), 4))
+    width = 0.38
+    for offset, per_channel, color in ((-width / 2, True, "tab:blue"), (width / 2, False, "tab:cyan")):
+        drops = [next(r["drop"] for r in rows if r["layer"] == layer and r["per_channel"] == per_channel)
+                 for layer in layers]
+        ax.bar(np.arange(len(layers)) + offset, drops, width, color=color,
+               label="per-channel" if per_channel else "per-tensor")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(np.arange(len(layers)), [layer.split(" ")[0] + " " + layer.split(" ")[1] for layer in layers],
+                  rotation=30, ha="right")
+    ax.set(ylabel="accuracy drop (points)", title=f"{model}: accuracy drop with one layer quantized (static INT8)")
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -226,7 +226,8 @@ def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainCon
 
     torch_device = select_device(device)
     seed_everything(config.seed)
-    model = LightweightCNN.from_spec(spec).to(torch_device)
+    # channels_last: ~30% faster convolutions on CPU (measured, see benchmarks/); same numbers.
+    model = LightweightCNN.from_spec(spec).to(torch_device, memory_format=torch.channels_last)
     x_train, y_train = features.select(split.train_folds)
     x_val, y_val = features.select([split.val_fold])
     x_test, y_test = features.select([split.test_fold])
@@ -263,7 +264,7 @@ def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainCon
         total_loss, correct = 0.0, 0
         for step in range(steps_per_epoch):
             index = order[step * config.batch_size:(step + 1) * config.batch_size].to(torch_device)
-            xb, yb = x_train_t[index], y_train_t[index]
+            xb, yb = x_train_t[index].contiguous(memory_format=torch.channels_last), y_train_t[index]
             if config.spec_augment:
                 xb = _spec_augment(xb, config, generator)
             if config.mixup_alpha > 0:

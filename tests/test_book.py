@@ -7,14 +7,12 @@ import pytest
 from edge_audio.config import default_output_dir
 from edge_audio.pipeline import chapters, run_book
 
-SMALL = {"synth_clips_per_class_per_fold": 3}
-
 
 @pytest.fixture(scope="module")
 def built_book(tmp_path_factory):
     build_root = tmp_path_factory.mktemp("book")
     # The chapters' own small sizes (the same as nbval uses), not the book-quality BOOK_PARAMETERS.
-    html = run_book(SMALL, output_dir=default_output_dir(), build_root=build_root, progress=False)
+    html = run_book({}, output_dir=default_output_dir(), build_root=build_root, quick=True, progress=False)
     return html
 
 
@@ -31,11 +29,7 @@ def test_data_chapter_shows_its_figures_and_glued_numbers(built_book):
     assert len(images) >= 3
     # glued numbers are rendered in place of their keys
     assert "{glue:text}" not in page
-    executed = json.loads((default_output_dir() / "notebooks" / "01_data.ipynb").read_text())
-    usable = [o for c in executed["cells"] for o in c.get("outputs", [])
-              if o.get("metadata", {}).get("scrapbook", {}).get("name") == "n_usable"]
-    assert usable, "the chapter glues n_usable"
-    value = usable[0]["data"]["application/papermill.record/text/plain"]
+    value = glued(default_output_dir() / "notebooks" / "01_data.ipynb", "n_usable")
     assert re.search(rf"of which\s+(<[^>]+>\s*)*{value}(\s*<[^>]+>)*\s+are usable", page)
 
 
@@ -43,3 +37,20 @@ def test_sources_stay_unexecuted_copies(built_book):
     for notebook in chapters():
         cells = json.loads(notebook.read_text())["cells"]
         assert not any("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in cells)
+
+
+def glued(notebook_path, name):
+    """The plain-text value a chapter glued under ``name``."""
+    executed = json.loads(notebook_path.read_text())
+    for cell in executed["cells"]:
+        for output in cell.get("outputs", []):
+            if output.get("metadata", {}).get("scrapbook", {}).get("name") == name:
+                return output["data"]["application/papermill.record/text/plain"]
+    raise AssertionError(f"{notebook_path.name} glues no {name!r}")
+
+
+def test_a_second_run_of_the_baselines_chapter_trains_nothing(built_book):
+    run_book({}, output_dir=default_output_dir(), selected=["02"], build=False, quick=True, progress=False)
+    executed = default_output_dir() / "notebooks" / "02_baselines.ipynb"
+    assert glued(executed, "n_trained") == "0"
+    assert int(glued(executed, "n_reused")) >= 3

@@ -1,0 +1,139 @@
+"""ONNX export and ONNX Runtime sessions.
+
+Models are exported with the dynamo exporter (``torch.onnx.export(..., dynamo=True)``), which also handles the
+``torch.stft`` front end, with a dynamic batch dimension, and checked with ``onnx.checker``. Sessions are made
+with an explicit thread count, so latency is always measured with a known number of threads.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from torch import nn
+
+from .storage import atomic_write_bytes
+
+OPSET = 18
+
+
+class OnnxModelError(ValueError):
+    """An ONNX file that cannot be loaded or does not fit the input it is given; names the file."""
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The dynamo exporter prints progress and warnings on every call; keep the chapters readable."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch._dynamo", "torch.export", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` with every Conv2d -> BatchNorm2d pair of a Sequential folded into the conv.
+
+    Numerically the same function; the quantizer then sees (and quantizes) the folded weights. A BatchNorm that
+    does not follow a convolution (the input normalisation) is kept.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(model).eval().cpu()
+    for module in folded.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module.named_children())
+        for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                setattr(module, conv_name, fuse_conv_bn_eval(conv, bn))
+                setattr(module, bn_name, nn.Identity())
+    return folded
+
+
+def export_to_onnx(model: nn.Module, path: str | os.PathLike, example_input: torch.Tensor | None = None,
+                   input_shape: tuple[int, ...] | None = None) -> Path:
+    """Export ``model`` (eval mode, CPU) to ``path`` with a dynamic batch dimension; returns the path.
+
+    Give an ``example_input`` or an ``input_shape`` (batch first). BatchNorm is folded into the convolutions
+    first (:func:`fold_batchnorm`). The file is checked with ``onnx.checker`` and written atomically (weights
+    embedded in the one file).
+    """
+    if example_input is None:
+        if input_shape is None:
+            raise ValueError("export_to_onnx needs example_input or input_shape")
+        example_input = torch.randn(*input_shape)
+    model = fold_batchnorm(model)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    with _quiet_exporter(), torch.no_grad():
+        program = torch.onnx.export(model, (example_input,), dynamo=True, opset_version=OPSET,
+                                    input_names=["input"], output_names=["logits"],
+                                    dynamic_shapes=({0: batch},), optimize=True, verbose=False)
+    proto = program.model_proto
+    onnx.checker.check_model(proto)
+    return atomic_write_bytes(path, proto.SerializeToString())
+
+
+def onnx_session(path: str | os.PathLike, threads: int = 1) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session with ``threads`` intra-op threads, one inter-op thread, all optimisations.
+
+    Raises :class:`OnnxModelError` naming the file when it is missing or not a loadable ONNX model.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise OnnxModelError(f"ONNX model {path} not found")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
+        raise OnnxModelError(f"cannot load ONNX model {path}: {str(exc).strip().splitlines()[0][:200]}") from None
+
+
+def onnx_predict(session: ort.InferenceSession, inputs: np.ndarray, batch_size: int = 64,
+                 name: str = "model") -> np.ndarray:
+    """Run ``session`` over ``inputs`` (batch first) in batches; returns the stacked first output.
+
+    Raises :class:`OnnxModelError` naming ``name`` when the inputs do not fit the model.
+    """
+    input_name = session.get_inputs()[0].name
+    outputs = []
+    try:
+        for start in range(0, len(inputs), batch_size):
+            batch = np.ascontiguousarray(inputs[start:start + batch_size], dtype=np.float32)
+            outputs.append(session.run(None, {input_name: batch})[0])
+    except Exception as exc:
+        expected = session.get_inputs()[0].shape
+        raise OnnxModelError(f"ONNX model {name} expects input {expected}, got {tuple(inputs.shape[1:])} per "
+                             f"clip: {str(exc).strip().splitlines()[0][:160]}") from None
+    return np.concatenate(outputs)
+
+
+def export_waveform_model(model: nn.Module, front_end: nn.Module, num_samples: int,
+                          path: str | os.PathLike) -> Path:
+    """Export ``front_end`` + ``model`` as one ONNX graph: raw mono waveform ``(batch, num_samples)`` in, logits out.
+
+    A device then needs nothing but the runtime: no feature code, no librosa. The exported STFT fixes the
+    batch dimension at 1, the way a device runs it.
+    """
+    from .models import WaveformClassifier
+
+    return export_to_onnx(WaveformClassifier(front_end, model), path, input_shape=(1, num_samples))

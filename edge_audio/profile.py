@@ -1,0 +1,166 @@
+"""What a model costs: parameters, bytes on disk, FLOPs and MACs, latency, and this machine's FLOP floor.
+
+Conventions (used everywhere in the book):
+
+* **Size** is the byte count of the serialized artifact on disk (``.pth`` state dict, ``.onnx`` file).
+* **MACs** come from thop (``ultralytics-thop``); **FLOPs = 2 x MACs**. Both are cross-checked against
+  ``torch.utils.flop_counter.FlopCounterMode``, which counts only convolutions and matrix products (2 FLOPs
+  per MAC); the gap is thop's count of BatchNorm, pooling and activations (reported as ``flop_gap_percent``).
+* **Latency** is batch 1, after warm-up, the median and 90th percentile over ``runs`` timed calls, with the
+  thread count recorded; single-thread is the edge-like figure.
+* **The FLOP floor** of a model is its FLOPs divided by the single-thread FP32 matmul throughput measured on
+  this machine; ``latency / floor`` says how far a runtime is from the machine's peak on that model.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .export import export_to_onnx, onnx_session
+from .models import count_parameters
+from .storage import atomic_write_json, read_json
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    """Temporarily set torch's intra-op thread count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def measure_latency(call: Callable[[], object], runs: int = 200, warmup: int = 20) -> dict:
+    """Time ``call`` ``runs`` times after ``warmup`` calls; milliseconds (median, p90, mean, min)."""
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    for _ in range(warmup):
+        call()
+    times = np.empty(runs)
+    for i in range(runs):
+        start = time.perf_counter()
+        call()
+        times[i] = time.perf_counter() - start
+    times *= 1000.0
+    return {"median_ms": round(float(np.median(times)), 4), "p90_ms": round(float(np.percentile(times, 90)), 4),
+            "mean_ms": round(float(times.mean()), 4), "min_ms": round(float(times.min()), 4), "runs": runs,
+            "warmup": warmup}
+
+
+def torch_latency(model: nn.Module, input_shape: tuple[int, ...], threads: int = 1, runs: int = 200) -> dict:
+    """PyTorch eager latency of ``model`` at batch 1 on CPU, ``threads`` threads."""
+    model = model.eval().cpu()
+    x = torch.randn(1, *input_shape)
+    with torch_threads(threads), torch.inference_mode():
+        result = measure_latency(lambda: model(x), runs=runs)
+    return {**result, "threads": threads, "runtime": f"pytorch {torch.__version__} eager"}
+
+
+def onnx_latency(path: str | os.PathLike, input_shape: tuple[int, ...], threads: int = 1, runs: int = 200) -> dict:
+    """ONNX Runtime latency of the model at ``path``, batch 1, ``threads`` intra-op threads."""
+    session = onnx_session(path, threads)
+    name = session.get_inputs()[0].name
+    x = {name: np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)}
+    result = measure_latency(lambda: session.run(None, x), runs=runs)
+    return {**result, "threads": threads, "runtime": f"onnxruntime {ort.__version__} CPU"}
+
+
+def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
+    """MACs and FLOPs at batch 1: thop's count, and FlopCounterMode's as a cross-check."""
+    from thop import profile as thop_profile
+
+    model = model.eval().cpu()
+    x = torch.randn(1, *input_shape)
+    probe = _fresh_copy(model)
+    with torch.no_grad():
+        macs, _ = thop_profile(probe, inputs=(x,), verbose=False)
+        with FlopCounterMode(display=False) as counter:
+            model(x)
+    flops = 2 * int(macs)
+    counted = int(counter.get_total_flops())
+    return {"macs": int(macs), "flops": flops, "flop_counter_flops": counted,
+            "flop_gap_percent": round(100.0 * (flops - counted) / max(counted, 1), 3)}
+
+
+def _fresh_copy(model: nn.Module) -> nn.Module:
+    """thop adds buffers and hooks to the model it profiles; profile a copy so the caller's stays clean."""
+    import copy
+
+    return copy.deepcopy(model)
+
+
+def matmul_throughput(threads: int = 1, size: int = 512, repeats: int = 30) -> float:
+    """Sustained FP32 matmul throughput of this machine in GFLOP/s (best of 5 blocks of ``repeats`` products)."""
+    a = torch.randn(size, size)
+    b = torch.randn(size, size)
+    best = 0.0
+    with torch_threads(threads), torch.inference_mode():
+        for _ in range(3):
+            a @ b
+        for _ in range(5):
+            start = time.perf_counter()
+            for _ in range(repeats):
+                a @ b
+            best = max(best, 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9)
+    return round(best, 2)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def machine_profile(logs_dir: str | os.PathLike) -> dict:
+    """This machine's description and single-thread matmul throughput, measured once and kept in ``machine.json``.
+
+    The record is reused while the CPU, core count and library versions are the same.
+    """
+    identity = {"cpu": cpu_name(), "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__,
+                "onnxruntime": ort.__version__, "python": platform.python_version()}
+    path = Path(logs_dir) / "machine.json"
+    stored = read_json(path)
+    if stored and all(stored.get(k) == v for k, v in identity.items()):
+        return stored
+    record = {**identity, "matmul_gflops_1thread": matmul_throughput(1),
+              "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    atomic_write_json(path, record)
+    return record
+
+
+def profile_model(model: nn.Module, input_shape: tuple[int, ...], checkpoint: str | os.PathLike,
+                  onnx_path: str | os.PathLike, matmul_gflops: float, threads: int = 1, runs: int = 200) -> dict:
+    """Everything :mod:`edge_audio.profile` measures for one FP32 model, as a flat record.
+
+    ``checkpoint`` must already exist (its size is read); the ONNX file is exported to ``onnx_path``.
+    """
+    export_to_onnx(model, onnx_path, input_shape=(1, *input_shape))
+    counts = count_macs(model, input_shape)
+    torch_ms = torch_latency(model, input_shape, threads, runs)
+    onnx_ms = onnx_latency(onnx_path, input_shape, threads, runs)
+    floor_ms = counts["flops"] / (matmul_gflops * 1e9) * 1000.0
+    return {
+        "params": count_parameters(model),
+        "size_bytes": os.path.getsize(checkpoint),
+        "onnx_size_bytes": os.path.getsize(onnx_path),
+        **counts,
+        "latency": {"pytorch": torch_ms, "onnxruntime": onnx_ms},
+        "flop_floor_ms": round(floor_ms, 4),
+        "latency_floor_ratio": {"pytorch": round(torch_ms["median_ms"] / floor_ms, 3),
+                                "onnxruntime": round(onnx_ms["median_ms"] / floor_ms, 3)},
+    }

@@ -1,0 +1,181 @@
+"""INT8 compression, measured by running the compressed model.
+
+Methods (names used in records and chapter parameters):
+
+* ``pytorch_dynamic``: ``torch.ao.quantization.quantize_dynamic`` on Linear layers, the reference pipeline's
+  method. It leaves every convolution in FP32, so for a CNN it barely changes size or speed.
+* ``ort_static``: ONNX Runtime static quantization, QDQ format, per-channel INT8 weights, activations calibrated
+  on clips from the training folds (MinMax, Entropy or Percentile). BatchNorm is folded into the convolutions
+  before export, so the INT8 weights are the folded ones.
+* ``ort_static_per_tensor``: the same with one scale per weight tensor (the classic source of accuracy loss in
+  depthwise CNNs, kept for comparison).
+* ``ort_dynamic``: ONNX Runtime dynamic quantization (weights INT8, activations quantized on the fly).
+
+Every variant's accuracy is computed from its own outputs on the test fold; its size is its file on disk; its
+latency is measured in the same runtime, with the same threads, as its FP32 twin.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+with warnings.catch_warnings():
+    # ONNX Runtime's calibrator imports tqdm.auto, which warns inside kernels without ipywidgets; import it once,
+    # quietly, so the warning does not land in the chapters.
+    warnings.simplefilter("ignore")
+    import tqdm.auto  # noqa: F401
+
+from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                      quant_pre_process, quantize_dynamic, quantize_static)
+from torch import nn
+
+from .export import OnnxModelError, onnx_predict, onnx_session
+from .metrics import classification_metrics
+
+METHODS = ("pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic")
+CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                       "percentile": CalibrationMethod.Percentile}
+#: The file each method writes, relative to the models folder; {name} is the model's name.
+ARTIFACTS = {"pytorch_dynamic": "{name}_dynamic_quant.pth", "ort_static": "{name}_int8_static.onnx",
+             "ort_static_per_tensor": "{name}_int8_static_per_tensor.onnx",
+             "ort_dynamic": "{name}_int8_dynamic.onnx"}
+
+
+def check_methods(methods: list[str], calibration_method: str = "minmax") -> None:
+    """Raise ``ValueError`` naming any unknown quantization or calibration method."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown quantization method(s) {unknown}; choose from {', '.join(METHODS)}")
+    if calibration_method not in CALIBRATION_METHODS:
+        raise ValueError(f"unknown calibration method {calibration_method!r}; choose from "
+                         f"{', '.join(CALIBRATION_METHODS)}")
+
+
+def calibration_set(features: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` clips drawn without replacement (seeded) from ``features``, shaped ``(n, 1, mels, frames)``.
+
+    Warns and uses every clip there is when fewer than ``count`` are available.
+    """
+    if count < 1:
+        raise ValueError(f"calibration size must be >= 1, got {count}")
+    available = len(features)
+    if available < count:
+        warnings.warn(f"calibration set: {count} clips requested but the training folds hold {available}; "
+                      f"calibrating on {available}", stacklevel=2)
+        count = available
+    chosen = np.sort(np.random.default_rng(seed).choice(available, size=count, replace=False))
+    return features[chosen][:, None].astype(np.float32)
+
+
+class _CalibrationReader(CalibrationDataReader):
+    """Feeds calibration clips to ONNX Runtime in small batches."""
+
+    def __init__(self, clips: np.ndarray, input_name: str, batch_size: int = 16):
+        self._batches = iter([{input_name: clips[i:i + batch_size]} for i in range(0, len(clips), batch_size)])
+
+    def get_next(self):
+        return next(self._batches, None)
+
+
+def _preprocessed(fp32_path: Path, scratch: Path) -> Path:
+    """ONNX Runtime's recommended pre-processing (shape inference, graph optimisation) before quantization."""
+    out = scratch / "preprocessed.onnx"
+    try:
+        quant_pre_process(str(fp32_path), str(out), skip_symbolic_shape=True)
+        return out
+    except Exception:  # pre-processing is an optimisation; quantize the plain model when it fails
+        return fp32_path
+
+
+def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: np.ndarray,
+                         calibration_method: str = "minmax", per_channel: bool = True,
+                         nodes_to_quantize: list[str] | None = None) -> Path:
+    """Static INT8 (QDQ, signed INT8 weights and activations) of an FP32 ONNX model, calibrated on ``calibration``.
+
+    ``nodes_to_quantize`` limits quantization to those nodes (used for the per-layer sensitivity analysis).
+    """
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    input_name = onnx_session(fp32_path).get_inputs()[0].name
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edge-audio-quant-") as scratch:
+        source = _preprocessed(fp32_path, Path(scratch))
+        tmp_out = Path(scratch) / "int8.onnx"
+        quantize_static(str(source), str(tmp_out), _CalibrationReader(calibration, input_name),
+                        quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CALIBRATION_METHODS[calibration_method],
+                        nodes_to_quantize=nodes_to_quantize,
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+        os.replace(tmp_out, out_path)
+    return out_path
+
+
+def quantize_onnx_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+    """ONNX Runtime dynamic INT8 of an FP32 ONNX model (weights INT8, activations quantized at run time)."""
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="edge-audio-quant-") as scratch:
+        source = _preprocessed(Path(fp32_path), Path(scratch))
+        tmp_out = Path(scratch) / "int8.onnx"
+        quantize_dynamic(str(source), str(tmp_out), weight_type=QuantType.QInt8)
+        os.replace(tmp_out, out_path)
+    return out_path
+
+
+def quantize_torch_dynamic(model: nn.Module) -> nn.Module:
+    """PyTorch eager dynamic INT8 of the Linear layers (convolutions stay FP32), on a copy of ``model``."""
+    from torch.ao.quantization import quantize_dynamic as torch_quantize_dynamic
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
+        return torch_quantize_dynamic(copy.deepcopy(model).eval().cpu(), {nn.Linear}, dtype=torch.qint8)
+
+
+def quantizable_nodes(path: str | os.PathLike) -> list[str]:
+    """Names of the Conv and Gemm/MatMul nodes of an ONNX model, in graph order (the layers that carry weights)."""
+    graph = onnx.load(str(path)).graph
+    return [node.name for node in graph.node if node.op_type in ("Conv", "Gemm", "MatMul")]
+
+
+def evaluate_onnx(path: str | os.PathLike, features: np.ndarray, labels: np.ndarray, num_classes: int,
+                  threads: int = 1) -> dict:
+    """Metrics of the ONNX model at ``path`` computed from its own outputs on ``features`` (clips, mels, frames).
+
+    Raises :class:`~edge_audio.export.OnnxModelError` naming the file when it is corrupt or does not take
+    these features.
+    """
+    session = onnx_session(path, threads)
+    logits = onnx_predict(session, features[:, None], name=str(path))
+    if logits.ndim != 2 or logits.shape[1] != num_classes:
+        raise OnnxModelError(f"ONNX model {path} outputs shape {logits.shape[1:]}, expected ({num_classes},) logits")
+    return classification_metrics(labels, logits.argmax(axis=1), num_classes)
+
+
+def layer_sensitivity(fp32_path: str | os.PathLike, calibration: np.ndarray, features: np.ndarray,
+                      labels: np.ndarray, num_classes: int, calibration_method: str = "minmax",
+                      threads: int = 1) -> list[dict]:
+    """Quantize one weighted layer at a time (per-channel, then per-tensor) and measure the accuracy drop of each.
+
+    Returns one row per (layer, granularity): ``layer``, ``op``, ``per_channel``, ``accuracy``, ``drop``
+    (points below the FP32 model on the same clips).
+    """
+    baseline = evaluate_onnx(fp32_path, features, labels, num_classes, threads)["accuracy"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="edge-audio-sensitivity-") as scratch:
+        source = _preprocessed(Path(fp32_path), Path(scratch))
+        ops = {node.name: node.op_type for node in onnx.load(str(source)).graph.node}
+        for index, node in enumerate(quantizable_nodes(source)):
+            for per_channel in (True, False):
+                out = Path(scratch) / f"layer{index}-{int(per_channel)}.onnx"
+                quantize_onnx_static(source, out, calibration, calibration_method, per_channel, [node])
+                accuracy = evaluate_onnx(out, features, labels, num_classes, threads)["accuracy"]
+                rows.append({"layer": f"{index}: {ops[node]} {node}", "op": ops[node], "per_channel": per_channel,
+                             "accuracy": accuracy, "drop": round(baseline - accuracy, 4)})
+    return rows

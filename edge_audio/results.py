@@ -1,0 +1,65 @@
+"""The results log: ``<output>/logs/all_results.json``, one record per evaluated model variant.
+
+A record names the model, its architecture, the dataset (name, layout, content fingerprint) and fold protocol,
+accuracy, size in bytes on disk, FLOPs, params, latency with how it was timed, and the seed. Records are
+upserted by ``(dataset fingerprint, protocol, model, variant)``, so re-running a step replaces its records
+instead of duplicating them. Every write is atomic.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from .storage import atomic_write_json, read_json
+
+RESULTS_FILE = "all_results.json"
+
+
+def record_key(record: dict) -> tuple:
+    """What makes two records the same result."""
+    return (record["dataset"]["fingerprint"], record["protocol"], record["model"], record["variant"])
+
+
+def load_results(logs_dir: str | os.PathLike, dataset_fingerprint: str | None = None) -> list[dict]:
+    """All records (or those of one dataset), in the order they were first written."""
+    records = read_json(Path(logs_dir) / RESULTS_FILE, default=[])
+    if dataset_fingerprint is not None:
+        records = [r for r in records if r["dataset"]["fingerprint"] == dataset_fingerprint]
+    return records
+
+
+def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict]) -> list[dict]:
+    """Add or replace ``new_records`` in the results log; returns the whole log."""
+    path = Path(logs_dir) / RESULTS_FILE
+    records = read_json(path, default=[])
+    index = {record_key(r): i for i, r in enumerate(records)}
+    for record in new_records:
+        key = record_key(record)
+        if key in index:
+            records[index[key]] = record
+        else:
+            index[key] = len(records)
+            records.append(record)
+    atomic_write_json(path, records)
+    return records
+
+
+def results_table(records: list[dict]) -> pd.DataFrame:
+    """The comparison table: the reference columns, then the rest of what was measured.
+
+    Latency is each record's headline runtime (``runtime``: ONNX Runtime for FP32 and ONNX variants, PyTorch
+    for PyTorch-quantized ones), batch 1, median, with the thread count the record names.
+    """
+    rows = []
+    for r in records:
+        timing = r["latency"][r["runtime"]]
+        rows.append({
+            "Model": r["model"], "Variant": r["variant"],
+            "Accuracy (%)": r["accuracy"], "Size (MB)": round(r["size_bytes"] / 1e6, 3),
+            "Latency (ms)": r["latency_ms"], "FLOPs (M)": round(r["flops"] / 1e6, 1),
+            "Params": r["params"], "MACs (M)": round(r["macs"] / 1e6, 1), "Macro-F1 (%)": r["macro_f1"],
+            "Latency p90 (ms)": timing["p90_ms"], "Runtime": r["runtime"], "Protocol": r["protocol"],
+        })
+    return pd.DataFrame(rows).set_index("Model").round(3)

@@ -1,0 +1,110 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from edge_audio.config import FeatureConfig
+from edge_audio.data import load_dataset
+from edge_audio.features import extract_features
+from edge_audio.metrics import classification_metrics
+from edge_audio.pipeline import prepare_data, train_baselines
+from edge_audio.results import load_results
+from edge_audio.train import Protocol, Split, TrainConfig, train_model
+
+SPEC = {"name": "mini", "channels": [8, 16], "fc_size": 0, "dropout": 0.0}
+CONFIG = TrainConfig(epochs=4, batch_size=16, lr=0.01, seed=1, spec_augment=False)
+SPLIT = Split(train_folds=(1, 2, 3, 4, 5, 6, 7, 8), val_fold=9, test_fold=10)
+
+
+@pytest.fixture(scope="module")
+def features(tmp_path_factory, request):
+    us8k_dir = request.getfixturevalue("us8k_dir")
+    config = FeatureConfig(sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
+    return extract_features(load_dataset(us8k_dir), config, tmp_path_factory.mktemp("cache"), progress=False)
+
+
+def test_short_training_beats_chance_and_is_deterministic(features, tmp_path):
+    first = train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "a", progress=False)
+    second = train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "b", progress=False)
+    train_acc = first.history[-1]["train_accuracy"]
+    assert train_acc > 25.0, f"training accuracy {train_acc}% is not above chance (10%)"
+    assert first.val == second.val and first.test == second.test and first.history == second.history
+
+
+def test_a_finished_run_is_loaded_not_retrained(features, tmp_path):
+    first = train_model(SPEC, features, SPLIT, CONFIG, tmp_path, progress=False)
+    again = train_model(SPEC, features, SPLIT, CONFIG, tmp_path, progress=False)
+    assert not first.reused and again.reused and again.test == first.test
+    for a, b in zip(first.load_model().state_dict().values(), again.load_model().state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_an_interrupted_run_resumes_to_the_same_result(features, tmp_path):
+    straight = train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "straight", progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "resumed", progress=False, stop_after_epoch=2)
+    run_dir = next((tmp_path / "resumed").iterdir())
+    assert (run_dir / "checkpoint.pt").is_file() and not (run_dir / "result.json").exists()
+    resumed = train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "resumed", progress=False)
+    assert resumed.history == straight.history and resumed.test == straight.test
+
+
+def test_holdout_and_kfold_use_the_datasets_own_folds():
+    folds = list(range(1, 11))
+    (holdout,) = Protocol("holdout").splits(folds)
+    assert (holdout.val_fold, holdout.test_fold, holdout.train_folds) == (9, 10, tuple(range(1, 9)))
+    kfold = Protocol("kfold").splits(folds)
+    assert sorted(s.test_fold for s in kfold) == folds
+    for split in kfold:
+        assert set(split.train_folds) | {split.val_fold, split.test_fold} == set(folds)
+        assert split.val_fold not in split.train_folds and split.test_fold not in split.train_folds
+    assert Protocol("holdout").splits([1, 2, 3, 4, 5])[0].test_fold == 5
+    assert Protocol().describe(folds) == "holdout (val fold 9, test fold 10)"
+
+
+@pytest.mark.parametrize("protocol, folds, message", [
+    (Protocol("holdout", test_fold=11), list(range(1, 11)), "not a fold"),
+    (Protocol("holdout", val_fold=3, test_fold=3), list(range(1, 11)), "must differ"),
+    (Protocol("holdout"), [1, 2], "at least 3 folds"),
+])
+def test_bad_protocols_are_rejected(protocol, folds, message):
+    with pytest.raises(ValueError, match=message):
+        protocol.splits(folds)
+
+
+def test_unknown_protocol_and_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        Protocol("random")
+    with pytest.raises(ValueError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="step")
+
+
+def test_metrics_of_a_known_prediction():
+    metrics = classification_metrics([0, 0, 1, 1, 2], [0, 1, 1, 1, 0], num_classes=4)
+    assert metrics["accuracy"] == 60.0
+    assert metrics["per_class_accuracy"] == [50.0, 100.0, 0.0, None]
+    assert metrics["confusion"][0] == [1, 1, 0, 0] and metrics["confusion"][2] == [1, 0, 0, 0]
+    # F1: class 0 = 0.5, class 1 = 0.8, class 2 = 0; class 3 is absent and not averaged
+    assert metrics["macro_f1"] == pytest.approx(100 * (0.5 + 0.8 + 0.0) / 3, abs=1e-3)
+
+
+def test_baselines_step_writes_models_records_and_reuses_runs(us8k_dir, tmp_path):
+    data = prepare_data(us8k_dir, tmp_path, sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
+    config = TrainConfig(epochs=2, batch_size=16, seed=0)
+    first = train_baselines(data, [SPEC, "tiny"], config, Protocol(), latency_runs=5)
+    for result in first:
+        record = result.record
+        assert os.path.getsize(result.model_path) == record["size_bytes"]
+        assert (tmp_path / record["artifact"]) == result.model_path
+        assert record["protocol"] == "holdout (val fold 9, test fold 10)" and record["seed"] == 0
+        assert record["latency"]["onnxruntime"]["threads"] == 1 and record["flops"] == 2 * record["macs"]
+        assert (tmp_path / "models" / f"{result.name}.onnx").is_file()
+    second = train_baselines(data, [SPEC, "tiny"], config, Protocol(), latency_runs=5)
+    assert all(r.deployed_run.reused for r in second)
+    assert [r.record for r in second] == [r.record for r in first]
+    assert len(load_results(tmp_path / "logs")) == 2  # upserted, not duplicated
+    with pytest.raises(ValueError, match="unique"):
+        train_baselines(data, ["tiny", "tiny"], config, Protocol())
