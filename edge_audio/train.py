@@ -252,7 +252,7 @@ def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainCon
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
-        generator.set_state(saved["generator"])
+        generator.set_state(saved["generator"].cpu())  # map_location moved it to the training device
         state = saved["state"]
 
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=f"training {spec['name']}", unit="epoch",
