@@ -28,7 +28,8 @@ from .data import (Dataset, DatasetError, ValidationReport, check_dataset, defau
 from .export import export_to_onnx, export_waveform_model, onnx_predict, onnx_session
 from .features import FeatureSet, LogMelFrontEnd, extract_features, load_audio
 from .models import spec_from_config
-from .profile import machine_profile, onnx_latency, profile_model, torch_latency
+from .profile import (ONNX_RUNTIME, TORCH_RUNTIME, compare_latency, machine_profile, onnx_call, onnx_latency,
+                      profile_model, torch_call, torch_threads)
 from .quantize import (ARTIFACTS, calibration_set, check_methods, evaluate_onnx, quantize_onnx_dynamic,
                        quantize_onnx_static, quantize_torch_dynamic)
 from .results import upsert_results
@@ -339,7 +340,8 @@ class QuantizationResult:
 
 def _quantize_one(baseline: BaselineResult, method: str, data: PreparedData, calibration: np.ndarray,
                   calibration_method: str, threads: int, latency_runs: int) -> dict:
-    """Quantize one baseline with one method, evaluate the variant from its own outputs, time it and its twin."""
+    """Quantize one baseline with one method, evaluate the variant from its own outputs, and time it against its
+    FP32 twin in the same runtime and threads, interleaved (:func:`~edge_audio.profile.compare_latency`)."""
     fp32 = baseline.record
     model = baseline.deployed_run.load_model()
     split = baseline.deployed_run.split
@@ -356,8 +358,10 @@ def _quantize_one(baseline: BaselineResult, method: str, data: PreparedData, cal
         atomic_write_with(artifact, lambda handle: torch.save(quantized.state_dict(), handle))
         metrics = evaluate(quantized, x_test, y_test, num_classes)
         twin_metrics = evaluate(model, x_test, y_test, num_classes)
-        latency = torch_latency(quantized, input_shape, threads, latency_runs)
-        twin_latency = torch_latency(model, input_shape, threads, latency_runs)
+        with torch_threads(threads), torch.inference_mode():
+            latency, twin_latency = compare_latency(torch_call(quantized, input_shape), torch_call(model, input_shape),
+                                                    latency_runs)
+        latency, twin_latency = ({**t, "threads": threads, "runtime": TORCH_RUNTIME} for t in (latency, twin_latency))
         twin_size = fp32["size_bytes"]
         settings = {"layers": "Linear", "dtype": "qint8"}
     else:
@@ -366,13 +370,17 @@ def _quantize_one(baseline: BaselineResult, method: str, data: PreparedData, cal
             settings = {"weights": "int8", "activations": "dynamic"}
         else:
             per_channel = method == "ort_static"
-            quantize_onnx_static(fp32_onnx, artifact, calibration, calibration_method, per_channel)
-            settings = {"format": "QDQ", "per_channel": per_channel, "weights": "int8", "activations": "int8",
+            reduce_range = not fp32["machine"]["int8_dot_product"]
+            quantize_onnx_static(fp32_onnx, artifact, calibration, calibration_method, per_channel,
+                                 reduce_range=reduce_range)
+            settings = {"format": "QDQ", "per_channel": per_channel, "activations": "int8",
+                        "weights": "int8 (7-bit range)" if reduce_range else "int8", "reduce_range": reduce_range,
                         "calibration_method": calibration_method, "calibration_clips": len(calibration)}
         metrics = evaluate_onnx(artifact, x_test, y_test, num_classes, threads)
         twin_metrics = evaluate_onnx(fp32_onnx, x_test, y_test, num_classes, threads)
-        latency = onnx_latency(artifact, input_shape, threads, latency_runs)
-        twin_latency = onnx_latency(fp32_onnx, input_shape, threads, latency_runs)
+        latency, twin_latency = compare_latency(onnx_call(artifact, input_shape, threads),
+                                                onnx_call(fp32_onnx, input_shape, threads), latency_runs)
+        latency, twin_latency = ({**t, "threads": threads, "runtime": ONNX_RUNTIME} for t in (latency, twin_latency))
         twin_size = os.path.getsize(fp32_onnx)
     size = os.path.getsize(artifact)
     runtime = METHOD_RUNTIMES[method]
@@ -412,8 +420,9 @@ def quantize_models(data: PreparedData, baselines: list[BaselineResult], methods
         x_train, _ = data.features.select(run.split.train_folds)
         calibration = calibration_set(x_train, calibration_size, seed=run.train_config.seed)
         for method in methods:
+            reduce_range = not baseline.record["machine"]["int8_dot_product"]
             cache = run.run_dir / (f"quant-{method}-{calibration_method}-{len(calibration)}"
-                                   f"-t{threads}-r{latency_runs}.json")
+                                   f"-rr{int(reduce_range)}-t{threads}-r{latency_runs}-paired.json")
             record = read_json(cache)
             artifact = data.layout.models / ARTIFACTS[method].format(name=baseline.name)
             if record is None or not artifact.is_file():
@@ -432,8 +441,9 @@ def quantize_models(data: PreparedData, baselines: list[BaselineResult], methods
 
 
 def quantization_table(results: list[QuantizationResult]) -> pd.DataFrame:
-    """The quantization table: the reference columns (size ratio, speedup, accuracy drop), the absolute numbers,
-    a flag where INT8 is slower than FP32, and the error of any (model, method) that failed."""
+    """The quantization table, one row per (model, method): the reference columns (FP32 -> INT8 size ratio,
+    speedup, accuracy drop), the absolute numbers, a flag where INT8 is slower than FP32, and the error of any
+    (model, method) that failed."""
     rows = []
     for result in results:
         r = result.record
@@ -441,19 +451,16 @@ def quantization_table(results: list[QuantizationResult]) -> pd.DataFrame:
             rows.append({"Model": result.model, "Method": result.method, "Error": result.error})
             continue
         rows.append({
-            "Model": r["model"], "Method": r["method"], "Runtime": r["runtime"],
-            "FP32 -> INT8 size ratio": r["size_ratio"], "Speedup": r["speedup"],
-            "Accuracy drop (points)": r["accuracy_drop"],
-            "Accuracy FP32 (%)": r["fp32"]["accuracy"], "Accuracy INT8 (%)": r["accuracy"],
-            "Size FP32 (kB)": round(r["fp32"]["size_bytes"] / 1e3, 1), "Size INT8 (kB)": round(r["size_bytes"] / 1e3, 1),
-            "Latency FP32 (ms)": r["fp32"]["latency_ms"], "Latency INT8 (ms)": r["latency_ms"],
-            "INT8 p90 (ms)": r["latency"][r["runtime"]]["p90_ms"],
+            "Model": r["model"], "Method": r["method"], "Size ratio": r["size_ratio"], "Speedup": r["speedup"],
+            "Drop (points)": r["accuracy_drop"], "INT8 acc (%)": r["accuracy"],
+            "INT8 size (kB)": round(r["size_bytes"] / 1e3, 1), "FP32 size (kB)": round(r["fp32"]["size_bytes"] / 1e3, 1),
+            "INT8 (ms)": r["latency_ms"], "FP32 (ms)": r["fp32"]["latency_ms"],
             "Flag": "INT8 slower: keep FP32" if r["slower_than_fp32"] else "", "Error": "",
         })
     table = pd.DataFrame(rows)
-    if "Error" in table and not table["Error"].astype(bool).any():
+    if not table["Error"].fillna("").astype(bool).any():
         table = table.drop(columns="Error")
-    return table.set_index(["Model", "Method"])
+    return table.set_index("Model")
 
 
 #: How close the raw-audio ONNX model's logits must be to the PyTorch model's on cached features.

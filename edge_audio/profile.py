@@ -53,28 +53,67 @@ def measure_latency(call: Callable[[], object], runs: int = 200, warmup: int = 2
         start = time.perf_counter()
         call()
         times[i] = time.perf_counter() - start
-    times *= 1000.0
-    return {"median_ms": round(float(np.median(times)), 4), "p90_ms": round(float(np.percentile(times, 90)), 4),
-            "mean_ms": round(float(times.mean()), 4), "min_ms": round(float(times.min()), 4), "runs": runs,
-            "warmup": warmup}
+    return _summary(times * 1000.0, warmup)
+
+
+def _summary(times_ms: np.ndarray, warmup: int) -> dict:
+    return {"median_ms": round(float(np.median(times_ms)), 4), "p90_ms": round(float(np.percentile(times_ms, 90)), 4),
+            "mean_ms": round(float(times_ms.mean()), 4), "min_ms": round(float(times_ms.min()), 4),
+            "runs": int(times_ms.size), "warmup": warmup}
+
+
+def compare_latency(call: Callable[[], object], twin: Callable[[], object], runs: int = 200,
+                    warmup: int = 20) -> tuple[dict, dict]:
+    """Latency of two callables timed interleaved (call, twin, call, twin, ...) after warm-up.
+
+    Interleaving makes the machine's drift (frequency, neighbours on a shared host) hit both alike, so their
+    ratio (a speedup) is fair even when absolute numbers move between measurements.
+    """
+    if runs < 1:
+        raise ValueError(f"runs must be >= 1, got {runs}")
+    for _ in range(warmup):
+        call()
+        twin()
+    times = np.empty((2, runs))
+    for i in range(runs):
+        for row, fn in enumerate((call, twin)):
+            start = time.perf_counter()
+            fn()
+            times[row, i] = time.perf_counter() - start
+    return _summary(times[0] * 1000.0, warmup), _summary(times[1] * 1000.0, warmup)
+
+
+def torch_call(model: nn.Module, input_shape: tuple[int, ...]) -> Callable[[], object]:
+    """A batch-1 inference call of ``model`` on CPU (run it inside :func:`torch_threads` and inference mode)."""
+    model = model.eval().cpu()
+    x = torch.randn(1, *input_shape)
+    return lambda: model(x)
+
+
+def onnx_call(path: str | os.PathLike, input_shape: tuple[int, ...], threads: int = 1) -> Callable[[], object]:
+    """A batch-1 inference call of the ONNX model at ``path`` in a session with ``threads`` threads."""
+    session = onnx_session(path, threads)
+    x = {session.get_inputs()[0].name: np.random.default_rng(0).standard_normal((1, *input_shape)).astype(
+        np.float32)}
+    return lambda: session.run(None, x)
+
+
+TORCH_RUNTIME = f"pytorch {torch.__version__} eager"
+ONNX_RUNTIME = f"onnxruntime {ort.__version__} CPU"
 
 
 def torch_latency(model: nn.Module, input_shape: tuple[int, ...], threads: int = 1, runs: int = 200) -> dict:
     """PyTorch eager latency of ``model`` at batch 1 on CPU, ``threads`` threads."""
-    model = model.eval().cpu()
-    x = torch.randn(1, *input_shape)
+    call = torch_call(model, input_shape)
     with torch_threads(threads), torch.inference_mode():
-        result = measure_latency(lambda: model(x), runs=runs)
-    return {**result, "threads": threads, "runtime": f"pytorch {torch.__version__} eager"}
+        result = measure_latency(call, runs=runs)
+    return {**result, "threads": threads, "runtime": TORCH_RUNTIME}
 
 
 def onnx_latency(path: str | os.PathLike, input_shape: tuple[int, ...], threads: int = 1, runs: int = 200) -> dict:
     """ONNX Runtime latency of the model at ``path``, batch 1, ``threads`` intra-op threads."""
-    session = onnx_session(path, threads)
-    name = session.get_inputs()[0].name
-    x = {name: np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)}
-    result = measure_latency(lambda: session.run(None, x), runs=runs)
-    return {**result, "threads": threads, "runtime": f"onnxruntime {ort.__version__} CPU"}
+    result = measure_latency(onnx_call(path, input_shape, threads), runs=runs)
+    return {**result, "threads": threads, "runtime": ONNX_RUNTIME}
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
@@ -126,13 +165,30 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+INT8_DOT_PRODUCT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_int8_dot_product() -> bool:
+    """Whether this CPU has an INT8 dot-product instruction (AVX-512 VNNI, AVX-VNNI or AMX) per /proc/cpuinfo.
+
+    Without one, ONNX Runtime's x86 INT8 kernels multiply with ``vpmaddubsw``, whose 16-bit pair sums saturate
+    when weights use the full 8-bit range.
+    """
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return any(flag in line.split() for flag in INT8_DOT_PRODUCT_FLAGS)
+    return False
+
+
 def machine_profile(logs_dir: str | os.PathLike) -> dict:
     """This machine's description and single-thread matmul throughput, measured once and kept in ``machine.json``.
 
     The record is reused while the CPU, core count and library versions are the same.
     """
     identity = {"cpu": cpu_name(), "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__,
-                "onnxruntime": ort.__version__, "python": platform.python_version()}
+                "onnxruntime": ort.__version__, "python": platform.python_version(),
+                "int8_dot_product": cpu_int8_dot_product()}
     path = Path(logs_dir) / "machine.json"
     stored = read_json(path)
     if stored and all(stored.get(k) == v for k, v in identity.items()):

@@ -69,7 +69,7 @@ def test_static_int8_is_smaller_and_scored_from_its_own_outputs(trained):
     assert static["accuracy"] == classification_metrics(y_test, logits.argmax(1), 10)["accuracy"]
     assert static["quantization"]["per_channel"] and static["quantization"]["calibration_clips"] == 20
     table = quantization_table(results)
-    assert {"FP32 -> INT8 size ratio", "Speedup", "Accuracy drop (points)"} <= set(table.columns)
+    assert {"Method", "Size ratio", "Speedup", "Drop (points)", "INT8 acc (%)"} <= set(table.columns)
 
 
 def test_a_model_that_fails_to_quantize_gets_an_error_row_and_the_others_go_on(trained, tmp_path):

@@ -108,3 +108,16 @@ def test_baselines_step_writes_models_records_and_reuses_runs(us8k_dir, tmp_path
     assert len(load_results(tmp_path / "logs")) == 2  # upserted, not duplicated
     with pytest.raises(ValueError, match="unique"):
         train_baselines(data, ["tiny", "tiny"], config, Protocol())
+
+
+def test_kfold_baselines_report_mean_and_spread_over_the_official_folds(us8k_dir, tmp_path):
+    data = prepare_data(us8k_dir, tmp_path, sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
+    (result,) = train_baselines(data, [SPEC], TrainConfig(epochs=1, batch_size=16, seed=0), Protocol("kfold"),
+                                latency_runs=3)
+    record = result.record
+    assert record["protocol"] == "10-fold cross-validation" and record["protocol_kind"] == "kfold"
+    assert sorted(record["test_folds"]) == list(range(1, 11)) and len(result.runs) == 10
+    accuracies = [run.test["accuracy"] for run in result.runs]
+    assert record["accuracy"] == pytest.approx(np.mean(accuracies), abs=1e-3)
+    assert record["accuracy_std"] == pytest.approx(np.std(accuracies), abs=1e-3)
+    assert result.deployed_run.split.test_fold == 10
