@@ -14,6 +14,7 @@ Conventions (used everywhere in the book):
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import platform
 import time
@@ -122,7 +123,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
 
     model = model.eval().cpu()
     x = torch.randn(1, *input_shape)
-    probe = _fresh_copy(model)
+    probe = copy.deepcopy(model)  # thop adds buffers and hooks to the model it profiles; keep the caller's clean
     with torch.no_grad():
         macs, _ = thop_profile(probe, inputs=(x,), verbose=False)
         with FlopCounterMode(display=False) as counter:
@@ -131,13 +132,6 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
     counted = int(counter.get_total_flops())
     return {"macs": int(macs), "flops": flops, "flop_counter_flops": counted,
             "flop_gap_percent": round(100.0 * (flops - counted) / max(counted, 1), 3)}
-
-
-def _fresh_copy(model: nn.Module) -> nn.Module:
-    """thop adds buffers and hooks to the model it profiles; profile a copy so the caller's stays clean."""
-    import copy
-
-    return copy.deepcopy(model)
 
 
 def matmul_throughput(threads: int = 1, size: int = 512, repeats: int = 30) -> float:
