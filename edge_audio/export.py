@@ -139,7 +139,7 @@ def export_waveform_model(model: nn.Module, front_end: nn.Module, num_samples: i
     return export_to_onnx(WaveformClassifier(front_end, model), path, input_shape=(1, num_samples))
 
 
-TFLITE_EXTRA_HINT = "TFLite export needs the optional extra: pip install 'edge-audio[tflite]' (about 1.2 GB)"
+TFLITE_EXTRA_HINT = "TFLite export needs the optional toolchain: run `make tflite` (about 1.2 GB; see README)"
 
 
 def tflite_available() -> bool:

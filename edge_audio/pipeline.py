@@ -30,8 +30,8 @@ from .features import FeatureSet, LogMelFrontEnd, extract_features, load_audio
 from .models import spec_from_config
 from .profile import (ONNX_RUNTIME, TORCH_RUNTIME, compare_latency, machine_profile, onnx_call, onnx_latency,
                       profile_model, torch_call, torch_threads)
-from .quantize import (ARTIFACTS, calibration_set, check_methods, evaluate_onnx, quantize_onnx_dynamic,
-                       quantize_onnx_static, quantize_torch_dynamic)
+from .quantize import (ARTIFACTS, calibration_set, check_methods, evaluate_onnx, float_operators,
+                       quantize_onnx_dynamic, quantize_onnx_static, quantize_torch_dynamic)
 from .results import upsert_results
 from .storage import atomic_write_json, atomic_write_text, atomic_write_with, read_json
 from .synth import SynthConfig
@@ -291,6 +291,9 @@ def train_baselines(data: PreparedData, model_configs: list, train: TrainConfig,
         elif not (data.layout.models / f"{spec['name']}.onnx").is_file():
             export_to_onnx(model, data.layout.models / f"{spec['name']}.onnx", input_shape=(1, *input_shape))
         profile = {**profile, "size_bytes": os.path.getsize(model_path)}
+        x_test = data.features.select([deployed.split.test_fold])[0][:32]
+        onnx_logits = onnx_predict(onnx_session(data.layout.models / f"{spec['name']}.onnx"), x_test[:, None])
+        onnx_difference = float(np.abs(onnx_logits - predict(model, x_test)).max())
         scores = (summarize_folds(runs) if protocol.kind == "kfold"
                   else {"accuracy": deployed.test["accuracy"], "accuracy_std": None,
                         "macro_f1": deployed.test["macro_f1"], "macro_f1_std": None, "folds": [deployed.split.test_fold]})
@@ -306,6 +309,7 @@ def train_baselines(data: PreparedData, model_configs: list, train: TrainConfig,
             **{k: profile[k] for k in ("params", "size_bytes", "onnx_size_bytes", "macs", "flops",
                                        "flop_counter_flops", "flop_gap_percent", "latency", "flop_floor_ms",
                                        "latency_floor_ratio")},
+            "onnx_max_abs_difference": onnx_difference,
             "threads": threads, "seed": train.seed, "features": data.feature_config.to_dict(),
             "train": train.to_dict(), "best_epoch": deployed.best_epoch, "epochs_run": deployed.epochs_run,
             "train_seconds": round(sum(r.train_seconds for r in runs), 2), "device": deployed.device,
@@ -324,6 +328,8 @@ def train_baselines(data: PreparedData, model_configs: list, train: TrainConfig,
 #: Where each method's variant runs (its FP32 twin runs in the same runtime with the same threads).
 METHOD_RUNTIMES = {"pytorch_dynamic": "pytorch", "ort_static": "onnxruntime",
                    "ort_static_per_tensor": "onnxruntime", "ort_dynamic": "onnxruntime"}
+#: Bump when a quantization record gains or changes fields, so cached records are recomputed.
+QUANT_RECORD_VERSION = 2
 METHOD_VARIANTS = {"pytorch_dynamic": "dynamic_quant_pytorch", "ort_static": "int8_static",
                    "ort_static_per_tensor": "int8_static_per_tensor", "ort_dynamic": "int8_dynamic_ort"}
 
@@ -374,6 +380,7 @@ def _quantize_one(baseline: BaselineResult, method: str, data: PreparedData, cal
             quantize_onnx_static(fp32_onnx, artifact, calibration, calibration_method, per_channel,
                                  reduce_range=reduce_range)
             settings = {"format": "QDQ", "per_channel": per_channel, "activations": "int8",
+                        "float_operators": float_operators(artifact),
                         "weights": "int8 (7-bit range)" if reduce_range else "int8", "reduce_range": reduce_range,
                         "calibration_method": calibration_method, "calibration_clips": len(calibration)}
         metrics = evaluate_onnx(artifact, x_test, y_test, num_classes, threads)
@@ -421,7 +428,7 @@ def quantize_models(data: PreparedData, baselines: list[BaselineResult], methods
         calibration = calibration_set(x_train, calibration_size, seed=run.train_config.seed)
         for method in methods:
             reduce_range = not baseline.record["machine"]["int8_dot_product"]
-            cache = run.run_dir / (f"quant-{method}-{calibration_method}-{len(calibration)}"
+            cache = run.run_dir / (f"quant-v{QUANT_RECORD_VERSION}-{method}-{calibration_method}-{len(calibration)}"
                                    f"-rr{int(reduce_range)}-t{threads}-r{latency_runs}-paired.json")
             record = read_json(cache)
             artifact = data.layout.models / ARTIFACTS[method].format(name=baseline.name)

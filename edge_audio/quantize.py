@@ -204,3 +204,31 @@ def layer_sensitivity(fp32_path: str | os.PathLike, calibration: np.ndarray, fea
                 rows.append({"layer": f"{index}: {ops[node]} {node}", "op": ops[node], "per_channel": per_channel,
                              "accuracy": accuracy, "drop": round(baseline - accuracy, 4)})
     return rows
+
+
+def float_operators(path: str | os.PathLike) -> dict[str, int]:
+    """Operator types of a QDQ model that still run in floating point, with counts.
+
+    In QDQ form ONNX Runtime runs a node in INT8 when each of its activation inputs comes from a
+    DequantizeLinear and each output feeds a QuantizeLinear; any other compute node stays float.
+    """
+    graph = onnx.load(str(path)).graph
+    producers = {output: node for node in graph.node for output in node.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    initializers = {init.name for init in graph.initializer}
+    counts: dict[str, int] = {}
+    for node in graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        activations = [name for name in node.input if name and name not in initializers]
+        fed_int8 = activations and all(
+            name in producers and producers[name].op_type == "DequantizeLinear" for name in activations)
+        feeds_int8 = all(consumer.op_type == "QuantizeLinear" for output in node.output
+                         for consumer in consumers.get(output, [])) and any(
+            output in consumers for output in node.output)
+        if not (fed_int8 and feeds_int8):
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return dict(sorted(counts.items()))

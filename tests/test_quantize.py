@@ -9,7 +9,7 @@ from edge_audio.export import OnnxModelError, export_to_onnx, fold_batchnorm, on
 from edge_audio.metrics import classification_metrics
 from edge_audio.models import LightweightCNN
 from edge_audio.pipeline import export_deployable, prepare_data, quantization_table, quantize_models, train_baselines
-from edge_audio.quantize import calibration_set, evaluate_onnx, quantize_onnx_static
+from edge_audio.quantize import calibration_set, evaluate_onnx, float_operators, quantize_onnx_static
 from edge_audio.train import Protocol, TrainConfig
 
 SMALL_FEATURES = dict(sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
@@ -68,6 +68,9 @@ def test_static_int8_is_smaller_and_scored_from_its_own_outputs(trained):
     logits = onnx_predict(onnx_session(int8_path), x_test[:, None])
     assert static["accuracy"] == classification_metrics(y_test, logits.argmax(1), 10)["accuracy"]
     assert static["quantization"]["per_channel"] and static["quantization"]["calibration_clips"] == 20
+    assert static["quantization"]["float_operators"] == float_operators(int8_path)
+    assert not {"Conv", "Gemm"} & set(static["quantization"]["float_operators"]), "weighted layers stayed float"
+    assert {"Conv", "Gemm"} <= set(float_operators(data.layout.models / "mini.onnx"))  # an FP32 graph: all float
     table = quantization_table(results)
     assert {"Method", "Size ratio", "Speedup", "Drop (points)", "INT8 acc (%)"} <= set(table.columns)
 
@@ -135,7 +138,7 @@ def test_tflite_export_matches_pytorch_or_says_how_to_install(tmp_path):
     torch.manual_seed(0)
     model = LightweightCNN(channels=[4, 8], fc_size=8).eval()
     if not tflite_available():
-        with pytest.raises(RuntimeError, match="edge-audio\\[tflite\\]"):
+        with pytest.raises(RuntimeError, match="make tflite"):
             export_to_tflite(model, tmp_path / "m.tflite", (1, 1, 16, 20))
         pytest.skip(TFLITE_EXTRA_HINT)
     path = export_to_tflite(model, tmp_path / "m.tflite", (1, 1, 16, 20))
