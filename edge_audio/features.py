@@ -98,18 +98,20 @@ class FeatureSet:
         return self.features[mask], self.labels[mask]
 
 
-def feature_cache_key(dataset: Dataset, config: FeatureConfig) -> str:
+def feature_cache_key(fingerprint: str, config: FeatureConfig) -> str:
     """The cache key: the dataset's content fingerprint plus the feature settings and version."""
-    return stable_hash({"dataset": dataset.fingerprint(), "features": config.to_dict(), "version": FEATURE_VERSION})
+    return stable_hash({"dataset": fingerprint, "features": config.to_dict(), "version": FEATURE_VERSION})
 
 
 def extract_features(dataset: Dataset, config: FeatureConfig, cache_dir: str | os.PathLike,
-                     workers: int | None = None, progress: bool = True, chunk_size: int = 16) -> FeatureSet:
+                     workers: int | None = None, progress: bool = True, chunk_size: int = 16,
+                     fingerprint: str | None = None) -> FeatureSet:
     """Log-mel features of every clip of ``dataset``: loaded from the cache, or computed on all cores and cached.
 
-    The cache entry lives at ``cache_dir/features-<key>.npz``; see :func:`feature_cache_key`.
+    The cache entry lives at ``cache_dir/features-<key>.npz``; see :func:`feature_cache_key`. Pass the dataset's
+    ``fingerprint`` when it is already known (computing it reads every audio file).
     """
-    key = feature_cache_key(dataset, config)
+    key = feature_cache_key(fingerprint or dataset.fingerprint(), config)
     path = Path(cache_dir) / f"features-{key}.npz"
     labels = dataset.table["class_id"].to_numpy(np.int64)
     folds = dataset.table["fold"].to_numpy(np.int64)

@@ -50,6 +50,7 @@ class PreparedData:
     report: ValidationReport  # every file, with the excluded ones listed
     features: FeatureSet
     layout: OutputLayout
+    fingerprint: str  # of the usable dataset's content (see Dataset.fingerprint), computed once here
 
     @property
     def feature_config(self) -> FeatureConfig:
@@ -84,8 +85,9 @@ def prepare_data(dataset_path: str | os.PathLike | None = None, output_dir: str 
     lost = sorted(set(dataset.folds) - set(usable.folds))
     if lost:
         raise DatasetError(f"every file of fold(s) {lost} in {dataset.root} is unusable")
-    feature_set = extract_features(usable, features, layout.cache, progress=progress)
-    return PreparedData(usable, report, feature_set, layout)
+    fingerprint = usable.fingerprint()
+    feature_set = extract_features(usable, features, layout.cache, progress=progress, fingerprint=fingerprint)
+    return PreparedData(usable, report, feature_set, layout, fingerprint)
 
 
 def _cached_check(dataset: Dataset, layout: OutputLayout, progress: bool) -> ValidationReport:
@@ -251,7 +253,7 @@ class BaselineResult:
 def dataset_summary(data: PreparedData) -> dict:
     """The dataset part of a results record."""
     return {"name": data.dataset.name, "layout": data.dataset.layout, "clips": len(data.dataset),
-            "fingerprint": data.dataset.fingerprint(), "features": data.features.cache_path.stem}
+            "fingerprint": data.fingerprint, "features": data.features.cache_path.stem}
 
 
 def train_baselines(data: PreparedData, model_configs: list, train: TrainConfig, protocol: Protocol,
