@@ -2,7 +2,9 @@
 
     edge-audio data synth OUT_DIR [--seed N] [--clips-per-class-per-fold K]
     edge-audio data check PATH [--max-bad-fraction F]
-    edge-audio run [--dataset-path PATH] [--output-dir DIR] [-p NAME VALUE ...] [-f params.yaml]
+    edge-audio run [--mode full|baseline|quantization|nas|reports] [--dataset-path PATH] [--output-dir DIR]
+                   [--epochs N] [--batch-size N] [--nas-generations N] [--nas-population N] [--storage URL]
+                   [-p NAME VALUE ...] [-f params.yaml] [--no-build] [--quick]
     edge-audio bench [--runs N] [--out FILE.json]
 
 A user error (a wrong path, a bad parameter, a dataset without a required column) prints one line,
@@ -18,6 +20,7 @@ from typing import Any
 import yaml
 
 from . import __version__
+from .config import MODES
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -69,6 +72,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``edge-audio run`` flags that set a chapter parameter (flag attribute -> parameter); they win over -p and -f.
+RUN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "nas_generations": "nas_generations",
+             "nas_population": "nas_population", "storage": "nas_storage"}
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from .pipeline import run_book
 
@@ -77,11 +95,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         parameters.update(_load_parameter_file(path))
     for name, value in args.parameter or []:
         parameters[name] = _parse_value(value)
+    for flag, name in RUN_FLAGS.items():
+        if getattr(args, flag) is not None:
+            parameters[name] = getattr(args, flag)
     if args.dataset_path is not None:  # paths typed on the command line are relative to where they were typed
         parameters["dataset_path"] = str(Path(args.dataset_path).expanduser().resolve())
     output_dir = None if args.output_dir is None else Path(args.output_dir).expanduser().resolve()
-    html = run_book(parameters, output_dir=output_dir, selected=args.chapters, build=not args.no_build,
-                    quick=args.quick)
+    html = run_book(parameters, output_dir=output_dir, mode=args.mode, build=not args.no_build, quick=args.quick)
     if html is not None:
         print(f"book written to {html / 'index.html'}")
     return 0
@@ -133,7 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a chapter parameter, e.g. -p n_mels 40 (values parsed as YAML)")
     run.add_argument("-f", "--parameter-file", action="append", metavar="params.yaml",
                      help="a YAML file of NAME: VALUE parameters (-p wins over -f)")
-    run.add_argument("--chapters", nargs="+", metavar="NN", help="execute only chapters starting with these")
+    run.add_argument("--mode", default="full", choices=list(MODES), help=(
+        "which chapters to execute: full (all), baseline (01-02), quantization (03), nas (04), reports (05); "
+        "each reuses the cached results of earlier steps, and the book is rebuilt (default: full)"))
+    run.add_argument("--epochs", type=_positive_int, metavar="N", help="training epochs of baselines and NAS finalists")
+    run.add_argument("--batch-size", type=_positive_int, metavar="N", help="training batch size")
+    run.add_argument("--nas-generations", type=_positive_int, metavar="N", help="NSGA-II generations")
+    run.add_argument("--nas-population", type=_positive_int, metavar="N", help="NSGA-II population size (>= 2)")
+    run.add_argument("--storage", metavar="URL", help=(
+        "Optuna database URL for the search (default: SQLite under <output>/logs); several machines can share "
+        "one study through a PostgreSQL or MySQL URL"))
     run.add_argument("--no-build", action="store_true", help="execute the chapters but do not build the book")
     run.add_argument("--quick", action="store_true",
                      help="use each chapter's own small defaults instead of the book-quality sizes (a smoke run)")

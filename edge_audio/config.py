@@ -14,6 +14,10 @@ from pathlib import Path
 #: Environment variable that moves the default output folder (the test suite points it at a temporary folder).
 OUTPUT_DIR_ENV = "EDGE_AUDIO_OUTPUT_DIR"
 
+#: ``edge-audio run --mode``: the chapters (by number) each mode executes.
+MODES: dict[str, tuple[str, ...]] = {"full": ("01", "02", "03", "04", "05"), "baseline": ("01", "02"),
+                                     "quantization": ("03",), "nas": ("04",), "reports": ("05",)}
+
 
 def project_root(start: str | os.PathLike | None = None) -> Path:
     """The nearest folder at or above ``start`` (default: the current directory) that holds ``_toc.yml``.

@@ -9,12 +9,13 @@ sources stay untouched), then builds the HTML book from those copies into ``_bui
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +23,20 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import FeatureConfig, OutputLayout, project_root, resolve_path
+from .config import MODES, FeatureConfig, OutputLayout, project_root, resolve_path
 from .data import (Dataset, DatasetError, ValidationReport, check_dataset, default_dataset, detect_layout,
                    load_dataset)
 from .export import export_to_onnx, export_waveform_model, onnx_predict, onnx_session
 from .features import FeatureSet, LogMelFrontEnd, extract_features, load_audio
+from .frontier import Budgets, FrontierReport, analyze_frontier, write_reports
 from .models import spec_from_config
+from .nas import HISTORY_FILE, SAMPLERS, SearchConfig, SearchContext, SearchOutcome, default_storage, run_search
 from .profile import (ONNX_RUNTIME, TORCH_RUNTIME, compare_latency, machine_profile, onnx_call, onnx_latency,
                       profile_model, torch_call, torch_threads)
+from .reference import PipelineConfig
 from .quantize import (ARTIFACTS, calibration_set, check_methods, evaluate_onnx, float_operators,
                        quantize_onnx_dynamic, quantize_onnx_static, quantize_torch_dynamic)
-from .results import upsert_results
+from .results import load_results, upsert_results
 from .storage import atomic_write_json, atomic_write_text, atomic_write_with, read_json
 from .synth import SynthConfig
 from .train import Protocol, TrainConfig, evaluate, predict, summarize_folds, train_model
@@ -107,15 +111,10 @@ def _cached_check(dataset: Dataset, layout: OutputLayout, progress: bool) -> Val
 # The book runner
 # ---------------------------------------------------------------------------------------------------------------
 
-#: What ``edge-audio run`` gives the chapters unless the user overrides it: book-quality sizes. A chapter's own
-#: defaults (in its ``parameters`` cell) are small, so nbval and a plain papermill call run it quickly.
-BOOK_PARAMETERS: dict[str, Any] = {
-    "synth_clips_per_class_per_fold": 8,
-    "model_configs": ["tiny", "small", "medium", "ds_cnn"],
-    "epochs": 20,
-    "latency_runs": 200,
-}
-
+#: What ``edge-audio run`` gives the chapters unless the user overrides it: book-quality sizes, from
+#: :class:`~edge_audio.reference.PipelineConfig`. A chapter's own defaults (in its ``parameters`` cell) are small,
+#: so nbval and a plain papermill call run it quickly.
+BOOK_PARAMETERS: dict[str, Any] = PipelineConfig().parameters()
 
 class ChapterFailed(RuntimeError):
     """A chapter raised while papermill executed it; the message names the chapter and the failing cell."""
@@ -197,16 +196,20 @@ def build_book(executed_dir: Path, build_root: Path, staging_dir: Path) -> Path:
 
 
 def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.PathLike | None = None,
-             build_root: str | os.PathLike | None = None, selected: list[str] | None = None,
-             build: bool = True, quick: bool = False, progress: bool = True) -> Path | None:
-    """Execute the chapters in order with papermill, then build the book; returns the HTML folder (or None).
+             build_root: str | os.PathLike | None = None, mode: str = "full", build: bool = True,
+             quick: bool = False, progress: bool = True) -> Path | None:
+    """Execute the chapters of ``mode`` (see :data:`MODES`) in order with papermill, then build the book; returns
+    the HTML folder (or None without ``build``).
 
     ``parameters`` (over :data:`BOOK_PARAMETERS`, or over the chapters' own small defaults when ``quick``) are
-    given to every chapter that declares them, and so is ``output_dir``; ``selected`` limits
-    execution to chapters whose names start with one of its entries (e.g. ``["01", "02"]``); the book is built
-    from every executed copy under ``<output>/notebooks``. A failing chapter raises :class:`ChapterFailed`, and
-    what earlier chapters produced stays on disk.
+    given to every chapter that declares them, and so is ``output_dir``. Each chapter reuses the cached results of
+    earlier steps. The book is built from the executed copies under ``<output>/notebooks``; a chapter outside
+    ``mode`` that has no executed copy yet is executed too (the book needs every chapter), and the others are
+    left as they are. A failing chapter raises :class:`ChapterFailed`, and what earlier chapters produced stays
+    on disk.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     overrides = {**({} if quick else BOOK_PARAMETERS), **(parameters or {})}
     if overrides.get("dataset_path") is not None:
         detect_layout(resolve_path(overrides["dataset_path"]))  # a wrong path fails here, before any kernel starts
@@ -214,17 +217,16 @@ def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.Path
     overrides["output_dir"] = str(layout.root)
     executed_dir = layout.root / "notebooks"
     for notebook in chapters():
-        if selected and not any(notebook.name.startswith(prefix) for prefix in selected):
+        selected = notebook.name[:2] in MODES[mode]
+        missing = build and not (executed_dir / notebook.name).is_file()
+        if not (selected or missing):
             continue
         if progress:
-            print(f"== executing {notebook.name}", file=sys.stderr, flush=True)
+            reason = "" if selected else f" (not in mode {mode}, but the book needs it and it has not run yet)"
+            print(f"== executing {notebook.name}{reason}", file=sys.stderr, flush=True)
         execute_chapter(notebook, executed_dir / notebook.name, chapter_parameters(notebook, overrides), progress)
     if not build:
         return None
-    missing = [nb.name for nb in chapters() if not (executed_dir / nb.name).is_file()]
-    if missing:
-        raise ChapterFailed(f"cannot build the book: chapter(s) {', '.join(missing)} have not been executed "
-                            f"into {executed_dir}; run them first")
     if progress:
         print("== building the book", file=sys.stderr, flush=True)
     root = project_root() if build_root is None else resolve_path(build_root)
@@ -499,3 +501,214 @@ def export_deployable(data: PreparedData, baseline: BaselineResult, clips: int =
             "within_tolerance": difference <= WAVEFORM_TOLERANCE,
             "predictions_agree": bool((onnx_logits.argmax(1) == torch_logits.argmax(1)).all()),
             "latency": onnx_latency(path, (config.num_samples,), threads, 50)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step: hardware-aware architecture search
+# ---------------------------------------------------------------------------------------------------------------
+
+#: The files a search's best model is published as, under ``models/``.
+NAS_BEST_FILES = {"pth": "nas_best_model.pth", "onnx": "nas_best_model.onnx", "int8": "nas_best_model_int8.onnx",
+                  "spec": "nas_best_model.json"}
+NAS_SOURCES = ("nas_candidate", "nas_finalist")
+
+
+@dataclass
+class NASResult:
+    """A search: both searches' trials, the retrained finalists, their INT8 variants, and the best model."""
+
+    search: SearchOutcome
+    finalists: list[BaselineResult]
+    quantized: list[QuantizationResult]
+    best: BaselineResult | None
+    best_files: dict[str, Path]  # empty when no candidate met the budgets
+    history_path: Path
+
+    def finalist_table(self) -> pd.DataFrame:
+        """The finalists, retrained with the baseline protocol, with their INT8 variant: the baseline metrics."""
+        rows = []
+        for finalist in self.finalists:
+            r = finalist.record
+            int8 = next((q.record for q in self.quantized if q.model == finalist.name and q.record), None)
+            rows.append({"Model": finalist.name, "NAS trial": r["nas"]["trial"],
+                         "Proxy acc (%)": r["nas"]["proxy_accuracy"], "Val acc (%)": r["val_accuracy"],
+                         "Accuracy (%)": r["accuracy"], "Size (MB)": round(r["size_bytes"] / 1e6, 3),
+                         "Latency (ms)": r["latency_ms"], "FLOPs (M)": round(r["flops"] / 1e6, 1),
+                         "Params": r["params"], "INT8 acc (%)": int8["accuracy"] if int8 else None,
+                         "INT8 size (MB)": round(int8["size_bytes"] / 1e6, 3) if int8 else None,
+                         "INT8 (ms)": int8["latency_ms"] if int8 else None,
+                         "Architecture": _describe_spec(r["architecture"], r["features"]["n_mels"])})
+        return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
+
+
+def _describe_spec(spec: dict, n_mels: int) -> str:
+    """A one-line description of an architecture spec."""
+    head = f"fc {spec['fc_size']}" if spec["fc_size"] else "no hidden fc"
+    return (f"{spec['block']} {'-'.join(map(str, spec['channels']))}, k{spec['kernel_size']}, {spec['pool']} pool, "
+            f"{head}, dropout {spec['dropout']:g}, {n_mels} mels")
+
+
+def dominance_table(candidates: list[dict], baselines: list[dict]) -> pd.DataFrame:
+    """For each (candidate, baseline) pair of FP32 records: does the candidate dominate the baseline on the test
+    fold (at least as accurate, no larger, no slower)?"""
+    rows = []
+    for c in candidates:
+        for b in baselines:
+            checks = {"at least as accurate": c["accuracy"] >= b["accuracy"],
+                      "no larger": c["size_bytes"] <= b["size_bytes"], "no slower": c["latency_ms"] <= b["latency_ms"]}
+            rows.append({"NAS model": c["model"], "baseline": b["model"],
+                         "accuracy (NAS / baseline)": f"{c['accuracy']:.2f} / {b['accuracy']:.2f}",
+                         "size kB (NAS / baseline)": f"{c['size_bytes'] / 1e3:.1f} / {b['size_bytes'] / 1e3:.1f}",
+                         "latency ms (NAS / baseline)": f"{c['latency_ms']:.3f} / {b['latency_ms']:.3f}",
+                         **checks, "dominates": all(checks.values())})
+    return pd.DataFrame(rows)
+
+
+def _candidate_records(history: list[dict], data: PreparedData, split, search: SearchConfig, threads: int) -> list:
+    """Results records of the trained NAS candidates (proxy accuracy on the validation fold), one per spec."""
+    records = {}
+    summary = dataset_summary(data)
+    for h in history:
+        if not h["trained"] or h["architecture_key"] in records:
+            continue
+        records[h["architecture_key"]] = {
+            "model": f"nas-{h['architecture_key'][:8]}", "variant": "proxy", "source": "nas_candidate",
+            "accuracy_kind": "proxy", "runtime": "onnxruntime", "latency_ms": h["latency_ms"],
+            "latency": {"onnxruntime": h["latency"]}, "architecture": h["spec"], "dataset": summary,
+            "protocol": f"NAS proxy ({search.proxy_epochs} epochs, folds {list(split.train_folds)}, "
+                        f"val fold {split.val_fold})",
+            "accuracy": h["proxy_accuracy"], "macro_f1": h["proxy_macro_f1"], "size_bytes": h["size_bytes"],
+            "params": h["params"], "macs": h["macs"], "flops": h["flops"], "threads": threads, "seed": search.seed,
+            "features": {**data.feature_config.to_dict(), "n_mels": h["n_mels"]},
+            "nas": {"sampler": h["sampler"], "trial": h["number"]},
+        }
+    return list(records.values())
+
+
+def run_nas(data: PreparedData, baselines: list[BaselineResult], budgets: Budgets, search: SearchConfig,
+            train: TrainConfig, protocol: Protocol, storage: str | None = None, device: str = "auto",
+            latency_runs: int = 200, calibration_size: int = 200, progress: bool = False) -> NASResult:
+    """Search under ``budgets`` (NSGA-II and the random control), retrain the top-k feasible candidates with the
+    baseline protocol (``train``, ``protocol``), quantize them like chapter 3 (static INT8), and publish the best
+    (by validation accuracy) as ``models/nas_best_model.*``; write ``logs/nas_history.json`` and the two
+    reports. Resumes an interrupted search from ``storage`` (default: SQLite under ``logs/``).
+
+    When no candidate meets the budgets there are no finalists: ``best`` is None and no best-model file exists
+    (a previous search's files are removed, so nothing stale is published).
+    """
+    import matplotlib.pyplot as plt
+
+    from . import plots
+
+    layout = data.layout
+    feature_sets = {data.feature_config.n_mels: data.features}
+
+    def features_for(n_mels: int) -> FeatureSet:
+        if n_mels not in feature_sets:
+            config = dataclasses.replace(data.feature_config, n_mels=n_mels)
+            feature_sets[n_mels] = extract_features(data.dataset, config, layout.cache, progress=progress,
+                                                    fingerprint=data.fingerprint)
+        return feature_sets[n_mels]
+
+    split = protocol.splits(data.dataset.folds)[-1]
+    if search.proxy_train_folds is not None:
+        split = dataclasses.replace(split, train_folds=split.train_folds[:search.proxy_train_folds])
+    context = SearchContext(features_for, data.feature_config.n_mels, split, budgets, search,
+                            layout.models / "nas", device)
+    identity = {"dataset": data.fingerprint, "features": {**data.feature_config.to_dict(), "n_mels": None},
+                "budgets": budgets.to_dict(), "search": {**asdict(search), "generations": None, "top_k": None},
+                "split": asdict(split)}
+    storage = storage or default_storage(layout.logs)
+    history_path = layout.logs / HISTORY_FILE
+    outcome = run_search(context, storage, identity, history_path, progress)
+    fingerprint = data.fingerprint
+
+    def stale(record: dict) -> bool:
+        return record.get("source") in NAS_SOURCES and record["dataset"]["fingerprint"] == fingerprint
+
+    candidates = _candidate_records([h for s in SAMPLERS for h in outcome.history[s]], data, split, search,
+                                    search.threads)
+    upsert_results(layout.logs, candidates, drop=stale)
+
+    finalists, quantized = [], []
+    for rank, entry in enumerate(outcome.finalists, start=1):
+        finalist_data = dataclasses.replace(data, features=features_for(entry["n_mels"]))
+        [finalist] = train_baselines(finalist_data, [{"name": f"nas_{rank}", **entry["spec"]}], train, protocol,
+                                     device, search.threads, latency_runs, progress)
+        results = quantize_models(finalist_data, [finalist], ["ort_static"], calibration_size, "minmax",
+                                  search.threads, latency_runs)
+        nas_info = {"trial": entry["number"], "sampler": "nsga2", "proxy_accuracy": entry["proxy_accuracy"],
+                    "rank": rank}
+        finalist.record.update(source="nas_finalist", nas=nas_info)
+        for result in results:
+            if result.record is not None:
+                result.record.update(source="nas_finalist", nas=nas_info)
+        upsert_results(layout.logs, [finalist.record] + [r.record for r in results if r.record is not None])
+        finalists.append(finalist)
+        quantized.extend(results)
+
+    for name in NAS_BEST_FILES.values():
+        (layout.models / name).unlink(missing_ok=True)
+    best, best_files = None, {}
+    if finalists:
+        best = max(finalists, key=lambda f: (f.record["val_accuracy"], -f.record["size_bytes"]))
+        int8 = next(q for q in quantized if q.model == best.name)
+        sources = {"pth": best.model_path, "onnx": layout.models / f"{best.name}.onnx",
+                   "int8": layout.root / int8.record["artifact"] if int8.record else None}
+        for kind, source in sources.items():
+            if source is not None:
+                best_files[kind] = layout.models / NAS_BEST_FILES[kind]
+                shutil.copy2(source, best_files[kind])
+        best_files["spec"] = layout.models / NAS_BEST_FILES["spec"]
+        atomic_write_json(best_files["spec"], {
+            "model": best.name, "architecture": best.record["architecture"], "features": best.record["features"],
+            "accuracy": best.record["accuracy"], "val_accuracy": best.record["val_accuracy"],
+            "size_bytes": best.record["size_bytes"], "latency_ms": best.record["latency_ms"], "nas": best.record["nas"],
+            "int8_accuracy": int8.record["accuracy"] if int8.record else None})
+
+    figure = plots.plot_nas_evolution(outcome.history, search.population)
+    figure.savefig(layout.reports / "nas_evolution.png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    result = NASResult(outcome, finalists, quantized, best, best_files, history_path)
+    figure = plots.plot_constraint_feasibility(nas_feasibility_points(result, baselines), budgets)
+    figure.savefig(layout.reports / "constraint_feasibility.png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return result
+
+
+def nas_feasibility_points(nas: NASResult, baselines: list[BaselineResult]) -> pd.DataFrame:
+    """The points of the search's constraint-feasibility figure: every candidate of both searches (unlabelled)
+    and the baselines (labelled), each marked by whether it meets the budgets."""
+    budgets = nas.search.budgets
+    return pd.DataFrame(
+        [{"size_bytes": h["size_bytes"], "latency_ms": h["latency_ms"], "kind": "nas candidate",
+          "feasible": h["feasible"], "label": None} for entries in nas.search.history.values() for h in entries]
+        + [{"size_bytes": b.record["size_bytes"], "latency_ms": b.record["latency_ms"], "kind": "baseline",
+            "feasible": not budgets.reasons(b.record["size_bytes"], b.record["latency_ms"], b.record["accuracy"]),
+            "label": b.name} for b in baselines])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Step: the frontier and the reports
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass
+class FrontierResult:
+    """The frontier analysis of every evaluated model of one dataset and protocol, and the reports written."""
+
+    report: FrontierReport
+    records: list[dict]
+    paths: dict[str, Path]
+
+
+def build_frontier(data: PreparedData, budgets: Budgets, protocol: Protocol,
+                   profiles: dict[str, dict] | None = None) -> FrontierResult:
+    """Analyse every record of ``data``'s dataset in ``logs/all_results.json`` evaluated under ``protocol`` (plus
+    the NAS candidates' proxy records), write the frontier reports, and complete the records (see
+    :func:`edge_audio.frontier.write_reports`). Reads results only: it never trains or measures anything."""
+    described = protocol.describe(data.dataset.folds)
+    records = [r for r in load_results(data.layout.logs, data.fingerprint)
+               if r["protocol"] == described or r.get("source") == "nas_candidate"]
+    report = analyze_frontier(records, budgets, profiles)
+    paths = write_reports(report, records, data.layout)
+    return FrontierResult(report, load_results(data.layout.logs, data.fingerprint), paths)

@@ -194,3 +194,108 @@ def plot_sensitivity(rows: list[dict], model: str) -> plt.Figure:
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+KIND_STYLE = {"baseline": ("tab:blue", "o"), "nas finalist": ("tab:red", "*"), "nas candidate": ("0.6", ".")}
+
+
+def plot_nas_evolution(history: dict[str, list[dict]], population: int) -> plt.Figure:
+    """Per generation of each search: proxy accuracy and latency of its trials, and its feasible front over time.
+
+    ``history``: sampler -> history entries (see :mod:`edge_audio.nas`). Untrained (infeasible) candidates appear
+    in the latency panel only.
+    """
+    from .nas import feasible_front
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    for offset, (color, (sampler, entries)) in zip((-0.15, 0.15), zip(("tab:red", "tab:gray"), history.items())):
+        trained = [h for h in entries if h["trained"]]
+        axes[0].scatter([h["number"] // population + offset for h in trained], [h["proxy_accuracy"] for h in trained],
+                        color=color, alpha=0.7, label=sampler)
+        axes[1].scatter([h["number"] // population + offset for h in entries], [h["latency_ms"] for h in entries],
+                        color=color, alpha=0.7, marker="o", label=sampler)
+    for ax, ylabel in zip(axes[:2], ("proxy accuracy (%, validation fold)", "latency (ms, ONNX Runtime)")):
+        ax.set(xlabel="generation (trial number // population)", ylabel=ylabel)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend()
+    axes[1].set_yscale("log")
+    nsga = history.get("nsga2", [])
+    generations = sorted({h["number"] // population for h in nsga})
+    palette = sns.color_palette("viridis", max(len(generations), 1))
+    drawn = False
+    for color, generation in zip(palette, generations):
+        front = sorted(feasible_front([h for h in nsga if h["number"] // population <= generation]),
+                       key=lambda h: h["size_bytes"])
+        if front:
+            drawn = True
+            axes[2].step([h["size_bytes"] / 1e3 for h in front], [h["proxy_accuracy"] for h in front], where="post",
+                         color=color, marker="o", label=f"after generation {generation}")
+    axes[2].set(xscale="log", xlabel="size (kB, FP32 checkpoint)", ylabel="proxy accuracy (%)",
+                title="NSGA-II feasible front over time")
+    if drawn:
+        axes[2].legend(fontsize=8)
+    else:
+        axes[2].text(0.5, 0.5, "no feasible candidate", transform=axes[2].transAxes, ha="center")
+    axes[0].set_title("proxy accuracy per generation")
+    axes[1].set_title("latency per generation (all candidates)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_constraint_feasibility(points, budgets) -> plt.Figure:
+    """Size vs latency of every candidate or model against the size and latency budgets (dashed lines).
+
+    ``points``: a DataFrame with ``size_bytes``, ``latency_ms``, ``kind`` (see :data:`KIND_STYLE`), ``feasible``
+    (meets every budget) and an optional ``label`` (drawn next to labelled points).
+    """
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for kind, rows in points.groupby("kind", sort=False):
+        color, marker = KIND_STYLE.get(kind, ("tab:green", "o"))
+        for feasible, subset in rows.groupby("feasible"):
+            ax.scatter(subset["size_bytes"] / 1e6, subset["latency_ms"], color=color if feasible else "none",
+                       edgecolors=color, marker=marker, s=90 if marker == "*" else 40,
+                       label=f"{kind}, {'meets' if feasible else 'breaks'} the budgets")
+    if "label" in points:
+        for row in points.dropna(subset=["label"]).itertuples():
+            ax.annotate(row.label, (row.size_bytes / 1e6, row.latency_ms), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    ax.axvline(budgets.max_size_mb, color="k", linestyle="--", linewidth=1)
+    ax.axhline(budgets.max_latency_ms, color="k", linestyle="--", linewidth=1)
+    ax.text(budgets.max_size_mb, budgets.max_latency_ms,
+            f" budget: {budgets.max_size_mb:g} MB, {budgets.max_latency_ms:g} ms", fontsize=8, va="bottom")
+    ax.set(xscale="log", yscale="log", xlabel="size (MB on disk)", ylabel="latency (ms, batch 1)",
+           title=f"Which models meet the budgets (accuracy >= {budgets.min_accuracy:g}% too; hollow: breaks one)")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_pareto_frontier(report) -> plt.Figure:
+    """Accuracy vs size, latency and FLOPs: every evaluated model labelled, each Pareto front drawn, the knee
+    ringed; NAS candidates (proxy accuracy) in grey for context."""
+    from .frontier import COST_AXES
+
+    fig, axes = plt.subplots(1, 3, figsize=(18, 5.5))
+    tested = report.evaluated
+    proxies = report.table[report.table["accuracy_kind"] == "proxy"]
+    for ax, (axis, (column, label)) in zip(axes, COST_AXES.items()):
+        if len(proxies):
+            ax.scatter(proxies[column], proxies["accuracy"], color="0.75", marker=".",
+                       label="NAS candidates (proxy accuracy, validation fold)")
+        for kind, rows in tested.groupby("kind", sort=False):
+            color, marker = KIND_STYLE[kind]
+            ax.scatter(rows[column], rows["accuracy"], color=color, marker=marker, s=90 if marker == "*" else 40,
+                       label=kind)
+        for row in tested.itertuples():
+            ax.annotate(row.label, (getattr(row, column), row.accuracy), fontsize=6.5, xytext=(3, 2),
+                        textcoords="offset points")
+        front = report.fronts[axis]
+        ax.step(front[column], front["accuracy"], where="post", color="k", linewidth=1.2, label="Pareto front")
+        knee = front[front["label"] == report.knees[axis]].iloc[0]
+        ax.scatter([knee[column]], [knee["accuracy"]], s=260, facecolors="none", edgecolors="tab:orange",
+                   linewidths=2, label="knee")
+        ax.set(xscale="log", xlabel=label, ylabel="test accuracy (%)",
+               title=f"accuracy vs {axis} (hypervolume {report.hypervolumes[axis]:.3f})")
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

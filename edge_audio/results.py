@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -30,10 +31,15 @@ def load_results(logs_dir: str | os.PathLike, dataset_fingerprint: str | None = 
     return records
 
 
-def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict]) -> list[dict]:
-    """Add or replace ``new_records`` in the results log; returns the whole log."""
+def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict],
+                   drop: Callable[[dict], bool] | None = None) -> list[dict]:
+    """Add or replace ``new_records`` in the results log; returns the whole log.
+
+    ``drop``, when given, first removes the records it returns True for (a step that replaces its whole set of
+    records, such as a new search's candidates, uses it so that no stale record survives).
+    """
     path = Path(logs_dir) / RESULTS_FILE
-    records = read_json(path, default=[])
+    records = [r for r in read_json(path, default=[]) if drop is None or not drop(r)]
     index = {record_key(r): i for i, r in enumerate(records)}
     for record in new_records:
         key = record_key(record)

@@ -50,7 +50,40 @@ def glued(notebook_path, name):
 
 
 def test_a_second_run_of_the_baselines_chapter_trains_nothing(built_book):
-    run_book({}, output_dir=default_output_dir(), selected=["02"], build=False, quick=True, progress=False)
+    run_book({}, output_dir=default_output_dir(), mode="baseline", build=False, quick=True, progress=False)
     executed = default_output_dir() / "notebooks" / "02_baselines.ipynb"
     assert glued(executed, "n_trained") == "0"
     assert int(glued(executed, "n_reused")) >= 3
+
+
+def test_book_has_the_reference_pages(built_book):
+    for page in ("intro", "configuration", "reproducibility"):
+        assert (built_book / "book" / f"{page}.html").is_file(), page
+
+
+def test_frontier_chapter_shows_the_frontier_figure(built_book):
+    page = (built_book / "book" / "05_frontier.html").read_text(encoding="utf-8")
+    assert len(re.findall(r"<img[^>]+src=\"[^\"]+\.png\"", page)) >= 2  # the frontier and the feasibility plots
+    assert "{glue:text}" not in page
+    assert (default_output_dir() / "reports" / "pareto_frontier.png").is_file()
+    best = glued(default_output_dir() / "notebooks" / "05_frontier.ipynb", "fr_best_model").strip("'")
+    assert best in page
+
+
+def text_of(html_page):
+    """The visible text of an HTML page, whitespace collapsed."""
+    import html
+
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", html_page)))
+
+
+def test_intro_summary_numbers_are_glued_from_the_chapters(built_book):
+    intro = text_of((built_book / "book" / "intro.html").read_text(encoding="utf-8"))
+    assert "glue:text" not in intro and "::" not in intro
+    frontier = default_output_dir() / "notebooks" / "05_frontier.ipynb"
+    for key in ("fr_best_model", "fr_mcu_model", "fr_budget_model", "fr_dataset", "fr_protocol"):
+        assert glued(frontier, key).strip("'") in intro, key
+    accuracy = float(glued(frontier, "fr_best_acc"))
+    assert f"{accuracy} % test accuracy" in intro
+    nas = default_output_dir() / "notebooks" / "04_nas.ipynb"
+    assert f"the winner was {glued(nas, 'nas_winner').strip(chr(39))}" in intro

@@ -1,0 +1,382 @@
+"""Hardware-aware architecture search under explicit budgets, with Optuna (NSGA-II) and a random-search control.
+
+A candidate is a plain :mod:`edge_audio.models` spec (plus the front end's ``n_mels`` when that is searched too),
+so any result rebuilds from its JSON. The genome is fixed-length, as NSGA-II's crossover wants: the number of
+stages (2-5), five per-stage channel genes of which the first ``stages`` are used, kernel size, block type,
+pooling, head size and dropout.
+
+Per trial, in this order:
+
+1. **Cost before training.** The candidate is built, its FP32 checkpoint written (size = its bytes on disk),
+   exported to ONNX and timed in ONNX Runtime at batch 1 (the runtime and threads of the baselines' headline
+   latency); MACs counted. Cached per (spec, input shape, threads, runs).
+2. **Hard budgets.** A candidate over ``max_size_mb`` or ``max_latency_ms`` is recorded as infeasible, with why,
+   and is **never trained**.
+3. **Proxy accuracy.** A feasible one is trained briefly (``proxy_epochs`` on the cached features, optionally on
+   the first ``proxy_train_folds`` training folds) and scored on the validation fold; ``min_accuracy`` applies
+   to that proxy score. Proxy runs are ordinary cached training runs, so a spec both searches sample is
+   trained once.
+
+The three budgets reach Optuna as constraints (``trial.set_constraint``; <= 0 is feasible), so NSGA-II ranks
+by constrained domination. Objectives: maximise proxy accuracy, minimise latency, minimise size. The study
+lives in an Optuna storage (default: SQLite under ``logs/``), named by everything that defines the search but
+the number of generations, so a killed search resumes and a longer one continues the same study.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm import TqdmExperimentalWarning, tqdm
+
+with warnings.catch_warnings():  # optuna imports tqdm.auto, which warns in a kernel without ipywidgets
+    warnings.simplefilter("ignore", TqdmExperimentalWarning)
+    from tqdm.std import TqdmWarning
+
+    warnings.simplefilter("ignore", TqdmWarning)
+    import optuna
+
+from .export import export_to_onnx
+from .features import FeatureSet
+from .frontier import Budgets, hypervolume, pareto_mask
+from .models import LightweightCNN
+from .profile import count_macs, onnx_latency
+from .storage import atomic_write_json, atomic_write_with, read_json, stable_hash
+from .train import Split, TrainConfig, train_model
+
+#: The search space. Channels are per stage (``channels_1`` .. ``channels_5``, each from its own widening set, so a
+#: network keeps its wide layers where the resolution is low, as the baselines do); a trial draws all five channel
+#: genes and uses the first ``stages``.
+SEARCH_SPACE: dict[str, tuple] = {
+    "stages": (2, 3, 4, 5),
+    "channels_1": (8, 12, 16, 24),
+    "channels_2": (16, 24, 32, 48, 64),
+    "channels_3": (32, 48, 64, 96, 128),
+    "channels_4": (48, 64, 96, 128, 192),
+    "channels_5": (64, 96, 128, 192, 256),
+    "kernel_size": (3, 5),
+    "block": ("standard", "dsconv"),
+    "pool": ("max", "avg"),
+    "fc_size": (0, 32, 64, 128, 256),
+    "dropout": (0.0, 0.1, 0.2, 0.3),
+}
+MAX_STAGES = max(SEARCH_SPACE["stages"])
+#: Bump when the space, the trial procedure or the history format changes: a new study name, nothing stale reused.
+SEARCH_VERSION = 1
+SAMPLERS = ("nsga2", "random")
+HISTORY_FILE = "nas_history.json"
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How a search runs. ``population * generations`` trials per sampler; the random control gets as many."""
+
+    population: int = 8
+    generations: int = 3
+    proxy_epochs: int = 6
+    proxy_lr: float = 1e-2
+    proxy_batch_size: int = 32
+    proxy_train_folds: int | None = None  # None: all training folds; N: the first N of them
+    n_mels_choices: tuple[int, ...] = ()  # empty: the data's n_mels, not searched
+    top_k: int = 2
+    seed: int = 0
+    threads: int = 1
+    latency_runs: int = 30
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("population", "generations", "proxy_epochs", "proxy_batch_size", "top_k", "threads",
+                     "latency_runs"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                problems.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if self.population < 2:
+            problems.append(f"population must be >= 2 for NSGA-II, got {self.population}")
+        if self.proxy_train_folds is not None and (not isinstance(self.proxy_train_folds, int)
+                                                   or self.proxy_train_folds < 1):
+            problems.append(f"proxy_train_folds must be None or a positive integer, got {self.proxy_train_folds!r}")
+        if any(not isinstance(n, int) or n < 8 for n in self.n_mels_choices):
+            problems.append(f"n_mels_choices must be integers >= 8, got {list(self.n_mels_choices)}")
+        if not self.proxy_lr > 0:
+            problems.append(f"proxy_lr must be > 0, got {self.proxy_lr}")
+        if problems:
+            raise ValueError("invalid search settings: " + "; ".join(problems))
+
+    @property
+    def trials(self) -> int:
+        return self.population * self.generations
+
+    def proxy_train_config(self) -> TrainConfig:
+        return TrainConfig(epochs=self.proxy_epochs, batch_size=self.proxy_batch_size, lr=self.proxy_lr,
+                           patience=0, seed=self.seed)
+
+
+def suggest_candidate(trial: optuna.Trial, n_mels_choices: tuple[int, ...] = ()) -> tuple[dict, int | None]:
+    """Draw one candidate: (architecture spec, n_mels or None when the front end is not searched)."""
+    stages = trial.suggest_int("stages", min(SEARCH_SPACE["stages"]), MAX_STAGES)
+    channels = [trial.suggest_categorical(f"channels_{i}", SEARCH_SPACE[f"channels_{i}"])
+                for i in range(1, MAX_STAGES + 1)]
+    spec = {
+        "name": f"nas-trial-{trial.number}",
+        "channels": channels[:stages],
+        "kernel_size": trial.suggest_categorical("kernel_size", SEARCH_SPACE["kernel_size"]),
+        "block": trial.suggest_categorical("block", SEARCH_SPACE["block"]),
+        "pool": trial.suggest_categorical("pool", SEARCH_SPACE["pool"]),
+        "fc_size": trial.suggest_categorical("fc_size", SEARCH_SPACE["fc_size"]),
+        "dropout": trial.suggest_categorical("dropout", SEARCH_SPACE["dropout"]),
+    }
+    if len(n_mels_choices) > 1:
+        return spec, trial.suggest_categorical("n_mels", n_mels_choices)
+    return spec, (n_mels_choices[0] if n_mels_choices else None)
+
+
+def architecture_key(spec: dict, n_mels: int) -> str:
+    """What identifies a candidate regardless of its trial's name."""
+    return stable_hash({"spec": {k: v for k, v in spec.items() if k != "name"}, "n_mels": n_mels})
+
+
+def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, work_dir: Path, threads: int = 1,
+                   runs: int = 30) -> dict:
+    """Size on disk (FP32 ``.pth``), ONNX Runtime latency, params and MACs of an untrained candidate; cached.
+
+    ``work_dir/<key>_fp32.pth`` and ``<key>.onnx`` are the measured artifacts (weights at initialisation: size
+    and latency do not depend on the weights' values).
+    """
+    key = stable_hash({"arch": architecture_key(spec, input_shape[0]), "frames": input_shape[1],
+                       "classes": num_classes, "threads": threads, "runs": runs})
+    cache = work_dir / f"{key}.json"
+    cost = read_json(cache)
+    if cost is not None:
+        return {**cost, "cached": True}
+    started = time.perf_counter()
+    torch.manual_seed(0)
+    model = LightweightCNN.from_spec(spec, num_classes=num_classes).eval()
+    checkpoint = work_dir / f"{key}_fp32.pth"
+    state = {"spec": model.spec, "state_dict": model.state_dict()}
+    atomic_write_with(checkpoint, lambda handle: torch.save(state, handle))
+    onnx_path = work_dir / f"{key}.onnx"
+    export_to_onnx(model, onnx_path, input_shape=(1, 1, *input_shape))
+    latency = onnx_latency(onnx_path, (1, *input_shape), threads, runs)
+    cost = {"size_bytes": os.path.getsize(checkpoint), "onnx_size_bytes": os.path.getsize(onnx_path),
+            "params": sum(p.numel() for p in model.parameters()), **count_macs(model, (1, *input_shape)),
+            "latency": latency, "latency_ms": latency["median_ms"],
+            "seconds": round(time.perf_counter() - started, 3)}
+    atomic_write_json(cache, cost)
+    return {**cost, "cached": False}
+
+
+@dataclass
+class SearchContext:
+    """What a trial needs: features per n_mels, the proxy split, budgets and where to put things."""
+
+    features: Callable[[int], FeatureSet]  # n_mels -> features
+    default_n_mels: int
+    split: Split
+    budgets: Budgets
+    config: SearchConfig
+    work_dir: Path  # candidates' cost artifacts and proxy runs
+    device: str = "auto"
+    train: Callable = train_model  # the training function (a test counts its calls)
+
+
+def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Trial], tuple[float, float, float]]:
+    config, budgets = context.config, context.budgets
+
+    def objective(trial: optuna.Trial) -> tuple[float, float, float]:
+        started = time.perf_counter()
+        spec, n_mels = suggest_candidate(trial, config.n_mels_choices)
+        n_mels = n_mels or context.default_n_mels
+        features = context.features(n_mels)
+        num_classes = int(features.labels.max()) + 1
+        cost = candidate_cost(spec, features.config.shape, num_classes, context.work_dir / "candidates",
+                              config.threads, config.latency_runs)
+        hardware = budgets.violations(cost["size_bytes"], cost["latency_ms"], None)
+        trained = hardware["size_mb"] <= 0 and hardware["latency_ms"] <= 0
+        accuracy = macro_f1 = None
+        train_seconds, reused = 0.0, False
+        if trained:
+            run = context.train(spec | {"name": "nas-proxy"}, features, context.split, config.proxy_train_config(),
+                                context.work_dir / "proxy_runs", context.device, False)
+            accuracy, macro_f1 = run.val["accuracy"], run.val["macro_f1"]
+            train_seconds, reused = run.train_seconds, run.reused
+        violations = budgets.violations(cost["size_bytes"], cost["latency_ms"], accuracy)
+        for name, value in violations.items():
+            trial.set_constraint(name, float(value))
+        entry = {
+            "number": trial.number, "sampler": sampler_name, "generation": trial.number // config.population,
+            "spec": {k: v for k, v in spec.items() if k != "name"}, "n_mels": n_mels,
+            "architecture_key": architecture_key(spec, n_mels),
+            "size_bytes": cost["size_bytes"], "latency_ms": cost["latency_ms"], "params": cost["params"],
+            "macs": cost["macs"], "flops": cost["flops"], "latency": cost["latency"],
+            "trained": trained, "proxy_accuracy": accuracy, "proxy_macro_f1": macro_f1,
+            "proxy_reused": reused, "feasible": all(v <= 0 for v in violations.values()),
+            "violations": {k: round(float(v), 6) for k, v in violations.items()},
+            "reasons": budgets.reasons(cost["size_bytes"], cost["latency_ms"], accuracy),
+            "cost_seconds": 0.0 if cost["cached"] else cost["seconds"], "train_seconds": train_seconds,
+            "seconds": round(time.perf_counter() - started, 3),
+            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        trial.set_user_attr("entry", entry)
+        # an untrained candidate scores 0 for the sampler; its history entry says "not trained" (None)
+        return (accuracy if accuracy is not None else 0.0), cost["latency_ms"], cost["size_bytes"] / 1e6
+
+    return objective
+
+
+def study_name(sampler_name: str, identity: dict) -> str:
+    """The study's name: the sampler and a hash of everything that defines the search but its length."""
+    key = stable_hash({**identity, "space": SEARCH_SPACE, "version": SEARCH_VERSION})
+    return f"edge-audio-nas-{sampler_name}-{key[:12]}"
+
+
+def make_sampler(sampler_name: str, config: SearchConfig) -> optuna.samplers.BaseSampler:
+    """NSGA-II (population ``config.population``) or the random control, both seeded with ``config.seed``."""
+    if sampler_name == "nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=config.population, seed=config.seed)
+    if sampler_name == "random":
+        return optuna.samplers.RandomSampler(seed=config.seed)
+    raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler_name!r}")
+
+
+def default_storage(logs_dir: Path) -> str:
+    """The default Optuna storage: a SQLite file under ``logs/``."""
+    return f"sqlite:///{(Path(logs_dir) / 'nas_study.db').resolve()}"
+
+
+def run_study(context: SearchContext, sampler_name: str, storage: str, identity: dict,
+              progress: bool = False) -> optuna.Study:
+    """Create or reopen the study and run trials until ``config.trials`` have completed (all workers together).
+
+    Several processes or machines may run this against one database URL at once: each finished trial counts
+    toward the shared budget (``MaxTrialsCallback``), and each worker stops when it is reached.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name=study_name(sampler_name, identity), storage=storage,
+                                sampler=make_sampler(sampler_name, context.config),
+                                directions=["maximize", "minimize", "minimize"], load_if_exists=True)
+    target = context.config.trials
+    done = _completed(study)
+    if done < target:
+        bar = tqdm(total=target, initial=done, desc=f"NAS ({sampler_name})", unit="trial", disable=not progress)
+        study.optimize(_objective(context, sampler_name), n_trials=target - done,
+                       callbacks=[optuna.study.MaxTrialsCallback(target, states=(optuna.trial.TrialState.COMPLETE,)),
+                                  lambda study, trial: bar.update()])
+        bar.close()
+    return study
+
+
+def _completed(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def study_history(study: optuna.Study) -> list[dict]:
+    """The history entries of a study's completed trials, in trial order."""
+    return [t.user_attrs["entry"] for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if "entry" in t.user_attrs]
+
+
+def feasible_front(history: list[dict]) -> list[dict]:
+    """The feasible, trained trials that no other feasible trial beats on (proxy accuracy, latency, size)."""
+    feasible = [h for h in history if h["feasible"]]
+    if not feasible:
+        return []
+    mask = pareto_mask(np.array([[-h["proxy_accuracy"], h["latency_ms"], h["size_bytes"]] for h in feasible]))
+    return [h for h, keep in zip(feasible, mask) if keep]
+
+
+def search_hypervolume(history: list[dict], budgets: Budgets) -> float:
+    """Hypervolume of a search's feasible trials in (1 - accuracy/100, latency/max, size/max), reference (1, 1, 1).
+
+    Both searches are measured against the same budgets, so their hypervolumes compare directly; 0 means no
+    feasible trial.
+    """
+    feasible = [h for h in history if h["feasible"]]
+    if not feasible:
+        return 0.0
+    points = np.array([[1 - h["proxy_accuracy"] / 100, h["latency_ms"] / budgets.max_latency_ms,
+                        h["size_bytes"] / budgets.max_size_bytes] for h in feasible])
+    return round(hypervolume(points, np.ones(3) + 1e-9), 5)
+
+
+def search_summary(history: list[dict], budgets: Budgets) -> dict:
+    """Trials, how many were feasible and trained, the best feasible proxy accuracy, the hypervolume."""
+    feasible = [h for h in history if h["feasible"]]
+    best = max(feasible, key=lambda h: (h["proxy_accuracy"], -h["size_bytes"])) if feasible else None
+    return {"trials": len(history), "trained": sum(h["trained"] for h in history), "feasible": len(feasible),
+            "best_feasible_accuracy": best["proxy_accuracy"] if best else None,
+            "best_trial": best["number"] if best else None, "hypervolume": search_hypervolume(history, budgets),
+            "seconds": round(sum(h["seconds"] for h in history), 1)}
+
+
+def closest_candidate(history: list[dict], budgets: Budgets) -> dict | None:
+    """The candidate that came closest to the budgets: the smallest total relative violation."""
+    if not history:
+        return None
+
+    def distance(h: dict) -> float:
+        over = h["violations"]
+        return (max(over["size_mb"], 0) / budgets.max_size_mb + max(over["latency_ms"], 0) / budgets.max_latency_ms
+                + max(over["accuracy"], 0) / max(budgets.min_accuracy, 1e-9))
+
+    return min(history, key=distance)
+
+
+@dataclass
+class SearchOutcome:
+    """Both searches' histories and summaries, and the finalists picked from NSGA-II's feasible front."""
+
+    history: dict[str, list[dict]]  # sampler -> entries
+    summaries: dict[str, dict]
+    finalists: list[dict]  # history entries, best proxy accuracy first
+    storage: str
+    study_names: dict[str, str]
+    budgets: Budgets
+    config: SearchConfig
+
+    @property
+    def winner(self) -> str:
+        """Which search found the higher best feasible accuracy (then the higher hypervolume), or ``tie``."""
+        a, b = (self.summaries[s] for s in SAMPLERS)
+        key_a = (a["best_feasible_accuracy"] or -1.0, a["hypervolume"])
+        key_b = (b["best_feasible_accuracy"] or -1.0, b["hypervolume"])
+        return "tie" if key_a == key_b else (SAMPLERS[0] if key_a > key_b else SAMPLERS[1])
+
+
+def run_search(context: SearchContext, storage: str, identity: dict, history_path: Path,
+               progress: bool = False) -> SearchOutcome:
+    """Run (or resume) the NSGA-II search and the random control with the same budget and seed, write every
+    trial of both to ``history_path``, and pick the top-k distinct architectures of NSGA-II's feasible front by
+    proxy accuracy."""
+    histories, names = {}, {}
+    for sampler_name in SAMPLERS:
+        study = run_study(context, sampler_name, storage, identity, progress)
+        histories[sampler_name] = study_history(study)
+        names[sampler_name] = study.study_name
+    summaries = {s: search_summary(h, context.budgets) for s, h in histories.items()}
+    front = sorted(feasible_front(histories["nsga2"]), key=lambda h: (-h["proxy_accuracy"], h["size_bytes"]))
+    distinct = {}  # NSGA-II can propose one architecture several times: each is a finalist once
+    for entry in front:
+        distinct.setdefault(entry["architecture_key"], entry)
+    finalists = list(distinct.values())[:context.config.top_k]
+    atomic_write_json(history_path, {
+        "budgets": context.budgets.to_dict(), "search": asdict(context.config), "space": SEARCH_SPACE,
+        "proxy_split": asdict(context.split), "storage": _redact(storage), "studies": names,
+        "summaries": summaries, "finalists": [h["number"] for h in finalists],
+        "trials": [h for s in SAMPLERS for h in histories[s]],
+    })
+    return SearchOutcome(histories, summaries, finalists, storage, names, context.budgets, context.config)
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password (the history file may be shared)."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+    return url

@@ -1,0 +1,108 @@
+"""Pareto sets, hypervolume, knee, budgets and deployment profiles (edge_audio.frontier)."""
+import numpy as np
+import pytest
+
+from edge_audio.config import OutputLayout
+from edge_audio.frontier import (Budgets, analyze_frontier, check_profiles, comparison_table, hypervolume,
+                                 knee_index, pareto_mask, write_reports)
+from edge_audio.results import load_results, upsert_results
+
+
+def test_pareto_mask_keeps_exactly_the_non_dominated_points():
+    points = np.array([[1, 5], [2, 3], [3, 4], [4, 1], [2, 3], [5, 5]])
+    assert pareto_mask(points).tolist() == [True, True, False, True, True, False]
+
+
+def test_hypervolume_matches_hand_computed_areas_and_volumes():
+    assert hypervolume(np.array([[1.0, 3.0], [2.0, 1.0]]), np.array([4.0, 4.0])) == pytest.approx(3 * 1 + 2 * 2)
+    assert hypervolume(np.array([[0.5, 0.5, 0.5]]), np.ones(3)) == pytest.approx(0.125)
+    # two overlapping boxes in 3-D: 0.5*0.5*1 + 1*0.5*0.5 - 0.5*0.5*0.5
+    points = np.array([[0.5, 0.5, 0.0], [0.0, 0.5, 0.5]])
+    assert hypervolume(points, np.ones(3)) == pytest.approx(0.25 + 0.25 - 0.125)
+    assert hypervolume(np.array([[2.0, 2.0]]), np.array([1.0, 1.0])) == 0.0  # outside the reference
+
+
+def test_knee_is_where_the_front_bends():
+    costs = np.array([1e3, 1e4, 1e5, 1e6])
+    accuracies = np.array([50.0, 88.0, 90.0, 91.0])
+    assert knee_index(costs, accuracies) == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_size_mb": -1.0}, "max_size_mb must be a positive number"),
+    ({"max_latency_ms": 0}, "max_latency_ms must be a positive number"),
+    ({"min_accuracy": 101.0}, "min_accuracy must be a percentage in [0, 100]"),
+    ({"min_accuracy": -5}, "min_accuracy must be a percentage"),
+    ({"max_size_mb": "big"}, "max_size_mb must be a positive number"),
+])
+def test_invalid_budgets_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Budgets(**kwargs)
+
+
+@pytest.mark.parametrize("profiles, message", [
+    ({"mcu": {"max_size_kb": 3}}, "unknown limit"),
+    ({"mcu": {}}, "sets no limit"),
+    ({"mcu": {"max_latency_ms": -2}}, "must be a positive number"),
+    ([1, 2], "must be a mapping"),
+])
+def test_invalid_profiles_are_clear_errors(profiles, message):
+    with pytest.raises(ValueError, match=message):
+        check_profiles(profiles)
+
+
+def record(model, variant, accuracy, size, latency, macs, params, source=None, kind="test"):
+    r = {"model": model, "variant": variant, "accuracy": accuracy, "size_bytes": size, "latency_ms": latency,
+         "runtime": "onnxruntime", "latency": {"onnxruntime": {"median_ms": latency, "p90_ms": latency}},
+         "flops": 2 * macs, "macs": macs, "params": params, "macro_f1": accuracy, "features": {"duration": 4.0},
+         "dataset": {"fingerprint": "f"}, "protocol": "holdout (val fold 9, test fold 10)",
+         "accuracy_kind": kind, "artifact": f"models/{model}.onnx"}
+    if source:
+        r["source"] = source
+    return r
+
+
+RECORDS = [
+    record("big", "fp32", 95.0, 3_000_000, 4.0, 200_000_000, 750_000),
+    record("mid", "fp32", 92.0, 1_200_000, 2.0, 90_000_000, 300_000),
+    record("mid", "int8_static", 92.0, 330_000, 1.5, 90_000_000, 300_000),
+    record("small", "fp32", 85.0, 500_000, 1.0, 40_000_000, 120_000),
+    record("small", "int8_static", 84.0, 120_000, 1.2, 40_000_000, 120_000),
+    record("worse", "fp32", 80.0, 900_000, 3.0, 100_000_000, 200_000),
+    record("nas_1", "fp32", 90.0, 400_000, 0.9, 30_000_000, 100_000, source="nas_finalist"),
+    record("nas-abc", "proxy", 99.0, 10_000, 0.1, 1_000_000, 2_000, source="nas_candidate", kind="proxy"),
+]
+
+
+def test_fronts_profiles_and_budgets_on_known_records():
+    report = analyze_frontier(RECORDS, Budgets(1.0, 50.0, 85.0))
+    size_front = list(report.fronts["size"]["label"])
+    assert size_front == ["small (int8_static)", "mid (int8_static)", "big (fp32)"]
+    assert "nas-abc (proxy)" not in set(report.table[report.table["front_size"]]["label"])  # proxies never
+    assert "worse (fp32)" not in size_front
+    assert list(report.fronts["latency"]["label"]) == ["nas_1 (fp32)", "mid (int8_static)", "big (fp32)"]
+    assert set(report.within_budgets()["label"]) == {"mid (int8_static)", "small (fp32)", "nas_1 (fp32)"}
+    best = report.profile_best
+    assert best.loc["microcontroller", "best model"] == "small (int8_static)"  # 120 kB, 1.2 ms
+    assert best.loc["smart_speaker", "best model"] == "mid (int8_static)"  # ties mid fp32 at 92 %; smaller wins
+    # DCASE counts INT8 parameters (one byte each) and MACs per second of audio: only INT8 variants qualify
+    assert best.loc["dcase_low_complexity", "best model"] == "small (int8_static)"  # 120 kB, 10 MMACs/s
+    assert 0 < report.hypervolumes["size"] < 1
+
+
+def test_write_reports_writes_the_files_and_completes_every_record(tmp_path):
+    layout = OutputLayout.at(tmp_path)
+    upsert_results(layout.logs, RECORDS)
+    report = analyze_frontier(RECORDS)
+    paths = write_reports(report, RECORDS, layout)
+    assert all(p.is_file() and p.stat().st_size > 0 for p in paths.values())
+    completed = load_results(layout.logs)
+    assert len(completed) == len(RECORDS) and all("frontier" in r for r in completed)
+    table = comparison_table(report)
+    assert len(table) == len(RECORDS)
+    assert set(table.loc[table["model"] == "nas-abc", "accuracy measured on"]) == {"validation fold (NAS proxy)"}
+
+
+def test_no_evaluated_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="run the baselines chapter first"):
+        analyze_frontier([RECORDS[-1]])

@@ -1,0 +1,138 @@
+"""The architecture search: hard budgets before training, resumable studies, a fair random control."""
+import json
+
+import optuna
+import pytest
+
+from edge_audio.frontier import Budgets
+from edge_audio.nas import (SAMPLERS, SearchConfig, SearchContext, closest_candidate, run_search, run_study,
+                            study_history, study_name)
+from edge_audio.pipeline import prepare_data, run_nas, train_baselines
+from edge_audio.train import Protocol, TrainConfig, train_model
+
+
+@pytest.fixture(scope="module")
+def data(us8k_dir, tmp_path_factory):
+    return prepare_data(us8k_dir, tmp_path_factory.mktemp("nas-out"))
+
+
+@pytest.fixture(scope="module")
+def work_dir(tmp_path_factory):
+    """Shared by the tests of this module: candidates' measured costs and proxy runs are cached in it."""
+    return tmp_path_factory.mktemp("nas-work")
+
+
+class CountingTrainer:
+    """Wraps train_model, records each spec it is asked to train, and can raise after ``fail_after`` calls."""
+
+    def __init__(self, fail_after=None):
+        self.specs, self.fail_after = [], fail_after
+
+    def __call__(self, spec, *args, **kwargs):
+        if self.fail_after is not None and len(self.specs) >= self.fail_after:
+            raise KeyboardInterrupt("killed")
+        self.specs.append({k: v for k, v in spec.items() if k != "name"})
+        return train_model(spec, *args, **kwargs)
+
+
+def context_for(data, work_dir, budgets, trainer, population=3, generations=2, top_k=1):
+    split = Protocol().splits(data.dataset.folds)[0]
+    search = SearchConfig(population=population, generations=generations, proxy_epochs=1, top_k=top_k,
+                          latency_runs=5)
+    return SearchContext(lambda n_mels: data.features, data.feature_config.n_mels, split, budgets, search, work_dir,
+                         "cpu", trainer)
+
+
+IDENTITY = {"test": "nas"}
+
+
+def storage_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+def test_infeasible_candidates_are_never_trained(data, work_dir, tmp_path):
+    trainer = CountingTrainer()
+    budgets = Budgets(max_size_mb=0.15, max_latency_ms=50.0, min_accuracy=0.0)
+    outcome = run_search(context_for(data, work_dir, budgets, trainer), storage_url(tmp_path), IDENTITY,
+                         tmp_path / "history.json")
+    entries = [h for s in SAMPLERS for h in outcome.history[s]]
+    over = [h for h in entries if h["size_bytes"] > budgets.max_size_bytes]
+    assert over, "the test needs at least one candidate over the size budget"
+    assert all(not h["trained"] and h["proxy_accuracy"] is None and not h["feasible"] for h in over)
+    assert all("size" in " ".join(h["reasons"]) for h in over)
+    assert len(trainer.specs) == sum(h["trained"] for h in entries)
+    assert not any(h["spec"] in trainer.specs for h in over)
+
+
+def test_both_searches_share_the_trial_budget_and_the_history_is_complete(data, work_dir, tmp_path):
+    budgets = Budgets(2.0, 50.0, 0.0)
+    context = context_for(data, work_dir, budgets, CountingTrainer())
+    outcome = run_search(context, storage_url(tmp_path), IDENTITY, tmp_path / "history.json")
+    assert [len(outcome.history[s]) for s in SAMPLERS] == [context.config.trials] * 2
+    saved = json.loads((tmp_path / "history.json").read_text())
+    assert len(saved["trials"]) == 2 * context.config.trials
+    for entry in saved["trials"]:
+        assert {"number", "sampler", "spec", "size_bytes", "latency_ms", "trained", "proxy_accuracy", "feasible",
+                "reasons", "seconds", "generation"} <= set(entry)
+        assert entry["feasible"] == (not entry["reasons"])
+    assert saved["budgets"] == budgets.to_dict()
+    for sampler in SAMPLERS:
+        assert outcome.summaries[sampler]["trials"] == context.config.trials
+    assert outcome.winner in (*SAMPLERS, "tie")
+    # same seed, same study: the first generation of NSGA-II is its random sampler's, so the random control's
+    # first trials are the same candidates (trained once, reused)
+    assert [h["spec"] for h in outcome.history["nsga2"][:3]] == [h["spec"] for h in outcome.history["random"][:3]]
+
+
+def test_a_killed_search_resumes_the_same_study(data, work_dir, tmp_path):
+    budgets = Budgets(2.0, 50.0, 0.0)
+    storage = storage_url(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(context_for(data, work_dir, budgets, CountingTrainer(fail_after=2)), "nsga2", storage, IDENTITY)
+    study = optuna.load_study(study_name=study_name("nsga2", IDENTITY), storage=storage)
+    completed_before = len(study_history(study))
+    assert completed_before == 2
+    study = run_study(context_for(data, work_dir, budgets, CountingTrainer()), "nsga2", storage, IDENTITY)
+    history = study_history(study)
+    assert len(history) == 6  # population 3 x 2 generations, counting the trials completed before the kill
+    numbers = [h["number"] for h in history]
+    assert len(set(numbers)) == len(numbers)
+    # a longer search continues the same study instead of starting again
+    study = run_study(context_for(data, work_dir, budgets, CountingTrainer(), generations=3), "nsga2", storage,
+                      IDENTITY)
+    assert len(study_history(study)) == 9 and study_history(study)[:6] == history
+
+
+def test_impossible_budgets_give_no_finalist_and_name_the_closest_candidate(data, tmp_path):
+    train = TrainConfig(epochs=1)
+    baselines = train_baselines(data, ["tiny"], train, Protocol(), "cpu", latency_runs=5)
+    search = SearchConfig(population=2, generations=1, proxy_epochs=1, latency_runs=5)
+    budgets = Budgets(max_size_mb=0.0001, max_latency_ms=50.0, min_accuracy=70.0)
+    result = run_nas(data, baselines, budgets, search, train, Protocol(), storage=storage_url(tmp_path),
+                     device="cpu", latency_runs=5, calibration_size=10)
+    assert result.finalists == [] and result.best is None and result.best_files == {}
+    assert not (data.layout.models / "nas_best_model.pth").exists()
+    entries = [h for s in SAMPLERS for h in result.search.history[s]]
+    near = closest_candidate(entries, budgets)
+    assert near is not None and not near["trained"] and near["size_bytes"] == min(h["size_bytes"] for h in entries)
+    assert (data.layout.reports / "nas_evolution.png").is_file()
+    assert (data.layout.reports / "constraint_feasibility.png").is_file()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"population": 1}, "population must be >= 2"),
+    ({"generations": 0}, "generations must be a positive integer"),
+    ({"proxy_train_folds": 0}, "proxy_train_folds"),
+    ({"n_mels_choices": (4,)}, "n_mels_choices"),
+])
+def test_invalid_search_settings_are_clear_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SearchConfig(**kwargs)
+
+
+def test_finalists_are_distinct_architectures(data, work_dir, tmp_path):
+    context = context_for(data, work_dir, Budgets(2.0, 50.0, 0.0), CountingTrainer(), population=2, generations=3,
+                          top_k=6)
+    outcome = run_search(context, storage_url(tmp_path), IDENTITY, tmp_path / "history.json")
+    keys = [h["architecture_key"] for h in outcome.finalists]
+    assert keys and len(keys) == len(set(keys))

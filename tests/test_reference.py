@@ -1,0 +1,126 @@
+"""The reference interface: PipelineConfig, NotebookPipeline, and `edge-audio run --mode`."""
+import papermill
+import pytest
+
+from edge_audio import NotebookPipeline, PipelineConfig
+from edge_audio import pipeline as pipeline_module
+from edge_audio.cli import main
+from edge_audio.config import MODES, project_root
+from edge_audio.pipeline import BOOK_PARAMETERS, chapters
+from edge_audio.reference import STEP_DEFAULTS
+
+
+def test_pipeline_config_has_the_reference_settings_and_takes_overrides():
+    assert PipelineConfig.CONSTRAINTS == {"max_size_mb": 2.0, "max_latency_ms": 50.0, "min_accuracy": 70.0}
+    assert [c["name"] for c in PipelineConfig.MODEL_CONFIGS] == ["tiny", "small", "medium", "ds_cnn"]
+    config = PipelineConfig(NAS_GENERATIONS=7, CONSTRAINTS={"max_size_mb": 0.5})
+    parameters = config.parameters()
+    assert parameters["nas_generations"] == 7 and parameters["max_size_mb"] == 0.5
+    assert parameters["max_latency_ms"] == 50.0  # the other constraints keep their defaults
+    assert PipelineConfig.NAS_GENERATIONS != 7  # the class defaults are untouched
+    with pytest.raises(ValueError, match="no setting 'NAS_GENERATION'"):
+        PipelineConfig(NAS_GENERATION=3)
+    with pytest.raises(ValueError, match="unknown constraint"):
+        PipelineConfig(CONSTRAINTS={"max_flops": 1})
+
+
+def test_every_parameter_has_one_default_that_matches_the_chapters():
+    declared = {}
+    for notebook in chapters():
+        for name, info in papermill.inspect_notebook(str(notebook)).items():
+            declared.setdefault(name, set()).add(info["default"])
+    # the book's overrides and the steps' defaults only name parameters some chapter declares
+    assert set(BOOK_PARAMETERS) <= set(declared)
+    assert set(STEP_DEFAULTS) <= set(declared)
+    for name, value in STEP_DEFAULTS.items():  # NotebookPipeline's defaults are the chapters' own
+        assert any(eval(default) == value for default in declared[name]), name  # noqa: S307 (our own notebooks)
+
+
+def test_configuration_page_documents_every_parameter():
+    page = (project_root() / "book" / "configuration.md").read_text()
+    for notebook in chapters():
+        for name in papermill.inspect_notebook(str(notebook)):
+            assert f"| `{name}` |" in page, name
+
+
+def test_unknown_notebook_pipeline_parameter_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown parameter"):
+        NotebookPipeline(epoch=3)
+
+
+def test_notebook_pipeline_methods_return_their_results(us8k_dir, tmp_path):
+    pipeline = NotebookPipeline(dataset_path=us8k_dir, output_dir=tmp_path, progress=False,
+                                model_configs=["tiny"], methods=["ort_static"], latency_runs=5, calibration_size=10,
+                                nas_population=2, proxy_epochs=1, top_k=1, min_accuracy=0.0, device="cpu")
+    results = pipeline.run_all(baseline_epochs=1, nas_generations=1)
+    [baseline] = results["baselines"]
+    assert baseline.name == "tiny" and 0 <= baseline.record["accuracy"] <= 100
+    assert [(q.model, q.method) for q in results["quantization"]] == [("tiny", "ort_static")]
+    nas = results["nas"]
+    assert len(nas.search.history["nsga2"]) == 2 and len(nas.finalists) == 1
+    assert all(path.is_file() for path in nas.best_files.values())
+    assert {"pth", "onnx", "int8"} <= set(nas.best_files)
+    frontier = results["frontier"]
+    assert set(frontier.report.evaluated["model"]) >= {"tiny", "nas_1"}
+    assert all(path.is_file() for path in frontier.paths.values())
+    # the steps are cached: a second pipeline over the same output trains nothing
+    again = NotebookPipeline(dataset_path=us8k_dir, output_dir=tmp_path, progress=False, model_configs=["tiny"],
+                             epochs=1, latency_runs=5, device="cpu")
+    assert all(run.reused for run in again.train_baseline()[0].runs)
+
+
+@pytest.fixture
+def recorded_run(monkeypatch, tmp_path):
+    """`edge-audio run` with papermill and the book build replaced by recorders."""
+    executed, built = [], []
+
+    def execute(notebook, out_path, parameters, progress=True):
+        executed.append((notebook.name, parameters))
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text("{}")
+
+    monkeypatch.setattr(pipeline_module, "execute_chapter", execute)
+    monkeypatch.setattr(pipeline_module, "build_book", lambda *args: built.append(args) or tmp_path / "html")
+    return executed, built
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_each_mode_runs_only_its_chapters_once_the_book_has_run(recorded_run, tmp_path, mode):
+    executed, built = recorded_run
+    (tmp_path / "out" / "notebooks").mkdir(parents=True)
+    for notebook in chapters():
+        (tmp_path / "out" / "notebooks" / notebook.name).write_text("{}")
+    assert main(["run", "--mode", mode, "--output-dir", str(tmp_path / "out")]) == 0
+    assert [name[:2] for name, _ in executed] == list(MODES[mode])
+    assert len(built) == 1
+
+
+def test_a_mode_on_a_fresh_output_also_runs_the_chapters_the_book_lacks(recorded_run, tmp_path):
+    executed, _ = recorded_run
+    assert main(["run", "--mode", "nas", "--output-dir", str(tmp_path / "out")]) == 0
+    assert [name[:2] for name, _ in executed] == ["01", "02", "03", "04", "05"]
+    executed.clear()
+    assert main(["run", "--mode", "nas", "--no-build", "--output-dir", str(tmp_path / "out2")]) == 0
+    assert [name[:2] for name, _ in executed] == ["04"]
+
+
+def test_run_flags_reach_the_chapters_that_declare_them(recorded_run, tmp_path):
+    executed, _ = recorded_run
+    assert main(["run", "--mode", "full", "--no-build", "--output-dir", str(tmp_path / "out"), "--epochs", "5",
+                 "--batch-size", "16", "--nas-generations", "4", "--nas-population", "10", "--storage",
+                 "sqlite:///x.db", "-p", "epochs", "9"]) == 0
+    parameters = dict(executed)
+    assert parameters["02_baselines.ipynb"]["epochs"] == 5  # the flag wins over -p
+    assert parameters["02_baselines.ipynb"]["batch_size"] == 16
+    assert "nas_generations" not in parameters["02_baselines.ipynb"]
+    nas = parameters["04_nas.ipynb"]
+    assert (nas["nas_generations"], nas["nas_population"], nas["nas_storage"]) == (4, 10, "sqlite:///x.db")
+    assert parameters["05_frontier.ipynb"]["max_size_mb"] == 2.0
+
+
+def test_bad_run_flags_are_clear_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--epochs", "0", "--output-dir", str(tmp_path)])
+    assert exit_info.value.code == 2 and "positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--mode", "everything", "--output-dir", str(tmp_path)])
