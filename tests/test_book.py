@@ -87,3 +87,24 @@ def test_intro_summary_numbers_are_glued_from_the_chapters(built_book):
     assert f"{accuracy} % test accuracy" in intro
     nas = default_output_dir() / "notebooks" / "04_nas.ipynb"
     assert f"the winner was {glued(nas, 'nas_winner').strip(chr(39))}" in intro
+
+
+def test_nas_chapter_with_impossible_budgets_says_so_and_renders(built_book, tmp_path):
+    from edge_audio.pipeline import book_dir, execute_chapter
+
+    executed = tmp_path / "04_nas.ipynb"
+    execute_chapter(book_dir() / "04_nas.ipynb", executed,
+                    {"output_dir": str(default_output_dir()), "max_size_mb": 0.0001, "max_latency_ms": 5.0},
+                    progress=False)
+    text = executed.read_text(encoding="utf-8")
+    assert "No architecture in the search space met these budgets" in text
+    assert "The closest candidate" in text and "size 0." in text  # how far it missed, in its own words
+    assert glued(executed, "nas_dominated") == "'none'"
+
+
+def test_nas_chapter_rejects_invalid_budgets_with_a_clear_error(tmp_path):
+    from edge_audio.pipeline import ChapterFailed, book_dir, execute_chapter
+
+    with pytest.raises(ChapterFailed, match="min_accuracy must be a percentage"):
+        execute_chapter(book_dir() / "04_nas.ipynb", tmp_path / "04_nas.ipynb",
+                        {"output_dir": str(tmp_path / "out"), "min_accuracy": 120.0}, progress=False)
