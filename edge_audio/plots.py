@@ -270,32 +270,44 @@ def plot_constraint_feasibility(points, budgets) -> plt.Figure:
     return fig
 
 
+#: Short variant names for point labels (the comparison table spells them out).
+VARIANT_ABBREVIATIONS = {"fp32": "", "int8_static": " int8", "int8_static_per_tensor": " int8/t",
+                         "int8_dynamic_ort": " int8-dyn", "dynamic_quant_pytorch": " pt-dyn", "proxy": " proxy"}
+
+
 def plot_pareto_frontier(report) -> plt.Figure:
-    """Accuracy vs size, latency and FLOPs: every evaluated model labelled, each Pareto front drawn, the knee
-    ringed; NAS candidates (proxy accuracy) in grey for context."""
+    """Accuracy vs size, latency and FLOPs, one panel each: every evaluated model labelled (short variant names:
+    int8 = static per-channel, int8/t = per-tensor, int8-dyn = ORT dynamic, pt-dyn = PyTorch dynamic), each
+    Pareto front drawn, the knee ringed; NAS candidates (proxy accuracy) in grey for context, within the range of
+    the evaluated models."""
     from .frontier import COST_AXES
 
-    fig, axes = plt.subplots(1, 3, figsize=(18, 5.5))
+    fig, axes = plt.subplots(3, 1, figsize=(12, 17))
     tested = report.evaluated
     proxies = report.table[report.table["accuracy_kind"] == "proxy"]
+    low = max(0.0, float(tested["accuracy"].min()) - 4.0)
     for ax, (axis, (column, label)) in zip(axes, COST_AXES.items()):
-        if len(proxies):
-            ax.scatter(proxies[column], proxies["accuracy"], color="0.75", marker=".",
+        shown = proxies[proxies["accuracy"] >= low]
+        if len(shown):
+            ax.scatter(shown[column], shown["accuracy"], color="0.75", marker=".",
                        label="NAS candidates (proxy accuracy, validation fold)")
         for kind, rows in tested.groupby("kind", sort=False):
             color, marker = KIND_STYLE[kind]
             ax.scatter(rows[column], rows["accuracy"], color=color, marker=marker, s=90 if marker == "*" else 40,
                        label=kind)
-        for row in tested.itertuples():
-            ax.annotate(row.label, (getattr(row, column), row.accuracy), fontsize=6.5, xytext=(3, 2),
-                        textcoords="offset points")
+        ordered = tested.sort_values(["accuracy", column])
+        for i, row in enumerate(ordered.itertuples()):  # alternate label sides so neighbours do not overlap
+            ax.annotate(f"{row.model}{VARIANT_ABBREVIATIONS.get(row.variant, ' ' + row.variant)}",
+                        (getattr(row, column), row.accuracy), fontsize=7.5, textcoords="offset points",
+                        xytext=(5, 3) if i % 2 == 0 else (-5, -9), ha="left" if i % 2 == 0 else "right")
         front = report.fronts[axis]
         ax.step(front[column], front["accuracy"], where="post", color="k", linewidth=1.2, label="Pareto front")
         knee = front[front["label"] == report.knees[axis]].iloc[0]
         ax.scatter([knee[column]], [knee["accuracy"]], s=260, facecolors="none", edgecolors="tab:orange",
                    linewidths=2, label="knee")
-        ax.set(xscale="log", xlabel=label, ylabel="test accuracy (%)",
+        ax.set(xscale="log", xlabel=label, ylabel="test accuracy (%)", ylim=(low, 100.5),
                title=f"accuracy vs {axis} (hypervolume {report.hypervolumes[axis]:.3f})")
+        ax.grid(True, which="major", alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
