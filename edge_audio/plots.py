@@ -218,7 +218,6 @@ def plot_nas_evolution(history: dict[str, list[dict]], population: int) -> plt.F
         ax.set(xlabel="generation (trial number // population)", ylabel=ylabel)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
-    axes[1].set_yscale("log")
     nsga = history.get("nsga2", [])
     generations = sorted({h["number"] // population for h in nsga})
     palette = sns.color_palette("viridis", max(len(generations), 1))
@@ -228,10 +227,10 @@ def plot_nas_evolution(history: dict[str, list[dict]], population: int) -> plt.F
                        key=lambda h: h["size_bytes"])
         if front:
             drawn = True
-            axes[2].step([h["size_bytes"] / 1e3 for h in front], [h["proxy_accuracy"] for h in front], where="post",
+            axes[2].plot([h["size_bytes"] / 1e3 for h in front], [h["proxy_accuracy"] for h in front],
                          color=color, marker="o", label=f"after generation {generation}")
-    axes[2].set(xscale="log", xlabel="size (kB, FP32 checkpoint)", ylabel="proxy accuracy (%)",
-                title="NSGA-II feasible front over time")
+    axes[2].set(xlabel="size (kB, FP32 checkpoint)", ylabel="proxy accuracy (%)",
+                title="NSGA-II feasible front over time, by size")
     if drawn:
         axes[2].legend(fontsize=8)
     else:
