@@ -46,7 +46,7 @@ with warnings.catch_warnings():  # optuna imports tqdm.auto, which warns in a ke
 from .export import export_to_onnx
 from .features import FeatureSet
 from .frontier import Budgets, hypervolume, pareto_mask
-from .models import LightweightCNN
+from .models import LightweightCNN, count_parameters
 from .profile import count_macs, onnx_latency
 from .storage import atomic_write_json, atomic_write_with, read_json, stable_hash
 from .train import Split, TrainConfig, train_model
@@ -164,7 +164,7 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
     export_to_onnx(model, onnx_path, input_shape=(1, 1, *input_shape))
     latency = onnx_latency(onnx_path, (1, *input_shape), threads, runs)
     cost = {"size_bytes": os.path.getsize(checkpoint), "onnx_size_bytes": os.path.getsize(onnx_path),
-            "params": sum(p.numel() for p in model.parameters()), **count_macs(model, (1, *input_shape)),
+            "params": count_parameters(model), **count_macs(model, (1, *input_shape)),
             "latency": latency, "latency_ms": latency["median_ms"],
             "seconds": round(time.perf_counter() - started, 3)}
     atomic_write_json(cache, cost)

@@ -564,7 +564,7 @@ def dominance_table(candidates: list[dict], baselines: list[dict]) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def _candidate_records(history: list[dict], data: PreparedData, split, search: SearchConfig, threads: int) -> list:
+def _candidate_records(history: list[dict], data: PreparedData, split, search: SearchConfig) -> list:
     """Results records of the trained NAS candidates (proxy accuracy on the validation fold), one per spec."""
     records = {}
     summary = dataset_summary(data)
@@ -578,7 +578,8 @@ def _candidate_records(history: list[dict], data: PreparedData, split, search: S
             "protocol": f"NAS proxy ({search.proxy_epochs} epochs, folds {list(split.train_folds)}, "
                         f"val fold {split.val_fold})",
             "accuracy": h["proxy_accuracy"], "macro_f1": h["proxy_macro_f1"], "size_bytes": h["size_bytes"],
-            "params": h["params"], "macs": h["macs"], "flops": h["flops"], "threads": threads, "seed": search.seed,
+            "params": h["params"], "macs": h["macs"], "flops": h["flops"], "threads": search.threads,
+            "seed": search.seed,
             "features": {**data.feature_config.to_dict(), "n_mels": h["n_mels"]},
             "nas": {"sampler": h["sampler"], "trial": h["number"]},
         }
@@ -626,8 +627,7 @@ def run_nas(data: PreparedData, baselines: list[BaselineResult], budgets: Budget
     def stale(record: dict) -> bool:
         return record.get("source") in NAS_SOURCES and record["dataset"]["fingerprint"] == fingerprint
 
-    candidates = _candidate_records([h for s in SAMPLERS for h in outcome.history[s]], data, split, search,
-                                    search.threads)
+    candidates = _candidate_records([h for s in SAMPLERS for h in outcome.history[s]], data, split, search)
     upsert_results(layout.logs, candidates, drop=stale)
 
     finalists, quantized = [], []
