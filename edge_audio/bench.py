@@ -11,7 +11,6 @@ FP32 latency within 1.5x of the FLOP floor for every preset.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +22,8 @@ from .config import FeatureConfig
 from .data import load_dataset
 from .features import extract_features
 from .models import PRESETS, LightweightCNN, preset_spec
-from .profile import cpu_name, matmul_throughput, profile_model, torch_threads
+from .machine import cores, cpu_isa, cpu_name, matmul_throughput
+from .profile import profile_model, torch_threads
 from .storage import atomic_write_json
 from .synth import SynthConfig, generate_dataset
 
@@ -51,27 +51,28 @@ def run_benchmarks(latency_runs: int = 200, clips_per_class_per_fold: int = 4, o
     """Measure everything listed in the module docstring; print a report and return it."""
     features = FeatureConfig()
     input_shape = (1, *features.shape)
-    cores = len(os.sched_getaffinity(0))
-    report = {"cpu": cpu_name(), "cores": cores, "torch": torch.__version__,
-              "matmul_gflops_1thread": matmul_throughput(1), "matmul_gflops_all": matmul_throughput(cores)}
-    print(f"machine: {report['cpu']}, {cores} cores; FP32 matmul {report['matmul_gflops_1thread']} GFLOP/s "
-          f"(1 thread), {report['matmul_gflops_all']} GFLOP/s ({cores} threads)")
+    count = cores()
+    report = {"cpu": cpu_name(), "isa": cpu_isa(), "cores": count, "torch": torch.__version__,
+              "matmul_gflops_1thread": matmul_throughput(1), "matmul_gflops_all": matmul_throughput(count)}
+    print(f"machine: {report['cpu']} ({', '.join(report['isa'])}), {count} cores; FP32 matmul "
+          f"{report['matmul_gflops_1thread']} GFLOP/s (1 thread), {report['matmul_gflops_all']} GFLOP/s "
+          f"({count} threads)")
 
     with tempfile.TemporaryDirectory(prefix="edge-audio-bench-") as scratch:
         scratch = Path(scratch)
         dataset = load_dataset(generate_dataset(scratch / "data", SynthConfig(
             clips_per_class_per_fold=clips_per_class_per_fold), progress=False))
-        extracted = extract_features(dataset, features, scratch / "cache", progress=False)
+        extracted = extract_features(dataset, features, scratch / "cache", dataset.fingerprint(), progress=False)
         report["feature_extraction"] = {"clips": len(dataset), "seconds": round(extracted.seconds, 2),
-                                        "clips_per_second": round(extracted.clips_per_second, 1), "workers": cores}
+                                        "clips_per_second": round(extracted.clips_per_second, 1), "workers": count}
         print(f"feature extraction: {extracted.clips_per_second:.0f} clips/s ({len(dataset)} clips, "
-              f"{cores} workers, {extracted.seconds:.1f} s)")
+              f"{count} workers, {extracted.seconds:.1f} s)")
 
         print(f"\n{'preset':<8} {'train/s':>8} {'MFLOPs':>8} {'floor ms':>9} {'torch ms':>9} {'ORT ms':>8} "
               f"{'torch/floor':>12} {'ORT/floor':>10}")
         report["presets"] = {}
         for name in PRESETS:
-            with torch_threads(cores):
+            with torch_threads(count):
                 samples_per_second = training_throughput(name, input_shape)
             model = LightweightCNN.from_spec(preset_spec(name)).eval()
             checkpoint = scratch / f"{name}.pth"

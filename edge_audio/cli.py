@@ -7,8 +7,10 @@
                    [-p NAME VALUE ...] [-f params.yaml] [--no-build] [--quick]
     edge-audio bench [--runs N] [--out FILE.json]
 
-A user error (a wrong path, a bad parameter, a dataset without a required column) prints one line,
-``edge-audio: error: ...``, and exits with status 2: no traceback.
+A user error (a wrong path, an unknown or invalid parameter, a dataset without a required column; any
+:class:`~edge_audio.errors.UserError`, also when a chapter raises it) prints one line, ``edge-audio: error: ...``,
+and exits with status 2: no traceback. Anything else is a bug or a failure of the environment: its traceback is
+printed and the exit status is 1.
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from typing import Any
 import yaml
 
 from . import __version__
-from .config import MODES
+from .book import MODES
+from .errors import ParameterError, UserError
+from .parameters import PARAMETERS
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -38,13 +42,13 @@ def _load_parameter_file(path: str) -> dict[str, Any]:
     try:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ValueError(f"parameter file {path} not found") from None
+        raise ParameterError(f"parameter file {path} not found") from None
     except yaml.YAMLError as exc:
-        raise ValueError(f"parameter file {path} is not valid YAML: {exc}") from None
+        raise ParameterError(f"parameter file {path} is not valid YAML: {exc}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ValueError(f"parameter file {path} must hold a mapping of NAME: VALUE")
+        raise ParameterError(f"parameter file {path} must hold a mapping of NAME: VALUE")
     return loaded
 
 
@@ -88,7 +92,8 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from .pipeline import run_book
+    from .book import run_book
+    from .config import OutputLayout
 
     parameters: dict[str, Any] = {}
     for path in args.parameter_file or []:
@@ -98,12 +103,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     for flag, name in RUN_FLAGS.items():
         if getattr(args, flag) is not None:
             parameters[name] = getattr(args, flag)
-    if args.dataset_path is not None:  # paths typed on the command line are relative to where they were typed
-        parameters["dataset_path"] = str(Path(args.dataset_path).expanduser().resolve())
+    if args.dataset_path is not None:
+        parameters["dataset_path"] = args.dataset_path
+    if isinstance(parameters.get("dataset_path"), str):  # a path typed here is relative to where it was typed
+        parameters["dataset_path"] = str(Path(parameters["dataset_path"]).expanduser().resolve())
     output_dir = None if args.output_dir is None else Path(args.output_dir).expanduser().resolve()
     html = run_book(parameters, output_dir=output_dir, mode=args.mode, build=not args.no_build, quick=args.quick)
-    if html is not None:
-        print(f"book written to {html / 'index.html'}")
+    print(f"book written to {html / 'index.html'}" if html is not None
+          else f"executed chapters written to {OutputLayout.at(output_dir).root / 'notebooks'}")
     return 0
 
 
@@ -126,8 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth = data_commands.add_parser("synth", help="write the synthetic UrbanSound8K-layout dataset")
     synth.add_argument("out_dir", metavar="OUT_DIR", help="folder to create (must be empty or absent)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (same seed: byte-identical files)")
-    synth.add_argument("--clips-per-class-per-fold", type=int, default=8, metavar="K",
-                       help="clips per class in each of the 10 folds (default 8: 800 clips)")
+    clips = PARAMETERS["synth_clips_per_class_per_fold"].book_value
+    synth.add_argument("--clips-per-class-per-fold", type=int, default=clips, metavar="K",
+                       help=f"clips per class in each of the 10 folds (default {clips}: {100 * clips} clips)")
     synth.add_argument("--snr-db", type=float, nargs=2, default=(0.0, 20.0), metavar=("LOW", "HIGH"),
                        help="background-noise SNR range in dB; lower is harder (default 0 20)")
     synth.add_argument("--distractor-prob", type=float, default=0.35, metavar="P",
@@ -138,10 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = data_commands.add_parser("check", help="validate a dataset and list every unusable file")
     check.add_argument("path", metavar="PATH", help="UrbanSound8K or ESC-50 folder, or a CSV (file, fold, label)")
     check.add_argument("--layout", default="auto", choices=["auto", "urbansound8k", "esc50", "csv"])
-    check.add_argument("--max-bad-fraction", type=float, default=0.05, metavar="F",
-                       help="exit with status 1 when more than this fraction of files is unusable (default 0.05)")
-    check.add_argument("--silence-threshold", type=float, default=1e-4, metavar="PEAK",
-                       help="a clip whose peak amplitude is below this is reported as silent (default 1e-4)")
+    for name, metavar in (("max_bad_fraction", "F"), ("silence_threshold", "PEAK")):
+        parameter = PARAMETERS[name]
+        check.add_argument(f"--{name.replace('_', '-')}", type=float, default=parameter.default, metavar=metavar,
+                           help=f"{parameter.meaning} (default {parameter.default:g})")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     check.set_defaults(func=_cmd_check)
 
@@ -156,13 +164,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", default="full", choices=list(MODES), help=(
         "which chapters to execute: full (all), baseline (01-02), quantization (03), nas (04), reports (05); "
         "each reuses the cached results of earlier steps, and the book is rebuilt (default: full)"))
-    run.add_argument("--epochs", type=_positive_int, metavar="N", help="training epochs of baselines and NAS finalists")
-    run.add_argument("--batch-size", type=_positive_int, metavar="N", help="training batch size")
-    run.add_argument("--nas-generations", type=_positive_int, metavar="N", help="NSGA-II generations")
-    run.add_argument("--nas-population", type=_positive_int, metavar="N", help="NSGA-II population size (>= 2)")
-    run.add_argument("--storage", metavar="URL", help=(
-        "Optuna database URL for the search (default: SQLite under <output>/logs); several machines can share "
-        "one study through a PostgreSQL or MySQL URL"))
+    for flag, name in RUN_FLAGS.items():
+        parameter = PARAMETERS[name]
+        run.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar="URL" if name == "nas_storage" else "N",
+                         type=None if name == "nas_storage" else _positive_int,
+                         help=f"sets {name}: {parameter.meaning} (book: {parameter.book_value!r})")
     run.add_argument("--no-build", action="store_true", help="execute the chapters but do not build the book")
     run.add_argument("--quick", action="store_true",
                      help="use each chapter's own small defaults instead of the book-quality sizes (a smoke run)")
@@ -178,15 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from .data import DatasetError
-    from .pipeline import ChapterFailed
+    from .book import ChapterFailed
 
     try:
         return args.func(args)
-    except (DatasetError, ValueError, FileExistsError, FileNotFoundError) as exc:
+    except UserError as exc:
         print(f"edge-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ChapterFailed as exc:
+        if exc.is_user_error:
+            print(f"edge-audio: error: {exc.chapter}: {exc.evalue}", file=sys.stderr)
+            return EXIT_USAGE
+        print(exc.traceback_text(), file=sys.stderr)
         print(f"edge-audio: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

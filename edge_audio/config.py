@@ -1,9 +1,11 @@
-"""The typed run configuration: paths, seed and feature settings, built from chapter parameters.
+"""Paths and the feature settings: where the project and the output are, and how a clip becomes a log-mel.
 
-Relative paths given by a user (``output_dir``, ``dataset_path``) are resolved against the project root, the
-nearest folder at or above the current directory holding ``_toc.yml``; outside a checkout they are resolved
-against the current directory. papermill runs a chapter in the caller's directory while nbval and Jupyter Book
-run it in ``book/``: resolving this way makes the same parameter mean the same folder in all three.
+The project root is the edge-audio checkout this package was installed from (the folder holding ``_toc.yml``
+and ``book/``), found from the package's own location, so ``edge-audio run`` works from any directory. Relative
+paths in chapter parameters (``output_dir``, ``dataset_path``) are resolved against it: papermill runs a chapter
+in the caller's directory while nbval and Jupyter Book run it in ``book/``, and resolving this way makes the same
+parameter mean the same folder in all three. (The command line resolves paths a user types against the
+directory they were typed in before passing them on.)
 """
 from __future__ import annotations
 
@@ -11,24 +13,26 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .errors import ParameterError
+from .parameters import default
+
 #: Environment variable that moves the default output folder (the test suite points it at a temporary folder).
 OUTPUT_DIR_ENV = "EDGE_AUDIO_OUTPUT_DIR"
-
-#: ``edge-audio run --mode``: the chapters (by number) each mode executes.
-MODES: dict[str, tuple[str, ...]] = {"full": ("01", "02", "03", "04", "05"), "baseline": ("01", "02"),
-                                     "quantization": ("03",), "nas": ("04",), "reports": ("05",)}
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def project_root(start: str | os.PathLike | None = None) -> Path:
-    """The nearest folder at or above ``start`` (default: the current directory) that holds ``_toc.yml``.
+def is_project(folder: Path) -> bool:
+    """Whether ``folder`` is an edge-audio checkout (it holds ``_toc.yml`` and ``book/``)."""
+    return (folder / "_toc.yml").is_file() and (folder / "book").is_dir()
 
-    Falls back to ``start`` itself when no such folder exists (the package used outside a checkout).
-    """
-    here = Path(start or os.getcwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "_toc.yml").is_file():
-            return candidate
-    return here
+
+def project_root() -> Path:
+    """The edge-audio checkout: the package's parent folder when it is one (an editable or in-place install),
+    else the nearest checkout at or above the current directory, else the current directory."""
+    if is_project(PACKAGE_DIR.parent):
+        return PACKAGE_DIR.parent
+    here = Path.cwd().resolve()
+    return next((candidate for candidate in (here, *here.parents) if is_project(candidate)), here)
 
 
 def resolve_path(path: str | os.PathLike) -> Path:
@@ -46,11 +50,11 @@ def default_output_dir() -> Path:
 class FeatureConfig:
     """How a clip becomes a log-mel spectrogram: resample, mix to mono, pad/crop, mel filterbank, log."""
 
-    sample_rate: int = 22050
-    duration: float = 4.0
-    n_mels: int = 64
-    n_fft: int = 1024
-    hop_length: int = 512
+    sample_rate: int = default("sample_rate")
+    duration: float = default("duration")
+    n_mels: int = default("n_mels")
+    n_fft: int = default("n_fft")
+    hop_length: int = default("hop_length")
     fmin: float = 0.0
     fmax: float | None = None
 
@@ -67,7 +71,7 @@ class FeatureConfig:
         if self.fmax is not None and not (self.fmin < self.fmax <= self.sample_rate / 2):
             problems.append(f"need fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
         if problems:
-            raise ValueError("invalid feature settings: " + "; ".join(problems))
+            raise ParameterError("invalid feature settings: " + "; ".join(problems))
 
     @property
     def num_samples(self) -> int:

@@ -1,9 +1,11 @@
 """Datasets on disk: the UrbanSound8K and ESC-50 layouts, a generic CSV, validation, and the embedded default.
 
 Every loader returns a :class:`Dataset`: the root folder plus one table with at least ``path`` (absolute),
-``fold``, ``class_id`` and ``class_name``. Folds are always the dataset's own; nothing here reshuffles clips
-across folds (the UrbanSound8K authors warn that random splits inflate accuracy, because slices of one recording
-then land on both sides).
+``fold``, ``class_id``, ``class_name`` and ``label``. ``class_id`` is the dataset's own id (any integers, in any
+order); ``label`` is the class's index 0..K-1 in ``Dataset.classes`` (ids sorted), what models are trained to
+output. The class list is fixed when the metadata is read, so excluding bad files never renumbers the classes.
+Folds are always the dataset's own; nothing here reshuffles clips across folds (the UrbanSound8K authors warn
+that random splits inflate accuracy, because slices of one recording then land on both sides).
 
 :func:`check_dataset` reads every file and reports the missing, unreadable or corrupt (truncated), empty,
 silent and unsupported ones, each with a count; :meth:`Dataset.valid_only` drops exactly the reported files,
@@ -22,6 +24,9 @@ import pandas as pd
 import soundfile as sf
 from tqdm import tqdm
 
+from .errors import DatasetError
+from .parameters import default
+from .storage import atomic_write_json, read_json
 from .synth import URBANSOUND8K_CLASSES, SynthConfig, ensure_dataset
 
 LAYOUTS = ("urbansound8k", "esc50", "csv")
@@ -33,28 +38,30 @@ EXPECTED_LAYOUTS = (
 SUPPORTED_EXTENSIONS = frozenset(f".{fmt.lower()}" for fmt in sf.available_formats()) | {".aif", ".oga"}
 
 
-class DatasetError(ValueError):
-    """A dataset that cannot be used as given; the message says what is wrong and what was expected."""
-
-
 @dataclass
 class Dataset:
-    """A folder of audio files plus its metadata table (columns ``path, fold, class_id, class_name`` at least)."""
+    """A folder of audio files plus its metadata table (``path, fold, class_id, class_name, label`` at least) and
+    its classes: ``(class_id, class_name)`` pairs in label order (label i is ``classes[i]``)."""
 
     root: Path
     layout: str
     table: pd.DataFrame
+    classes: list[tuple[int, str]]
     name: str = ""
 
     @property
     def class_names(self) -> list[str]:
-        """Class names ordered by class id."""
-        pairs = self.table[["class_id", "class_name"]].drop_duplicates().sort_values("class_id")
-        return pairs["class_name"].tolist()
+        """Class names in label order (ids ascending)."""
+        return [name for _, name in self.classes]
+
+    @property
+    def class_ids(self) -> list[int]:
+        """The dataset's own class ids in label order."""
+        return [class_id for class_id, _ in self.classes]
 
     @property
     def num_classes(self) -> int:
-        return int(self.table["class_id"].max()) + 1
+        return len(self.classes)
 
     @property
     def folds(self) -> list[int]:
@@ -67,35 +74,74 @@ class Dataset:
         """This dataset without the files the report lists as problems."""
         bad = set(report.problems["path"])
         keep = self.table[~self.table["path"].isin(bad)].reset_index(drop=True)
-        return Dataset(self.root, self.layout, keep, self.name)
+        return Dataset(self.root, self.layout, keep, self.classes, self.name)
 
     def counts(self) -> pd.DataFrame:
         """Clips per class (rows) and fold (columns)."""
-        return pd.crosstab(self.table["class_name"], self.table["fold"]).reindex(self.class_names)
+        return pd.crosstab(self.table["class_name"], self.table["fold"]).reindex(self.class_names, fill_value=0)
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, digests: "FileDigests | None" = None) -> str:
         """A digest of the dataset's content: the metadata rows and the bytes of every audio file.
 
         Two copies of a dataset in different folders have the same fingerprint; changing one byte of one file
-        changes it. This keys the feature cache.
+        changes it. This keys every cache. ``digests`` remembers each file's digest by (path, size, mtime), so a
+        dataset fingerprinted before is fingerprinted again without reading its audio.
         """
-        rows = self.table[["path", "fold", "class_id"]].copy()
+        rows = self.table[["path", "fold", "class_id", "class_name"]].copy()
         rows["path"] = [os.path.relpath(p, self.root) for p in rows["path"]]
-        with ThreadPoolExecutor(4) as pool:
-            digests = list(pool.map(_file_digest, self.table["path"]))
+        digests = digests or FileDigests(None)
         h = hashlib.blake2b(digest_size=16)
         h.update(rows.to_csv(index=False).encode())
-        for digest in digests:
-            h.update(digest)
+        for digest in digests.of(self.table["path"].tolist()):
+            h.update(digest.encode())
+        digests.save()
         return h.hexdigest()
 
 
-def _file_digest(path: str) -> bytes:
+def _file_digest(path: str) -> str:
+    """The BLAKE2b digest of a file's bytes (hex), or ``"missing"``; this reads the whole file."""
     try:
         with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "blake2b").digest()
+            return hashlib.file_digest(handle, "blake2b").hexdigest()
     except OSError:
-        return b"missing"
+        return "missing"
+
+
+class FileDigests:
+    """A memo of file digests keyed by (path, size, modification time): only new or changed files are read.
+
+    Kept as JSON at ``path`` (None: in memory only). A file rewritten in place with the same size within the
+    file system's timestamp resolution would be missed; every file system this runs on records nanoseconds.
+    """
+
+    def __init__(self, path: str | os.PathLike | None):
+        self.path = None if path is None else Path(path)
+        self._memo: dict[str, list] = (read_json(self.path, default={}) if self.path else {})
+        self._changed = False
+
+    def of(self, paths: list[str]) -> list[str]:
+        """The digests of ``paths`` (hex; ``"missing"`` for a file that does not exist), reading only new files."""
+        stats = [_stat(p) for p in paths]
+        todo = [p for p, stat in zip(paths, stats) if stat is not None and self._memo.get(p, [None])[:2] != stat]
+        with ThreadPoolExecutor(4) as pool:
+            for path, digest in zip(todo, pool.map(_file_digest, todo)):
+                self._memo[path] = [*_stat(path), digest]
+                self._changed = True
+        return [self._memo[p][2] if stat is not None else "missing" for p, stat in zip(paths, stats)]
+
+    def save(self) -> None:
+        """Write the memo if it learned anything new."""
+        if self.path is not None and self._changed:
+            atomic_write_json(self.path, self._memo)
+            self._changed = False
+
+
+def _stat(path: str) -> list[int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def _read_metadata(csv_path: Path, required: tuple[str, ...], layout_hint: str) -> pd.DataFrame:
@@ -131,11 +177,14 @@ def _finish(root: Path, layout: str, table: pd.DataFrame, csv_path: Path, name: 
     per_name = table.groupby("class_name")["class_id"].nunique()
     if (per_id > 1).any() or (per_name > 1).any():
         raise DatasetError(f"metadata {csv_path}: class ids and class names do not match one to one")
-    if table["class_id"].min() < 0:
-        raise DatasetError(f"metadata {csv_path}: class ids must be >= 0")
-    ordered = ["path", "fold", "class_id", "class_name"]
+    classes = [(int(i), str(n)) for i, n in table[["class_id", "class_name"]].drop_duplicates()
+               .sort_values("class_id").itertuples(index=False)]
+    if len(classes) < 2:
+        raise DatasetError(f"metadata {csv_path}: a classifier needs at least 2 classes, found {len(classes)}")
+    table["label"] = table["class_id"].map({class_id: label for label, (class_id, _) in enumerate(classes)})
+    ordered = ["path", "fold", "class_id", "class_name", "label"]
     table = table[ordered + [c for c in table.columns if c not in ordered]].reset_index(drop=True)
-    return Dataset(root=root, layout=layout, table=table, name=name or root.name)
+    return Dataset(root=root, layout=layout, table=table, classes=classes, name=name or root.name)
 
 
 def load_urbansound8k(root: str | os.PathLike) -> Dataset:
@@ -233,7 +282,7 @@ class ValidationReport:
     dataset: Dataset
     files: pd.DataFrame
     problems: pd.DataFrame
-    silence_threshold: float = field(default=1e-4)
+    silence_threshold: float = field(default=default("silence_threshold"))
 
     @property
     def num_files(self) -> int:
@@ -316,7 +365,7 @@ def _declared_data_frames(path: str, channels: int, subtype: str) -> int | None:
             handle.seek(size + (size & 1), os.SEEK_CUR)
 
 
-def check_dataset(dataset: Dataset, silence_threshold: float = 1e-4, workers: int = 4,
+def check_dataset(dataset: Dataset, silence_threshold: float = default("silence_threshold"), workers: int = 4,
                   progress: bool = True) -> ValidationReport:
     """Read every file of ``dataset`` and report its properties and problems (nothing is dropped here)."""
     paths = dataset.table["path"].tolist()

@@ -20,13 +20,10 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
+from .errors import ModelFileError
 from .storage import atomic_write_bytes
 
 OPSET = 18
-
-
-class OnnxModelError(ValueError):
-    """An ONNX file that cannot be loaded or does not fit the input it is given; names the file."""
 
 
 @contextlib.contextmanager
@@ -91,11 +88,12 @@ def export_to_onnx(model: nn.Module, path: str | os.PathLike, example_input: tor
 def onnx_session(path: str | os.PathLike, threads: int = 1) -> ort.InferenceSession:
     """An ONNX Runtime CPU session with ``threads`` intra-op threads, one inter-op thread, all optimisations.
 
-    Raises :class:`OnnxModelError` naming the file when it is missing or not a loadable ONNX model.
+    Raises :class:`~edge_audio.errors.ModelFileError` naming the file when it is missing or not a loadable ONNX
+    model.
     """
     path = Path(path)
     if not path.is_file():
-        raise OnnxModelError(f"ONNX model {path} not found")
+        raise ModelFileError(f"ONNX model {path} not found")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -105,25 +103,29 @@ def onnx_session(path: str | os.PathLike, threads: int = 1) -> ort.InferenceSess
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
-        raise OnnxModelError(f"cannot load ONNX model {path}: {str(exc).strip().splitlines()[0][:200]}") from None
+        raise ModelFileError(f"cannot load ONNX model {path}: {str(exc).strip().splitlines()[0][:200]}") from None
 
 
 def onnx_predict(session: ort.InferenceSession, inputs: np.ndarray, batch_size: int = 64,
                  name: str = "model") -> np.ndarray:
     """Run ``session`` over ``inputs`` (batch first) in batches; returns the stacked first output.
 
-    Raises :class:`OnnxModelError` naming ``name`` when the inputs do not fit the model.
+    Raises :class:`~edge_audio.errors.ModelFileError` naming ``name`` when the inputs' shape does not fit the
+    model's declared input; any other failure of ONNX Runtime propagates with its own message.
     """
-    input_name = session.get_inputs()[0].name
+    declared = session.get_inputs()[0]
+    expected = list(declared.shape)
+    per_clip = tuple(inputs.shape[1:])
+    fixed_batch = isinstance(expected[0], int)
+    fits = len(expected) == inputs.ndim and all(
+        not isinstance(want, int) or want == got for want, got in zip(expected[1:], per_clip))
+    if not fits:
+        raise ModelFileError(f"ONNX model {name} expects input {expected} (batch first), got {per_clip} per clip")
+    step = expected[0] if fixed_batch else batch_size
     outputs = []
-    try:
-        for start in range(0, len(inputs), batch_size):
-            batch = np.ascontiguousarray(inputs[start:start + batch_size], dtype=np.float32)
-            outputs.append(session.run(None, {input_name: batch})[0])
-    except Exception as exc:
-        expected = session.get_inputs()[0].shape
-        raise OnnxModelError(f"ONNX model {name} expects input {expected}, got {tuple(inputs.shape[1:])} per "
-                             f"clip: {str(exc).strip().splitlines()[0][:160]}") from None
+    for start in range(0, len(inputs), step):
+        batch = np.ascontiguousarray(inputs[start:start + step], dtype=np.float32)
+        outputs.append(session.run(None, {declared.name: batch})[0])
     return np.concatenate(outputs)
 
 

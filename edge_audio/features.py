@@ -7,8 +7,9 @@ deployed model given raw audio computes exactly what the model was trained on.
 Loading a clip (:func:`load_audio`): read with soundfile, mix to mono, resample with soxr (high quality), then
 crop or zero-pad at the end to ``duration`` seconds.
 
-The cache (:func:`extract_features`) is one ``.npz`` per (dataset content, feature settings), written
-atomically; extraction runs in worker processes on every core and shows a progress bar.
+The cache (:func:`extract_features`) is one :func:`~edge_audio.storage.cached` entry per (dataset content,
+feature settings, feature code version, librosa and soxr versions); extraction runs in worker processes on every
+core and shows a progress bar.
 """
 from __future__ import annotations
 
@@ -28,10 +29,11 @@ from tqdm import tqdm
 
 from .config import FeatureConfig
 from .data import Dataset
-from .storage import atomic_write_with, stable_hash
+from .machine import versions
+from .storage import cached
 
 #: Bump when the feature computation changes, so old cache entries are not reused.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 LOG_EPSILON = 1e-6
 
 
@@ -84,10 +86,11 @@ class FeatureSet:
     """Log-mel features of a dataset, aligned with its table: ``features[i]`` is ``dataset.table.iloc[i]``."""
 
     features: np.ndarray  # (clips, n_mels, frames), float32
-    labels: np.ndarray  # (clips,), int64 class ids
+    labels: np.ndarray  # (clips,), int64 class labels 0..K-1 (see edge_audio.data)
     folds: np.ndarray  # (clips,), int64
+    num_classes: int
     config: FeatureConfig
-    cache_path: Path
+    key: str  # the cache entry's name: identifies these features in every key built on them
     cache_hit: bool
     seconds: float  # time this call spent: extracting on a miss, loading on a hit
     clips_per_second: float  # extraction throughput of the run that filled the cache entry (stored with it)
@@ -98,46 +101,38 @@ class FeatureSet:
         return self.features[mask], self.labels[mask]
 
 
-def feature_cache_key(fingerprint: str, config: FeatureConfig) -> str:
-    """The cache key: the dataset's content fingerprint plus the feature settings and version."""
-    return stable_hash({"dataset": fingerprint, "features": config.to_dict(), "version": FEATURE_VERSION})
-
-
-def extract_features(dataset: Dataset, config: FeatureConfig, cache_dir: str | os.PathLike,
-                     workers: int | None = None, progress: bool = True, chunk_size: int = 16,
-                     fingerprint: str | None = None) -> FeatureSet:
+def extract_features(dataset: Dataset, config: FeatureConfig, cache_root: str | os.PathLike, fingerprint: str,
+                     workers: int | None = None, progress: bool = True, chunk_size: int = 16) -> FeatureSet:
     """Log-mel features of every clip of ``dataset``: loaded from the cache, or computed on all cores and cached.
 
-    The cache entry lives at ``cache_dir/features-<key>.npz``; see :func:`feature_cache_key`. Pass the dataset's
-    ``fingerprint`` when it is already known (computing it reads every audio file).
+    ``fingerprint`` is the dataset's content fingerprint (:meth:`~edge_audio.data.Dataset.fingerprint`); the
+    entry's key adds the feature settings, :data:`FEATURE_VERSION` and the audio libraries' versions.
     """
-    key = feature_cache_key(fingerprint or dataset.fingerprint(), config)
-    path = Path(cache_dir) / f"features-{key}.npz"
-    labels = dataset.table["class_id"].to_numpy(np.int64)
-    folds = dataset.table["fold"].to_numpy(np.int64)
+    library = versions()
+    key = {"dataset": fingerprint, "features": config.to_dict(), "version": FEATURE_VERSION,
+           "librosa": library["librosa"], "soxr": library["soxr"], "torch": library["torch"]}
     start = time.perf_counter()
-    if path.is_file():
-        with np.load(path) as stored:
-            features, throughput = stored["features"], float(stored["clips_per_second"])
-        return FeatureSet(features, labels, folds, config, path, True, time.perf_counter() - start, throughput)
 
-    paths = dataset.table["path"].tolist()
-    chunks = [(paths[i:i + chunk_size], config) for i in range(0, len(paths), chunk_size)]
-    workers = workers or len(os.sched_getaffinity(0))
-    parts = []
-    with tqdm(total=len(paths), desc="extracting log-mels", unit="clip", disable=not progress) as bar:
-        if workers > 1:
-            with ProcessPoolExecutor(workers) as pool:
-                for part in pool.map(_extract_chunk, chunks):
-                    parts.append(part)
-                    bar.update(len(part))
-        else:
-            for chunk in chunks:
-                parts.append(_extract_chunk(chunk))
-                bar.update(len(parts[-1]))
-    features = np.concatenate(parts).astype(np.float32)
-    seconds = time.perf_counter() - start
-    throughput = len(paths) / seconds
-    atomic_write_with(path, lambda handle: np.savez(handle, features=features, clips_per_second=throughput,
-                                                    key=key), suffix=".npz")
-    return FeatureSet(features, labels, folds, config, path, False, seconds, throughput)
+    def compute(folder: Path) -> dict:
+        paths = dataset.table["path"].tolist()
+        chunks = [(paths[i:i + chunk_size], config) for i in range(0, len(paths), chunk_size)]
+        count = workers or len(os.sched_getaffinity(0))
+        parts = []
+        with tqdm(total=len(paths), desc="extracting log-mels", unit="clip", disable=not progress) as bar:
+            if count > 1:
+                with ProcessPoolExecutor(count) as pool:
+                    for part in pool.map(_extract_chunk, chunks):
+                        parts.append(part)
+                        bar.update(len(part))
+            else:
+                for chunk in chunks:
+                    parts.append(_extract_chunk(chunk))
+                    bar.update(len(parts[-1]))
+        np.save(folder / "features.npy", np.concatenate(parts).astype(np.float32))
+        return {"clips": len(paths), "clips_per_second": len(paths) / (time.perf_counter() - start)}
+
+    entry = cached(Path(cache_root) / "features", key, compute, name="features")
+    features = np.load(entry.file("features.npy"))
+    return FeatureSet(features, dataset.table["label"].to_numpy(np.int64), dataset.table["fold"].to_numpy(np.int64),
+                      dataset.num_classes, config, entry.path.name, entry.hit, time.perf_counter() - start,
+                      float(entry.value["clips_per_second"]))

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .errors import ParameterError
+
 BLOCKS = ("standard", "dsconv")
 POOLS = ("max", "avg")
 
@@ -38,23 +40,26 @@ _DEFAULTS = {"block": "standard", "kernel_size": 3, "dropout": 0.2, "pool": "max
 
 
 def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
-    """A complete, validated copy of ``spec`` (defaults filled in); raises ``ValueError`` naming the bad key."""
+    """A complete, validated copy of ``spec`` (defaults filled in).
+
+    Raises :class:`~edge_audio.errors.ParameterError` naming the bad key.
+    """
     full = {**_DEFAULTS, **copy.deepcopy(spec)}
     channels = full.get("channels")
     if not isinstance(channels, (list, tuple)) or not channels or not all(
             isinstance(c, int) and c > 0 for c in channels):
-        raise ValueError(f"spec 'channels' must be a non-empty list of positive ints, got {channels!r}")
+        raise ParameterError(f"spec 'channels' must be a non-empty list of positive ints, got {channels!r}")
     full["channels"] = [int(c) for c in channels]
     if full["block"] not in BLOCKS:
-        raise ValueError(f"spec 'block' must be one of {BLOCKS}, got {full['block']!r}")
+        raise ParameterError(f"spec 'block' must be one of {BLOCKS}, got {full['block']!r}")
     if full["pool"] not in POOLS:
-        raise ValueError(f"spec 'pool' must be one of {POOLS}, got {full['pool']!r}")
+        raise ParameterError(f"spec 'pool' must be one of {POOLS}, got {full['pool']!r}")
     if full["kernel_size"] not in (1, 3, 5, 7):
-        raise ValueError(f"spec 'kernel_size' must be 1, 3, 5 or 7, got {full['kernel_size']!r}")
+        raise ParameterError(f"spec 'kernel_size' must be 1, 3, 5 or 7, got {full['kernel_size']!r}")
     if not 0.0 <= float(full["dropout"]) < 1.0:
-        raise ValueError(f"spec 'dropout' must be in [0, 1), got {full['dropout']!r}")
+        raise ParameterError(f"spec 'dropout' must be in [0, 1), got {full['dropout']!r}")
     if int(full["fc_size"]) < 0:
-        raise ValueError(f"spec 'fc_size' must be >= 0 (0: no hidden layer), got {full['fc_size']!r}")
+        raise ParameterError(f"spec 'fc_size' must be >= 0 (0: no hidden layer), got {full['fc_size']!r}")
     full["fc_size"], full["kernel_size"], full["dropout"] = int(full["fc_size"]), int(full["kernel_size"]), float(
         full["dropout"])
     return full
@@ -63,7 +68,7 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
 def preset_spec(name: str) -> dict[str, Any]:
     """The full spec of a named preset (see :data:`PRESETS`)."""
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        raise ParameterError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     return normalize_spec({"name": name, **PRESETS[name]})
 
 
@@ -76,10 +81,10 @@ def spec_from_config(config: str | dict[str, Any]) -> dict[str, Any]:
     if isinstance(config, str):
         return preset_spec(config)
     if not isinstance(config, dict) or "name" not in config:
-        raise ValueError(f"a model config is a preset name or a dict with a 'name', got {config!r}")
+        raise ParameterError(f"a model config is a preset name or a dict with a 'name', got {config!r}")
     base = PRESETS.get(config["name"], {})
     if "channels" not in config and not base:
-        raise ValueError(f"model config {config['name']!r} is not a preset and has no 'channels'")
+        raise ParameterError(f"model config {config['name']!r} is not a preset and has no 'channels'")
     return normalize_spec({**base, **config})
 
 

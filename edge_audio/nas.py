@@ -9,7 +9,7 @@ Per trial, in this order:
 
 1. **Cost before training.** The candidate is built, its FP32 checkpoint written (size = its bytes on disk),
    exported to ONNX and timed in ONNX Runtime at batch 1 (the runtime and threads of the baselines' headline
-   latency); MACs counted. Cached per (spec, input shape, threads, runs).
+   latency); MACs counted. Cached per (spec, input shape, classes, threads, runs, machine, library versions).
 2. **Hard budgets.** A candidate over ``max_size_mb`` or ``max_latency_ms`` is recorded as infeasible, with why,
    and is **never trained**.
 3. **Proxy accuracy.** A feasible one is trained briefly (``proxy_epochs`` on the cached features, optionally on
@@ -20,7 +20,8 @@ Per trial, in this order:
 The three budgets reach Optuna as constraints (``trial.set_constraint``; <= 0 is feasible), so NSGA-II ranks
 by constrained domination. Objectives: maximise proxy accuracy, minimise latency, minimise size. The study
 lives in an Optuna storage (default: SQLite under ``logs/``), named by everything that defines the search but
-the number of generations, so a killed search resumes and a longer one continues the same study.
+the number of generations (the machine whose latencies it optimises included), so a killed search resumes, a
+longer one continues the same study, and workers on different hardware never mix latencies in one objective.
 """
 from __future__ import annotations
 
@@ -43,12 +44,16 @@ with warnings.catch_warnings():  # optuna imports tqdm.auto, which warns in a ke
     warnings.simplefilter("ignore", TqdmWarning)
     import optuna
 
+from .errors import ParameterError
 from .export import export_to_onnx
 from .features import FeatureSet
-from .frontier import Budgets, hypervolume, pareto_mask
+from .machine import machine_identity, versions
 from .models import LightweightCNN, count_parameters
+from .parameters import default
+from .pareto import hypervolume, pareto_mask
 from .profile import count_macs, onnx_latency
-from .storage import atomic_write_json, atomic_write_with, read_json, stable_hash
+from .storage import atomic_write_json, cached, stable_hash
+from .targets import Budgets
 from .train import Split, TrainConfig, train_model
 
 #: The search space. Channels are per stage (``channels_1`` .. ``channels_5``, each from its own widening set, so a
@@ -69,7 +74,7 @@ SEARCH_SPACE: dict[str, tuple] = {
 }
 MAX_STAGES = max(SEARCH_SPACE["stages"])
 #: Bump when the space, the trial procedure or the history format changes: a new study name, nothing stale reused.
-SEARCH_VERSION = 1
+SEARCH_VERSION = 2
 SAMPLERS = ("nsga2", "random")
 HISTORY_FILE = "nas_history.json"
 
@@ -78,16 +83,16 @@ HISTORY_FILE = "nas_history.json"
 class SearchConfig:
     """How a search runs. ``population * generations`` trials per sampler; the random control gets as many."""
 
-    population: int = 8
-    generations: int = 3
-    proxy_epochs: int = 6
+    population: int = default("nas_population")
+    generations: int = default("nas_generations")
+    proxy_epochs: int = default("proxy_epochs")
     proxy_lr: float = 1e-2
     proxy_batch_size: int = 32
-    proxy_train_folds: int | None = None  # None: all training folds; N: the first N of them
+    proxy_train_folds: int | None = default("proxy_train_folds")  # None: all training folds; N: the first N
     n_mels_choices: tuple[int, ...] = ()  # empty: the data's n_mels, not searched
-    top_k: int = 2
-    seed: int = 0
-    threads: int = 1
+    top_k: int = default("top_k")
+    seed: int = default("seed")
+    threads: int = default("latency_threads")
     latency_runs: int = 30
 
     def __post_init__(self) -> None:
@@ -106,7 +111,7 @@ class SearchConfig:
         if not self.proxy_lr > 0:
             problems.append(f"proxy_lr must be > 0, got {self.proxy_lr}")
         if problems:
-            raise ValueError("invalid search settings: " + "; ".join(problems))
+            raise ParameterError("invalid search settings: " + "; ".join(problems))
 
     @property
     def trials(self) -> int:
@@ -145,30 +150,30 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
                    runs: int = 30) -> dict:
     """Size on disk (FP32 ``.pth``), ONNX Runtime latency, params and MACs of an untrained candidate; cached.
 
-    ``work_dir/<key>_fp32.pth`` and ``<key>.onnx`` are the measured artifacts (weights at initialisation: size
-    and latency do not depend on the weights' values).
+    The entry holds the measured artifacts ``fp32.pth`` and ``model.onnx`` (weights at initialisation: size and
+    latency do not depend on the weights' values). Keyed by the architecture, input, threads, runs, this machine
+    and the library versions, since latency is a property of all of them.
     """
-    key = stable_hash({"arch": architecture_key(spec, input_shape[0]), "frames": input_shape[1],
-                       "classes": num_classes, "threads": threads, "runs": runs})
-    cache = work_dir / f"{key}.json"
-    cost = read_json(cache)
-    if cost is not None:
-        return {**cost, "cached": True}
-    started = time.perf_counter()
-    torch.manual_seed(0)
-    model = LightweightCNN.from_spec(spec, num_classes=num_classes).eval()
-    checkpoint = work_dir / f"{key}_fp32.pth"
-    state = {"spec": model.spec, "state_dict": model.state_dict()}
-    atomic_write_with(checkpoint, lambda handle: torch.save(state, handle))
-    onnx_path = work_dir / f"{key}.onnx"
-    export_to_onnx(model, onnx_path, input_shape=(1, 1, *input_shape))
-    latency = onnx_latency(onnx_path, (1, *input_shape), threads, runs)
-    cost = {"size_bytes": os.path.getsize(checkpoint), "onnx_size_bytes": os.path.getsize(onnx_path),
-            "params": count_parameters(model), **count_macs(model, (1, *input_shape)),
-            "latency": latency, "latency_ms": latency["median_ms"],
-            "seconds": round(time.perf_counter() - started, 3)}
-    atomic_write_json(cache, cost)
-    return {**cost, "cached": False}
+    library = versions()
+    key = {"arch": architecture_key(spec, input_shape[0]), "frames": input_shape[1], "classes": num_classes,
+           "threads": threads, "runs": runs, "machine": machine_identity(),
+           "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime", "onnxscript")}}
+
+    def measure(folder: Path) -> dict:
+        started = time.perf_counter()
+        torch.manual_seed(0)
+        model = LightweightCNN.from_spec(spec, num_classes=num_classes).eval()
+        torch.save({"spec": model.spec, "state_dict": model.state_dict()}, folder / "fp32.pth")
+        export_to_onnx(model, folder / "model.onnx", input_shape=(1, 1, *input_shape))
+        latency = onnx_latency(folder / "model.onnx", (1, *input_shape), threads, runs)
+        return {"size_bytes": os.path.getsize(folder / "fp32.pth"),
+                "onnx_size_bytes": os.path.getsize(folder / "model.onnx"),
+                "params": count_parameters(model), **count_macs(model, (1, *input_shape)),
+                "latency": latency, "latency_ms": latency["median_ms"],
+                "seconds": round(time.perf_counter() - started, 3)}
+
+    entry = cached(work_dir, key, measure, name="candidate")
+    return {**entry.value, "cached": entry.hit}
 
 
 @dataclass
@@ -193,8 +198,7 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
         spec, n_mels = suggest_candidate(trial, config.n_mels_choices)
         n_mels = n_mels or context.default_n_mels
         features = context.features(n_mels)
-        num_classes = int(features.labels.max()) + 1
-        cost = candidate_cost(spec, features.config.shape, num_classes, context.work_dir / "candidates",
+        cost = candidate_cost(spec, features.config.shape, features.num_classes, context.work_dir / "candidates",
                               config.threads, config.latency_runs)
         hardware = budgets.violations(cost["size_bytes"], cost["latency_ms"], None)
         trained = hardware["size_mb"] <= 0 and hardware["latency_ms"] <= 0
@@ -241,7 +245,7 @@ def make_sampler(sampler_name: str, config: SearchConfig) -> optuna.samplers.Bas
         return optuna.samplers.NSGAIISampler(population_size=config.population, seed=config.seed)
     if sampler_name == "random":
         return optuna.samplers.RandomSampler(seed=config.seed)
-    raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler_name!r}")
+    raise ParameterError(f"sampler must be one of {SAMPLERS}, got {sampler_name!r}")
 
 
 def default_storage(logs_dir: Path) -> str:

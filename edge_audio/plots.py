@@ -1,4 +1,5 @@
-"""Figures the chapters show. Each function draws one figure and returns it (the chapter calls ``plt.show()``)."""
+"""Figures the chapters show. Each function draws one figure from the data it is given and returns it (the chapter
+calls ``plt.show()``); none of them computes an analysis of its own."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -9,6 +10,7 @@ import torch
 from .config import FeatureConfig
 from .data import Dataset, ValidationReport
 from .features import LogMelFrontEnd, load_audio
+from .quantize import METHODS
 
 BIT_DEPTH_NAMES = {"PCM_16": "16-bit PCM", "PCM_24": "24-bit PCM", "PCM_32": "32-bit PCM", "FLOAT": "32-bit float",
                    "DOUBLE": "64-bit float", "PCM_U8": "8-bit PCM"}
@@ -121,8 +123,8 @@ def plot_accuracy_vs_cost(records: list[dict]) -> plt.Figure:
     return fig
 
 
-METHOD_COLORS = {"ort_static": "tab:blue", "ort_static_per_tensor": "tab:cyan", "ort_dynamic": "tab:orange",
-                 "pytorch_dynamic": "tab:red"}
+#: One colour per quantization method, in the registry's order.
+METHOD_COLORS = dict(zip(METHODS, ("tab:red", "tab:blue", "tab:cyan", "tab:orange", "tab:purple", "tab:brown")))
 
 
 def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
@@ -199,14 +201,13 @@ def plot_sensitivity(rows: list[dict], model: str) -> plt.Figure:
 KIND_STYLE = {"baseline": ("tab:blue", "o"), "nas finalist": ("tab:red", "*"), "nas candidate": ("0.6", ".")}
 
 
-def plot_nas_evolution(history: dict[str, list[dict]], population: int) -> plt.Figure:
-    """Per generation of each search: proxy accuracy and latency of its trials, and its feasible front over time.
+def plot_nas_evolution(history: dict[str, list[dict]], population: int,
+                       fronts: dict[int, list[dict]]) -> plt.Figure:
+    """Per generation of each search: proxy accuracy and latency of its trials, and NSGA-II's feasible front.
 
-    ``history``: sampler -> history entries (see :mod:`edge_audio.nas`). Untrained (infeasible) candidates appear
-    in the latency panel only.
+    ``history``: sampler -> history entries (see :mod:`edge_audio.nas`); untrained (infeasible) candidates appear
+    in the latency panel only. ``fronts``: generation -> NSGA-II's feasible front after that generation.
     """
-    from .nas import feasible_front
-
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
     for offset, (color, (sampler, entries)) in zip((-0.15, 0.15), zip(("tab:red", "tab:gray"), history.items())):
         trained = [h for h in entries if h["trained"]]
@@ -218,13 +219,10 @@ def plot_nas_evolution(history: dict[str, list[dict]], population: int) -> plt.F
         ax.set(xlabel="generation (trial number // population)", ylabel=ylabel)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
-    nsga = history.get("nsga2", [])
-    generations = sorted({h["number"] // population for h in nsga})
-    palette = sns.color_palette("viridis", max(len(generations), 1))
+    palette = sns.color_palette("viridis", max(len(fronts), 1))
     drawn = False
-    for color, generation in zip(palette, generations):
-        front = sorted(feasible_front([h for h in nsga if h["number"] // population <= generation]),
-                       key=lambda h: h["size_bytes"])
+    for color, (generation, front) in zip(palette, sorted(fronts.items())):
+        front = sorted(front, key=lambda h: h["size_bytes"])
         if front:
             drawn = True
             axes[2].plot([h["size_bytes"] / 1e3 for h in front], [h["proxy_accuracy"] for h in front],
@@ -269,23 +267,15 @@ def plot_constraint_feasibility(points, budgets) -> plt.Figure:
     return fig
 
 
-#: Short variant names for point labels (the comparison table spells them out).
-VARIANT_ABBREVIATIONS = {"fp32": "", "int8_static": " int8", "int8_static_per_tensor": " int8/t",
-                         "int8_dynamic_ort": " int8-dyn", "dynamic_quant_pytorch": " pt-dyn", "proxy": " proxy"}
-
-
 def plot_pareto_frontier(report) -> plt.Figure:
-    """Accuracy vs size, latency and FLOPs, one panel each: every evaluated model labelled (short variant names:
-    int8 = static per-channel, int8/t = per-tensor, int8-dyn = ORT dynamic, pt-dyn = PyTorch dynamic), each
-    Pareto front drawn, the knee ringed; NAS candidates (proxy accuracy) in grey for context, within the range of
-    the evaluated models."""
-    from .frontier import COST_AXES
-
-    fig, axes = plt.subplots(3, 1, figsize=(12, 17))
+    """Accuracy against each cost axis of a :class:`~edge_audio.frontier.FrontierReport`, one panel each: every
+    evaluated model labelled (``model variant``; FP32 models by name alone), each Pareto front drawn, the knee
+    ringed; NAS candidates (proxy accuracy) in grey for context, within the range of the evaluated models."""
+    fig, axes = plt.subplots(len(report.axes), 1, figsize=(12, 5.7 * len(report.axes)))
     tested = report.evaluated
     proxies = report.table[report.table["accuracy_kind"] == "proxy"]
     low = max(0.0, float(tested["accuracy"].min()) - 4.0)
-    for ax, (axis, (column, label)) in zip(axes, COST_AXES.items()):
+    for ax, (axis, (column, label)) in zip(axes, report.axes.items()):
         shown = proxies[proxies["accuracy"] >= low]
         if len(shown):
             ax.scatter(shown[column], shown["accuracy"], color="0.75", marker=".",
@@ -296,7 +286,7 @@ def plot_pareto_frontier(report) -> plt.Figure:
                        label=kind)
         ordered = tested.sort_values(["accuracy", column])
         for i, row in enumerate(ordered.itertuples()):  # alternate label sides so neighbours do not overlap
-            ax.annotate(f"{row.model}{VARIANT_ABBREVIATIONS.get(row.variant, ' ' + row.variant)}",
+            ax.annotate(row.model if row.variant == "fp32" else f"{row.model} {row.variant}",
                         (getattr(row, column), row.accuracy), fontsize=7.5, textcoords="offset points",
                         xytext=(5, 3) if i % 2 == 0 else (-5, -9), ha="left" if i % 2 == 0 else "right")
         front = report.fronts[axis]

@@ -9,16 +9,15 @@ Conventions (used everywhere in the book):
 * **Latency** is batch 1, after warm-up, the median and 90th percentile over ``runs`` timed calls, with the
   thread count recorded; single-thread is the edge-like figure.
 * **The FLOP floor** of a model is its FLOPs divided by the single-thread FP32 matmul throughput measured on
-  this machine; ``latency / floor`` says how far a runtime is from the machine's peak on that model.
+  this machine (:func:`edge_audio.machine.matmul_throughput`); ``latency / floor`` says how far a runtime is
+  from the machine's peak on that model.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
 import os
-import platform
 import time
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -29,7 +28,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .export import export_to_onnx, onnx_session
 from .models import count_parameters
-from .storage import atomic_write_json, read_json
 
 
 @contextlib.contextmanager
@@ -132,65 +130,6 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
     counted = int(counter.get_total_flops())
     return {"macs": int(macs), "flops": flops, "flop_counter_flops": counted,
             "flop_gap_percent": round(100.0 * (flops - counted) / max(counted, 1), 3)}
-
-
-def matmul_throughput(threads: int = 1, size: int = 512, repeats: int = 30) -> float:
-    """Sustained FP32 matmul throughput of this machine in GFLOP/s (best of 5 blocks of ``repeats`` products)."""
-    a = torch.randn(size, size)
-    b = torch.randn(size, size)
-    best = 0.0
-    with torch_threads(threads), torch.inference_mode():
-        for _ in range(3):
-            a @ b
-        for _ in range(5):
-            start = time.perf_counter()
-            for _ in range(repeats):
-                a @ b
-            best = max(best, 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9)
-    return round(best, 2)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux)."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-INT8_DOT_PRODUCT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
-
-
-def cpu_int8_dot_product() -> bool:
-    """Whether this CPU has an INT8 dot-product instruction (AVX-512 VNNI, AVX-VNNI or AMX) per /proc/cpuinfo.
-
-    Without one, ONNX Runtime's x86 INT8 kernels multiply with ``vpmaddubsw``, whose 16-bit pair sums saturate
-    when weights use the full 8-bit range.
-    """
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return any(flag in line.split() for flag in INT8_DOT_PRODUCT_FLAGS)
-    return False
-
-
-def machine_profile(logs_dir: str | os.PathLike) -> dict:
-    """This machine's description and single-thread matmul throughput, measured once and kept in ``machine.json``.
-
-    The record is reused while the CPU, core count and library versions are the same.
-    """
-    identity = {"cpu": cpu_name(), "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__,
-                "onnxruntime": ort.__version__, "python": platform.python_version(),
-                "int8_dot_product": cpu_int8_dot_product()}
-    path = Path(logs_dir) / "machine.json"
-    stored = read_json(path)
-    if stored and all(stored.get(k) == v for k, v in identity.items()):
-        return stored
-    record = {**identity, "matmul_gflops_1thread": matmul_throughput(1),
-              "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-    atomic_write_json(path, record)
-    return record
 
 
 def profile_model(model: nn.Module, input_shape: tuple[int, ...], checkpoint: str | os.PathLike,

@@ -1,6 +1,7 @@
-"""INT8 compression, measured by running the compressed model.
+"""INT8 compression, measured by running the compressed model: the registry of methods and their implementations.
 
-Methods (names used in records and chapter parameters):
+:data:`METHODS` is the one registry. A method has one name, used everywhere: in the ``methods`` parameter, as the
+``variant`` of its records, in its file name (``models/<model>_<method>.onnx``) and in the plots.
 
 * ``pytorch_dynamic``: ``torch.ao.quantization.quantize_dynamic`` on Linear layers, the reference pipeline's
   method. It leaves every convolution in FP32, so for a CNN it barely changes size or speed.
@@ -12,8 +13,8 @@ Methods (names used in records and chapter parameters):
   depthwise CNNs, kept for comparison).
 * ``ort_dynamic``: ONNX Runtime dynamic quantization (weights INT8, activations quantized on the fly).
 
-Every variant's accuracy is computed from its own outputs on the test fold; its size is its file on disk; its
-latency is measured in the same runtime, with the same threads, as its FP32 twin.
+Every variant's accuracy is computed from its own outputs; its size is its file on disk; its latency is measured
+in the same runtime, with the same threads, as its FP32 twin (see :mod:`edge_audio.steps.quantization`).
 """
 from __future__ import annotations
 
@@ -23,7 +24,9 @@ import logging
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -39,27 +42,51 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       quant_pre_process, quantize_dynamic, quantize_static)
 from torch import nn
 
-from .export import OnnxModelError, onnx_predict, onnx_session
+from .errors import ModelFileError, ParameterError
+from .export import onnx_predict, onnx_session
+from .machine import cpu_int8_dot_product
 from .metrics import classification_metrics
-from .profile import cpu_int8_dot_product
 
-METHODS = ("pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic")
 CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                        "percentile": CalibrationMethod.Percentile}
-#: The file each method writes, relative to the models folder; {name} is the model's name.
-ARTIFACTS = {"pytorch_dynamic": "{name}_dynamic_quant.pth", "ort_static": "{name}_int8_static.onnx",
-             "ort_static_per_tensor": "{name}_int8_static_per_tensor.onnx",
-             "ort_dynamic": "{name}_int8_dynamic.onnx"}
+
+
+@dataclass(frozen=True)
+class QuantizationInputs:
+    """What a method needs: the FP32 model (PyTorch and its ONNX export), calibration clips and settings."""
+
+    model: nn.Module
+    fp32_onnx: Path
+    calibration: np.ndarray  # (clips, 1, mels, frames)
+    calibration_method: str
+    reduce_range: bool  # 7-bit weights (chosen from the CPU; see the module docstring)
+
+
+@dataclass(frozen=True)
+class Method:
+    """A quantization method: its one name, the runtime its variant runs in (its FP32 twin runs there too), the
+    extension of the file it writes, and the function that writes it and returns the settings it used."""
+
+    name: str
+    runtime: str  # "onnxruntime" or "pytorch"
+    suffix: str
+    int8_weights: bool  # every weight stored in INT8 (what the DCASE profile counts)
+    description: str
+    apply: Callable[[QuantizationInputs, Path], dict]
+
+    def artifact(self, model: str) -> str:
+        """The published file name of ``model``'s variant."""
+        return f"{model}_{self.name}{self.suffix}"
 
 
 def check_methods(methods: list[str], calibration_method: str = "minmax") -> None:
-    """Raise ``ValueError`` naming any unknown quantization or calibration method."""
+    """Raise :class:`~edge_audio.errors.ParameterError` naming any unknown quantization or calibration method."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise ValueError(f"unknown quantization method(s) {unknown}; choose from {', '.join(METHODS)}")
+        raise ParameterError(f"unknown quantization method(s) {unknown}; choose from {', '.join(METHODS)}")
     if calibration_method not in CALIBRATION_METHODS:
-        raise ValueError(f"unknown calibration method {calibration_method!r}; choose from "
-                         f"{', '.join(CALIBRATION_METHODS)}")
+        raise ParameterError(f"unknown calibration method {calibration_method!r}; choose from "
+                             f"{', '.join(CALIBRATION_METHODS)}")
 
 
 def calibration_set(features: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
@@ -102,14 +129,14 @@ def _quiet_quantizer():
 
 
 def _preprocessed(fp32_path: Path, scratch: Path) -> Path:
-    """ONNX Runtime's recommended pre-processing (shape inference, graph optimisation) before quantization."""
+    """ONNX Runtime's recommended pre-processing (shape inference, graph optimisation) before quantization.
+
+    A failure here is an error of the quantization (never skipped quietly: the quantized graph would differ).
+    """
     out = scratch / "preprocessed.onnx"
-    try:
-        with _quiet_quantizer():
-            quant_pre_process(str(fp32_path), str(out), skip_symbolic_shape=True)
-        return out
-    except Exception:  # pre-processing is an optimisation; quantize the plain model when it fails
-        return fp32_path
+    with _quiet_quantizer():
+        quant_pre_process(str(fp32_path), str(out), skip_symbolic_shape=True)
+    return out
 
 
 def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: np.ndarray,
@@ -118,7 +145,7 @@ def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
     """Static INT8 (QDQ, signed INT8 weights and activations) of an FP32 ONNX model, calibrated on ``calibration``.
 
     ``reduce_range`` quantizes weights to 7 bits; None (the default) turns it on exactly when the CPU has no INT8
-    dot-product instruction (:func:`edge_audio.profile.cpu_int8_dot_product`). Measured here (AVX2 only): full
+    dot-product instruction (:func:`edge_audio.machine.cpu_int8_dot_product`). Measured here (AVX2 only): full
     8-bit weights cost 4-15 accuracy points to saturation in ONNX Runtime's AVX2 kernels, 7-bit weights none.
     ``nodes_to_quantize`` limits quantization to those nodes (used for the per-layer sensitivity analysis).
     """
@@ -173,13 +200,13 @@ def evaluate_onnx(path: str | os.PathLike, features: np.ndarray, labels: np.ndar
                   threads: int = 1) -> dict:
     """Metrics of the ONNX model at ``path`` computed from its own outputs on ``features`` (clips, mels, frames).
 
-    Raises :class:`~edge_audio.export.OnnxModelError` naming the file when it is corrupt or does not take
+    Raises :class:`~edge_audio.errors.ModelFileError` naming the file when it is corrupt or does not take
     these features.
     """
     session = onnx_session(path, threads)
     logits = onnx_predict(session, features[:, None], name=str(path))
     if logits.ndim != 2 or logits.shape[1] != num_classes:
-        raise OnnxModelError(f"ONNX model {path} outputs shape {logits.shape[1:]}, expected ({num_classes},) logits")
+        raise ModelFileError(f"ONNX model {path} outputs shape {logits.shape[1:]}, expected ({num_classes},) logits")
     return classification_metrics(labels, logits.argmax(axis=1), num_classes)
 
 
@@ -232,3 +259,43 @@ def float_operators(path: str | os.PathLike) -> dict[str, int]:
         if not (fed_int8 and feeds_int8):
             counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return dict(sorted(counts.items()))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The registry
+# ---------------------------------------------------------------------------------------------------------------
+
+def _pytorch_dynamic(inputs: QuantizationInputs, out: Path) -> dict:
+    quantized = quantize_torch_dynamic(inputs.model)
+    torch.save(quantized.state_dict(), out)
+    return {"layers": "Linear", "dtype": "qint8"}
+
+
+def _ort_static(per_channel: bool) -> Callable[[QuantizationInputs, Path], dict]:
+    def apply(inputs: QuantizationInputs, out: Path) -> dict:
+        quantize_onnx_static(inputs.fp32_onnx, out, inputs.calibration, inputs.calibration_method, per_channel,
+                             reduce_range=inputs.reduce_range)
+        return {"format": "QDQ", "per_channel": per_channel, "activations": "int8",
+                "float_operators": float_operators(out),
+                "weights": "int8 (7-bit range)" if inputs.reduce_range else "int8",
+                "reduce_range": inputs.reduce_range, "calibration_method": inputs.calibration_method,
+                "calibration_clips": len(inputs.calibration)}
+    return apply
+
+
+def _ort_dynamic(inputs: QuantizationInputs, out: Path) -> dict:
+    quantize_onnx_dynamic(inputs.fp32_onnx, out)
+    return {"weights": "int8", "activations": "dynamic"}
+
+
+#: Every quantization method, by its one name.
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("pytorch_dynamic", "pytorch", ".pth", False,
+           "PyTorch dynamic INT8 of the Linear layers; convolutions stay FP32", _pytorch_dynamic),
+    Method("ort_static", "onnxruntime", ".onnx", True, "ONNX Runtime static QDQ, per-channel INT8 weights, "
+           "calibrated INT8 activations, BatchNorm folded", _ort_static(per_channel=True)),
+    Method("ort_static_per_tensor", "onnxruntime", ".onnx", True, "the same with one scale per weight tensor",
+           _ort_static(per_channel=False)),
+    Method("ort_dynamic", "onnxruntime", ".onnx", True, "ONNX Runtime dynamic INT8: weights INT8, activations "
+           "quantized at run time", _ort_dynamic),
+)}

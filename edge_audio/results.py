@@ -1,9 +1,16 @@
 """The results log: ``<output>/logs/all_results.json``, one record per evaluated model variant.
 
 A record names the model, its architecture, the dataset (name, layout, content fingerprint) and fold protocol,
-accuracy, size in bytes on disk, FLOPs, params, latency with how it was timed, and the seed. Records are
-upserted by ``(dataset fingerprint, protocol, model, variant)``, so re-running a step replaces its records
-instead of duplicating them. Every write is atomic.
+accuracy, size in bytes on disk, FLOPs, params, latency with how it was timed, and the seed. ``artifact`` is the
+published file it describes (``models/...``), ``artifact_sha256`` the SHA-256 of its bytes, and
+``artifact_source`` the keyed cache file it was published from: the published file holds what the latest run of
+its step computed, while the source always holds this record's bytes (records of other settings keep theirs).
+
+Every record carries the **context** it was computed in (:func:`run_context`): the dataset's content, the feature
+and training settings, the protocol, the latency threads and the machine. A record is identified by (context,
+model, variant): re-running a step replaces its records instead of duplicating them, records computed under
+other settings stay in the log under their own context, and the frontier only ever compares records of one
+context. Every write is atomic.
 """
 from __future__ import annotations
 
@@ -13,21 +20,28 @@ from typing import Callable
 
 import pandas as pd
 
-from .storage import atomic_write_json, read_json
+from .storage import atomic_write_json, read_json, stable_hash
 
 RESULTS_FILE = "all_results.json"
 
 
+def run_context(fingerprint: str, features: dict, train: dict, protocol: str, threads: int, machine: dict) -> dict:
+    """What the records of one run have in common, and what makes records of two runs comparable."""
+    context = {"dataset": fingerprint, "features": features, "train": train, "protocol": protocol,
+               "latency_threads": threads, "machine": machine}
+    return {**context, "key": stable_hash(context)}
+
+
 def record_key(record: dict) -> tuple:
     """What makes two records the same result."""
-    return (record["dataset"]["fingerprint"], record["protocol"], record["model"], record["variant"])
+    return (record["context"]["key"], record["model"], record["variant"])
 
 
-def load_results(logs_dir: str | os.PathLike, dataset_fingerprint: str | None = None) -> list[dict]:
-    """All records (or those of one dataset), in the order they were first written."""
+def load_results(logs_dir: str | os.PathLike, context_key: str | None = None) -> list[dict]:
+    """All records (or those of one context), in the order they were first written."""
     records = read_json(Path(logs_dir) / RESULTS_FILE, default=[])
-    if dataset_fingerprint is not None:
-        records = [r for r in records if r["dataset"]["fingerprint"] == dataset_fingerprint]
+    if context_key is not None:
+        records = [r for r in records if r["context"]["key"] == context_key]
     return records
 
 

@@ -37,6 +37,8 @@ from scipy import signal
 from scipy.io import wavfile
 from tqdm import tqdm
 
+from .errors import ParameterError, PathError
+from .parameters import default
 from .storage import atomic_write_json, read_json
 
 #: The ten UrbanSound8K classes, in classID order.
@@ -59,18 +61,18 @@ _COMPLETE_MARKER = "synth_info.json"
 class SynthConfig:
     """Settings of the synthetic dataset; together with the generator version they name its folder."""
 
-    seed: int = 0
-    clips_per_class_per_fold: int = 8
+    seed: int = default("seed")
+    clips_per_class_per_fold: int = default("synth_clips_per_class_per_fold")
     snr_db: tuple[float, float] = (0.0, 20.0)
     distractor_prob: float = 0.35
 
     def __post_init__(self) -> None:
         if self.clips_per_class_per_fold < 1:
-            raise ValueError(f"clips_per_class_per_fold must be >= 1, got {self.clips_per_class_per_fold}")
+            raise ParameterError(f"clips_per_class_per_fold must be >= 1, got {self.clips_per_class_per_fold}")
         if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
-            raise ValueError(f"snr_db must be (low, high) with low <= high, got {self.snr_db}")
+            raise ParameterError(f"snr_db must be (low, high) with low <= high, got {self.snr_db}")
         if not 0.0 <= self.distractor_prob <= 1.0:
-            raise ValueError(f"distractor_prob must be in [0, 1], got {self.distractor_prob}")
+            raise ParameterError(f"distractor_prob must be in [0, 1], got {self.distractor_prob}")
 
     @property
     def folder_name(self) -> str:
@@ -426,7 +428,7 @@ def generate_dataset(out_dir: str | os.PathLike, config: SynthConfig = SynthConf
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
-        raise FileExistsError(f"{out_dir} exists and is not empty; choose an empty or new folder")
+        raise PathError(f"{out_dir} exists and is not empty; choose an empty or new folder")
     jobs = _plan(config)
     tmp = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)

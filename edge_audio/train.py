@@ -7,16 +7,18 @@ Protocols (named in every result, never a random split):
 * ``kfold``: the dataset's official cross-validation; each fold is the test fold once (validation: the fold
   before it), and the result is the mean and standard deviation over folds.
 
-A training run is keyed by a hash of (architecture spec, feature cache key, training settings, split, seed).
-Its folder holds ``checkpoint.pt`` (updated every epoch: model, optimiser, scheduler, best weights, RNG
-state, history) and, once finished, ``result.json`` and ``best.pt``. A finished run is loaded, never retrained;
-an interrupted one resumes from its last epoch and ends with the same numbers an uninterrupted run gives.
+A training run is a :func:`~edge_audio.storage.cached` entry keyed by (architecture spec, features, training
+settings and seed, split, device type, torch version): a run on a GPU, or with another torch, is another run.
+While it trains, its ``.partial`` folder holds ``checkpoint.pt`` (updated every epoch: model, optimiser,
+scheduler, best weights, RNG state, history); once finished, the entry holds ``best.pt`` and the metrics. A
+finished run is loaded, never retrained; an interrupted one resumes from its last epoch and ends with the same
+numbers an uninterrupted run gives.
 """
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +28,26 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .errors import ParameterError
 from .features import FeatureSet
 from .metrics import classification_metrics
 from .models import LightweightCNN
-from .storage import atomic_write_json, atomic_write_with, read_json, stable_hash
+from .parameters import default
+from .storage import atomic_write_with, cached
 
 SCHEDULES = ("onecycle", "cosine")
 PROTOCOLS = ("holdout", "kfold")
+#: Bump when training changes what it computes, so earlier runs are not reused.
+TRAIN_VERSION = 2
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation settings. ``patience`` 0 disables early stopping; ``mixup_alpha`` 0 disables mixup."""
 
-    epochs: int = 30
-    batch_size: int = 32
-    lr: float = 3e-3
+    epochs: int = default("epochs")
+    batch_size: int = default("batch_size")
+    lr: float = default("learning_rate")
     weight_decay: float = 1e-2
     schedule: str = "onecycle"
     patience: int = 10
@@ -50,7 +56,7 @@ class TrainConfig:
     time_mask: int = 24
     mixup_alpha: float = 0.0
     label_smoothing: float = 0.05
-    seed: int = 0
+    seed: int = default("seed")
 
     def __post_init__(self) -> None:
         problems = []
@@ -65,7 +71,7 @@ class TrainConfig:
         if self.patience < 0 or self.mixup_alpha < 0:
             problems.append("patience and mixup_alpha must be >= 0")
         if problems:
-            raise ValueError("invalid training settings: " + "; ".join(problems))
+            raise ParameterError("invalid training settings: " + "; ".join(problems))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -90,13 +96,13 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.kind not in PROTOCOLS:
-            raise ValueError(f"protocol must be one of {PROTOCOLS}, got {self.kind!r}")
+            raise ParameterError(f"protocol must be one of {PROTOCOLS}, got {self.kind!r}")
 
     def splits(self, folds: list[int]) -> list[Split]:
         """The splits over the dataset's folds; raises ``ValueError`` for folds the dataset lacks."""
         folds = sorted(folds)
         if len(folds) < 3:
-            raise ValueError(f"need at least 3 folds for train/validation/test, the dataset has {folds}")
+            raise ParameterError(f"need at least 3 folds for train/validation/test, the dataset has {folds}")
         if self.kind == "kfold":
             return [Split(tuple(f for f in folds if f not in (folds[i - 1], test)), folds[i - 1], test)
                     for i, test in enumerate(folds)]
@@ -104,9 +110,9 @@ class Protocol:
         test = folds[-1] if self.test_fold is None else self.test_fold
         for name, fold in (("val_fold", val), ("test_fold", test)):
             if fold not in folds:
-                raise ValueError(f"{name} {fold} is not a fold of this dataset (folds: {folds})")
+                raise ParameterError(f"{name} {fold} is not a fold of this dataset (folds: {folds})")
         if val == test:
-            raise ValueError(f"val_fold and test_fold must differ, both are {val}")
+            raise ParameterError(f"val_fold and test_fold must differ, both are {val}")
         return [Split(tuple(f for f in folds if f not in (val, test)), val, test)]
 
     def describe(self, folds: list[int]) -> str:
@@ -171,7 +177,7 @@ def evaluate(model: nn.Module, features: np.ndarray, labels: np.ndarray, num_cla
 class TrainResult:
     """A finished training run: the best-epoch model's metrics, the history and where things are on disk."""
 
-    key: str
+    key: str  # the run's cache entry name
     spec: dict
     split: Split
     train_config: TrainConfig
@@ -181,11 +187,14 @@ class TrainResult:
     val: dict
     test: dict
     train_seconds: float
-    checkpoint: Path
     run_dir: Path
     device: str
-    reused: bool = False
-    model: nn.Module | None = field(default=None, repr=False)
+    reused: bool
+
+    @property
+    def checkpoint(self) -> Path:
+        """The best epoch's state dict."""
+        return self.run_dir / "best.pt"
 
     def load_model(self) -> LightweightCNN:
         """The best-epoch model, on CPU, in eval mode."""
@@ -194,19 +203,10 @@ class TrainResult:
         return model.eval()
 
 
-def run_key(spec: dict, features: FeatureSet, config: TrainConfig, split: Split) -> str:
-    """The idempotency key of a training run."""
-    return stable_hash({"spec": spec, "features": features.cache_path.stem, "train": config.to_dict(),
-                        "split": asdict(split)})
-
-
-def _result_from_json(record: dict, run_dir: Path) -> TrainResult:
-    return TrainResult(key=record["key"], spec=record["spec"], split=Split(**{
-        k: tuple(v) if k == "train_folds" else v for k, v in record["split"].items()}),
-        train_config=TrainConfig(**record["train_config"]), best_epoch=record["best_epoch"],
-        epochs_run=record["epochs_run"], history=record["history"], val=record["val"], test=record["test"],
-        train_seconds=record["train_seconds"], checkpoint=run_dir / "best.pt", run_dir=run_dir,
-        device=record["device"], reused=True)
+def run_key(spec: dict, features: FeatureSet, config: TrainConfig, split: Split, device: torch.device) -> dict:
+    """Everything that changes a training run's result."""
+    return {"spec": spec, "features": features.key, "train": config.to_dict(), "split": asdict(split),
+            "device": device.type, "torch": torch.__version__, "version": TRAIN_VERSION}
 
 
 def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, runs_dir: str | Path,
@@ -215,24 +215,30 @@ def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainCon
 
     ``stop_after_epoch`` interrupts the run after that epoch, leaving its checkpoint (used to test resuming).
     """
-    model = LightweightCNN.from_spec(spec, num_classes=int(features.labels.max()) + 1)
-    spec = model.spec
-    num_classes = spec["num_classes"]
-    key = run_key(spec, features, config, split)
-    run_dir = Path(runs_dir) / key
-    finished = read_json(run_dir / "result.json")
-    if finished is not None:
-        return _result_from_json(finished, run_dir)
-
     torch_device = select_device(device)
+    spec = LightweightCNN.from_spec(spec, num_classes=features.num_classes).spec
+    entry = cached(runs_dir, run_key(spec, features, config, split, torch_device),
+                   lambda folder: _train(spec, features, split, config, folder, torch_device, progress,
+                                         stop_after_epoch), name=f"run-{spec['name']}")
+    value = entry.value
+    return TrainResult(key=entry.path.name, spec=value["spec"], split=split, train_config=config,
+                       best_epoch=value["best_epoch"], epochs_run=value["epochs_run"], history=value["history"],
+                       val=value["val"], test=value["test"], train_seconds=value["train_seconds"],
+                       run_dir=entry.path, device=value["device"], reused=entry.hit)
+
+
+def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, folder: Path,
+           torch_device: torch.device, progress: bool, stop_after_epoch: int | None) -> dict:
+    """Train in ``folder`` (resuming from its checkpoint when there is one); write ``best.pt``; return the metrics."""
+    num_classes = spec["num_classes"]
     seed_everything(config.seed)
-    # channels_last: ~30% faster convolutions on CPU (measured, see benchmarks/); same numbers.
+    # channels_last: ~30% faster convolutions on CPU (measured); same numbers.
     model = LightweightCNN.from_spec(spec).to(torch_device, memory_format=torch.channels_last)
     x_train, y_train = features.select(split.train_folds)
     x_val, y_val = features.select([split.val_fold])
     x_test, y_test = features.select([split.test_fold])
     if len(x_train) == 0 or len(x_val) == 0 or len(x_test) == 0:
-        raise ValueError(f"split {split} leaves an empty train, validation or test set")
+        raise ParameterError(f"split {split} leaves an empty train, validation or test set")
     x_train_t = torch.from_numpy(x_train).unsqueeze(1).to(torch_device)
     y_train_t = torch.from_numpy(y_train).to(torch_device)
     steps_per_epoch = max(1, int(np.ceil(len(x_train) / config.batch_size)))
@@ -246,7 +252,7 @@ def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainCon
     state = {"epoch": 0, "history": [], "best_val": -1.0, "best_epoch": 0, "best_state": None,
              "train_seconds": 0.0, "stale": 0}
 
-    checkpoint_path = run_dir / "checkpoint.pt"
+    checkpoint_path = folder / "checkpoint.pt"
     if checkpoint_path.is_file():
         saved = torch.load(checkpoint_path, map_location=torch_device, weights_only=False)
         model.load_state_dict(saved["model"])
@@ -307,20 +313,13 @@ def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainCon
     bar.close()
 
     model.load_state_dict(state["best_state"])
-    val = evaluate(model, x_val, y_val, num_classes)
-    test = evaluate(model, x_test, y_test, num_classes)
-    best_path = run_dir / "best.pt"
     best_state = copy.deepcopy(state["best_state"])
-    atomic_write_with(best_path, lambda handle: torch.save(best_state, handle))
-    record = {"key": key, "spec": spec, "split": asdict(split), "train_config": config.to_dict(),
-              "best_epoch": state["best_epoch"], "epochs_run": state["epoch"], "history": state["history"],
-              "val": val, "test": test, "train_seconds": round(state["train_seconds"], 3),
-              "device": str(torch_device)}
-    atomic_write_json(run_dir / "result.json", record)
+    atomic_write_with(folder / "best.pt", lambda handle: torch.save(best_state, handle))
     checkpoint_path.unlink(missing_ok=True)
-    result = _result_from_json(record, run_dir)
-    result.reused, result.model = False, model.cpu().eval()
-    return result
+    return {"spec": spec, "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
+            "history": state["history"], "val": evaluate(model, x_val, y_val, num_classes),
+            "test": evaluate(model, x_test, y_test, num_classes), "train_seconds": round(state["train_seconds"], 3),
+            "device": str(torch_device)}
 
 
 def summarize_folds(results: list[TrainResult]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from edge_audio.config import OUTPUT_DIR_ENV
-from edge_audio.pipeline import chapters, execute_chapter
+from edge_audio.book import chapters, execute_chapter
 
 CHECK_TAG = "nbval-check-output"
 

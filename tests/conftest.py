@@ -1,11 +1,10 @@
 """Fixtures: small datasets in each supported layout, generated once per session."""
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from edge_audio.synth import SynthConfig, generate_dataset
+from helpers import write_tone
 
 
 @pytest.fixture(scope="session")
@@ -21,14 +20,6 @@ def us8k_copy(us8k_dir, tmp_path) -> Path:
     import shutil
 
     return Path(shutil.copytree(us8k_dir, tmp_path / "UrbanSound8K"))
-
-
-def write_tone(path: Path, seconds: float = 0.5, rate: int = 16000, freq: float = 440.0, channels: int = 1):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * rate)) / rate
-    wave = 0.5 * np.sin(2 * np.pi * freq * t).astype(np.float32)
-    sf.write(path, np.stack([wave] * channels, axis=1) if channels > 1 else wave, rate, subtype="PCM_16")
-    return path
 
 
 @pytest.fixture
@@ -58,3 +49,4 @@ def csv_dataset(tmp_path) -> Path:
             rows.append(f"{rel},{fold},{label}")
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
     return root / "labels.csv"
+

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from edge_audio.config import default_output_dir
-from edge_audio.pipeline import chapters, run_book
+from edge_audio.book import chapters, run_book
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +17,9 @@ def built_book(tmp_path_factory):
 
 
 def test_book_has_an_index_and_every_chapter_page(built_book):
-    assert (built_book / "index.html").is_file() or (built_book / "book" / "intro.html").is_file()
+    index = (built_book / "index.html").read_text(encoding="utf-8")
+    assert re.search(r'http-equiv="Refresh" content="0; url=book/intro.html"', index, re.IGNORECASE), index[:300]
+    assert (built_book / "book" / "intro.html").is_file()
     for notebook in chapters():
         assert (built_book / "book" / f"{notebook.stem}.html").is_file(), notebook.name
 
@@ -90,7 +92,7 @@ def test_intro_summary_numbers_are_glued_from_the_chapters(built_book):
 
 
 def test_nas_chapter_with_impossible_budgets_says_so_and_renders(built_book, tmp_path):
-    from edge_audio.pipeline import book_dir, execute_chapter
+    from edge_audio.book import book_dir, execute_chapter
 
     executed = tmp_path / "04_nas.ipynb"
     execute_chapter(book_dir() / "04_nas.ipynb", executed,
@@ -103,8 +105,9 @@ def test_nas_chapter_with_impossible_budgets_says_so_and_renders(built_book, tmp
 
 
 def test_nas_chapter_rejects_invalid_budgets_with_a_clear_error(tmp_path):
-    from edge_audio.pipeline import ChapterFailed, book_dir, execute_chapter
+    from edge_audio.book import ChapterFailed, book_dir, execute_chapter
 
-    with pytest.raises(ChapterFailed, match="min_accuracy must be a percentage"):
+    with pytest.raises(ChapterFailed, match=r"min_accuracy = 120.0: expected a percentage") as info:
         execute_chapter(book_dir() / "04_nas.ipynb", tmp_path / "04_nas.ipynb",
                         {"output_dir": str(tmp_path / "out"), "min_accuracy": 120.0}, progress=False)
+    assert info.value.is_user_error and info.value.ename == "ParameterError"

@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from edge_audio.cli import main
 
 
@@ -65,3 +67,77 @@ def test_bad_parameter_file_is_a_clear_error(tmp_path):
     (tmp_path / "p.yaml").write_text("- just\n- a list\n")
     result = run_cli("run", "-f", tmp_path / "p.yaml", "--output-dir", tmp_path / "out")
     assert result.returncode == 2 and "must hold a mapping" in result.stderr
+
+
+def test_a_misspelt_parameter_is_an_error_naming_the_closest_and_runs_nothing(tmp_path):
+    result = run_cli("run", "--output-dir", tmp_path / "out", "-p", "nmels", "40", "--quick", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "unknown parameter 'nmels' (did you mean n_mels" in result.stderr
+    assert not (tmp_path / "out" / "notebooks").exists()
+
+
+def test_a_wrong_value_is_a_one_line_error_before_any_chapter_runs(tmp_path):
+    result = run_cli("run", "--output-dir", tmp_path / "out", "-p", "max_bad_fraction", "lots", cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "max_bad_fraction = 'lots': expected a number in [0, 1]" in result.stderr
+    assert not (tmp_path / "out" / "notebooks").exists()
+
+
+SMALL_RUN = ["-p", "sample_rate", "8000", "-p", "duration", "1.0", "-p", "n_mels", "32", "-p", "n_fft", "256",
+             "-p", "hop_length", "128", "-p", "epochs", "8", "-p", "batch_size", "8", "-p", "latency_runs", "5",
+             "-p", "calibration_size", "10",
+             "-p", "model_configs", "[{name: mini, channels: [8, 16], fc_size: 16}]", "-p", "methods", "[ort_static]",
+             "-p", "nas_population", "2", "-p", "nas_generations", "1", "-p", "proxy_epochs", "1",
+             "-p", "min_accuracy", "0"]
+
+
+def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids(tmp_path):
+    """Class ids 3, 7, 12 (not 0..K-1) through every chapter, started outside the checkout, relative paths."""
+    from helpers import write_odd_class_csv
+
+    from edge_audio.results import load_results
+
+    write_odd_class_csv(tmp_path / "odd")
+    result = run_cli("run", "--dataset-path", "odd/labels.csv", "--output-dir", "out", "--quick", "--no-build",
+                     *SMALL_RUN, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert all(f"== executing {name}" in result.stderr for name in ("01_data", "02_baselines", "05_frontier"))
+    assert sorted(p.name for p in (tmp_path / "out" / "notebooks").glob("*.ipynb")) == [
+        "01_data.ipynb", "02_baselines.ipynb", "03_quantization.ipynb", "04_nas.ipynb", "05_frontier.ipynb"]
+    records = load_results(tmp_path / "out" / "logs")
+    variants = {(r["model"], r["variant"]) for r in records}
+    assert {("mini", "fp32"), ("mini", "ort_static"), ("nas_1", "fp32"), ("nas_1", "ort_static")} <= variants
+    for record in records:
+        assert record["dataset"]["class_ids"] == [3, 7, 12]
+        if "confusion" in record:  # three classes, whatever their ids
+            assert len(record["confusion"]) == 3
+            assert record["class_names"] == ["pitch3", "pitch7", "pitch12"]
+    assert all("frontier" in r for r in records)
+
+
+def test_a_user_error_in_a_chapter_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys, tmp_path):
+    from edge_audio import book
+    from edge_audio.book import ChapterFailed
+
+    def failing(ename, evalue):
+        def execute(notebook, out_path, parameters, progress=True):
+            raise ChapterFailed(notebook.name, 3, ename, evalue, ["\x1b[31mTraceback (most recent call last)\x1b[0m",
+                                                                  f"{ename}: {evalue}"], out_path)
+        return execute
+
+    monkeypatch.setattr(book, "execute_chapter", failing("DatasetError", "12 of 100 files are unusable"))
+    assert main(["run", "--output-dir", str(tmp_path), "--no-build", "--quick"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["== executing 01_data.ipynb", "edge-audio: error: 01_data.ipynb: 12 of 100 files are unusable"]
+    monkeypatch.setattr(book, "execute_chapter", failing("KeyError", "'accuracy'"))
+    assert main(["run", "--output-dir", str(tmp_path), "--no-build", "--quick"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "\x1b[" not in err and "KeyError: 'accuracy'" in err
+
+
+def test_a_bug_outside_a_chapter_is_not_reported_as_a_usage_error(monkeypatch, tmp_path):
+    from edge_audio import book
+
+    monkeypatch.setattr(book, "check_settings", lambda values: {}["boom"])
+    with pytest.raises(KeyError):
+        main(["run", "--output-dir", str(tmp_path), "--no-build", "--quick"])

@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+import edge_audio.data
+from helpers import small_settings, write_odd_class_csv
 from edge_audio.data import DatasetError, check_dataset, load_dataset
-from edge_audio.pipeline import prepare_data
+from edge_audio.steps.data import prepare_data
 from edge_audio.synth import URBANSOUND8K_CLASSES
 
 
@@ -113,7 +115,7 @@ def test_prepare_data_excludes_bad_files_and_goes_on(us8k_copy, tmp_path):
     dataset = load_dataset(us8k_copy)
     bad = dataset.table["path"].iloc[7]
     Path(bad).write_bytes(Path(bad).read_bytes()[:200])
-    data = prepare_data(us8k_copy, tmp_path / "out", max_bad_fraction=0.05)
+    data = prepare_data(small_settings(us8k_copy, tmp_path / "out", max_bad_fraction=0.05))
     assert len(data.dataset) == len(dataset) - 1 and bad not in set(data.dataset.table["path"])
     assert data.report.problems["path"].tolist() == [bad]
     assert data.features.features.shape[0] == len(dataset) - 1
@@ -123,4 +125,40 @@ def test_prepare_data_stops_above_the_bad_fraction(us8k_copy, tmp_path):
     for path in load_dataset(us8k_copy).table["path"].iloc[:10]:
         os.remove(path)
     with pytest.raises(DatasetError, match=r"10 of 100 files .* unusable .*max_bad_fraction"):
-        prepare_data(us8k_copy, tmp_path / "out", max_bad_fraction=0.05)
+        prepare_data(small_settings(us8k_copy, tmp_path / "out", max_bad_fraction=0.05))
+
+
+def test_a_cached_rerun_reads_no_audio(us8k_copy, tmp_path, monkeypatch):
+    settings = small_settings(us8k_copy, tmp_path / "out")
+    first = prepare_data(settings)
+    reads = []
+    digest, inspect = edge_audio.data._file_digest, edge_audio.data._inspect_file
+    monkeypatch.setattr(edge_audio.data, "_file_digest", lambda path: reads.append(path) or digest(path))
+    monkeypatch.setattr(edge_audio.data, "_inspect_file", lambda path, *a: reads.append(path) or inspect(path, *a))
+    monkeypatch.setattr("soundfile.read", lambda *a, **k: reads.append(a) or pytest.fail("audio decoded"))
+    again = prepare_data(settings)
+    assert reads == [] and again.features.cache_hit and again.fingerprint == first.fingerprint
+    # a changed file is read again (and only that one), and changes the fingerprint
+    path = Path(again.dataset.table["path"].iloc[0])
+    monkeypatch.undo()
+    audio, rate = sf.read(path)
+    sf.write(path, audio * 0.5, rate)
+    monkeypatch.setattr(edge_audio.data, "_file_digest", lambda p: reads.append(p) or digest(p))
+    changed = prepare_data(settings)
+    assert reads == [str(path)] and changed.fingerprint != first.fingerprint and not changed.features.cache_hit
+
+
+def test_class_ids_that_are_not_0_to_k_minus_1_become_labels_in_id_order(tmp_path):
+    dataset = load_dataset(write_odd_class_csv(tmp_path / "odd"))
+    assert dataset.class_ids == [3, 7, 12] and dataset.class_names == ["pitch3", "pitch7", "pitch12"]
+    assert dataset.num_classes == 3
+    labels = dict(zip(dataset.table["class_id"], dataset.table["label"]))
+    assert labels == {3: 0, 7: 1, 12: 2}
+
+
+def test_excluding_every_clip_of_a_class_keeps_the_class_list(tmp_path):
+    dataset = load_dataset(write_odd_class_csv(tmp_path / "odd"))
+    for path in dataset.table.loc[dataset.table["class_id"] == 7, "path"]:
+        os.remove(path)
+    usable = dataset.valid_only(check_dataset(dataset, progress=False))
+    assert 7 not in set(usable.table["class_id"]) and usable.class_ids == [3, 7, 12] and usable.num_classes == 3

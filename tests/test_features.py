@@ -34,30 +34,31 @@ def test_front_end_shape_and_values():
 
 def test_features_are_deterministic_and_cached(us8k_dir, tmp_path):
     dataset = load_dataset(us8k_dir)
-    first = extract_features(dataset, SMALL, tmp_path, progress=False)
+    first = extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), progress=False)
     assert not first.cache_hit
     assert first.features.shape == (len(dataset), *SMALL.shape)
-    again = extract_features(dataset, SMALL, tmp_path, progress=False)
-    assert again.cache_hit and again.cache_path == first.cache_path
-    fresh = extract_features(dataset, SMALL, tmp_path / "other", workers=1, progress=False)
+    again = extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), progress=False)
+    assert again.cache_hit and again.key == first.key
+    fresh = extract_features(dataset, SMALL, tmp_path / "other", dataset.fingerprint(), workers=1, progress=False)
     assert np.array_equal(fresh.features, first.features)
 
 
 def test_changed_setting_makes_a_new_cache_entry(us8k_dir, tmp_path):
     dataset = load_dataset(us8k_dir)
-    first = extract_features(dataset, SMALL, tmp_path, progress=False)
-    other = extract_features(dataset, FeatureConfig(**{**SMALL.to_dict(), "n_mels": 24}), tmp_path, progress=False)
-    assert not other.cache_hit and other.cache_path != first.cache_path
+    first = extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), progress=False)
+    other = extract_features(dataset, FeatureConfig(**{**SMALL.to_dict(), "n_mels": 24}), tmp_path,
+                             dataset.fingerprint(), progress=False)
+    assert not other.cache_hit and other.key != first.key
     assert other.features.shape[1] == 24
 
 
 def test_changed_audio_content_makes_a_new_cache_entry(us8k_copy, tmp_path):
     dataset = load_dataset(us8k_copy)
-    first = extract_features(dataset, SMALL, tmp_path, progress=False)
+    first = extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), progress=False)
     path = dataset.table["path"].iloc[0]
     audio, rate = sf.read(path)
     sf.write(path, audio * 0.5, rate)
-    assert extract_features(dataset, SMALL, tmp_path, progress=False).cache_path != first.cache_path
+    assert extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), progress=False).key != first.key
 
 
 @pytest.mark.parametrize("kwargs", [{"sample_rate": 10}, {"duration": 0}, {"n_mels": 0}, {"fmax": 99999}])

@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from edge_audio.config import OutputLayout
-from edge_audio.frontier import (Budgets, analyze_frontier, check_profiles, comparison_table, hypervolume,
-                                 knee_index, pareto_mask, write_reports)
-from edge_audio.results import load_results, upsert_results
+from edge_audio.errors import ParameterError, UserError
+from edge_audio.frontier import analyze_frontier, comparison_table
+from edge_audio.pareto import hypervolume, knee_index, pareto_mask
+from edge_audio.targets import Budgets, check_profiles
 
 
 def test_pareto_mask_keeps_exactly_the_non_dominated_points():
@@ -36,7 +36,7 @@ def test_knee_is_where_the_front_bends():
     ({"max_size_mb": "big"}, "max_size_mb must be a positive number"),
 ])
 def test_invalid_budgets_are_clear_errors(kwargs, message):
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ParameterError, match=message.replace("[", r"\[").replace("]", r"\]")):
         Budgets(**kwargs)
 
 
@@ -47,7 +47,7 @@ def test_invalid_budgets_are_clear_errors(kwargs, message):
     ([1, 2], "must be a mapping"),
 ])
 def test_invalid_profiles_are_clear_errors(profiles, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ParameterError, match=message):
         check_profiles(profiles)
 
 
@@ -55,8 +55,8 @@ def record(model, variant, accuracy, size, latency, macs, params, source=None, k
     r = {"model": model, "variant": variant, "accuracy": accuracy, "size_bytes": size, "latency_ms": latency,
          "runtime": "onnxruntime", "latency": {"onnxruntime": {"median_ms": latency, "p90_ms": latency}},
          "flops": 2 * macs, "macs": macs, "params": params, "macro_f1": accuracy, "features": {"duration": 4.0},
-         "dataset": {"fingerprint": "f"}, "protocol": "holdout (val fold 9, test fold 10)",
-         "accuracy_kind": kind, "artifact": f"models/{model}.onnx"}
+         "context": {"key": "c"}, "protocol": "holdout (val fold 9, test fold 10)",
+         "int8_weights": variant.startswith("int8"), "accuracy_kind": kind, "artifact": f"models/{model}.onnx"}
     if source:
         r["source"] = source
     return r
@@ -90,19 +90,20 @@ def test_fronts_profiles_and_budgets_on_known_records():
     assert 0 < report.hypervolumes["size"] < 1
 
 
-def test_write_reports_writes_the_files_and_completes_every_record(tmp_path):
-    layout = OutputLayout.at(tmp_path)
-    upsert_results(layout.logs, RECORDS)
-    report = analyze_frontier(RECORDS)
-    paths = write_reports(report, RECORDS, layout)
-    assert all(p.is_file() and p.stat().st_size > 0 for p in paths.values())
-    completed = load_results(layout.logs)
-    assert len(completed) == len(RECORDS) and all("frontier" in r for r in completed)
+def test_placement_and_comparison_table_cover_every_record():
+    report = analyze_frontier(RECORDS, Budgets(1.0, 50.0, 85.0))
+    placements = {f"{r['model']} ({r['variant']})": report.placement(r) for r in RECORDS}
+    # nas_1 is more accurate at fewer FLOPs and less latency; nothing is smaller at 84 %
+    assert placements["small (int8_static)"]["pareto"] == {"size": True, "latency": False, "flops": False}
+    assert set(placements["small (int8_static)"]["profiles"]) == {"microcontroller", "smart_speaker", "gateway",
+                                                                   "dcase_low_complexity"}
+    assert placements["nas-abc (proxy)"]["profiles"] == []  # a proxy accuracy qualifies for nothing
+    assert not placements["big (fp32)"]["meets_budgets"] and placements["mid (int8_static)"]["meets_budgets"]
     table = comparison_table(report)
     assert len(table) == len(RECORDS)
     assert set(table.loc[table["model"] == "nas-abc", "accuracy measured on"]) == {"validation fold (NAS proxy)"}
 
 
 def test_no_evaluated_model_is_a_clear_error():
-    with pytest.raises(ValueError, match="run the baselines chapter first"):
+    with pytest.raises(UserError, match="run the baselines chapter with the same parameters first"):
         analyze_frontier([RECORDS[-1]])

@@ -4,16 +4,20 @@ import json
 import optuna
 import pytest
 
-from edge_audio.frontier import Budgets
-from edge_audio.nas import (SAMPLERS, SearchConfig, SearchContext, closest_candidate, run_search, run_study,
-                            study_history, study_name)
-from edge_audio.pipeline import prepare_data, run_nas, train_baselines
-from edge_audio.train import Protocol, TrainConfig, train_model
+from edge_audio.errors import ParameterError
+from edge_audio.nas import (SAMPLERS, SearchConfig, SearchContext, SearchOutcome, closest_candidate, run_search,
+                            run_study, study_history, study_name)
+from edge_audio.steps.baselines import train_baselines
+from edge_audio.steps.data import prepare_data
+from edge_audio.steps.search import run_nas
+from edge_audio.targets import Budgets
+from edge_audio.train import Protocol, train_model
+from helpers import small_settings
 
 
 @pytest.fixture(scope="module")
 def data(us8k_dir, tmp_path_factory):
-    return prepare_data(us8k_dir, tmp_path_factory.mktemp("nas-out"))
+    return prepare_data(small_settings(us8k_dir, tmp_path_factory.mktemp("nas-out")))
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +82,6 @@ def test_both_searches_share_the_trial_budget_and_the_history_is_complete(data, 
     assert saved["budgets"] == budgets.to_dict()
     for sampler in SAMPLERS:
         assert outcome.summaries[sampler]["trials"] == context.config.trials
-    assert outcome.winner in (*SAMPLERS, "tie")
     # same seed, same study: the first generation of NSGA-II is its random sampler's, so the random control's
     # first trials are the same candidates (trained once, reused)
     assert [h["spec"] for h in outcome.history["nsga2"][:3]] == [h["spec"] for h in outcome.history["random"][:3]]
@@ -104,12 +107,12 @@ def test_a_killed_search_resumes_the_same_study(data, work_dir, tmp_path):
 
 
 def test_impossible_budgets_give_no_finalist_and_name_the_closest_candidate(data, tmp_path):
-    train = TrainConfig(epochs=1)
-    baselines = train_baselines(data, ["tiny"], train, Protocol(), "cpu", latency_runs=5)
-    search = SearchConfig(population=2, generations=1, proxy_epochs=1, latency_runs=5)
-    budgets = Budgets(max_size_mb=0.0001, max_latency_ms=50.0, min_accuracy=70.0)
-    result = run_nas(data, baselines, budgets, search, train, Protocol(), storage=storage_url(tmp_path),
-                     device="cpu", latency_runs=5, calibration_size=10)
+    settings = small_settings(data.dataset.root, data.layout.root, epochs=1, model_configs=["tiny"], device="cpu",
+                              latency_runs=5, calibration_size=10, nas_population=2, nas_generations=1,
+                              proxy_epochs=1, max_size_mb=0.0001, min_accuracy=70.0,
+                              nas_storage=storage_url(tmp_path))
+    budgets = settings.budgets
+    result = run_nas(data, settings, train_baselines(data, settings))
     assert result.finalists == [] and result.best is None and result.best_files == {}
     assert not (data.layout.models / "nas_best_model.pth").exists()
     entries = [h for s in SAMPLERS for h in result.search.history[s]]
@@ -126,8 +129,20 @@ def test_impossible_budgets_give_no_finalist_and_name_the_closest_candidate(data
     ({"n_mels_choices": (4,)}, "n_mels_choices"),
 ])
 def test_invalid_search_settings_are_clear_errors(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ParameterError, match=message):
         SearchConfig(**kwargs)
+
+
+@pytest.mark.parametrize("summaries, winner", [
+    ({"nsga2": (80.0, 0.5), "random": (75.0, 0.6)}, "nsga2"),  # higher best accuracy wins first
+    ({"nsga2": (80.0, 0.5), "random": (80.0, 0.6)}, "random"),  # equal accuracy: the hypervolume decides
+    ({"nsga2": (None, 0.0), "random": (50.0, 0.1)}, "random"),  # nothing feasible loses
+    ({"nsga2": (80.0, 0.5), "random": (80.0, 0.5)}, "tie"),
+])
+def test_the_winner_is_decided_by_accuracy_then_hypervolume(summaries, winner):
+    summaries = {s: {"best_feasible_accuracy": a, "hypervolume": hv} for s, (a, hv) in summaries.items()}
+    outcome = SearchOutcome({}, summaries, [], "", {}, Budgets(), SearchConfig())
+    assert outcome.winner == winner
 
 
 def test_finalists_are_distinct_architectures(data, work_dir, tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import warnings
 
@@ -5,29 +6,31 @@ import numpy as np
 import pytest
 import torch
 
-from edge_audio.export import OnnxModelError, export_to_onnx, fold_batchnorm, onnx_predict, onnx_session
+from edge_audio.errors import ModelFileError, ParameterError
+from edge_audio.export import export_to_onnx, fold_batchnorm, onnx_predict, onnx_session
 from edge_audio.metrics import classification_metrics
 from edge_audio.models import LightweightCNN
-from edge_audio.pipeline import export_deployable, prepare_data, quantization_table, quantize_models, train_baselines
-from edge_audio.quantize import calibration_set, evaluate_onnx, float_operators, quantize_onnx_static
-from edge_audio.train import Protocol, TrainConfig
+from edge_audio.quantize import METHODS, calibration_set, evaluate_onnx, float_operators, quantize_onnx_static
+from edge_audio.steps.baselines import train_baselines
+from edge_audio.steps.data import prepare_data
+from edge_audio.steps.quantization import (export_deployable, failure_note, quantization_table, quantize_models)
+from edge_audio.storage import file_sha256
+from helpers import small_settings
 
-SMALL_FEATURES = dict(sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
 SPECS = [{"name": "mini", "channels": [8, 16], "fc_size": 16}, {"name": "mini_ds", "channels": [8, 16],
                                                                 "block": "dsconv", "fc_size": 0}]
 
 
 @pytest.fixture(scope="module")
 def trained(us8k_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("quant")
-    data = prepare_data(us8k_dir, out, **SMALL_FEATURES)
-    baselines = train_baselines(data, SPECS, TrainConfig(epochs=3, batch_size=16, seed=0), Protocol(),
-                                latency_runs=5)
-    return data, baselines
+    settings = small_settings(us8k_dir, tmp_path_factory.mktemp("quant"), model_configs=SPECS, epochs=3,
+                              batch_size=16, latency_runs=5, calibration_size=20)
+    data = prepare_data(settings)
+    return data, settings, train_baselines(data, settings)
 
 
 def test_exported_onnx_matches_pytorch(trained):
-    data, baselines = trained
+    data, _, baselines = trained
     model = baselines[0].deployed_run.load_model()
     x = data.features.features[:6]
     onnx_logits = onnx_predict(onnx_session(data.layout.models / "mini.onnx"), x[:, None])
@@ -49,7 +52,7 @@ def test_batchnorm_folding_keeps_the_function():
 
 
 def test_raw_audio_model_matches_the_feature_pipeline(trained):
-    data, baselines = trained
+    data, _, baselines = trained
     result = export_deployable(data, baselines[0], clips=4)
     assert result["within_tolerance"] and result["predictions_agree"]
     assert result["max_abs_logit_difference"] < result["tolerance"]
@@ -57,10 +60,10 @@ def test_raw_audio_model_matches_the_feature_pipeline(trained):
 
 
 def test_static_int8_is_smaller_and_scored_from_its_own_outputs(trained):
-    data, baselines = trained
-    results = quantize_models(data, baselines, ["ort_static", "pytorch_dynamic"], calibration_size=20,
-                              latency_runs=5)
+    data, settings, baselines = trained
+    results = quantize_models(data, settings, baselines, ["ort_static", "pytorch_dynamic"])
     assert all(r.error is None for r in results)
+    assert failure_note(results).startswith("All 4 (model, method) pairs")
     static = next(r.record for r in results if r.model == "mini" and r.method == "ort_static")
     int8_path = data.layout.root / static["artifact"]
     assert static["size_bytes"] == os.path.getsize(int8_path) < os.path.getsize(data.layout.models / "mini.onnx")
@@ -68,6 +71,9 @@ def test_static_int8_is_smaller_and_scored_from_its_own_outputs(trained):
     logits = onnx_predict(onnx_session(int8_path), x_test[:, None])
     assert static["accuracy"] == classification_metrics(y_test, logits.argmax(1), 10)["accuracy"]
     assert static["quantization"]["per_channel"] and static["quantization"]["calibration_clips"] == 20
+    assert static["variant"] == static["method"] == "ort_static"
+    assert int8_path.name == METHODS["ort_static"].artifact("mini") == "mini_ort_static.onnx"
+    assert file_sha256(int8_path) == static["artifact_sha256"]
     assert static["quantization"]["float_operators"] == float_operators(int8_path)
     assert not {"Conv", "Gemm"} & set(static["quantization"]["float_operators"]), "weighted layers stayed float"
     assert {"Conv", "Gemm"} <= set(float_operators(data.layout.models / "mini.onnx"))  # an FP32 graph: all float
@@ -75,19 +81,32 @@ def test_static_int8_is_smaller_and_scored_from_its_own_outputs(trained):
     assert {"Method", "Size ratio", "Speedup", "Drop (points)", "INT8 acc (%)"} <= set(table.columns)
 
 
-def test_a_model_that_fails_to_quantize_gets_an_error_row_and_the_others_go_on(trained, tmp_path):
-    data, baselines = trained
-    broken = data.layout.models / "mini_ds.onnx"
+def test_a_model_that_fails_to_quantize_gets_an_error_row_and_the_others_go_on(trained):
+    data, settings, baselines = trained
+    broken = next(b for b in baselines if b.name == "mini_ds").onnx_path
     saved = broken.read_bytes()
     broken.write_bytes(b"this is not an onnx model")
     try:
-        results = quantize_models(data, baselines, ["ort_dynamic"], calibration_size=10, latency_runs=5)
+        results = quantize_models(data, settings, baselines, ["ort_dynamic"])
     finally:
         broken.write_bytes(saved)
     failed = [r for r in results if r.model == "mini_ds"]
-    assert failed[0].record is None and "mini_ds.onnx" in failed[0].error
+    assert failed[0].record is None and "model.onnx" in failed[0].error
     assert next(r for r in results if r.model == "mini").record is not None
     assert "Error" in quantization_table(results).columns
+    note = failure_note(results)
+    assert note.startswith("**1 of 2") and "mini_ds with ort_dynamic" in note
+
+
+def test_a_bug_in_a_method_is_not_turned_into_an_error_row(trained, monkeypatch):
+    data, settings, baselines = trained
+
+    def broken(inputs, out):
+        raise KeyError("a bug")
+
+    monkeypatch.setitem(METHODS, "ort_dynamic", dataclasses.replace(METHODS["ort_dynamic"], apply=broken))
+    with pytest.raises(KeyError, match="a bug"):
+        quantize_models(data, settings.replace(calibration_size=21), baselines, ["ort_dynamic"])
 
 
 def test_calibration_set_smaller_than_requested_warns_and_uses_what_there_is():
@@ -101,31 +120,48 @@ def test_calibration_set_smaller_than_requested_warns_and_uses_what_there_is():
 
 
 def test_unknown_methods_are_rejected(trained):
-    data, baselines = trained
-    with pytest.raises(ValueError, match="unknown quantization method"):
-        quantize_models(data, baselines, ["magic"])
-    with pytest.raises(ValueError, match="unknown calibration method"):
-        quantize_models(data, baselines, ["ort_static"], calibration_method="guess")
+    data, settings, baselines = trained
+    with pytest.raises(ParameterError, match="unknown quantization method"):
+        quantize_models(data, settings, baselines, ["magic"])
+    with pytest.raises(ParameterError, match="unknown calibration method"):
+        quantize_models(data, settings.replace(calibration_method="guess"), baselines, ["ort_static"])
 
 
 def test_corrupt_or_mismatched_onnx_is_named_in_the_error(trained, tmp_path):
-    data, _ = trained
+    data, _, _ = trained
     corrupt = tmp_path / "corrupt.onnx"
     corrupt.write_bytes(b"\x00garbage")
     x_test, y_test = data.features.select([10])
-    with pytest.raises(OnnxModelError, match="corrupt.onnx"):
+    with pytest.raises(ModelFileError, match="corrupt.onnx"):
         evaluate_onnx(corrupt, x_test, y_test, 10)
-    with pytest.raises(OnnxModelError, match="not found"):
+    with pytest.raises(ModelFileError, match="not found"):
         evaluate_onnx(tmp_path / "absent.onnx", x_test, y_test, 10)
     other = export_to_onnx(LightweightCNN(channels=[4], fc_size=0), tmp_path / "other.onnx",
                            input_shape=(1, 1, 64, 173))
     model_shape_mismatch = np.zeros((3, 32, 63), dtype=np.float32)
-    with pytest.raises(OnnxModelError, match="other.onnx"):
+    with pytest.raises(ModelFileError, match=r"other.onnx expects input .*64, 173.* got \(1, 32, 63\)"):
         evaluate_onnx(other, model_shape_mismatch, np.zeros(3, dtype=np.int64), 10)
 
 
+def test_an_onnx_runtime_failure_is_not_reported_as_a_shape_mismatch(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    # a graph whose input fits but whose Reshape fails at run time
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["input", "shape"], ["logits"])], "bad",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)],
+        [helper.make_tensor("shape", TensorProto.INT64, [2], [3, 3])])
+    path = tmp_path / "bad.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
+    with pytest.raises(Exception) as info:
+        onnx_predict(onnx_session(path), np.zeros((2, 4), dtype=np.float32), name="bad.onnx")
+    assert not isinstance(info.value, ModelFileError) and "expects input" not in str(info.value)
+
+
 def test_static_quantization_with_entropy_calibration_runs(trained, tmp_path):
-    data, _ = trained
+    data, _, _ = trained
     x_train, _ = data.features.select([1, 2])
     out = quantize_onnx_static(data.layout.models / "mini.onnx", tmp_path / "e.onnx", calibration_set(x_train, 8),
                                calibration_method="entropy")

@@ -1,13 +1,12 @@
 """The reference interface: PipelineConfig, NotebookPipeline, and `edge-audio run --mode`."""
-import papermill
 import pytest
 
 from edge_audio import NotebookPipeline, PipelineConfig
-from edge_audio import pipeline as pipeline_module
+from edge_audio import book as book_module
+from edge_audio.book import MODES, chapters
 from edge_audio.cli import main
-from edge_audio.config import MODES, project_root
-from edge_audio.pipeline import BOOK_PARAMETERS, chapters
-from edge_audio.reference import STEP_DEFAULTS
+from edge_audio.errors import ParameterError
+from edge_audio.parameters import PARAMETERS
 
 
 def test_pipeline_config_has_the_reference_settings_and_takes_overrides():
@@ -24,27 +23,19 @@ def test_pipeline_config_has_the_reference_settings_and_takes_overrides():
         PipelineConfig(CONSTRAINTS={"max_flops": 1})
 
 
-def test_every_parameter_has_one_default_that_matches_the_chapters():
-    declared = {}
-    for notebook in chapters():
-        for name, info in papermill.inspect_notebook(str(notebook)).items():
-            declared.setdefault(name, set()).add(info["default"])
-    # the book's overrides and the steps' defaults only name parameters some chapter declares
-    assert set(BOOK_PARAMETERS) <= set(declared)
-    assert set(STEP_DEFAULTS) <= set(declared)
-    for name, value in STEP_DEFAULTS.items():  # NotebookPipeline's defaults are the chapters' own
-        assert any(eval(default) == value for default in declared[name]), name  # noqa: S307 (our own notebooks)
-
-
-def test_configuration_page_documents_every_parameter():
-    page = (project_root() / "book" / "configuration.md").read_text()
-    for notebook in chapters():
-        for name in papermill.inspect_notebook(str(notebook)):
-            assert f"| `{name}` |" in page, name
+def test_pipeline_config_is_the_tables_book_values():
+    parameters = PipelineConfig().parameters()
+    for name, value in parameters.items():
+        if name != "model_configs":
+            assert value == PARAMETERS[name].book_value, name
+    assert [c["name"] for c in parameters["model_configs"]] == PARAMETERS["model_configs"].book_value
+    pipeline = NotebookPipeline(progress=False)
+    assert pipeline.settings.as_dict() == {**{n: p.book_value for n, p in PARAMETERS.items()},
+                                           "model_configs": parameters["model_configs"]}
 
 
 def test_unknown_notebook_pipeline_parameter_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown parameter"):
+    with pytest.raises(ParameterError, match=r"unknown parameter 'epoch' \(did you mean epochs\?\)"):
         NotebookPipeline(epoch=3)
 
 
@@ -54,7 +45,8 @@ def test_notebook_pipeline_methods_return_their_results(us8k_dir, tmp_path):
                                 nas_population=2, proxy_epochs=1, top_k=1, min_accuracy=0.0, device="cpu")
     results = pipeline.run_all(baseline_epochs=1, nas_generations=1)
     [baseline] = results["baselines"]
-    assert baseline.name == "tiny" and 0 <= baseline.record["accuracy"] <= 100
+    assert baseline.name == "tiny" and baseline.record["accuracy"] == baseline.deployed_run.test["accuracy"]
+    assert baseline.record["train"]["epochs"] == 1
     assert [(q.model, q.method) for q in results["quantization"]] == [("tiny", "ort_static")]
     nas = results["nas"]
     assert len(nas.search.history["nsga2"]) == 2 and len(nas.finalists) == 1
@@ -79,8 +71,8 @@ def recorded_run(monkeypatch, tmp_path):
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text("{}")
 
-    monkeypatch.setattr(pipeline_module, "execute_chapter", execute)
-    monkeypatch.setattr(pipeline_module, "build_book", lambda *args: built.append(args) or tmp_path / "html")
+    monkeypatch.setattr(book_module, "execute_chapter", execute)
+    monkeypatch.setattr(book_module, "build_book", lambda *args: built.append(args) or tmp_path / "html")
     return executed, built
 
 
@@ -108,14 +100,17 @@ def test_run_flags_reach_the_chapters_that_declare_them(recorded_run, tmp_path):
     executed, _ = recorded_run
     assert main(["run", "--mode", "full", "--no-build", "--output-dir", str(tmp_path / "out"), "--epochs", "5",
                  "--batch-size", "16", "--nas-generations", "4", "--nas-population", "10", "--storage",
-                 "sqlite:///x.db", "-p", "epochs", "9"]) == 0
+                 "sqlite:///x.db", "-p", "epochs", "9", "-p", "max_bad_fraction", "0.2"]) == 0
     parameters = dict(executed)
     assert parameters["02_baselines.ipynb"]["epochs"] == 5  # the flag wins over -p
     assert parameters["02_baselines.ipynb"]["batch_size"] == 16
     assert "nas_generations" not in parameters["02_baselines.ipynb"]
     nas = parameters["04_nas.ipynb"]
     assert (nas["nas_generations"], nas["nas_population"], nas["nas_storage"]) == (4, 10, "sqlite:///x.db")
-    assert parameters["05_frontier.ipynb"]["max_size_mb"] == 2.0
+    assert parameters["05_frontier.ipynb"]["min_accuracy"] == 70.0  # the book's value, not the chapter's 20
+    # every chapter gets the data parameters, the validation settings included
+    assert [parameters[name]["max_bad_fraction"] for name in sorted(parameters)] == [0.2] * 5
+    assert parameters["05_frontier.ipynb"]["epochs"] == 5  # the frontier reads the records of these settings
 
 
 def test_bad_run_flags_are_clear_errors(tmp_path, capsys):

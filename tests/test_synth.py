@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from edge_audio.errors import PathError
 from edge_audio.synth import URBANSOUND8K_CLASSES, URBANSOUND8K_COLUMNS, SynthConfig, ensure_dataset, generate_dataset
 
 
@@ -59,7 +60,7 @@ def test_files_are_heterogeneous_like_the_real_dataset(tmp_path):
 def test_generate_refuses_a_non_empty_folder(tmp_path):
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "file").write_text("x")
-    with pytest.raises(FileExistsError, match="not empty"):
+    with pytest.raises(PathError, match="not empty"):
         generate_dataset(tmp_path / "taken", SynthConfig(clips_per_class_per_fold=1), progress=False)
 
 

@@ -8,9 +8,12 @@ from edge_audio.config import FeatureConfig
 from edge_audio.data import load_dataset
 from edge_audio.features import extract_features
 from edge_audio.metrics import classification_metrics
-from edge_audio.pipeline import prepare_data, train_baselines
+from edge_audio.errors import ParameterError
 from edge_audio.results import load_results
-from edge_audio.train import Protocol, Split, TrainConfig, train_model
+from edge_audio.steps.baselines import train_baselines
+from edge_audio.steps.data import prepare_data
+from helpers import small_settings
+from edge_audio.train import Protocol, Split, TrainConfig, predict, train_model
 
 SPEC = {"name": "mini", "channels": [8, 16], "fc_size": 0, "dropout": 0.0}
 CONFIG = TrainConfig(epochs=4, batch_size=16, lr=0.01, seed=1, spec_augment=False)
@@ -21,7 +24,8 @@ SPLIT = Split(train_folds=(1, 2, 3, 4, 5, 6, 7, 8), val_fold=9, test_fold=10)
 def features(tmp_path_factory, request):
     us8k_dir = request.getfixturevalue("us8k_dir")
     config = FeatureConfig(sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
-    return extract_features(load_dataset(us8k_dir), config, tmp_path_factory.mktemp("cache"), progress=False)
+    dataset = load_dataset(us8k_dir)
+    return extract_features(dataset, config, tmp_path_factory.mktemp("cache"), dataset.fingerprint(), progress=False)
 
 
 def test_short_training_beats_chance_and_is_deterministic(features, tmp_path):
@@ -44,8 +48,8 @@ def test_an_interrupted_run_resumes_to_the_same_result(features, tmp_path):
     straight = train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "straight", progress=False)
     with pytest.raises(KeyboardInterrupt):
         train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "resumed", progress=False, stop_after_epoch=2)
-    run_dir = next((tmp_path / "resumed").iterdir())
-    assert (run_dir / "checkpoint.pt").is_file() and not (run_dir / "result.json").exists()
+    [partial] = (tmp_path / "resumed").glob("*.partial")
+    assert (partial / "checkpoint.pt").is_file() and not (partial / "best.pt").exists()
     resumed = train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "resumed", progress=False)
     assert resumed.history == straight.history and resumed.test == straight.test
 
@@ -92,28 +96,35 @@ def test_metrics_of_a_known_prediction():
 
 
 def test_baselines_step_writes_models_records_and_reuses_runs(us8k_dir, tmp_path):
-    data = prepare_data(us8k_dir, tmp_path, sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
-    config = TrainConfig(epochs=2, batch_size=16, seed=0)
-    first = train_baselines(data, [SPEC, "tiny"], config, Protocol(), latency_runs=5)
+    settings = small_settings(us8k_dir, tmp_path, epochs=2, batch_size=16, model_configs=[SPEC, "tiny"],
+                              latency_runs=5)
+    data = prepare_data(settings)
+    first = train_baselines(data, settings)
     for result in first:
         record = result.record
         assert os.path.getsize(result.model_path) == record["size_bytes"]
         assert (tmp_path / record["artifact"]) == result.model_path
         assert record["protocol"] == "holdout (val fold 9, test fold 10)" and record["seed"] == 0
-        assert record["latency"]["onnxruntime"]["threads"] == 1 and record["flops"] == 2 * record["macs"]
+        assert record["latency"]["onnxruntime"]["threads"] == 1
         assert (tmp_path / "models" / f"{result.name}.onnx").is_file()
-    second = train_baselines(data, [SPEC, "tiny"], config, Protocol(), latency_runs=5)
+        # the record's accuracy is the one its run measured on the test fold
+        assert record["accuracy"] == result.deployed_run.test["accuracy"]
+        model = result.deployed_run.load_model()
+        x_test, y_test = data.features.select([10])
+        assert record["accuracy"] == classification_metrics(y_test, predict(model, x_test).argmax(1),
+                                                            data.num_classes)["accuracy"]
+    second = train_baselines(data, settings)
     assert all(r.deployed_run.reused for r in second)
     assert [r.record for r in second] == [r.record for r in first]
     assert len(load_results(tmp_path / "logs")) == 2  # upserted, not duplicated
-    with pytest.raises(ValueError, match="unique"):
-        train_baselines(data, ["tiny", "tiny"], config, Protocol())
+    with pytest.raises(ParameterError, match="unique"):
+        train_baselines(data, settings, ["tiny", "tiny"])
 
 
 def test_kfold_baselines_report_mean_and_spread_over_the_official_folds(us8k_dir, tmp_path):
-    data = prepare_data(us8k_dir, tmp_path, sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
-    (result,) = train_baselines(data, [SPEC], TrainConfig(epochs=1, batch_size=16, seed=0), Protocol("kfold"),
-                                latency_runs=3)
+    settings = small_settings(us8k_dir, tmp_path, epochs=1, batch_size=16, model_configs=[SPEC], latency_runs=3,
+                              protocol="kfold")
+    (result,) = train_baselines(prepare_data(settings), settings)
     record = result.record
     assert record["protocol"] == "10-fold cross-validation" and record["protocol_kind"] == "kfold"
     assert sorted(record["test_folds"]) == list(range(1, 11)) and len(result.runs) == 10
@@ -121,3 +132,12 @@ def test_kfold_baselines_report_mean_and_spread_over_the_official_folds(us8k_dir
     assert record["accuracy"] == pytest.approx(np.mean(accuracies), abs=1e-3)
     assert record["accuracy_std"] == pytest.approx(np.std(accuracies), abs=1e-3)
     assert result.deployed_run.split.test_fold == 10
+
+
+def test_a_run_on_another_device_or_torch_is_another_run(features, tmp_path):
+    from edge_audio.storage import stable_hash
+    from edge_audio.train import run_key
+
+    keys = {stable_hash(run_key(SPEC, features, CONFIG, SPLIT, torch.device(device))) for device in ("cpu", "cuda")}
+    assert len(keys) == 2
+    assert run_key(SPEC, features, CONFIG, SPLIT, torch.device("cpu"))["torch"] == torch.__version__

@@ -1,0 +1,187 @@
+"""The book runner: execute the chapters with papermill, then build the HTML book with Jupyter Book.
+
+:func:`run_book` checks every parameter against :mod:`edge_audio.parameters` before any kernel starts (an unknown
+name or an invalid value is a :class:`~edge_audio.errors.ParameterError`), executes the chapters of ``book/``
+in order with papermill, in ``book/`` as their working directory (as nbval and Jupyter Book do), giving each
+chapter exactly the parameters it declares, writes the executed copies under ``<output>/notebooks/`` (the
+sources stay untouched), then builds the HTML book from those copies into ``_build/html``. The chapters are
+found from the package's location (:func:`edge_audio.config.project_root`), so it runs from any directory.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import OutputLayout, is_project, project_root, resolve_path
+from .errors import UserError, user_error_names
+from .parameters import PARAMETERS, Settings, book_values, chapter_parameters, check_names
+
+#: ``edge-audio run --mode``: the chapters (by number) each mode executes.
+MODES: dict[str, tuple[str, ...]] = {"full": ("01", "02", "03", "04", "05"), "baseline": ("01", "02"),
+                                     "quantization": ("03",), "nas": ("04",), "reports": ("05",)}
+
+
+class ChapterFailed(RuntimeError):
+    """A chapter raised while papermill executed it: which chapter, which cell, the error and its traceback."""
+
+    def __init__(self, chapter: str, cell: int | None, ename: str, evalue: str, traceback: list[str],
+                 executed: Path):
+        self.chapter, self.cell, self.ename, self.evalue = chapter, cell, ename, evalue
+        self.traceback, self.executed = traceback, executed
+        super().__init__(f"chapter {chapter} failed in cell {cell} ({ename}: {evalue}); the executed notebook "
+                         f"with the error is {executed}")
+
+    @property
+    def is_user_error(self) -> bool:
+        """Whether the chapter stopped on something the user gave (a :class:`~edge_audio.errors.UserError`)."""
+        return self.ename in user_error_names()
+
+    def traceback_text(self) -> str:
+        """The kernel's traceback, without terminal colour codes."""
+        return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(self.traceback))
+
+
+def book_dir() -> Path:
+    """The ``book/`` folder of the project (the chapters' sources); a :class:`UserError` outside a checkout."""
+    root = project_root()
+    if not is_project(root):
+        raise UserError(f"cannot find the book's chapters: edge-audio is installed from {Path(__file__).parent}, "
+                        "which is not in an edge-audio checkout; install it from one (pip install -e .)")
+    return root / "book"
+
+
+def chapters(source_dir: Path | None = None) -> list[Path]:
+    """The chapter notebooks, in order (their file names start with the chapter number)."""
+    return sorted((source_dir or book_dir()).glob("[0-9][0-9]_*.ipynb"))
+
+
+def chapter_values(notebook: Path, values: dict[str, Any]) -> dict[str, Any]:
+    """The part of ``values`` that ``notebook``'s ``parameters`` cell declares (see the parameter table)."""
+    declared = {p.name for p in chapter_parameters(notebook.name[:2])}
+    return {name: value for name, value in values.items() if name in declared}
+
+
+def execute_chapter(notebook: Path, out_path: Path, parameters: dict[str, Any], progress: bool = True) -> None:
+    """Execute one chapter with papermill (working directory: the chapter's folder) into ``out_path``."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        papermill.execute_notebook(str(notebook), str(out_path), parameters=parameters, cwd=str(notebook.parent),
+                                   kernel_name="python3", progress_bar=progress, log_output=False)
+    except PapermillExecutionError as exc:
+        raise ChapterFailed(notebook.name, exc.exec_count, exc.ename, exc.evalue, exc.traceback, out_path) from None
+
+
+def _collapse_injected_cells(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``hide-input``: the book shows it collapsed, one click away.
+
+    The values a chapter really ran with are in that cell (the ``parameters`` cell shows the defaults), so a
+    reader can always see them without the book leading with them.
+    """
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+    path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def build_book(executed_dir: Path, build_root: Path, staging_dir: Path) -> Path:
+    """Build the HTML book from executed chapters; returns ``build_root/_build/html``.
+
+    The project's ``_config.yml``, ``_toc.yml`` and the non-notebook pages of ``book/`` are copied into
+    ``staging_dir`` next to the executed notebooks, and Jupyter Book runs there with warnings as errors.
+    """
+    root = book_dir().parent
+    shutil.rmtree(staging_dir, ignore_errors=True)
+    (staging_dir / "book").mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / name, staging_dir / name)
+    for page in (root / "book").iterdir():
+        if page.suffix != ".ipynb" and page.is_file():
+            shutil.copy2(page, staging_dir / "book" / page.name)
+    for notebook in sorted(executed_dir.glob("*.ipynb")):
+        target = staging_dir / "book" / notebook.name
+        shutil.copy2(notebook, target)
+        _collapse_injected_cells(target)
+    build_root.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",
+               str(staging_dir), "--path-output", str(build_root), "-W", "-n", "--keep-going"]
+    completed = subprocess.run(command, capture_output=True, text=True)
+    if completed.returncode != 0:
+        tail = "\n".join((completed.stdout + completed.stderr).strip().splitlines()[-25:])
+        raise RuntimeError(f"the book build failed (jupyter-book exit {completed.returncode}):\n{tail}")
+    return build_root / "_build" / "html"
+
+
+def check_settings(values: dict[str, Any]) -> Settings:
+    """Check run parameters as the chapters will: names, types, and every setting derived from them (features,
+    training, protocol, budgets, search, model configs, methods, profiles, the dataset path), so that a user
+    error stops the run before any kernel starts. Returns the settings."""
+    from .data import detect_layout
+    from .models import spec_from_config
+    from .quantize import check_methods
+    from .targets import check_profiles
+
+    settings = Settings(**values)
+    for derived in ("features", "synth", "train", "protocol", "budgets", "search"):
+        getattr(settings, derived)
+    for config in settings.model_configs:
+        spec_from_config(config)
+    check_methods(settings.methods, settings.calibration_method)
+    if settings.profiles is not None:
+        check_profiles(settings.profiles)
+    if settings.dataset_path is not None:
+        detect_layout(resolve_path(settings.dataset_path))
+    return settings
+
+
+def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.PathLike | None = None,
+             build_root: str | os.PathLike | None = None, mode: str = "full", build: bool = True,
+             quick: bool = False, progress: bool = True) -> Path | None:
+    """Execute the chapters of ``mode`` (see :data:`MODES`) in order with papermill, then build the book; returns
+    the HTML folder (or None without ``build``).
+
+    ``parameters`` (over the book values of :mod:`edge_audio.parameters`, or over the chapters' own small
+    defaults when ``quick``) are checked (:func:`check_settings`), then each chapter gets the ones it declares,
+    and ``output_dir``. Each chapter reuses the cached results of earlier steps. The book is built from the
+    executed copies under ``<output>/notebooks``; a chapter outside ``mode`` that has no executed copy yet is
+    executed too (the book needs every chapter), and the others are left as they are. A failing chapter raises
+    :class:`ChapterFailed`, and what earlier chapters produced stays on disk.
+    """
+    if mode not in MODES:
+        raise UserError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    parameters = dict(parameters or {})
+    check_names(parameters)
+    if "output_dir" in parameters:
+        raise UserError("give the output folder as output_dir=... (edge-audio run --output-dir), not as a parameter")
+    base = {} if quick else {name: value for name, value in book_values().items()
+                             if PARAMETERS[name].book_overrides}
+    layout = OutputLayout.at(output_dir)
+    overrides = {**base, **parameters, "output_dir": str(layout.root)}
+    check_settings(overrides)
+    executed_dir = layout.root / "notebooks"
+    notebooks = chapters()
+    for notebook in notebooks:
+        selected = notebook.name[:2] in MODES[mode]
+        missing = build and not (executed_dir / notebook.name).is_file()
+        if not (selected or missing):
+            continue
+        if progress:
+            reason = "" if selected else f" (not in mode {mode}, but the book needs it and it has not run yet)"
+            print(f"== executing {notebook.name}{reason}", file=sys.stderr, flush=True)
+        execute_chapter(notebook, executed_dir / notebook.name, chapter_values(notebook, overrides), progress)
+    if not build:
+        return None
+    if progress:
+        print("== building the book", file=sys.stderr, flush=True)
+    root = book_dir().parent if build_root is None else resolve_path(build_root)
+    return build_book(executed_dir, root, layout.root / "book_build")

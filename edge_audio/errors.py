@@ -1,0 +1,39 @@
+"""The two kinds of failure edge-audio tells apart.
+
+* :class:`UserError`: something the user gave is wrong (a path, a parameter, a dataset, a model file). The message
+  says what is wrong and what was expected; the command line prints it as one line and exits with status 2.
+* Anything else is a bug or a failure of the environment: it keeps its traceback, and the command line exits
+  with status 1.
+"""
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Something the user gave cannot be used; the message says what and what was expected."""
+
+
+class ParameterError(UserError, ValueError):
+    """A parameter with an unknown name or an invalid value."""
+
+
+class DatasetError(UserError, ValueError):
+    """A dataset that cannot be used as given."""
+
+
+class ModelFileError(UserError, ValueError):
+    """A model file that is missing, cannot be loaded, or does not fit the input it is given; names the file."""
+
+
+class PathError(UserError, OSError):
+    """A path the user gave that cannot be used as asked (say, an output folder that must be empty and is not)."""
+
+
+def user_error_names() -> set[str]:
+    """Class names of every :class:`UserError` subclass (a chapter's failure is reported by class name)."""
+    names, pending = set(), [UserError]
+    while pending:
+        cls = pending.pop()
+        names.add(cls.__name__)
+        pending.extend(cls.__subclasses__())
+    return names
+

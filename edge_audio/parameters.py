@@ -1,0 +1,344 @@
+"""Every parameter of the book, in one table: its default, its book value, what it means, which chapters take it.
+
+This table is the one source of truth for settings:
+
+* each chapter's ``parameters`` cell is generated from it (``python scripts/sync_parameters.py``; a test compares
+  every cell with the table exactly);
+* the book's *Configuration* page (``book/configuration.md``) is generated the same way and tested the same way;
+* ``edge-audio run`` passes the book values (unless ``--quick``), checks every ``-p`` name against the table and
+  hands each chapter exactly the parameters it declares;
+* :class:`Settings` (what the chapters and :class:`~edge_audio.reference.NotebookPipeline` run with) and
+  :class:`~edge_audio.reference.PipelineConfig` read their defaults from it.
+
+A *default* is the chapter's own value: small, so a plain papermill call or nbval runs in seconds. A *book value*
+is what ``edge-audio run`` passes instead, for book-quality numbers. An unknown name is an error that names the
+closest known names; a value of the wrong type is an error that says what was expected.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import ParameterError
+
+ALL_CHAPTERS = ("01", "02", "03", "04", "05")
+#: Chapters whose results depend on the training settings (chapter 5 reads the records they wrote).
+RESULT_CHAPTERS = ("02", "03", "04", "05")
+_SAME = object()
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter: its name, chapter default, book value, meaning, the chapters declaring it, and its check."""
+
+    name: str
+    default: Any
+    meaning: str
+    chapters: tuple[str, ...]
+    group: str
+    expects: str  # what a valid value is, for error messages
+    check: Callable[[Any], bool] = field(repr=False)
+    book: Any = _SAME
+    convert: Callable[[Any], Any] = field(default=lambda value: value, repr=False)
+
+    @property
+    def book_value(self) -> Any:
+        """What ``edge-audio run`` passes (the default when the book does not override it)."""
+        return copy.deepcopy(self.default if self.book is _SAME else self.book)
+
+    @property
+    def book_overrides(self) -> bool:
+        return self.book is not _SAME
+
+    def validate(self, value: Any) -> Any:
+        """``value`` converted to this parameter's type, or a :class:`ParameterError` saying what was expected."""
+        if not self.check(value):
+            raise ParameterError(f"parameter {self.name} = {value!r}: expected {self.expects}")
+        return self.convert(copy.deepcopy(value))
+
+
+def _is_int(value: Any, minimum: int | None = None) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and (minimum is None or value >= minimum)
+
+
+def _is_number(value: Any, low: float | None = None, high: float | None = None, open_low: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if low is not None and (value <= low if open_low else value < low):
+        return False
+    return high is None or value <= high
+
+
+def _optional_text(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, os.PathLike)) and str(value) != "")
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _int_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(_is_int(v, 1) for v in value)
+
+
+def _model_configs(value: Any) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) > 0
+            and all(isinstance(v, str) or (isinstance(v, dict) and "name" in v) for v in value))
+
+
+def _text_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(_text(v) for v in value)
+
+
+def _optional_mapping(value: Any) -> bool:
+    return value is None or isinstance(value, dict)
+
+
+def _as_path(value: Any) -> Any:
+    return None if value is None else os.fspath(value)
+
+
+def _data(name, default, meaning, expects, check, book=_SAME, convert=lambda v: v):
+    return Parameter(name, default, meaning, ALL_CHAPTERS, "data and features", expects, check, book, convert)
+
+
+def _training(name, default, meaning, expects, check, chapters=RESULT_CHAPTERS, book=_SAME, convert=lambda v: v):
+    return Parameter(name, default, meaning, chapters, "models and training", expects, check, book, convert)
+
+
+_PARAMETERS = (
+    # data and features: every chapter prepares the same data, so every chapter declares them
+    _data("dataset_path", None, "None: the embedded synthetic UrbanSound8K; else an UrbanSound8K or ESC-50 folder, "
+          "or a CSV (file, fold, label)", "None or a path", _optional_text, convert=_as_path),
+    _data("output_dir", None, "None: $EDGE_AUDIO_OUTPUT_DIR, else output/ under the project root",
+          "None or a path", _optional_text, convert=_as_path),
+    _data("seed", 0, "seeds the synthetic dataset, training, calibration draws and both searches",
+          "an integer >= 0", lambda v: _is_int(v, 0)),
+    _data("synth_clips_per_class_per_fold", 3, "size of the synthetic dataset: K clips per class in each of its "
+          "10 folds", "an integer >= 1", lambda v: _is_int(v, 1), book=8),
+    _data("sample_rate", 22050, "Hz; every clip is resampled to this", "an integer >= 1000",
+          lambda v: _is_int(v, 1000)),
+    _data("duration", 4.0, "seconds; every clip is cropped or zero-padded to this", "a number > 0",
+          lambda v: _is_number(v, 0, open_low=True), convert=float),
+    _data("n_mels", 64, "mel bands of the log-mel front end", "an integer >= 1", lambda v: _is_int(v, 1)),
+    _data("n_fft", 1024, "STFT window (samples)", "an integer >= 8", lambda v: _is_int(v, 8)),
+    _data("hop_length", 512, "STFT hop (samples)", "an integer >= 1", lambda v: _is_int(v, 1)),
+    _data("max_bad_fraction", 0.05, "stop when more than this fraction of the files is unusable",
+          "a number in [0, 1]", lambda v: _is_number(v, 0.0, 1.0), convert=float),
+    _data("silence_threshold", 1e-4, "a clip whose peak amplitude is below this is excluded as silent",
+          "a number >= 0", lambda v: _is_number(v, 0.0), convert=float),
+    # models and training: chapter 5 declares them too, because they say which results belong to this run
+    _training("model_configs", ["tiny", "small", "medium"], "baselines: preset names (tiny, small, medium, ds_cnn) "
+              "or specs like {name: custom, channels: [16, 32], fc_size: 64}",
+              "a non-empty list of preset names or specs with a name", _model_configs, chapters=("02", "03", "04"),
+              book=["tiny", "small", "medium", "ds_cnn"], convert=list),
+    _training("epochs", 3, "training epochs of the baselines and of the NAS finalists", "an integer >= 1",
+              lambda v: _is_int(v, 1), book=12),
+    _training("batch_size", 32, "training batch size", "an integer >= 1", lambda v: _is_int(v, 1)),
+    _training("learning_rate", 0.003, "peak learning rate (one-cycle schedule, AdamW)", "a number > 0",
+              lambda v: _is_number(v, 0, open_low=True), convert=float),
+    _training("protocol", "holdout", "holdout (train / validation fold / test fold: the last two folds) or kfold "
+              "(the dataset's official cross-validation)", "'holdout' or 'kfold'", lambda v: v in ("holdout", "kfold")),
+    _training("device", "auto", "auto: CUDA when present, else CPU; or a torch device string", "a device string",
+              _text, chapters=("02", "03", "04")),
+    _training("latency_threads", 1, "threads for every latency measurement (1 is the edge-like figure)",
+              "an integer >= 1", lambda v: _is_int(v, 1)),
+    _training("latency_runs", 50, "timed runs per latency measurement, after warm-up (the median is reported)",
+              "an integer >= 1", lambda v: _is_int(v, 1), chapters=("02", "03", "04"), book=200),
+    # quantization
+    Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic"],
+              "quantization methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic",
+              ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list),
+    Parameter("calibration_size", 100, "clips drawn from the training folds to calibrate static INT8", ("03", "04"),
+              "quantization", "an integer >= 1", lambda v: _is_int(v, 1)),
+    Parameter("calibration_method", "minmax", "static INT8 calibration: minmax, entropy or percentile", ("03", "04"),
+              "quantization", "a calibration method name", _text),
+    # budgets
+    Parameter("max_size_mb", 2.0, "size budget, MB (10^6 bytes): the FP32 checkpoint in the search; the deployed "
+              "artifact in the frontier", ("04", "05"), "budgets", "a number > 0",
+              lambda v: _is_number(v, 0, open_low=True), convert=float),
+    Parameter("max_latency_ms", 50.0, "latency budget, ms, batch 1 (ONNX Runtime in the search; the record's "
+              "runtime in the frontier)", ("04", "05"), "budgets", "a number > 0",
+              lambda v: _is_number(v, 0, open_low=True), convert=float),
+    Parameter("min_accuracy", 20.0, "accuracy budget, %: the proxy's validation accuracy in the search; test "
+              "accuracy in the frontier", ("04", "05"), "budgets", "a percentage in [0, 100]",
+              lambda v: _is_number(v, 0.0, 100.0), book=70.0, convert=float),
+    # the search
+    Parameter("nas_population", 4, "NSGA-II population size", ("04",), "architecture search", "an integer >= 2",
+              lambda v: _is_int(v, 2)),
+    Parameter("nas_generations", 2, "NSGA-II generations (trials per search: population x generations)", ("04",),
+              "architecture search", "an integer >= 1", lambda v: _is_int(v, 1), book=3),
+    Parameter("nas_storage", None, "Optuna database URL of the study; None: SQLite logs/nas_study.db", ("04",),
+              "architecture search", "None or a database URL", _optional_text),
+    Parameter("proxy_epochs", 3, "epochs of a candidate's proxy training", ("04",), "architecture search",
+              "an integer >= 1", lambda v: _is_int(v, 1), book=6),
+    Parameter("proxy_train_folds", None, "None: the proxy trains on all training folds; N: on the first N", ("04",),
+              "architecture search", "None or an integer >= 1", lambda v: v is None or _is_int(v, 1)),
+    Parameter("nas_n_mels", [], "mel-band counts to search too (e.g. [40, 64]); empty: n_mels, not searched",
+              ("04",), "architecture search", "a list of integers", _int_list, convert=list),
+    Parameter("top_k", 1, "finalists retrained with the baseline protocol from NSGA-II's feasible front", ("04",),
+              "architecture search", "an integer >= 1", lambda v: _is_int(v, 1), book=2),
+    # the frontier
+    Parameter("profiles", None, "None: the built-in deployment profiles; or {name: {max_size_bytes, "
+              "max_latency_ms, max_int8_param_bytes, max_mmacs_per_second}}", ("05",), "the frontier",
+              "None or a mapping of profile name to limits", _optional_mapping),
+)
+PARAMETERS: dict[str, Parameter] = {p.name: p for p in _PARAMETERS}
+
+
+def default(name: str) -> Any:
+    """A parameter's chapter default (dataclasses whose fields are parameters take their defaults from here)."""
+    return copy.deepcopy(PARAMETERS[name].default)
+
+
+def check_names(names) -> None:
+    """Raise :class:`ParameterError` for any name the table does not know, naming the closest known names."""
+    unknown = [name for name in names if name not in PARAMETERS]
+    if not unknown:
+        return
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(str(name), PARAMETERS, n=3, cutoff=0.6)
+        hints.append(f"{name!r} (did you mean {' or '.join(close)}?)" if close else repr(name))
+    raise ParameterError(f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(hints)}; every parameter "
+                         "is listed in book/configuration.md")
+
+
+def chapter_parameters(chapter: str) -> list[Parameter]:
+    """The parameters chapter ``chapter`` (e.g. ``"02"``) declares, in table order."""
+    return [p for p in _PARAMETERS if chapter in p.chapters]
+
+
+def book_values() -> dict[str, Any]:
+    """Every parameter's book value (what ``edge-audio run`` passes without ``--quick``)."""
+    return {name: p.book_value for name, p in PARAMETERS.items()}
+
+
+class Settings:
+    """The values of every parameter for one run, checked: defaults from the table, overridden by ``values``.
+
+    Attribute access by parameter name (``settings.epochs``); the typed configurations the steps use are derived
+    properties (``features``, ``synth``, ``train``, ``protocol``, ``budgets``, ``search``), so an invalid
+    combination fails with a :class:`ParameterError` as soon as it is asked for.
+    """
+
+    def __init__(self, **values: Any):
+        check_names(values)
+        merged = {name: p.default for name, p in PARAMETERS.items()} | values
+        self._values = {name: PARAMETERS[name].validate(value) for name, value in merged.items()}
+
+    @classmethod
+    def of_chapter(cls, chapter: str, namespace: dict[str, Any]) -> "Settings":
+        """The settings of chapter ``chapter`` from its namespace (the values its ``parameters`` cell, and
+        papermill's injected cell, assigned); the parameters the chapter does not declare keep their defaults."""
+        names = [p.name for p in chapter_parameters(chapter)]
+        missing = [name for name in names if name not in namespace]
+        if missing:
+            raise ParameterError(f"chapter {chapter} does not define {', '.join(missing)}; regenerate its parameters "
+                                 "cell with scripts/sync_parameters.py")
+        return cls(**{name: namespace[name] for name in names})
+
+    @classmethod
+    def book(cls, **overrides: Any) -> "Settings":
+        """The book values, overridden by ``overrides``."""
+        check_names(overrides)
+        return cls(**(book_values() | overrides))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r}") from None
+
+    def __repr__(self) -> str:
+        changed = {n: v for n, v in self._values.items() if v != PARAMETERS[n].default}
+        return f"Settings({', '.join(f'{n}={v!r}' for n, v in changed.items())})"
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with ``changes`` applied."""
+        return Settings(**(self._values | changes))
+
+    def as_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._values)
+
+    # -- the typed configurations the steps use ------------------------------------------------------------------
+    @property
+    def features(self):
+        from .config import FeatureConfig
+
+        return FeatureConfig(sample_rate=self.sample_rate, duration=self.duration, n_mels=self.n_mels,
+                             n_fft=self.n_fft, hop_length=self.hop_length)
+
+    @property
+    def synth(self):
+        from .synth import SynthConfig
+
+        return SynthConfig(seed=self.seed, clips_per_class_per_fold=self.synth_clips_per_class_per_fold)
+
+    @property
+    def train(self):
+        from .train import TrainConfig
+
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.learning_rate, seed=self.seed)
+
+    @property
+    def protocol(self):
+        """The fold protocol (the ``protocol`` parameter names its kind: ``settings.protocol.kind``)."""
+        from .train import Protocol
+
+        return Protocol(self._values["protocol"])
+
+    @property
+    def budgets(self):
+        from .targets import Budgets
+
+        return Budgets(self.max_size_mb, self.max_latency_ms, self.min_accuracy)
+
+    @property
+    def search(self):
+        from .nas import SearchConfig
+
+        return SearchConfig(population=self.nas_population, generations=self.nas_generations,
+                            proxy_epochs=self.proxy_epochs, proxy_train_folds=self.proxy_train_folds,
+                            n_mels_choices=tuple(self.nas_n_mels), top_k=self.top_k, seed=self.seed,
+                            threads=self.latency_threads)
+
+    @property
+    def layout(self):
+        from .config import OutputLayout
+
+        return OutputLayout.at(self.output_dir)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the chapters and the configuration page show, generated from the table
+# ---------------------------------------------------------------------------------------------------------------
+
+PARAMETERS_CELL_HEADER = (
+    "# Parameters (generated from edge_audio/parameters.py: edit the table there, then run\n"
+    "# scripts/sync_parameters.py). papermill overrides them; `edge-audio run` passes book-quality values.")
+
+
+def parameters_cell(chapter: str) -> str:
+    """The source of chapter ``chapter``'s ``parameters`` cell."""
+    lines = [PARAMETERS_CELL_HEADER]
+    group = None
+    for p in chapter_parameters(chapter):
+        if p.group != group:
+            group = p.group
+            lines.append(f"# -- {group}")
+        lines.append(f"{p.name} = {p.default!r}  # {p.meaning}")
+    return "\n".join(lines)
+
+
+def configuration_table() -> str:
+    """The Markdown table of every parameter (the body of ``book/configuration.md``)."""
+    rows = ["| parameter | chapters | chapter default | `edge-audio run` | meaning |",
+            "| --- | --- | --- | --- | --- |"]
+    for p in _PARAMETERS:
+        book = f"`{p.book!r}`" if p.book_overrides else ""
+        rows.append(f"| `{p.name}` | {', '.join(p.chapters)} | `{p.default!r}` | {book} | {p.meaning} |")
+    return "\n".join(rows)

@@ -1,0 +1,47 @@
+"""Step 5 (chapter 5): the frontier over every record of this run's context, and the reports.
+
+Reads results only: it never trains or measures anything, so any budget or profile re-runs in seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from .. import plots
+from ..frontier import FrontierReport, analyze_frontier, comparison_table, feasibility_points
+from ..parameters import Settings
+from ..results import load_results, upsert_results
+from .data import PreparedData
+
+
+@dataclass
+class FrontierResult:
+    """The frontier analysis of every evaluated model of one run's context, and the reports written."""
+
+    report: FrontierReport
+    records: list[dict]
+    paths: dict[str, Path]
+
+
+def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
+    """Analyse every record of this run's context in ``logs/all_results.json`` (see
+    :func:`edge_audio.results.run_context`), write ``reports/pareto_frontier.png``,
+    ``reports/constraint_feasibility.png`` and ``reports/model_comparison.csv``, and complete each record with
+    its place on the fronts and against the budgets and profiles."""
+    layout = data.layout
+    context_key = data.context(settings)["key"]
+    records = load_results(layout.logs, context_key)
+    report = analyze_frontier(records, settings.budgets, settings.profiles)
+    paths = {"pareto_frontier": layout.reports / "pareto_frontier.png",
+             "constraint_feasibility": layout.reports / "constraint_feasibility.png",
+             "model_comparison": layout.reports / "model_comparison.csv"}
+    for name, figure in (("pareto_frontier", plots.plot_pareto_frontier(report)),
+                         ("constraint_feasibility", plots.plot_constraint_feasibility(feasibility_points(report),
+                                                                                      report.budgets))):
+        figure.savefig(paths[name], dpi=120, bbox_inches="tight")
+        plt.close(figure)
+    comparison_table(report).to_csv(paths["model_comparison"], index=False)
+    upsert_results(layout.logs, [{**record, "frontier": report.placement(record)} for record in records])
+    return FrontierResult(report, load_results(layout.logs, context_key), paths)

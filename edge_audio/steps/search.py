@@ -1,0 +1,218 @@
+"""Step 4 (chapter 4): the hardware-aware architecture search and its finalists.
+
+NSGA-II and a random-search control (:mod:`edge_audio.nas`) search under the run's budgets; the top-k distinct
+architectures of NSGA-II's feasible front are retrained with the baseline protocol (as baselines, by
+:func:`~edge_audio.steps.baselines.train_baselines`), quantized to static INT8 like chapter 3, and the best by
+validation accuracy is published as ``models/nas_best_model.*``. Every search record of this run's context is
+replaced by the new search's, so no stale candidate or finalist survives a new search.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from .. import plots
+from ..features import FeatureSet, extract_features
+from ..machine import machine_identity, versions
+from ..nas import HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
+from ..parameters import Settings
+from ..results import upsert_results
+from ..storage import atomic_write_json
+from .baselines import BaselineResult, train_baselines
+from .data import PreparedData
+from .quantization import QuantizationResult, quantize_models
+
+#: The files a search's best model is published as, under ``models/``.
+NAS_BEST_FILES = {"pth": "nas_best_model.pth", "onnx": "nas_best_model.onnx", "int8": "nas_best_model_int8.onnx",
+                  "spec": "nas_best_model.json"}
+NAS_SOURCES = ("nas_candidate", "nas_finalist")
+
+
+@dataclass
+class NASResult:
+    """A search: both searches' trials, the retrained finalists, their INT8 variants, and the best model."""
+
+    search: SearchOutcome
+    finalists: list[BaselineResult]
+    quantized: list[QuantizationResult]
+    best: BaselineResult | None
+    best_files: dict[str, Path]  # empty when no candidate met the budgets
+    history_path: Path
+    fronts: dict[int, list[dict]]  # generation -> NSGA-II's feasible front after it
+
+    def finalist_table(self) -> pd.DataFrame:
+        """The finalists, retrained with the baseline protocol, with their INT8 variant: the baseline metrics."""
+        rows = []
+        for finalist in self.finalists:
+            r = finalist.record
+            int8 = next((q.record for q in self.quantized if q.model == finalist.name and q.record), None)
+            rows.append({"Model": finalist.name, "NAS trial": r["nas"]["trial"],
+                         "Proxy acc (%)": r["nas"]["proxy_accuracy"], "Val acc (%)": r["val_accuracy"],
+                         "Accuracy (%)": r["accuracy"], "Size (MB)": round(r["size_bytes"] / 1e6, 3),
+                         "Latency (ms)": r["latency_ms"], "FLOPs (M)": round(r["flops"] / 1e6, 1),
+                         "Params": r["params"], "INT8 acc (%)": int8["accuracy"] if int8 else None,
+                         "INT8 size (MB)": round(int8["size_bytes"] / 1e6, 3) if int8 else None,
+                         "INT8 (ms)": int8["latency_ms"] if int8 else None,
+                         "Architecture": describe_spec(r["architecture"], r["features"]["n_mels"])})
+        return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
+
+
+def describe_spec(spec: dict, n_mels: int) -> str:
+    """A one-line description of an architecture spec."""
+    head = f"fc {spec['fc_size']}" if spec["fc_size"] else "no hidden fc"
+    return (f"{spec['block']} {'-'.join(map(str, spec['channels']))}, k{spec['kernel_size']}, {spec['pool']} pool, "
+            f"{head}, dropout {spec['dropout']:g}, {n_mels} mels")
+
+
+def dominance_table(candidates: list[dict], baselines: list[dict]) -> pd.DataFrame:
+    """For each (candidate, baseline) pair of FP32 records: does the candidate dominate the baseline on the test
+    fold (at least as accurate, no larger, no slower)?"""
+    rows = []
+    for c in candidates:
+        for b in baselines:
+            checks = {"at least as accurate": c["accuracy"] >= b["accuracy"],
+                      "no larger": c["size_bytes"] <= b["size_bytes"], "no slower": c["latency_ms"] <= b["latency_ms"]}
+            rows.append({"NAS model": c["model"], "baseline": b["model"],
+                         "accuracy (NAS / baseline)": f"{c['accuracy']:.2f} / {b['accuracy']:.2f}",
+                         "size kB (NAS / baseline)": f"{c['size_bytes'] / 1e3:.1f} / {b['size_bytes'] / 1e3:.1f}",
+                         "latency ms (NAS / baseline)": f"{c['latency_ms']:.3f} / {b['latency_ms']:.3f}",
+                         **checks, "dominates": all(checks.values())})
+    return pd.DataFrame(rows)
+
+
+def _candidate_records(history: list[dict], data: PreparedData, settings: Settings, split) -> list[dict]:
+    """Results records of the trained NAS candidates (proxy accuracy on the validation fold), one per spec."""
+    search = settings.search
+    records = {}
+    for h in history:
+        if not h["trained"] or h["architecture_key"] in records:
+            continue
+        records[h["architecture_key"]] = {
+            "model": f"nas-{h['architecture_key'][:8]}", "variant": "proxy", "source": "nas_candidate",
+            "precision": "fp32", "int8_weights": False, "accuracy_kind": "proxy", "runtime": "onnxruntime",
+            "latency_ms": h["latency_ms"], "latency": {"onnxruntime": h["latency"]}, "architecture": h["spec"],
+            "dataset": data.summary(), "context": data.context(settings),
+            "protocol": f"NAS proxy ({search.proxy_epochs} epochs, folds {list(split.train_folds)}, "
+                        f"val fold {split.val_fold})",
+            "accuracy": h["proxy_accuracy"], "macro_f1": h["proxy_macro_f1"], "size_bytes": h["size_bytes"],
+            "params": h["params"], "macs": h["macs"], "flops": h["flops"], "threads": search.threads,
+            "seed": search.seed, "features": {**data.feature_config.to_dict(), "n_mels": h["n_mels"]},
+            "train": search.proxy_train_config().to_dict(), "nas": {"sampler": h["sampler"], "trial": h["number"]},
+        }
+    return list(records.values())
+
+
+def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResult],
+            progress: bool = False) -> NASResult:
+    """Search under the run's budgets (NSGA-II and the random control), retrain the top-k feasible candidates with
+    the baseline protocol, quantize them like chapter 3 (static INT8), and publish the best (by validation
+    accuracy) as ``models/nas_best_model.*``; write ``logs/nas_history.json`` and the two reports. Resumes an
+    interrupted search from ``settings.nas_storage`` (default: SQLite under ``logs/``).
+
+    When no candidate meets the budgets there are no finalists: ``best`` is None and no best-model file exists
+    (a previous search's files are removed, so nothing stale is published).
+    """
+    budgets, search = settings.budgets, settings.search  # invalid settings fail here, before any training
+    layout = data.layout
+    feature_sets = {data.feature_config.n_mels: data.features}
+
+    def features_for(n_mels: int) -> FeatureSet:
+        if n_mels not in feature_sets:
+            config = dataclasses.replace(data.feature_config, n_mels=n_mels)
+            feature_sets[n_mels] = extract_features(data.dataset, config, layout.cache, data.fingerprint,
+                                                    progress=progress)
+        return feature_sets[n_mels]
+
+    split = settings.protocol.splits(data.dataset.folds)[-1]
+    if search.proxy_train_folds is not None:
+        split = dataclasses.replace(split, train_folds=split.train_folds[:search.proxy_train_folds])
+    context = SearchContext(features_for, data.feature_config.n_mels, split, budgets, search,
+                            layout.cache / "nas", settings.device)
+    identity = {"dataset": data.fingerprint, "features": {**data.feature_config.to_dict(), "n_mels": None},
+                "budgets": budgets.to_dict(), "search": {**asdict(search), "generations": None, "top_k": None},
+                "split": asdict(split), "machine": machine_identity(), "onnxruntime": versions()["onnxruntime"]}
+    history_path = layout.logs / HISTORY_FILE
+    outcome = run_search(context, settings.nas_storage or default_storage(layout.logs), identity, history_path,
+                         progress)
+    run_key = data.context(settings)["key"]
+
+    def replaced(record: dict) -> bool:
+        return record.get("source") in NAS_SOURCES and record["context"]["key"] == run_key
+
+    candidates = _candidate_records([h for s in SAMPLERS for h in outcome.history[s]], data, settings, split)
+    upsert_results(layout.logs, candidates, drop=replaced)
+
+    finalists, quantized = [], []
+    for rank, entry in enumerate(outcome.finalists, start=1):
+        finalist_data = dataclasses.replace(data, features=features_for(entry["n_mels"]))
+        [finalist] = train_baselines(finalist_data, settings, [{"name": f"nas_{rank}", **entry["spec"]}], progress)
+        results = quantize_models(finalist_data, settings, [finalist], ["ort_static"])
+        nas_info = {"trial": entry["number"], "sampler": "nsga2", "proxy_accuracy": entry["proxy_accuracy"],
+                    "rank": rank}
+        finalist.record.update(source="nas_finalist", nas=nas_info)
+        for result in results:
+            if result.record is not None:
+                result.record.update(source="nas_finalist", nas=nas_info)
+        upsert_results(layout.logs, [finalist.record] + [r.record for r in results if r.record is not None])
+        finalists.append(finalist)
+        quantized.extend(results)
+
+    best, best_files = _publish_best(finalists, quantized, layout)
+    population = search.population
+    nsga = outcome.history["nsga2"]
+    fronts = {generation: feasible_front([h for h in nsga if h["number"] // population <= generation])
+              for generation in sorted({h["number"] // population for h in nsga})}
+    result = NASResult(outcome, finalists, quantized, best, best_files, history_path, fronts)
+    figure = plots.plot_nas_evolution(outcome.history, population, fronts)
+    figure.savefig(layout.reports / "nas_evolution.png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    figure = plots.plot_constraint_feasibility(nas_feasibility_points(result, baselines), budgets)
+    figure.savefig(layout.reports / "constraint_feasibility.png", dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return result
+
+
+def _publish_best(finalists: list[BaselineResult], quantized: list[QuantizationResult],
+                  layout) -> tuple[BaselineResult | None, dict[str, Path]]:
+    """Copy the best finalist (by validation accuracy, then size) to ``models/nas_best_model.*``; remove a previous
+    search's files first, so nothing stale is published when there is no finalist."""
+    for name in NAS_BEST_FILES.values():
+        (layout.models / name).unlink(missing_ok=True)
+    if not finalists:
+        return None, {}
+    best = max(finalists, key=lambda f: (f.record["val_accuracy"], -f.record["size_bytes"]))
+    int8 = next((q.record for q in quantized if q.model == best.name and q.record is not None), None)
+    sources = {"pth": layout.root / best.record["artifact"], "onnx": layout.root / best.record["onnx_artifact"],
+               "int8": layout.root / int8["artifact"] if int8 else None}
+    files = {}
+    for kind, source in sources.items():
+        if source is not None:
+            files[kind] = layout.models / NAS_BEST_FILES[kind]
+            shutil.copy2(source, files[kind])
+    files["spec"] = layout.models / NAS_BEST_FILES["spec"]
+    atomic_write_json(files["spec"], {
+        "model": best.name, "architecture": best.record["architecture"], "features": best.record["features"],
+        "class_names": best.record["class_names"], "accuracy": best.record["accuracy"],
+        "val_accuracy": best.record["val_accuracy"], "size_bytes": best.record["size_bytes"],
+        "latency_ms": best.record["latency_ms"], "nas": best.record["nas"],
+        "sha256": {"pth": best.record["artifact_sha256"], "onnx": best.record["onnx_sha256"],
+                   "int8": int8["artifact_sha256"] if int8 else None},
+        "int8_accuracy": int8["accuracy"] if int8 else None})
+    return best, files
+
+
+def nas_feasibility_points(nas: NASResult, baselines: list[BaselineResult]) -> pd.DataFrame:
+    """The points of the search's constraint-feasibility figure: every candidate of both searches (unlabelled)
+    and the baselines (labelled), each marked by whether it meets the budgets."""
+    budgets = nas.search.budgets
+    return pd.DataFrame(
+        [{"size_bytes": h["size_bytes"], "latency_ms": h["latency_ms"], "kind": "nas candidate",
+          "feasible": h["feasible"], "label": None} for entries in nas.search.history.values() for h in entries]
+        + [{"size_bytes": b.record["size_bytes"], "latency_ms": b.record["latency_ms"], "kind": "baseline",
+            "feasible": not budgets.reasons(b.record["size_bytes"], b.record["latency_ms"], b.record["accuracy"]),
+            "label": b.name} for b in baselines])

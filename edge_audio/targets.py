@@ -1,0 +1,95 @@
+"""What a deployable model must meet: the run's budgets and the named deployment profiles.
+
+* :class:`Budgets`: the user's hard limits (size in MB = 10^6 bytes, latency in ms, accuracy in percent), used by
+  the search (as Optuna constraints) and by the frontier.
+* :data:`DEPLOYMENT_PROFILES`: named device budgets. The DCASE low-complexity profile counts the way that
+  community does (DCASE 2022 Task 1): every parameter, zeros included, at one byte (INT8), at most 128 kB
+  (128,000 bytes), and at most 30 million MACs per second of audio, i.e. a clip's MACs divided by its duration;
+  the feature front end is not counted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ParameterError
+from .parameters import default
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Hard limits a deployable model must meet: size in MB (10^6 bytes), latency in ms, accuracy in percent."""
+
+    max_size_mb: float = default("max_size_mb")
+    max_latency_ms: float = default("max_latency_ms")
+    min_accuracy: float = default("min_accuracy")
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("max_size_mb", "max_latency_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                problems.append(f"{name} must be a positive number, got {value!r}")
+        accuracy = self.min_accuracy
+        if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0.0 <= accuracy <= 100.0:
+            problems.append(f"min_accuracy must be a percentage in [0, 100], got {self.min_accuracy!r}")
+        if problems:
+            raise ParameterError("invalid budgets: " + "; ".join(problems))
+
+    @property
+    def max_size_bytes(self) -> float:
+        return self.max_size_mb * 1e6
+
+    def violations(self, size_bytes: float, latency_ms: float, accuracy: float | None) -> dict[str, float]:
+        """How far each limit is exceeded (<= 0: met), in the limit's own unit; accuracy None counts as 0."""
+        return {"size_mb": size_bytes / 1e6 - self.max_size_mb, "latency_ms": latency_ms - self.max_latency_ms,
+                "accuracy": self.min_accuracy - (accuracy if accuracy is not None else 0.0)}
+
+    def reasons(self, size_bytes: float, latency_ms: float, accuracy: float | None) -> list[str]:
+        """Why a model breaks the budgets, one readable phrase per broken limit (empty: it meets them)."""
+        over = self.violations(size_bytes, latency_ms, accuracy)
+        reasons = []
+        if over["size_mb"] > 0:
+            reasons.append(f"size {size_bytes / 1e6:.3f} MB > {self.max_size_mb:g} MB")
+        if over["latency_ms"] > 0:
+            reasons.append(f"latency {latency_ms:.3f} ms > {self.max_latency_ms:g} ms")
+        if over["accuracy"] > 0:
+            reasons.append("not trained (hardware budget broken)" if accuracy is None
+                           else f"accuracy {accuracy:.2f}% < {self.min_accuracy:g}%")
+        return reasons
+
+    def to_dict(self) -> dict:
+        return {"max_size_mb": self.max_size_mb, "max_latency_ms": self.max_latency_ms,
+                "min_accuracy": self.min_accuracy}
+
+
+#: Named deployment budgets. ``max_size_bytes`` bounds the artifact's bytes; ``max_int8_param_bytes`` and
+#: ``max_mmacs_per_second`` are the DCASE way of counting (see the module docstring). None: no limit.
+DEPLOYMENT_PROFILES: dict[str, dict] = {
+    "microcontroller": {"max_size_bytes": 256_000, "max_latency_ms": 20.0,
+                        "description": "Cortex-M class MCU: <= 256 kB model, <= 20 ms"},
+    "smart_speaker": {"max_size_bytes": 2_000_000, "max_latency_ms": 50.0,
+                      "description": "smart speaker: <= 2 MB model, <= 50 ms"},
+    "gateway": {"max_size_bytes": 10_000_000, "description": "edge gateway: <= 10 MB model"},
+    "dcase_low_complexity": {"max_int8_param_bytes": 128_000, "max_mmacs_per_second": 30.0,
+                             "description": "DCASE 2022 Task 1: <= 128 kB of INT8 parameters, "
+                                            "<= 30 MMACs per second of audio"},
+}
+PROFILE_LIMITS = ("max_size_bytes", "max_latency_ms", "max_int8_param_bytes", "max_mmacs_per_second")
+
+
+def check_profiles(profiles: dict[str, dict]) -> dict[str, dict]:
+    """Validate user-given profiles (a name -> limits mapping); raises ``ValueError`` naming the bad entry."""
+    if not isinstance(profiles, dict):
+        raise ParameterError(f"profiles must be a mapping of name -> limits, got {profiles!r}")
+    for name, limits in profiles.items():
+        if not isinstance(limits, dict):
+            raise ParameterError(f"profile {name!r} must be a mapping of limits, got {limits!r}")
+        unknown = set(limits) - set(PROFILE_LIMITS) - {"description"}
+        if unknown:
+            raise ParameterError(f"profile {name!r} has unknown limit(s) {sorted(unknown)}; use {PROFILE_LIMITS}")
+        if not any(key in limits for key in PROFILE_LIMITS):
+            raise ParameterError(f"profile {name!r} sets no limit; use one of {PROFILE_LIMITS}")
+        for key in PROFILE_LIMITS:
+            if key in limits and not (isinstance(limits[key], (int, float)) and limits[key] > 0):
+                raise ParameterError(f"profile {name!r}: {key} must be a positive number, got {limits[key]!r}")
+    return profiles

@@ -1,0 +1,37 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def write_tone(path: Path, seconds: float = 0.5, rate: int = 16000, freq: float = 440.0, channels: int = 1):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    wave = 0.5 * np.sin(2 * np.pi * freq * t).astype(np.float32)
+    sf.write(path, np.stack([wave] * channels, axis=1) if channels > 1 else wave, rate, subtype="PCM_16")
+    return path
+
+
+#: Small feature settings for fast unit tests.
+SMALL_FEATURES = dict(sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
+
+
+def small_settings(dataset_path, output_dir, **overrides):
+    """Settings for unit tests: a dataset path, an output folder, small features, and any overrides."""
+    from edge_audio.parameters import Settings
+
+    return Settings(dataset_path=str(dataset_path), output_dir=str(output_dir), **{**SMALL_FEATURES, **overrides})
+
+
+def write_odd_class_csv(root: Path, class_ids=(3, 7, 12), folds=5, clips=2) -> Path:
+    """A CSV dataset whose class ids are not 0..K-1 (and not in file order): tones of three pitches."""
+    rows = ["file,fold,label,class_id"]
+    for fold in range(1, folds + 1):
+        for k, class_id in enumerate(sorted(class_ids, reverse=True)):
+            for clip in range(clips):
+                rel = f"clips/{class_id}_{fold}_{clip}.wav"
+                write_tone(root / rel, seconds=1.0, freq=220 * (k + 1) + 15 * clip)
+                rows.append(f"{rel},{fold},pitch{class_id},{class_id}")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    return root / "labels.csv"
