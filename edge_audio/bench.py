@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from .config import FeatureConfig
 from .data import load_dataset
+from .export import export_to_onnx
 from .features import extract_features
 from .models import PRESETS, LightweightCNN, preset_spec
 from .machine import cores, cpu_isa, cpu_name, matmul_throughput
@@ -75,10 +76,9 @@ def run_benchmarks(latency_runs: int = 200, clips_per_class_per_fold: int = 4, o
             with torch_threads(count):
                 samples_per_second = training_throughput(name, input_shape)
             model = LightweightCNN.from_spec(preset_spec(name)).eval()
-            checkpoint = scratch / f"{name}.pth"
-            torch.save(model.state_dict(), checkpoint)
-            profile = profile_model(model, input_shape, checkpoint, scratch / f"{name}.onnx",
-                                    report["matmul_gflops_1thread"], threads=1, runs=latency_runs)
+            export_to_onnx(model, scratch / f"{name}.onnx", input_shape=(1, *input_shape))
+            profile = profile_model(model, input_shape, scratch / f"{name}.onnx", report["matmul_gflops_1thread"],
+                                    threads=1, runs=latency_runs)
             row = {"train_samples_per_second": round(samples_per_second, 1), "flops": profile["flops"],
                    "floor_ms": profile["flop_floor_ms"],
                    "pytorch_ms": profile["latency"]["pytorch"]["median_ms"],

@@ -21,6 +21,7 @@ from typing import Any
 from .config import OutputLayout, is_project, project_root, resolve_path
 from .errors import UserError, user_error_names
 from .parameters import PARAMETERS, Settings, book_values, chapter_parameters, check_names
+from .stats import unbacked_claims
 
 #: ``edge-audio run --mode``: the chapters (by number) each mode executes.
 MODES: dict[str, tuple[str, ...]] = {"full": ("01", "02", "03", "04", "05"), "baseline": ("01", "02"),
@@ -68,7 +69,8 @@ def chapter_values(notebook: Path, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def execute_chapter(notebook: Path, out_path: Path, parameters: dict[str, Any], progress: bool = True) -> None:
-    """Execute one chapter with papermill (working directory: the chapter's folder) into ``out_path``."""
+    """Execute one chapter with papermill (working directory: the chapter's folder) into ``out_path``, then check
+    that it states no difference its own tests do not back (:func:`statement_problems`)."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -78,6 +80,9 @@ def execute_chapter(notebook: Path, out_path: Path, parameters: dict[str, Any], 
                                    kernel_name="python3", progress_bar=progress, log_output=False)
     except PapermillExecutionError as exc:
         raise ChapterFailed(notebook.name, exc.exec_count, exc.ename, exc.evalue, exc.traceback, out_path) from None
+    problems = statement_problems(out_path)
+    if problems:  # a bug in the chapter's prose, not the user's input
+        raise RuntimeError(f"{notebook.name} states differences its own tests do not back: " + "; ".join(problems))
 
 
 def _collapse_injected_cells(path: Path) -> None:
@@ -142,6 +147,34 @@ def check_settings(values: dict[str, Any]) -> Settings:
     if settings.dataset_path is not None:
         detect_layout(resolve_path(settings.dataset_path))
     return settings
+
+
+def glued_values(executed: Path) -> dict[str, str]:
+    """Every value an executed chapter glued (``myst_nb.glue``), as the plain text the book renders."""
+    import ast
+
+    values = {}
+    for cell in json.loads(Path(executed).read_text(encoding="utf-8"))["cells"]:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = output.get("data", {}).get("application/papermill.record/text/plain")
+            if name and text is not None:
+                values[name] = ast.literal_eval(text) if text[:1] in "'\"" else text
+    return values
+
+
+def statement_problems(executed: Path) -> list[str]:
+    """What an executed chapter states about differences that its own tests do not back: a sentence it glued as a
+    claim (``claims``, see :class:`edge_audio.stats.Claims`) asserting a difference its test did not resolve, or a
+    sentence of its computed prose (Markdown outputs, glued text) asserting one that no resolved claim states."""
+    texts = [value for name, value in glued_values(executed).items() if name != "claims"]
+    for cell in json.loads(Path(executed).read_text(encoding="utf-8"))["cells"]:
+        for output in cell.get("outputs", []):
+            markdown = output.get("data", {}).get("text/markdown")
+            if markdown:
+                texts.append("".join(markdown))
+    claims = json.loads(glued_values(executed).get("claims", "[]"))
+    return unbacked_claims(claims, texts)
 
 
 def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.PathLike | None = None,

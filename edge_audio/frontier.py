@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserError
-from .pareto import hypervolume, knee_index, pareto_mask
+from .pareto import hypervolume, knee_index
+from .stats import mcnemar
 from .targets import PROFILE_LIMITS, Budgets, DEPLOYMENT_PROFILES, check_profiles
 
 
@@ -35,14 +36,19 @@ def model_kind(record: dict) -> str:
 
 
 def model_table(records: list[dict]) -> pd.DataFrame:
-    """One row per evaluated model variant, with every cost the frontier and the profiles need."""
+    """One row per evaluated model variant, with its accuracies (test with n and 95% interval, validation) and
+    every cost the frontier and the profiles need."""
     rows = []
     for r in records:
+        test = r.get("test") or {}
         duration = r["features"]["duration"]
         rows.append({
             "label": f"{r['model']} ({r['variant']})", "model": r["model"], "variant": r["variant"],
-            "kind": model_kind(r), "accuracy_kind": r.get("accuracy_kind", "test"),
-            "accuracy": float(r["accuracy"]), "size_bytes": int(r["size_bytes"]), "latency_ms": float(r["latency_ms"]),
+            "kind": model_kind(r), "accuracy_kind": r.get("accuracy_kind", "test"), "protocol": r["protocol_kind"],
+            "accuracy": float(r["accuracy"]), "n": test.get("n"),
+            "ci_low": test.get("ci95", [np.nan, np.nan])[0], "ci_high": test.get("ci95", [np.nan, np.nan])[1],
+            "val_accuracy": r.get("val_accuracy"),
+            "size_bytes": int(r["size_bytes"]), "latency_ms": float(r["latency_ms"]),
             "runtime": r["runtime"], "flops": int(r["flops"]), "macs": int(r["macs"]), "params": int(r["params"]),
             "int8": bool(r.get("int8_weights", False)),
             "int8_param_bytes": int(r["params"]),  # one byte per parameter once quantized
@@ -61,26 +67,57 @@ def _meets(row: pd.Series, limits: dict) -> bool:
 
 @dataclass
 class FrontierReport:
-    """The frontier analysis: the table of models, one Pareto front per cost axis, and the budget answers."""
+    """The frontier analysis: the table of models, one front per cost axis, the best model, the budget answers.
+
+    Accuracy differences are what the exact McNemar test on the shared test clips resolves (:meth:`compare`): a
+    model *dominates* another on a cost axis (:meth:`dominates`) when it costs no more, is not resolvably less
+    accurate, and costs less or is resolvably more accurate. So a cheaper model that ties within noise dominates,
+    and a front holds only trade-offs the data can resolve. The best model overall, and per profile, is the one
+    with the highest **validation** accuracy (then the faster, then the smaller); the test folds only report it.
+    """
 
     table: pd.DataFrame  # every model (test accuracy and proxy rows), with front / budget columns
     axes: dict[str, tuple[str, str]]  # cost axis -> (column of the table, axis label)
     budgets: Budgets
     profiles: dict[str, dict]
+    evaluations: dict[str, dict]  # label -> the record's pooled test evaluation (predictions included)
     fronts: dict[str, pd.DataFrame] = field(default_factory=dict)  # axis -> front rows, cheapest first
     hypervolumes: dict[str, float] = field(default_factory=dict)
     knees: dict[str, str] = field(default_factory=dict)  # axis -> label of the knee model
     profile_best: pd.DataFrame | None = None
+    best: str = ""  # label of the best model overall (validation accuracy)
 
     @property
     def evaluated(self) -> pd.DataFrame:
         """Models with a test-fold accuracy (those the fronts and profiles rank)."""
         return self.table[self.table["accuracy_kind"] == "test"]
 
+    def compare(self, label_a: str, label_b: str) -> dict:
+        """The exact McNemar test of two evaluated models on their shared test clips (a = ``label_a``)."""
+        return mcnemar(self.evaluations[label_a], self.evaluations[label_b])
+
+    def dominates(self, label_a: str, label_b: str, axis: str) -> bool:
+        """Whether model a dominates model b on ``axis`` (see the class docstring)."""
+        column = self.axes[axis][0]
+        rows = self.table.set_index("label")
+        cost_a, cost_b = rows.at[label_a, column], rows.at[label_b, column]
+        better = self.compare(label_a, label_b)["better"]
+        return bool(cost_a <= cost_b and better != "b" and (cost_a < cost_b or better == "a"))
+
+    def ties_with(self, label: str) -> list[str]:
+        """The other evaluated models the paired test cannot tell from ``label`` in accuracy."""
+        return [other for other in self.evaluated["label"] if other != label
+                and self.compare(other, label)["better"] is None]
+
+    def by_validation(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``rows`` ordered as picks are made (:func:`edge_audio.results.pick_key`): highest validation accuracy
+        first, then the faster, then the smaller."""
+        return rows.sort_values(["val_accuracy", "latency_ms", "size_bytes"], ascending=[False, True, True])
+
     def within_budgets(self) -> pd.DataFrame:
-        """Evaluated models meeting every budget, most accurate first."""
+        """Evaluated models meeting every budget (the accuracy budget on validation accuracy), best pick first."""
         rows = self.evaluated
-        return rows[rows["meets_budgets"]].sort_values(["accuracy", "size_bytes"], ascending=[False, True])
+        return self.by_validation(rows[rows["meets_budgets"]])
 
     def placement(self, record: dict) -> dict:
         """Where one analysed record stands: on which fronts, whether it meets the budgets, which profiles it fits."""
@@ -94,7 +131,8 @@ class FrontierReport:
 
 def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
                      profiles: dict[str, dict] | None = None) -> FrontierReport:
-    """Pareto fronts (accuracy vs size, latency, FLOPs), hypervolumes, knees, budgets and profile winners.
+    """Fronts (accuracy vs size, latency, FLOPs), hypervolumes, knees, the best model, budgets and profile
+    winners; see :class:`FrontierReport` for how ties and picks are decided.
 
     Raises :class:`~edge_audio.errors.UserError` when no record has a test accuracy (the baselines have not run
     with these settings).
@@ -105,31 +143,37 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
     if table.empty or not (table["accuracy_kind"] == "test").any():
         raise UserError("no evaluated model in the results log for these settings (dataset, features, training, "
                         "protocol, machine); run the baselines chapter with the same parameters first")
+    # the accuracy budget is a threshold, so it is applied to validation accuracy (a proxy's is one already)
     table["meets_budgets"] = [
-        all(v <= 0 for v in budgets.violations(row.size_bytes, row.latency_ms, row.accuracy).values())
+        all(v <= 0 for v in budgets.violations(row.size_bytes, row.latency_ms, row.accuracy if row.accuracy_kind
+                                               == "proxy" else row.val_accuracy).values())
         for row in table.itertuples()]
-    report = FrontierReport(table, COST_AXES, budgets, profiles)
+    evaluations = {f"{r['model']} ({r['variant']})": r["test"] for r in records
+                   if r.get("accuracy_kind", "test") == "test"}
+    report = FrontierReport(table, COST_AXES, budgets, profiles, evaluations)
     tested = table["accuracy_kind"] == "test"
+    labels = list(table.loc[tested, "label"])
     for axis, (column, _) in COST_AXES.items():
-        rows = table[tested]
-        mask = pareto_mask(np.stack([-rows["accuracy"].to_numpy(), rows[column].to_numpy()], axis=1))
-        table[f"front_{axis}"] = False
-        table.loc[rows.index[mask], f"front_{axis}"] = True
-        front = table.loc[rows.index[mask]].sort_values(column)
+        on_front = [a for a in labels if not any(report.dominates(b, a, axis) for b in labels if b != a)]
+        table[f"front_{axis}"] = table["label"].isin(on_front)
+        front = table[table["label"].isin(on_front)].sort_values([column, "accuracy"])
         report.fronts[axis] = front
-        reference_cost = float(rows[column].max())
+        reference_cost = float(table.loc[tested, column].max())
         points = np.stack([1.0 - front["accuracy"].to_numpy() / 100.0, front[column].to_numpy() / reference_cost],
                           axis=1)
         report.hypervolumes[axis] = round(hypervolume(points, np.array([1.0, 1.0 + 1e-9])), 4)
         report.knees[axis] = front["label"].iloc[knee_index(front[column].to_numpy(), front["accuracy"].to_numpy())]
+    report.best = report.by_validation(report.evaluated)["label"].iloc[0]
     best = []
     for name, limits in profiles.items():
-        fits = table[tested & table.apply(lambda row: _meets(row, limits), axis=1)]
-        top = fits.sort_values(["accuracy", "size_bytes"], ascending=[False, True]).head(1)
+        fits = report.by_validation(table[tested & table.apply(lambda row: _meets(row, limits), axis=1)])
+        top = fits.head(1)
         best.append({"profile": name, "limits": limits.get("description", _describe(limits)),
                      "models that fit": len(fits),
-                     "best model": top["label"].iloc[0] if len(top) else "none fits",
-                     "accuracy (%)": float(top["accuracy"].iloc[0]) if len(top) else None,
+                     "best model (validation)": top["label"].iloc[0] if len(top) else "none fits",
+                     "val accuracy (%)": float(top["val_accuracy"].iloc[0]) if len(top) else None,
+                     "test accuracy (%)": float(top["accuracy"].iloc[0]) if len(top) else None,
+                     "95% interval": f"{top['ci_low'].iloc[0]:.1f}-{top['ci_high'].iloc[0]:.1f}" if len(top) else None,
                      "size (kB)": round(top["size_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
                      "latency (ms)": float(top["latency_ms"].iloc[0]) if len(top) else None,
                      "MMACs/s": float(top["mmacs_per_second"].iloc[0]) if len(top) else None})
@@ -149,8 +193,11 @@ def comparison_table(report: FrontierReport) -> pd.DataFrame:
     rows = report.table.sort_values(["accuracy_kind", "kind", "accuracy"], ascending=[False, True, False])
     table = pd.DataFrame({
         "model": rows["model"], "variant": rows["variant"], "kind": rows["kind"],
-        "accuracy (%)": rows["accuracy"], "accuracy measured on": rows["accuracy_kind"].map(
-            {"test": "test fold", "proxy": "validation fold (NAS proxy)"}),
+        "accuracy (%)": rows["accuracy"], "n": rows["n"], "95% low": rows["ci_low"], "95% high": rows["ci_high"],
+        "val accuracy (%)": rows["val_accuracy"], "accuracy measured on": [
+            {"test": "test fold" if protocol == "holdout" else "test folds (k-fold mean)",
+             "proxy": "validation fold (NAS proxy)"}[kind] for kind, protocol in zip(rows["accuracy_kind"],
+                                                                                   rows["protocol"])],
         "size (kB)": (rows["size_bytes"] / 1e3).round(1), "latency (ms)": rows["latency_ms"],
         "runtime": rows["runtime"], "MFLOPs": (rows["flops"] / 1e6).round(2), "params": rows["params"],
         "MMACs/s of audio": rows["mmacs_per_second"], "meets budgets": rows["meets_budgets"],

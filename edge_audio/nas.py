@@ -25,6 +25,7 @@ longer one continues the same study, and workers on different hardware never mix
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import os
 import time
@@ -52,6 +53,7 @@ from .models import LightweightCNN, count_parameters
 from .parameters import default
 from .pareto import hypervolume, pareto_mask
 from .profile import count_macs, onnx_latency
+from .stats import seeds_comparison
 from .storage import atomic_write_json, cached, stable_hash
 from .targets import Budgets
 from .train import Split, TrainConfig, train_model
@@ -213,7 +215,8 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
         for name, value in violations.items():
             trial.set_constraint(name, float(value))
         entry = {
-            "number": trial.number, "sampler": sampler_name, "generation": trial.number // config.population,
+            "number": trial.number, "sampler": sampler_name, "seed": config.seed,
+            "generation": trial.number // config.population,
             "spec": {k: v for k, v in spec.items() if k != "name"}, "n_mels": n_mels,
             "architecture_key": architecture_key(spec, n_mels),
             "size_bytes": cost["size_bytes"], "latency_ms": cost["latency_ms"], "params": cost["params"],
@@ -333,48 +336,65 @@ def closest_candidate(history: list[dict], budgets: Budgets) -> dict | None:
 
 @dataclass
 class SearchOutcome:
-    """Both searches' histories and summaries, and the finalists picked from NSGA-II's feasible front."""
+    """The searches of every seed: histories, per-seed summaries, NSGA-II against random over seeds, finalists."""
 
-    history: dict[str, list[dict]]  # sampler -> entries
-    summaries: dict[str, dict]
+    history: dict[str, list[dict]]  # sampler -> entries of every seed (each entry names its seed)
+    summaries: dict[int, dict[str, dict]]  # seed -> sampler -> search_summary
+    comparison: dict[str, dict]  # score -> stats.seeds_comparison of NSGA-II (a) against random (b)
     finalists: list[dict]  # history entries, best proxy accuracy first
     storage: str
-    study_names: dict[str, str]
+    study_names: dict[int, dict[str, str]]
     budgets: Budgets
     config: SearchConfig
 
     @property
+    def seeds(self) -> list[int]:
+        return list(self.summaries)
+
+    @property
     def winner(self) -> str:
-        """Which search found the higher best feasible accuracy (then the higher hypervolume), or ``tie``."""
-        a, b = (self.summaries[s] for s in SAMPLERS)
-        key_a = (a["best_feasible_accuracy"] or -1.0, a["hypervolume"])
-        key_b = (b["best_feasible_accuracy"] or -1.0, b["hypervolume"])
-        return "tie" if key_a == key_b else (SAMPLERS[0] if key_a > key_b else SAMPLERS[1])
+        """``nsga2`` or ``random`` when its hypervolume is resolvably higher over the seeds (paired t-test), else
+        ``tie`` (always with a single seed: one search per sampler cannot tell a method from luck)."""
+        return {"a": SAMPLERS[0], "b": SAMPLERS[1], None: "tie"}[self.comparison["hypervolume"]["better"]]
 
 
-def run_search(context: SearchContext, storage: str, identity: dict, history_path: Path,
+def compare_searches(summaries: dict[int, dict[str, dict]]) -> dict[str, dict]:
+    """NSGA-II against random over seeds, on hypervolume and on best feasible proxy accuracy (0 when none)."""
+    return {score: seeds_comparison([summaries[seed][SAMPLERS[0]][score] or 0.0 for seed in summaries],
+                                    [summaries[seed][SAMPLERS[1]][score] or 0.0 for seed in summaries])
+            for score in ("hypervolume", "best_feasible_accuracy")}
+
+
+def run_search(context: SearchContext, seeds: list[int], storage: str, identity: dict, history_path: Path,
                progress: bool = False) -> SearchOutcome:
-    """Run (or resume) the NSGA-II search and the random control with the same budget and seed, write every
-    trial of both to ``history_path``, and pick the top-k distinct architectures of NSGA-II's feasible front by
-    proxy accuracy."""
-    histories, names = {}, {}
-    for sampler_name in SAMPLERS:
-        study = run_study(context, sampler_name, storage, identity, progress)
-        histories[sampler_name] = study_history(study)
-        names[sampler_name] = study.study_name
-    summaries = {s: search_summary(h, context.budgets) for s, h in histories.items()}
+    """Run (or resume) the NSGA-II search and the random control with the same budget, once per seed; write every
+    trial to ``history_path``; compare the two over seeds; and pick the top-k distinct architectures of the
+    NSGA-II feasible front (all seeds' trials together) by proxy accuracy."""
+    histories: dict[str, list[dict]] = {sampler: [] for sampler in SAMPLERS}
+    summaries, names = {}, {}
+    for seed in seeds:
+        seeded = dataclasses.replace(context, config=dataclasses.replace(context.config, seed=seed))
+        summaries[seed], names[seed] = {}, {}
+        for sampler_name in SAMPLERS:
+            study = run_study(seeded, sampler_name, storage, {**identity, "seed": seed}, progress)
+            entries = study_history(study)
+            histories[sampler_name].extend(entries)
+            summaries[seed][sampler_name] = search_summary(entries, context.budgets)
+            names[seed][sampler_name] = study.study_name
     front = sorted(feasible_front(histories["nsga2"]), key=lambda h: (-h["proxy_accuracy"], h["size_bytes"]))
     distinct = {}  # NSGA-II can propose one architecture several times: each is a finalist once
     for entry in front:
         distinct.setdefault(entry["architecture_key"], entry)
     finalists = list(distinct.values())[:context.config.top_k]
+    comparison = compare_searches(summaries)
     atomic_write_json(history_path, {
-        "budgets": context.budgets.to_dict(), "search": asdict(context.config), "space": SEARCH_SPACE,
+        "budgets": context.budgets.to_dict(), "search": asdict(context.config), "seeds": seeds, "space": SEARCH_SPACE,
         "proxy_split": asdict(context.split), "storage": _redact(storage), "studies": names,
-        "summaries": summaries, "finalists": [h["number"] for h in finalists],
+        "summaries": summaries, "comparison": comparison,
+        "finalists": [{"seed": h["seed"], "number": h["number"]} for h in finalists],
         "trials": [h for s in SAMPLERS for h in histories[s]],
     })
-    return SearchOutcome(histories, summaries, finalists, storage, names, context.budgets, context.config)
+    return SearchOutcome(histories, summaries, comparison, finalists, storage, names, context.budgets, context.config)
 
 
 def _redact(url: str) -> str:

@@ -84,6 +84,10 @@ def _int_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(_is_int(v, 1) for v in value)
 
 
+def _int_list0(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(_is_int(v, 0) for v in value)
+
+
 def _model_configs(value: Any) -> bool:
     return (isinstance(value, (list, tuple)) and len(value) > 0
             and all(isinstance(v, str) or (isinstance(v, dict) and "name" in v) for v in value))
@@ -95,6 +99,10 @@ def _text_list(value: Any) -> bool:
 
 def _optional_mapping(value: Any) -> bool:
     return value is None or isinstance(value, dict)
+
+
+def _seed_list(value: Any) -> bool:
+    return value is None or (_int_list0(value) and len(value) > 0 and len(set(value)) == len(value))
 
 
 def _as_path(value: Any) -> Any:
@@ -118,12 +126,12 @@ _PARAMETERS = (
     _data("seed", 0, "seeds the synthetic dataset, training, calibration draws and both searches",
           "an integer >= 0", lambda v: _is_int(v, 0)),
     _data("synth_clips_per_class_per_fold", 3, "size of the synthetic dataset: K clips per class in each of its "
-          "10 folds", "an integer >= 1", lambda v: _is_int(v, 1), book=8),
-    _data("sample_rate", 22050, "Hz; every clip is resampled to this", "an integer >= 1000",
+          "10 folds", "an integer >= 1", lambda v: _is_int(v, 1), book=25),
+    _data("sample_rate", 16000, "Hz; every clip is resampled to this", "an integer >= 1000",
           lambda v: _is_int(v, 1000)),
     _data("duration", 4.0, "seconds; every clip is cropped or zero-padded to this", "a number > 0",
           lambda v: _is_number(v, 0, open_low=True), convert=float),
-    _data("n_mels", 64, "mel bands of the log-mel front end", "an integer >= 1", lambda v: _is_int(v, 1)),
+    _data("n_mels", 40, "mel bands of the log-mel front end", "an integer >= 1", lambda v: _is_int(v, 1)),
     _data("n_fft", 1024, "STFT window (samples)", "an integer >= 8", lambda v: _is_int(v, 8)),
     _data("hop_length", 512, "STFT hop (samples)", "an integer >= 1", lambda v: _is_int(v, 1)),
     _data("max_bad_fraction", 0.05, "stop when more than this fraction of the files is unusable",
@@ -135,8 +143,11 @@ _PARAMETERS = (
               "or specs like {name: custom, channels: [16, 32], fc_size: 64}",
               "a non-empty list of preset names or specs with a name", _model_configs, chapters=("02", "03", "04"),
               book=["tiny", "small", "medium", "ds_cnn"], convert=list),
+    _training("seeds", None, "training seeds: None trains each model once, with seed; a list (e.g. [0, 1, 2]) once "
+              "per seed, reported as mean and std over seeds (paired tests use the first seed's models)",
+              "None or a non-empty list of distinct integers >= 0", _seed_list),
     _training("epochs", 3, "training epochs of the baselines and of the NAS finalists", "an integer >= 1",
-              lambda v: _is_int(v, 1), book=12),
+              lambda v: _is_int(v, 1), book=8),
     _training("batch_size", 32, "training batch size", "an integer >= 1", lambda v: _is_int(v, 1)),
     _training("learning_rate", 0.003, "peak learning rate (one-cycle schedule, AdamW)", "a number > 0",
               lambda v: _is_number(v, 0, open_low=True), convert=float),
@@ -163,20 +174,23 @@ _PARAMETERS = (
     Parameter("max_latency_ms", 50.0, "latency budget, ms, batch 1 (ONNX Runtime in the search; the record's "
               "runtime in the frontier)", ("04", "05"), "budgets", "a number > 0",
               lambda v: _is_number(v, 0, open_low=True), convert=float),
-    Parameter("min_accuracy", 20.0, "accuracy budget, %: the proxy's validation accuracy in the search; test "
-              "accuracy in the frontier", ("04", "05"), "budgets", "a percentage in [0, 100]",
+    Parameter("min_accuracy", 20.0, "accuracy budget, %: the proxy's validation accuracy in the search; "
+              "validation accuracy in the frontier", ("04", "05"), "budgets", "a percentage in [0, 100]",
               lambda v: _is_number(v, 0.0, 100.0), book=70.0, convert=float),
     # the search
     Parameter("nas_population", 4, "NSGA-II population size", ("04",), "architecture search", "an integer >= 2",
               lambda v: _is_int(v, 2)),
+    Parameter("search_seeds", None, "None: each search runs once, with seed; a list (e.g. [0, 1, 2]): NSGA-II and "
+              "the random control run once per seed, compared over seeds", ("04",), "architecture search",
+              "None or a non-empty list of distinct integers >= 0", _seed_list, book=[0, 1, 2]),
     Parameter("nas_generations", 2, "NSGA-II generations (trials per search: population x generations)", ("04",),
-              "architecture search", "an integer >= 1", lambda v: _is_int(v, 1), book=3),
+              "architecture search", "an integer >= 1", lambda v: _is_int(v, 1)),
     Parameter("nas_storage", None, "Optuna database URL of the study; None: SQLite logs/nas_study.db", ("04",),
               "architecture search", "None or a database URL", _optional_text),
     Parameter("proxy_epochs", 3, "epochs of a candidate's proxy training", ("04",), "architecture search",
               "an integer >= 1", lambda v: _is_int(v, 1), book=6),
     Parameter("proxy_train_folds", None, "None: the proxy trains on all training folds; N: on the first N", ("04",),
-              "architecture search", "None or an integer >= 1", lambda v: v is None or _is_int(v, 1)),
+              "architecture search", "None or an integer >= 1", lambda v: v is None or _is_int(v, 1), book=2),
     Parameter("nas_n_mels", [], "mel-band counts to search too (e.g. [40, 64]); empty: n_mels, not searched",
               ("04",), "architecture search", "a list of integers", _int_list, convert=list),
     Parameter("top_k", 1, "finalists retrained with the baseline protocol from NSGA-II's feasible front", ("04",),
@@ -271,6 +285,16 @@ class Settings:
 
         return FeatureConfig(sample_rate=self.sample_rate, duration=self.duration, n_mels=self.n_mels,
                              n_fft=self.n_fft, hop_length=self.hop_length)
+
+    @property
+    def training_seeds(self) -> list[int]:
+        """The seeds every model is trained with (the first one's models are the ones deployed and compared)."""
+        return list(self.seeds) if self.seeds else [self.seed]
+
+    @property
+    def searches(self) -> list[int]:
+        """The seeds each search runs with."""
+        return list(self.search_seeds) if self.search_seeds else [self.seed]
 
     @property
     def synth(self):

@@ -106,19 +106,22 @@ def plot_confusion(record: dict) -> plt.Figure:
 
 
 def plot_accuracy_vs_cost(records: list[dict]) -> plt.Figure:
-    """Accuracy against size on disk and against single-thread ONNX Runtime latency, every point labelled."""
+    """Accuracy (with its 95% interval) against size on disk and against single-thread ONNX Runtime latency,
+    every point labelled."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
     costs = (("size_bytes", 1e-6, "size on disk (MB)"),
              ("latency", None, "latency, ONNX Runtime, 1 thread, batch 1 (ms, median)"))
     for ax, (key, scale, label) in zip(axes, costs):
         for record in records:
             x = (record[key] * scale if scale else record[key]["onnxruntime"]["median_ms"])
-            ax.scatter(x, record["accuracy"], s=60)
+            low, high = record["test"]["ci95"]
+            ax.errorbar(x, record["accuracy"], yerr=[[record["accuracy"] - low], [high - record["accuracy"]]],
+                        fmt="o", markersize=7, capsize=3)
             ax.annotate(f"{record['model']} ({record['variant']})", (x, record["accuracy"]),
                         textcoords="offset points", xytext=(6, 4), fontsize="small")
-        ax.set(xlabel=label, ylabel="test accuracy (%)")
+        ax.set(xlabel=label, ylabel="test accuracy (%), 95% interval")
         ax.grid(alpha=0.3)
-    fig.suptitle("Accuracy against cost")
+    fig.suptitle(f"Accuracy against cost ({records[0]['test']['n']} test clips)")
     fig.tight_layout()
     return fig
 
@@ -270,11 +273,12 @@ def plot_constraint_feasibility(points, budgets) -> plt.Figure:
 def plot_pareto_frontier(report) -> plt.Figure:
     """Accuracy against each cost axis of a :class:`~edge_audio.frontier.FrontierReport`, one panel each: every
     evaluated model labelled (``model variant``; FP32 models by name alone), each Pareto front drawn, the knee
-    ringed; NAS candidates (proxy accuracy) in grey for context, within the range of the evaluated models."""
+    ringed, error bars the 95% intervals; NAS candidates (proxy accuracy) in grey for context, within the range
+    of the evaluated models."""
     fig, axes = plt.subplots(len(report.axes), 1, figsize=(12, 5.7 * len(report.axes)))
     tested = report.evaluated
     proxies = report.table[report.table["accuracy_kind"] == "proxy"]
-    low = max(0.0, float(tested["accuracy"].min()) - 4.0)
+    low = max(0.0, float(tested["ci_low"].min()) - 2.0)
     for ax, (axis, (column, label)) in zip(axes, report.axes.items()):
         shown = proxies[proxies["accuracy"] >= low]
         if len(shown):
@@ -282,8 +286,11 @@ def plot_pareto_frontier(report) -> plt.Figure:
                        label="NAS candidates (proxy accuracy, validation fold)")
         for kind, rows in tested.groupby("kind", sort=False):
             color, marker = KIND_STYLE[kind]
+            ax.errorbar(rows[column], rows["accuracy"], yerr=[rows["accuracy"] - rows["ci_low"],
+                                                              rows["ci_high"] - rows["accuracy"]],
+                        fmt="none", ecolor=color, alpha=0.35, capsize=2)
             ax.scatter(rows[column], rows["accuracy"], color=color, marker=marker, s=90 if marker == "*" else 40,
-                       label=kind)
+                       label=f"{kind} (bars: 95% interval)")
         ordered = tested.sort_values(["accuracy", column])
         for i, row in enumerate(ordered.itertuples()):  # alternate label sides so neighbours do not overlap
             ax.annotate(row.model if row.variant == "fp32" else f"{row.model} {row.variant}",

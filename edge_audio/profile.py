@@ -26,8 +26,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .export import export_to_onnx, onnx_session
+from .export import onnx_session
 from .models import count_parameters
+from .stats import latency_comparison
 
 
 @contextlib.contextmanager
@@ -62,11 +63,13 @@ def _summary(times_ms: np.ndarray, warmup: int) -> dict:
 
 
 def compare_latency(call: Callable[[], object], twin: Callable[[], object], runs: int = 200,
-                    warmup: int = 20) -> tuple[dict, dict]:
+                    warmup: int = 20) -> dict:
     """Latency of two callables timed interleaved (call, twin, call, twin, ...) after warm-up.
 
     Interleaving makes the machine's drift (frequency, neighbours on a shared host) hit both alike, so their
-    ratio (a speedup) is fair even when absolute numbers move between measurements.
+    ratio is fair even when absolute numbers move between measurements, and the calls pair up for a test.
+    Returns ``latency`` and ``twin`` (summaries, as :func:`measure_latency`) and ``comparison``
+    (:func:`edge_audio.stats.latency_comparison`: ``faster`` is ``"a"`` for the call, ``"b"`` for the twin).
     """
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
@@ -79,7 +82,9 @@ def compare_latency(call: Callable[[], object], twin: Callable[[], object], runs
             start = time.perf_counter()
             fn()
             times[row, i] = time.perf_counter() - start
-    return _summary(times[0] * 1000.0, warmup), _summary(times[1] * 1000.0, warmup)
+    times *= 1000.0
+    return {"latency": _summary(times[0], warmup), "twin": _summary(times[1], warmup),
+            "comparison": latency_comparison(times[0], times[1])}
 
 
 def torch_call(model: nn.Module, input_shape: tuple[int, ...]) -> Callable[[], object]:
@@ -132,20 +137,16 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
             "flop_gap_percent": round(100.0 * (flops - counted) / max(counted, 1), 3)}
 
 
-def profile_model(model: nn.Module, input_shape: tuple[int, ...], checkpoint: str | os.PathLike,
-                  onnx_path: str | os.PathLike, matmul_gflops: float, threads: int = 1, runs: int = 200) -> dict:
-    """Everything :mod:`edge_audio.profile` measures for one FP32 model, as a flat record.
-
-    ``checkpoint`` must already exist (its size is read); the ONNX file is exported to ``onnx_path``.
-    """
-    export_to_onnx(model, onnx_path, input_shape=(1, *input_shape))
+def profile_model(model: nn.Module, input_shape: tuple[int, ...], onnx_path: str | os.PathLike,
+                  matmul_gflops: float, threads: int = 1, runs: int = 200) -> dict:
+    """Everything :mod:`edge_audio.profile` measures for one FP32 model and its ONNX export, as a flat record:
+    parameters, MACs and FLOPs, latency in PyTorch eager and ONNX Runtime, the FLOP floor and the ratios to it."""
     counts = count_macs(model, input_shape)
     torch_ms = torch_latency(model, input_shape, threads, runs)
     onnx_ms = onnx_latency(onnx_path, input_shape, threads, runs)
     floor_ms = counts["flops"] / (matmul_gflops * 1e9) * 1000.0
     return {
         "params": count_parameters(model),
-        "size_bytes": os.path.getsize(checkpoint),
         "onnx_size_bytes": os.path.getsize(onnx_path),
         **counts,
         "latency": {"pytorch": torch_ms, "onnxruntime": onnx_ms},

@@ -141,8 +141,11 @@ def _preprocessed(fp32_path: Path, scratch: Path) -> Path:
 
 def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: np.ndarray,
                          calibration_method: str = "minmax", per_channel: bool = True,
-                         nodes_to_quantize: list[str] | None = None, reduce_range: bool | None = None) -> Path:
-    """Static INT8 (QDQ, signed INT8 weights and activations) of an FP32 ONNX model, calibrated on ``calibration``.
+                         nodes_to_quantize: list[str] | None = None, reduce_range: bool | None = None,
+                         activations: str = "int8", quant_format: str = "qdq") -> Path:
+    """Static INT8 of an FP32 ONNX model, calibrated on ``calibration``: signed INT8 weights, ``activations``
+    ``"int8"`` (S8S8, the default) or ``"uint8"`` (U8S8), in ``quant_format`` ``"qdq"`` (the default) or
+    ``"qoperator"`` (the latter two only for ``benchmarks/int8_findings.py``, which compares them).
 
     ``reduce_range`` quantizes weights to 7 bits; None (the default) turns it on exactly when the CPU has no INT8
     dot-product instruction (:func:`edge_audio.machine.cpu_int8_dot_product`). Measured here (AVX2 only): full
@@ -159,8 +162,10 @@ def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
         tmp_out = Path(scratch) / "int8.onnx"
         with _quiet_quantizer():
             quantize_static(str(source), str(tmp_out), _CalibrationReader(calibration, input_name),
-                            quant_format=QuantFormat.QDQ, per_channel=per_channel, reduce_range=reduce_range,
-                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            quant_format={"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}[quant_format],
+                            per_channel=per_channel, reduce_range=reduce_range,
+                            activation_type={"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}[activations],
+                            weight_type=QuantType.QInt8,
                             calibrate_method=CALIBRATION_METHODS[calibration_method],
                             nodes_to_quantize=nodes_to_quantize,
                             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})

@@ -20,6 +20,7 @@ from typing import Callable
 
 import pandas as pd
 
+from .stats import interval_text
 from .storage import atomic_write_json, read_json, stable_hash
 
 RESULTS_FILE = "all_results.json"
@@ -69,6 +70,9 @@ def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict],
 def results_table(records: list[dict]) -> pd.DataFrame:
     """The comparison table: the reference columns, then the rest of what was measured.
 
+    Accuracy is the mean over test folds (one fold under holdout) with its pooled 95% interval, the test clips it
+    was scored on, the standard deviation over folds (k-fold only) and the validation accuracy picks are made on.
+
     Latency is each record's headline runtime (``runtime``: ONNX Runtime for FP32 and ONNX variants, PyTorch
     for PyTorch-quantized ones), batch 1, median, with the thread count the record names.
     """
@@ -77,9 +81,26 @@ def results_table(records: list[dict]) -> pd.DataFrame:
         timing = r["latency"][r["runtime"]]
         rows.append({
             "Model": r["model"], "Variant": r["variant"],
-            "Accuracy (%)": r["accuracy"], "Size (MB)": round(r["size_bytes"] / 1e6, 3),
+            "Accuracy (%)": r["accuracy"], "95% interval": interval_text(r["test"]), "Clips": r["test"]["n"],
+            "Fold std": r["accuracy_std"], "Val acc (%)": r["val_accuracy"],
+            "Size (MB)": round(r["size_bytes"] / 1e6, 3),
             "Latency (ms)": r["latency_ms"], "FLOPs (M)": round(r["flops"] / 1e6, 1),
             "Params": r["params"], "MACs (M)": round(r["macs"] / 1e6, 1), "Macro-F1 (%)": r["macro_f1"],
             "Latency p90 (ms)": timing["p90_ms"], "Runtime": r["runtime"], "Protocol": r["protocol"],
         })
     return pd.DataFrame(rows).set_index("Model").round(3)
+
+
+def fold_table(records: list[dict]) -> pd.DataFrame:
+    """Test accuracy (%) of each record on each of its test folds, with the mean and standard deviation over folds
+    (one column under holdout; one per fold under k-fold)."""
+    rows = {(r["model"], r["variant"]): {**{f"fold {fold}": accuracy for fold, accuracy in
+                                            zip(r["test_folds"], r["test"]["fold_accuracies"])},
+                                         "mean": r["accuracy"], "std": r["accuracy_std"]} for r in records}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["model", "variant"])
+
+
+def pick_key(record: dict) -> tuple:
+    """The order every pick is made in (use with ``max``): the highest validation accuracy, then the faster (its
+    headline latency), then the smaller. Test accuracy never enters it."""
+    return record["val_accuracy"], -record["latency_ms"], -record["size_bytes"]

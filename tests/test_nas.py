@@ -5,8 +5,8 @@ import optuna
 import pytest
 
 from edge_audio.errors import ParameterError
-from edge_audio.nas import (SAMPLERS, SearchConfig, SearchContext, SearchOutcome, closest_candidate, run_search,
-                            run_study, study_history, study_name)
+from edge_audio.nas import (SAMPLERS, SearchConfig, SearchContext, SearchOutcome, closest_candidate, compare_searches,
+                            run_search, run_study, study_history, study_name)
 from edge_audio.steps.baselines import train_baselines
 from edge_audio.steps.data import prepare_data
 from edge_audio.steps.search import run_nas
@@ -57,7 +57,7 @@ def storage_url(tmp_path):
 def test_infeasible_candidates_are_never_trained(data, work_dir, tmp_path):
     trainer = CountingTrainer()
     budgets = Budgets(max_size_mb=0.15, max_latency_ms=50.0, min_accuracy=0.0)
-    outcome = run_search(context_for(data, work_dir, budgets, trainer), storage_url(tmp_path), IDENTITY,
+    outcome = run_search(context_for(data, work_dir, budgets, trainer), [0], storage_url(tmp_path), IDENTITY,
                          tmp_path / "history.json")
     entries = [h for s in SAMPLERS for h in outcome.history[s]]
     over = [h for h in entries if h["size_bytes"] > budgets.max_size_bytes]
@@ -71,7 +71,7 @@ def test_infeasible_candidates_are_never_trained(data, work_dir, tmp_path):
 def test_both_searches_share_the_trial_budget_and_the_history_is_complete(data, work_dir, tmp_path):
     budgets = Budgets(2.0, 50.0, 0.0)
     context = context_for(data, work_dir, budgets, CountingTrainer())
-    outcome = run_search(context, storage_url(tmp_path), IDENTITY, tmp_path / "history.json")
+    outcome = run_search(context, [0], storage_url(tmp_path), IDENTITY, tmp_path / "history.json")
     assert [len(outcome.history[s]) for s in SAMPLERS] == [context.config.trials] * 2
     saved = json.loads((tmp_path / "history.json").read_text())
     assert len(saved["trials"]) == 2 * context.config.trials
@@ -81,7 +81,7 @@ def test_both_searches_share_the_trial_budget_and_the_history_is_complete(data, 
         assert entry["feasible"] == (not entry["reasons"])
     assert saved["budgets"] == budgets.to_dict()
     for sampler in SAMPLERS:
-        assert outcome.summaries[sampler]["trials"] == context.config.trials
+        assert outcome.summaries[0][sampler]["trials"] == context.config.trials
     # same seed, same study: the first generation of NSGA-II is its random sampler's, so the random control's
     # first trials are the same candidates (trained once, reused)
     assert [h["spec"] for h in outcome.history["nsga2"][:3]] == [h["spec"] for h in outcome.history["random"][:3]]
@@ -133,21 +133,24 @@ def test_invalid_search_settings_are_clear_errors(kwargs, message):
         SearchConfig(**kwargs)
 
 
-@pytest.mark.parametrize("summaries, winner", [
-    ({"nsga2": (80.0, 0.5), "random": (75.0, 0.6)}, "nsga2"),  # higher best accuracy wins first
-    ({"nsga2": (80.0, 0.5), "random": (80.0, 0.6)}, "random"),  # equal accuracy: the hypervolume decides
-    ({"nsga2": (None, 0.0), "random": (50.0, 0.1)}, "random"),  # nothing feasible loses
-    ({"nsga2": (80.0, 0.5), "random": (80.0, 0.5)}, "tie"),
+@pytest.mark.parametrize("hypervolumes, winner", [
+    ({"nsga2": [0.5], "random": [0.4]}, "tie"),  # one seed: no verdict, whatever the numbers
+    ({"nsga2": [0.50, 0.52, 0.51], "random": [0.40, 0.41, 0.43]}, "nsga2"),  # higher on every seed
+    ({"nsga2": [0.50, 0.40, 0.45], "random": [0.42, 0.46, 0.46]}, "tie"),  # the spread swamps the difference
+    ({"nsga2": [0.30, 0.31, 0.33], "random": [0.40, 0.42, 0.41]}, "random"),
 ])
-def test_the_winner_is_decided_by_accuracy_then_hypervolume(summaries, winner):
-    summaries = {s: {"best_feasible_accuracy": a, "hypervolume": hv} for s, (a, hv) in summaries.items()}
-    outcome = SearchOutcome({}, summaries, [], "", {}, Budgets(), SearchConfig())
+def test_the_winner_is_decided_over_seeds(hypervolumes, winner):
+    seeds = range(len(hypervolumes["nsga2"]))
+    summaries = {seed: {s: {"best_feasible_accuracy": 80.0, "hypervolume": hypervolumes[s][seed]} for s in SAMPLERS}
+                 for seed in seeds}
+    outcome = SearchOutcome({}, summaries, compare_searches(summaries), [], "", {}, Budgets(), SearchConfig())
     assert outcome.winner == winner
+    assert outcome.comparison["hypervolume"]["seeds"] == len(seeds)
 
 
 def test_finalists_are_distinct_architectures(data, work_dir, tmp_path):
     context = context_for(data, work_dir, Budgets(2.0, 50.0, 0.0), CountingTrainer(), population=2, generations=3,
                           top_k=6)
-    outcome = run_search(context, storage_url(tmp_path), IDENTITY, tmp_path / "history.json")
+    outcome = run_search(context, [0], storage_url(tmp_path), IDENTITY, tmp_path / "history.json")
     keys = [h["architecture_key"] for h in outcome.finalists]
     assert keys and len(keys) == len(set(keys))

@@ -98,4 +98,5 @@ def test_latency_caches_are_keyed_by_the_machine(runs, monkeypatch):
                                                                      "arch": "x86_64"})
     [again] = train_baselines(data, settings)
     assert again.deployed_run.reused  # the training run is the same...
-    assert again.record["artifact_source"] != runs[-1][2][0].record["artifact_source"]  # ...but it is re-profiled
+    assert again.record["artifact_source"] == runs[-1][2][0].record["artifact_source"]  # so is its export...
+    assert again.record["profile_source"] != runs[-1][2][0].record["profile_source"]  # ...but it is re-profiled

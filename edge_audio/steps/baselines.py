@@ -1,13 +1,20 @@
-"""Step 2 (chapter 2): train the baselines on the dataset's own folds, profile them, export and publish them.
+"""Step 2 (chapter 2): train the baselines on the dataset's own folds, export, profile and publish them.
 
-Per model: one training run per split of the protocol (:func:`edge_audio.train.train_model`, cached and
-resumable), then a profile of the deployed run's model (the split testing on the dataset's last fold), cached by
-that run, the input shape, the threads and runs, the machine and the library versions. The profile's entry holds
-the model's ``fp32.pth`` and ``model.onnx``; they are published as ``models/<name>_fp32.pth`` and
-``models/<name>.onnx`` every time the step runs, so the published files always are the latest run's.
+Per model and training seed: one training run per split of the protocol (:func:`edge_audio.train.train_model`,
+cached and resumable). Per split of the first seed, an *export* (cached by the run and the library versions):
+the model's ``fp32.pth`` and ``model.onnx``, checked against PyTorch, and the ONNX model's own evaluation of the
+split's test and validation folds (the FP32 twin every ONNX variant is compared with). For the deployed split (the
+one testing on the dataset's last fold), a *profile* (cached by the export, the timing settings, the machine and
+the versions): MACs, FLOPs, latency in PyTorch and ONNX Runtime, the FLOP floor. The deployed export's files are
+published as ``models/<name>_fp32.pth`` and ``models/<name>.onnx`` every time the step runs.
+
+A record's accuracy is the mean over its test folds (one fold under holdout), with the standard deviation over
+folds, and its ``test`` evaluation pools every test fold's clips: n, correct, the 95% Wilson interval, and the
+predictions (see :mod:`edge_audio.stats`). ``val`` is the same on the validation folds: what every pick is made on.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,63 +23,92 @@ import numpy as np
 import torch
 
 from ..errors import ParameterError
-from ..export import onnx_predict, onnx_session
+from ..export import export_to_onnx, onnx_predict, onnx_session
 from ..machine import machine_identity, versions
+from ..metrics import classification_metrics
 from ..models import spec_from_config
 from ..parameters import Settings
 from ..profile import profile_model
 from ..results import upsert_results
+from ..stats import pooled
 from ..storage import CacheEntry, cached, publish
-from ..train import TrainResult, predict, summarize_folds, train_model
+from ..train import TrainResult, predict, train_model
 from .data import PreparedData
 
-#: Bump when a profile gains or changes fields, so cached profiles are recomputed.
-PROFILE_VERSION = 2
+#: Bump when an export or a profile gains or changes fields, so cached ones are recomputed.
+EXPORT_VERSION = 1
+PROFILE_VERSION = 3
 #: How close the exported ONNX model's logits must be to PyTorch's (max absolute difference on test clips).
 ONNX_TOLERANCE = 1e-4
 
 
 @dataclass
 class BaselineResult:
-    """One baseline: its training runs (one per split), its results record, and its files."""
+    """One baseline: its training runs, its exports (one per split of the first seed), record and files."""
 
     name: str
-    runs: list[TrainResult]  # one per split of the protocol
+    runs: list[TrainResult]  # the first seed's runs, one per split of the protocol
+    exports: list[CacheEntry]  # one per split: fp32.pth, model.onnx and the ONNX model's evaluations
     record: dict
     model_path: Path  # the published FP32 checkpoint, models/<name>_fp32.pth
-    onnx_path: Path  # the FP32 ONNX export in its cache entry (what every ONNX variant is made from)
+    seed_runs: dict[int, list[TrainResult]]  # every seed's runs
 
     @property
     def deployed_run(self) -> TrainResult:
-        """The run whose model is saved and profiled: the split testing on the dataset's last fold."""
+        """The run whose model is published and profiled: the split testing on the dataset's last fold."""
         return self.runs[-1]
 
+    @property
+    def onnx_path(self) -> Path:
+        """The deployed run's FP32 ONNX export in its cache entry."""
+        return self.exports[-1].file("model.onnx")
 
-def _profile(run: TrainResult, data: PreparedData, settings: Settings) -> CacheEntry:
-    """The deployed run's model saved, exported to ONNX, checked against PyTorch and measured; cached."""
+
+def _export(run: TrainResult, data: PreparedData) -> CacheEntry:
+    """A run's model saved, exported to ONNX, checked against PyTorch, and evaluated by ONNX Runtime; cached."""
     library = versions()
-    input_shape = (1, *data.feature_config.shape)
-    key = {"run": run.key, "input": input_shape, "threads": settings.latency_threads, "runs": settings.latency_runs,
-           "machine": machine_identity(), "version": PROFILE_VERSION,
+    key = {"run": run.key, "version": EXPORT_VERSION,
            "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime", "onnxscript")}}
 
-    def measure(folder: Path) -> dict:
+    def export(folder: Path) -> dict:
         model = run.load_model()
         torch.save({"spec": run.spec, "state_dict": model.state_dict()}, folder / "fp32.pth")
-        profile = profile_model(model, input_shape, folder / "fp32.pth", folder / "model.onnx",
-                                data.machine["matmul_gflops_1thread"], settings.latency_threads, settings.latency_runs)
-        x_test = data.features.select([run.split.test_fold])[0][:32]
-        onnx_logits = onnx_predict(onnx_session(folder / "model.onnx"), x_test[:, None])
-        return {**profile, "onnx_max_abs_difference": float(np.abs(onnx_logits - predict(model, x_test)).max())}
+        export_to_onnx(model, folder / "model.onnx", input_shape=(1, 1, *data.feature_config.shape))
+        session = onnx_session(folder / "model.onnx")
+        evaluations, difference = {}, 0.0
+        for part, folds in (("test", [run.split.test_fold]), ("val", [run.split.val_fold])):
+            x, y = data.features.select(folds)
+            logits = onnx_predict(session, x[:, None])
+            difference = max(difference, float(np.abs(logits - predict(model, x)).max()))
+            evaluations[part] = classification_metrics(y, logits.argmax(1), data.num_classes)
+        return {"size_bytes": os.path.getsize(folder / "fp32.pth"), "onnx_max_abs_difference": difference,
+                **evaluations}
 
-    return cached(data.layout.cache / "profiles", key, measure, name=f"profile-{run.spec['name']}")
+    return cached(data.layout.cache / "exports", key, export, name=f"export-{run.spec['name']}")
+
+
+def _profile(export: CacheEntry, run: TrainResult, data: PreparedData, settings: Settings) -> CacheEntry:
+    """The deployed model's MACs, FLOPs, latencies and FLOP floor on this machine; cached."""
+    library = versions()
+    input_shape = (1, *data.feature_config.shape)
+    key = {"export": export.path.name, "input": input_shape, "threads": settings.latency_threads,
+           "runs": settings.latency_runs, "machine": machine_identity(), "version": PROFILE_VERSION,
+           "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime")}}
+    return cached(data.layout.cache / "profiles", key, lambda folder: profile_model(
+        run.load_model(), input_shape, export.file("model.onnx"), data.machine["matmul_gflops_1thread"],
+        settings.latency_threads, settings.latency_runs), name=f"profile-{run.spec['name']}")
+
+
+def summary(evaluation: dict) -> dict:
+    """An evaluation without its per-clip lists (what tables and the frontier show)."""
+    return {k: v for k, v in evaluation.items() if k not in ("labels", "predictions")}
 
 
 def train_baselines(data: PreparedData, settings: Settings, model_configs: list | None = None,
                     progress: bool = False) -> list[BaselineResult]:
     """Train (or load) every model of ``model_configs`` (default: ``settings.model_configs``) under the run's
-    protocol, profile it, publish ``models/<name>_fp32.pth`` and ``models/<name>.onnx``, and upsert its record
-    into ``logs/all_results.json``."""
+    protocol and training seeds, export and profile it, publish ``models/<name>_fp32.pth`` and
+    ``models/<name>.onnx``, and upsert its record into ``logs/all_results.json``."""
     specs = [spec_from_config(config) for config in (settings.model_configs if model_configs is None
                                                      else model_configs)]
     names = [spec["name"] for spec in specs]
@@ -83,40 +119,51 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
     context = data.context(settings)
     results = []
     for spec in specs:
-        runs = [train_model(spec, data.features, split, train, data.layout.cache / "runs", settings.device, progress)
-                for split in splits]
+        seed_runs = {seed: [train_model(spec, data.features, split, dataclasses.replace(train, seed=seed),
+                                        data.layout.cache / "runs", settings.device, progress) for split in splits]
+                     for seed in settings.training_seeds}
+        runs = seed_runs[settings.training_seeds[0]]
         deployed = runs[-1]
-        profile_entry = _profile(deployed, data, settings)
+        exports = [_export(run, data) for run in runs]
+        profile_entry = _profile(exports[-1], deployed, data, settings)
         profile = profile_entry.value
+        test, val = pooled([run.test for run in runs]), pooled([run.val for run in runs])
+        seed_accuracies = {str(seed): pooled([run.test for run in seed_run])["fold_mean"]
+                           for seed, seed_run in seed_runs.items()}
         model_path = data.layout.models / f"{spec['name']}_fp32.pth"
         onnx_published = data.layout.models / f"{spec['name']}.onnx"
-        scores = (summarize_folds(runs) if protocol.kind == "kfold"
-                  else {"accuracy": deployed.test["accuracy"], "accuracy_std": None,
-                        "macro_f1": deployed.test["macro_f1"], "macro_f1_std": None,
-                        "folds": [deployed.split.test_fold]})
         record = {
             "model": spec["name"], "variant": "fp32", "precision": "fp32", "int8_weights": False,
             "runtime": "onnxruntime", "latency_ms": profile["latency"]["onnxruntime"]["median_ms"],
             "architecture": deployed.spec, "dataset": data.summary(), "context": context,
-            "protocol": context["protocol"], "protocol_kind": protocol.kind, "test_folds": scores["folds"],
-            "accuracy": scores["accuracy"], "accuracy_std": scores["accuracy_std"],
-            "macro_f1": scores["macro_f1"], "macro_f1_std": scores["macro_f1_std"],
-            "val_accuracy": deployed.val["accuracy"], "per_class_accuracy": deployed.test["per_class_accuracy"],
-            "confusion": deployed.test["confusion"], "class_names": data.dataset.class_names,
-            **{k: profile[k] for k in ("params", "size_bytes", "onnx_size_bytes", "macs", "flops",
-                                       "flop_counter_flops", "flop_gap_percent", "latency", "flop_floor_ms",
-                                       "latency_floor_ratio", "onnx_max_abs_difference")},
-            "threads": settings.latency_threads, "seed": settings.seed, "features": data.feature_config.to_dict(),
-            "train": train.to_dict(), "best_epoch": deployed.best_epoch, "epochs_run": deployed.epochs_run,
-            "train_seconds": round(sum(r.train_seconds for r in runs), 2), "device": deployed.device,
+            "protocol": context["protocol"], "protocol_kind": protocol.kind,
+            "test_folds": [run.split.test_fold for run in runs],
+            "accuracy": test["fold_mean"], "accuracy_std": test["fold_std"], "test": test,
+            "val_accuracy": val["fold_mean"], "val": val,
+            "seed_accuracies": seed_accuracies,
+            "seed_mean": round(float(np.mean(list(seed_accuracies.values()))), 4),
+            "seed_std": round(float(np.std(list(seed_accuracies.values()))), 4) if len(seed_runs) > 1 else None,
+            "macro_f1": round(float(np.mean([run.test["macro_f1"] for run in runs])), 4),
+            "per_class_accuracy": deployed.test["per_class_accuracy"], "confusion": deployed.test["confusion"],
+            "class_names": data.dataset.class_names,
+            "size_bytes": exports[-1].value["size_bytes"],
+            **{k: profile[k] for k in ("params", "onnx_size_bytes", "macs", "flops", "flop_counter_flops",
+                                       "flop_gap_percent", "latency", "flop_floor_ms", "latency_floor_ratio")},
+            "onnx_max_abs_difference": max(e.value["onnx_max_abs_difference"] for e in exports),
+            "threads": settings.latency_threads, "seed": settings.training_seeds[0],
+            "features": data.feature_config.to_dict(), "train": train.to_dict(), "best_epoch": deployed.best_epoch,
+            "epochs_run": deployed.epochs_run,
+            "train_seconds": round(sum(r.train_seconds for rs in seed_runs.values() for r in rs), 2),
+            "device": deployed.device,
             "artifact": os.path.relpath(model_path, data.layout.root),
-            "artifact_sha256": publish(profile_entry.file("fp32.pth"), model_path),
-            "artifact_source": os.path.relpath(profile_entry.file("fp32.pth"), data.layout.root),
+            "artifact_sha256": publish(exports[-1].file("fp32.pth"), model_path),
+            "artifact_source": os.path.relpath(exports[-1].file("fp32.pth"), data.layout.root),
             "onnx_artifact": os.path.relpath(onnx_published, data.layout.root),
-            "onnx_sha256": publish(profile_entry.file("model.onnx"), onnx_published),
-            "onnx_source": os.path.relpath(profile_entry.file("model.onnx"), data.layout.root),
-            "run_keys": [r.key for r in runs], "machine": data.machine,
+            "onnx_sha256": publish(exports[-1].file("model.onnx"), onnx_published),
+            "onnx_source": os.path.relpath(exports[-1].file("model.onnx"), data.layout.root),
+            "profile_source": os.path.relpath(profile_entry.path, data.layout.root),
+            "run_keys": [r.key for rs in seed_runs.values() for r in rs], "machine": data.machine,
         }
-        results.append(BaselineResult(spec["name"], runs, record, model_path, profile_entry.file("model.onnx")))
+        results.append(BaselineResult(spec["name"], runs, exports, record, model_path, seed_runs))
     upsert_results(data.layout.logs, [r.record for r in results])
     return results

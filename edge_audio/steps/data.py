@@ -53,7 +53,8 @@ class PreparedData:
         versions = self.machine["versions"]
         machine = {k: self.machine[k] for k in ("cpu", "isa", "cores", "arch")} | {
             "versions": {name: versions[name] for name in ("torch", "onnx", "onnxruntime")}}
-        return run_context(self.fingerprint, self.feature_config.to_dict(), settings.train.to_dict(),
+        train = {**settings.train.to_dict(), "seeds": settings.training_seeds}
+        return run_context(self.fingerprint, self.feature_config.to_dict(), train,
                            settings.protocol.describe(self.dataset.folds), settings.latency_threads, machine)
 
 

@@ -1,10 +1,14 @@
 """Step 3 (chapter 3): compress every baseline with every method, run each variant, and publish it.
 
-Per (baseline, method), one :func:`~edge_audio.storage.cached` entry keyed by the FP32 model (its ONNX file's
-SHA-256 and training run), the method, the calibration (clips, method, seed), ``reduce_range``, the timing
-settings, the machine and the library versions. The entry holds the variant's file and what was measured: its
-accuracy from its own outputs on the test fold, its size, and its latency timed interleaved with its FP32 twin
-in the same runtime and threads. The file is published as ``models/<model>_<method>.<ext>`` on every run.
+Per (baseline, method) and per split of the protocol, one :func:`~edge_audio.storage.cached` *variant* entry
+keyed by that split's FP32 export, the method, the calibration (clips, method, seed), ``reduce_range`` and the
+library versions: the variant's file and its own evaluation of the split's test and validation folds. For the
+deployed split, one *timing* entry keyed by both files, the timing settings, the machine and the versions: the
+variant timed interleaved with its FP32 twin in the same runtime and threads, with a paired latency test. The
+deployed variant's file is published as ``models/<model>_<method>.<ext>`` on every run.
+
+Every variant is compared with its FP32 twin on the same clips (:func:`edge_audio.stats.mcnemar`): on the test
+folds, which report, and on the validation folds, which decide (:func:`recommendations`).
 
 A method that cannot handle a model (ONNX Runtime or the quantizer refuses it, the file is unusable) gives an
 error row and the others go on; the chapter states every such failure in its prose, and its invariants check
@@ -27,24 +31,27 @@ from ..errors import ModelFileError
 from ..export import export_waveform_model, onnx_predict, onnx_session
 from ..features import LogMelFrontEnd, load_audio
 from ..machine import machine_identity, versions
+from ..metrics import classification_metrics
 from ..parameters import Settings
 from ..profile import ONNX_RUNTIME, TORCH_RUNTIME, compare_latency, onnx_call, onnx_latency, torch_call, torch_threads
-from ..quantize import METHODS, QuantizationInputs, calibration_set, check_methods, evaluate_onnx
+from ..quantize import METHODS, QuantizationInputs, calibration_set, check_methods
 from ..results import upsert_results
-from ..storage import cached, publish
-from ..train import evaluate, predict
-from .baselines import BaselineResult
+from ..stats import interval_text, mcnemar, pooled
+from ..storage import CacheEntry, cached, publish
+from ..train import TrainResult, predict
+from .baselines import BaselineResult, summary
 from .data import PreparedData
 
-#: Bump when a quantization record gains or changes fields, so cached entries are recomputed.
-QUANT_VERSION = 3
+#: Bump when a variant or timing entry gains or changes fields, so cached entries are recomputed.
+QUANT_VERSION = 4
 #: Failures that mean "this method cannot handle this model": reported as an error row, the others go on.
 QUANTIZATION_FAILURES = (ModelFileError, RuntimeError, onnx.checker.ValidationError, ort_errors.Fail,
                          ort_errors.InvalidArgument, ort_errors.InvalidGraph, ort_errors.NotImplemented,
                          ort_errors.RuntimeException, ort_errors.InvalidProtobuf, ort_errors.EPFail)
 #: Record fields a variant shares with its FP32 baseline.
-SHARED_FIELDS = ("model", "architecture", "dataset", "context", "protocol", "protocol_kind", "params", "macs", "flops",
-                 "flop_counter_flops", "seed", "features", "train", "class_names", "machine", "threads")
+SHARED_FIELDS = ("model", "architecture", "dataset", "context", "protocol", "protocol_kind", "test_folds", "params",
+                 "macs", "flops", "flop_counter_flops", "seed", "features", "train", "class_names", "machine",
+                 "threads", "source", "nas")
 
 
 @dataclass
@@ -55,49 +62,6 @@ class QuantizationResult:
     method: str
     record: dict | None
     error: str | None = None
-
-
-def _measure(baseline: BaselineResult, method_name: str, data: PreparedData, settings: Settings,
-             calibration: np.ndarray, reduce_range: bool, folder: Path) -> dict:
-    """Quantize one baseline with one method into ``folder``, evaluate the variant from its own outputs, and time
-    it against its FP32 twin in the same runtime and threads, interleaved."""
-    method = METHODS[method_name]
-    model = baseline.deployed_run.load_model()
-    split = baseline.deployed_run.split
-    x_test, y_test = data.features.select([split.test_fold])
-    input_shape = (1, *data.feature_config.shape)
-    artifact = folder / f"variant{method.suffix}"
-    threads, runs = settings.latency_threads, settings.latency_runs
-    if method.runtime == "onnxruntime":
-        onnx_session(baseline.onnx_path)  # an unusable FP32 file is named here, not deep inside the quantizer
-    quantization = method.apply(QuantizationInputs(model, baseline.onnx_path, calibration,
-                                                   settings.calibration_method, reduce_range), artifact)
-    if method.runtime == "pytorch":
-        quantized = _load_torch_variant(model, artifact)
-        metrics = evaluate(quantized, x_test, y_test, data.num_classes)
-        twin_metrics = evaluate(model, x_test, y_test, data.num_classes)
-        with torch_threads(threads), torch.inference_mode():
-            latency, twin_latency = compare_latency(torch_call(quantized, input_shape), torch_call(model, input_shape),
-                                                    runs)
-        runtime_name, twin_size = TORCH_RUNTIME, baseline.record["size_bytes"]
-    else:
-        metrics = evaluate_onnx(artifact, x_test, y_test, data.num_classes, threads)
-        twin_metrics = evaluate_onnx(baseline.onnx_path, x_test, y_test, data.num_classes, threads)
-        latency, twin_latency = compare_latency(onnx_call(artifact, input_shape, threads),
-                                                onnx_call(baseline.onnx_path, input_shape, threads), runs)
-        runtime_name, twin_size = ONNX_RUNTIME, os.path.getsize(baseline.onnx_path)
-    latency, twin_latency = ({**t, "threads": threads, "runtime": runtime_name} for t in (latency, twin_latency))
-    size = os.path.getsize(artifact)
-    return {
-        "test_folds": [split.test_fold], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-        "per_class_accuracy": metrics["per_class_accuracy"], "confusion": metrics["confusion"], "size_bytes": size,
-        "latency": {method.runtime: latency}, "latency_ms": latency["median_ms"],
-        "fp32": {"accuracy": twin_metrics["accuracy"], "size_bytes": twin_size,
-                 "latency_ms": twin_latency["median_ms"], "latency": twin_latency},
-        "size_ratio": round(twin_size / size, 3), "speedup": round(twin_latency["median_ms"] / latency["median_ms"], 3),
-        "accuracy_drop": round(twin_metrics["accuracy"] - metrics["accuracy"], 4),
-        "slower_than_fp32": latency["median_ms"] > twin_latency["median_ms"], "quantization": quantization,
-    }
 
 
 def _load_torch_variant(model: torch.nn.Module, artifact: Path) -> torch.nn.Module:
@@ -111,69 +75,195 @@ def _load_torch_variant(model: torch.nn.Module, artifact: Path) -> torch.nn.Modu
     return variant.eval()
 
 
-def quantize_models(data: PreparedData, settings: Settings, baselines: list[BaselineResult],
-                    methods: list[str] | None = None) -> list[QuantizationResult]:
-    """Compress every baseline with every method (default: ``settings.methods``), measure each variant, publish
-    it, and upsert the records. Calibration clips are drawn (seeded) from the training folds of each baseline's
-    split. See the module docstring for what is cached and which failures give an error row."""
-    methods = settings.methods if methods is None else methods
-    check_methods(methods, settings.calibration_method)
-    reduce_range = not data.machine["int8_dot_product"]
+def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: PreparedData, settings: Settings,
+             reduce_range: bool) -> CacheEntry:
+    """One split's model quantized with one method, and the variant's own evaluation of the split; cached."""
+    method = METHODS[method_name]
     library = versions()
-    results = []
-    for baseline in baselines:
-        run = baseline.deployed_run
+    key = {"export": export.path.name, "method": method_name,
+           "calibration": {"clips": settings.calibration_size, "method": settings.calibration_method,
+                           "seed": settings.seed},
+           "reduce_range": reduce_range, "version": QUANT_VERSION,
+           "versions": {n: library[n] for n in ("torch", "onnx", "onnxruntime")}}
+
+    def quantize(folder: Path) -> dict:
+        model = run.load_model()
+        fp32_onnx = export.file("model.onnx")
+        if method.runtime == "onnxruntime":
+            onnx_session(fp32_onnx)  # an unusable FP32 file is named here, not deep inside the quantizer
         x_train, _ = data.features.select(run.split.train_folds)
         calibration = calibration_set(x_train, settings.calibration_size, seed=settings.seed)
+        artifact = folder / f"variant{method.suffix}"
+        settings_used = method.apply(QuantizationInputs(model, fp32_onnx, calibration, settings.calibration_method,
+                                                        reduce_range), artifact)
+        evaluations = {}
+        for part, folds in (("test", [run.split.test_fold]), ("val", [run.split.val_fold])):
+            x, y = data.features.select(folds)
+            if method.runtime == "pytorch":
+                logits = predict(_load_torch_variant(model, artifact), x)
+            else:
+                logits = onnx_predict(onnx_session(artifact, settings.latency_threads), x[:, None],
+                                      name=str(artifact))
+            evaluations[part] = classification_metrics(y, logits.argmax(1), data.num_classes)
+        return {"size_bytes": os.path.getsize(artifact), "quantization": settings_used, **evaluations}
+
+    return cached(data.layout.cache / "quantized", key, quantize, name=f"{run.spec['name']}-{method_name}")
+
+
+def _timing(variant: CacheEntry, baseline: BaselineResult, method_name: str, data: PreparedData,
+            settings: Settings) -> CacheEntry:
+    """The deployed variant timed interleaved with its FP32 twin, in the same runtime and threads; cached."""
+    method = METHODS[method_name]
+    library = versions()
+    input_shape = (1, *data.feature_config.shape)
+    threads, runs = settings.latency_threads, settings.latency_runs
+    key = {"variant": variant.path.name, "export": baseline.exports[-1].path.name, "threads": threads, "runs": runs,
+           "machine": machine_identity(), "versions": {n: library[n] for n in ("torch", "onnxruntime")}}
+
+    def time_it(_folder: Path) -> dict:
+        artifact = variant.file(f"variant{method.suffix}")
+        if method.runtime == "pytorch":
+            model = baseline.deployed_run.load_model()
+            with torch_threads(threads), torch.inference_mode():
+                timed = compare_latency(torch_call(_load_torch_variant(model, artifact), input_shape),
+                                        torch_call(model, input_shape), runs)
+            runtime = TORCH_RUNTIME
+        else:
+            timed = compare_latency(onnx_call(artifact, input_shape, threads),
+                                    onnx_call(baseline.onnx_path, input_shape, threads), runs)
+            runtime = ONNX_RUNTIME
+        for part in ("latency", "twin"):
+            timed[part].update(threads=threads, runtime=runtime)
+        return timed
+
+    return cached(data.layout.cache / "timings", key, time_it, name=f"{baseline.name}-{method_name}")
+
+
+def quantize_models(data: PreparedData, settings: Settings, baselines: list[BaselineResult],
+                    methods: list[str] | None = None) -> list[QuantizationResult]:
+    """Compress every baseline with every method (default: ``settings.methods``), on every split of the protocol,
+    measure and compare each variant with its FP32 twin, publish the deployed one, and upsert the records.
+    Calibration clips are drawn (seeded) from each split's training folds. See the module docstring for what is
+    cached and which failures give an error row."""
+    methods = settings.methods if methods is None else methods
+    check_methods(methods, settings.calibration_method)
+    # decided by the CPU, never by data: 7-bit weights avoid the AVX2 u8s8 overflow; VNNI/AMX/ARM dot products don't
+    reduce_range = not data.machine["int8_dot_product"]
+    results = []
+    for baseline in baselines:
         for name in methods:
             method = METHODS[name]
-            key = {"fp32": baseline.record["onnx_sha256"], "run": run.key, "method": name,
-                   "calibration": {"clips": len(calibration), "method": settings.calibration_method,
-                                   "seed": settings.seed},
-                   "reduce_range": reduce_range, "threads": settings.latency_threads, "runs": settings.latency_runs,
-                   "machine": machine_identity(), "version": QUANT_VERSION,
-                   "versions": {n: library[n] for n in ("torch", "onnx", "onnxruntime")}}
             try:
-                entry = cached(data.layout.cache / "quantized", key, lambda folder: _measure(
-                    baseline, name, data, settings, calibration, reduce_range, folder), name=f"{baseline.name}-{name}")
+                variants = [_variant(run, export, name, data, settings, reduce_range)
+                            for run, export in zip(baseline.runs, baseline.exports)]
+                timing = _timing(variants[-1], baseline, name, data, settings).value
             except QUANTIZATION_FAILURES as exc:
                 message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
                 results.append(QuantizationResult(baseline.name, name, None, f"{type(exc).__name__}: {message}"))
                 continue
-            published = data.layout.models / method.artifact(baseline.name)
-            record = {**{k: baseline.record[k] for k in SHARED_FIELDS}, **entry.value,
-                      "variant": name, "method": name, "runtime": method.runtime, "precision": "int8",
-                      "int8_weights": method.int8_weights,
-                      "accuracy_std": None, "artifact": os.path.relpath(published, data.layout.root),
-                      "artifact_sha256": publish(entry.file(f"variant{method.suffix}"), published),
-                      "artifact_source": os.path.relpath(entry.file(f"variant{method.suffix}"), data.layout.root)}
-            results.append(QuantizationResult(baseline.name, name, record))
+            record = _record(baseline, method, variants, timing, data)
+            results.append(QuantizationResult(baseline.name, name, {**record, "reduce_range": reduce_range}))
     upsert_results(data.layout.logs, [r.record for r in results if r.record is not None])
     return results
 
 
+def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing: dict, data: PreparedData) -> dict:
+    """The results record of one (baseline, method): the variant pooled over splits, paired with its FP32 twin."""
+    fp32 = baseline.record
+    test, val = (pooled([v.value[part] for v in variants]) for part in ("test", "val"))
+    if method.runtime == "pytorch":  # the twin runs where the variant runs
+        twin = {part: pooled([getattr(run, part) for run in baseline.runs]) for part in ("test", "val")}
+        twin_size = fp32["size_bytes"]
+    else:
+        twin = {part: pooled([e.value[part] for e in baseline.exports]) for part in ("test", "val")}
+        twin_size = os.path.getsize(baseline.onnx_path)
+    deployed = variants[-1]
+    size = deployed.value["size_bytes"]
+    artifact = deployed.file(f"variant{method.suffix}")
+    published = data.layout.models / method.artifact(baseline.name)
+    latency, twin_latency = timing["latency"], timing["twin"]
+    return {
+        **{k: fp32[k] for k in SHARED_FIELDS if k in fp32},
+        "variant": method.name, "method": method.name, "runtime": method.runtime, "precision": "int8",
+        "int8_weights": method.int8_weights,
+        "accuracy": test["fold_mean"], "accuracy_std": test["fold_std"], "test": test,
+        "val_accuracy": val["fold_mean"], "val": val,
+        "macro_f1": round(float(np.mean([v.value["test"]["macro_f1"] for v in variants])), 4),
+        "per_class_accuracy": deployed.value["test"]["per_class_accuracy"],
+        "confusion": deployed.value["test"]["confusion"], "size_bytes": size,
+        "latency": {method.runtime: latency}, "latency_ms": latency["median_ms"],
+        "fp32": {"accuracy": twin["test"]["fold_mean"], "test": summary(twin["test"]),
+                 "val_accuracy": twin["val"]["fold_mean"], "size_bytes": twin_size,
+                 "latency_ms": twin_latency["median_ms"], "latency": twin_latency},
+        "paired": {"test": mcnemar(test, twin["test"]), "val": mcnemar(val, twin["val"])},
+        "latency_comparison": timing["comparison"],
+        "size_ratio": round(twin_size / size, 3), "speedup": round(twin_latency["median_ms"] / latency["median_ms"], 3),
+        "accuracy_drop": round(twin["test"]["fold_mean"] - test["fold_mean"], 4),
+        "quantization": deployed.value["quantization"],
+        "artifact": os.path.relpath(published, data.layout.root), "artifact_sha256": publish(artifact, published),
+        "artifact_source": os.path.relpath(artifact, data.layout.root),
+    }
+
+
+def accuracy_verdict(comparison: dict) -> str:
+    """The paired test's verdict on a variant against its FP32 twin (a = the variant, b = FP32)."""
+    return {None: "tie within noise", "a": "INT8 more accurate", "b": "INT8 less accurate"}[comparison["better"]]
+
+
+def latency_verdict(comparison: dict) -> str:
+    """The paired latency test's verdict on a variant against its FP32 twin (a = the variant, b = FP32)."""
+    return {None: "tie within noise", "a": "faster", "b": "slower"}[comparison["faster"]]
+
+
 def quantization_table(results: list[QuantizationResult]) -> pd.DataFrame:
-    """The quantization table, one row per (model, method): the reference columns (FP32 -> INT8 size ratio,
-    speedup, accuracy drop), the absolute numbers, a flag where INT8 is slower than FP32, and the error of any
-    (model, method) that failed."""
+    """The quantization table, one row per (model, method): accuracy with its 95% interval, the paired comparison
+    with the FP32 twin on the same test clips (changed predictions, agreement, exact McNemar p, the verdict), size
+    ratio, speedup with the paired latency test's verdict, and the error of any (model, method) that failed."""
     rows = []
     for result in results:
         r = result.record
         if r is None:
             rows.append({"Model": result.model, "Method": result.method, "Error": result.error})
             continue
+        paired = r["paired"]["test"]
         rows.append({
-            "Model": r["model"], "Method": r["method"], "Size ratio": r["size_ratio"], "Speedup": r["speedup"],
-            "Drop (points)": r["accuracy_drop"], "INT8 acc (%)": r["accuracy"],
-            "INT8 size (kB)": round(r["size_bytes"] / 1e3, 1),
-            "FP32 size (kB)": round(r["fp32"]["size_bytes"] / 1e3, 1),
-            "INT8 (ms)": r["latency_ms"], "FP32 (ms)": r["fp32"]["latency_ms"],
-            "Flag": "INT8 slower: keep FP32" if r["slower_than_fp32"] else "", "Error": "",
+            "Model": r["model"], "Method": r["method"], "INT8 acc (%)": r["accuracy"],
+            "95% interval": interval_text(r["test"]), "FP32 acc (%)": r["fp32"]["accuracy"],
+            "Drop (points)": r["accuracy_drop"], "Clips": paired["n"], "Changed": paired["changed"],
+            "Agreement (%)": paired["agreement"], "McNemar p": paired["p_value"],
+            "Accuracy": accuracy_verdict(paired), "Size ratio": r["size_ratio"], "Speedup": r["speedup"],
+            "Latency": latency_verdict(r["latency_comparison"]), "INT8 size (kB)": round(r["size_bytes"] / 1e3, 1),
+            "INT8 (ms)": r["latency_ms"], "FP32 (ms)": r["fp32"]["latency_ms"], "Error": "",
         })
     table = pd.DataFrame(rows)
     if not table["Error"].fillna("").astype(bool).any():
         table = table.drop(columns="Error")
     return table.set_index("Model")
+
+
+def recommendations(results: list[QuantizationResult]) -> pd.DataFrame:
+    """Per model, the variant to deploy, **decided on the validation folds**: among the variants with no resolvable
+    accuracy loss against their FP32 twin on the validation clips (exact McNemar) that are resolvably faster (paired
+    latency test), the fastest; FP32 when there is none. Reported with its test-fold numbers, which decide nothing."""
+    rows = []
+    records = [r.record for r in results if r.record is not None]
+    for model in dict.fromkeys(r["model"] for r in records):
+        eligible = [r for r in records if r["model"] == model and r["paired"]["val"]["better"] != "b"
+                    and r["latency_comparison"]["faster"] == "a"]
+        best = min(eligible, key=lambda r: (r["latency_ms"], r["size_bytes"]), default=None)
+        if best is None:
+            rows.append({"model": model, "deploy": "fp32", "why (validation folds)": "no variant is both resolvably "
+                         "faster and free of a resolvable accuracy loss", "test accuracy (%)": None,
+                         "test: against FP32": None, "speedup": None, "size ratio": None})
+            continue
+        val, test = best["paired"]["val"], best["paired"]["test"]
+        rows.append({"model": model, "deploy": best["variant"],
+                     "why (validation folds)": f"{val['changed']} of {val['n']} predictions changed, McNemar p = "
+                                               f"{val['p_value']:.3g}; {best['speedup']:.2f}x faster",
+                     "test accuracy (%)": f"{best['accuracy']:.2f} ({interval_text(best['test'])})",
+                     "test: against FP32": f"{accuracy_verdict(test)} (p = {test['p_value']:.3g})",
+                     "speedup": best["speedup"], "size ratio": best["size_ratio"]})
+    return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
 
 
 def failure_note(results: list[QuantizationResult]) -> str:

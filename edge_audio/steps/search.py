@@ -1,10 +1,16 @@
 """Step 4 (chapter 4): the hardware-aware architecture search and its finalists.
 
-NSGA-II and a random-search control (:mod:`edge_audio.nas`) search under the run's budgets; the top-k distinct
-architectures of NSGA-II's feasible front are retrained with the baseline protocol (as baselines, by
+NSGA-II and a random-search control (:mod:`edge_audio.nas`) search under the run's budgets, once per search seed,
+and are compared over the seeds (a winner only when the paired test over seeds resolves it); the top-k distinct
+architectures of NSGA-II's feasible front (every seed's trials) are retrained with the baseline protocol (as
+baselines, by
 :func:`~edge_audio.steps.baselines.train_baselines`), quantized to static INT8 like chapter 3, and the best by
 validation accuracy is published as ``models/nas_best_model.*``. Every search record of this run's context is
 replaced by the new search's, so no stale candidate or finalist survives a new search.
+
+A finalist *dominates* a baseline (:func:`dominance`) when it is no worse on any count and better on one, where
+"worse" and "better" in accuracy are what the exact McNemar test on the same test clips resolves, in latency what
+the paired test on interleaved timings resolves, and in size the exact bytes.
 """
 from __future__ import annotations
 
@@ -21,8 +27,10 @@ from ..features import FeatureSet, extract_features
 from ..machine import machine_identity, versions
 from ..nas import HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
 from ..parameters import Settings
-from ..results import upsert_results
-from ..storage import atomic_write_json
+from ..profile import compare_latency, onnx_call
+from ..results import pick_key, upsert_results
+from ..stats import interval_text, mcnemar
+from ..storage import atomic_write_json, cached
 from .baselines import BaselineResult, train_baselines
 from .data import PreparedData
 from .quantization import QuantizationResult, quantize_models
@@ -51,9 +59,11 @@ class NASResult:
         for finalist in self.finalists:
             r = finalist.record
             int8 = next((q.record for q in self.quantized if q.model == finalist.name and q.record), None)
-            rows.append({"Model": finalist.name, "NAS trial": r["nas"]["trial"],
+            rows.append({"Model": finalist.name, "NAS trial": f"seed {r['nas']['seed']}, #{r['nas']['trial']}",
                          "Proxy acc (%)": r["nas"]["proxy_accuracy"], "Val acc (%)": r["val_accuracy"],
-                         "Accuracy (%)": r["accuracy"], "Size (MB)": round(r["size_bytes"] / 1e6, 3),
+                         "Accuracy (%)": r["accuracy"],
+                         "95% interval": interval_text(r["test"]),
+                         "Size (MB)": round(r["size_bytes"] / 1e6, 3),
                          "Latency (ms)": r["latency_ms"], "FLOPs (M)": round(r["flops"] / 1e6, 1),
                          "Params": r["params"], "INT8 acc (%)": int8["accuracy"] if int8 else None,
                          "INT8 size (MB)": round(int8["size_bytes"] / 1e6, 3) if int8 else None,
@@ -69,19 +79,45 @@ def describe_spec(spec: dict, n_mels: int) -> str:
             f"{head}, dropout {spec['dropout']:g}, {n_mels} mels")
 
 
-def dominance_table(candidates: list[dict], baselines: list[dict]) -> pd.DataFrame:
-    """For each (candidate, baseline) pair of FP32 records: does the candidate dominate the baseline on the test
-    fold (at least as accurate, no larger, no slower)?"""
+def dominance(candidate: BaselineResult, baseline: BaselineResult, data: PreparedData, settings: Settings) -> dict:
+    """Does ``candidate`` dominate ``baseline``? Accuracy by the exact McNemar test on the same test clips, latency
+    by the paired test on their ONNX models timed interleaved (cached), size by the bytes of the FP32 checkpoints
+    (see the module docstring)."""
+    accuracy = mcnemar(candidate.record["test"], baseline.record["test"])
+    library = versions()
+    key = {"a": candidate.exports[-1].path.name, "b": baseline.exports[-1].path.name,
+           "threads": settings.latency_threads, "runs": settings.latency_runs, "machine": machine_identity(),
+           "onnxruntime": library["onnxruntime"]}
+    shape = (1, *data.feature_config.shape)
+    timing = cached(data.layout.cache / "pair-timings", key, lambda _folder: compare_latency(
+        onnx_call(candidate.onnx_path, shape, settings.latency_threads),
+        onnx_call(baseline.onnx_path, shape, settings.latency_threads), settings.latency_runs),
+                    name=f"{candidate.name}-{baseline.name}").value
+    latency = timing["comparison"]
+    size_a, size_b = candidate.record["size_bytes"], baseline.record["size_bytes"]
+    no_worse = accuracy["better"] != "b" and latency["faster"] != "b" and size_a <= size_b
+    better = accuracy["better"] == "a" or latency["faster"] == "a" or size_a < size_b
+    return {"accuracy": accuracy, "latency": latency, "latency_ms": (timing["latency"]["median_ms"],
+                                                                     timing["twin"]["median_ms"]),
+            "size_bytes": (size_a, size_b), "dominates": no_worse and better}
+
+
+def dominance_table(finalists: list[BaselineResult], baselines: list[BaselineResult], data: PreparedData,
+                    settings: Settings) -> pd.DataFrame:
+    """For each (finalist, baseline) pair: the paired accuracy test, the sizes, the interleaved latencies and their
+    test, and whether the finalist dominates the baseline (:func:`dominance`)."""
+    words = {None: "tie within noise", "a": "NAS better", "b": "baseline better"}
     rows = []
-    for c in candidates:
+    for c in finalists:
         for b in baselines:
-            checks = {"at least as accurate": c["accuracy"] >= b["accuracy"],
-                      "no larger": c["size_bytes"] <= b["size_bytes"], "no slower": c["latency_ms"] <= b["latency_ms"]}
-            rows.append({"NAS model": c["model"], "baseline": b["model"],
-                         "accuracy (NAS / baseline)": f"{c['accuracy']:.2f} / {b['accuracy']:.2f}",
-                         "size kB (NAS / baseline)": f"{c['size_bytes'] / 1e3:.1f} / {b['size_bytes'] / 1e3:.1f}",
-                         "latency ms (NAS / baseline)": f"{c['latency_ms']:.3f} / {b['latency_ms']:.3f}",
-                         **checks, "dominates": all(checks.values())})
+            d = dominance(c, b, data, settings)
+            rows.append({"NAS model": c.name, "baseline": b.name,
+                         "accuracy % (NAS / baseline)": f"{c.record['accuracy']:.2f} / {b.record['accuracy']:.2f}",
+                         "accuracy: paired test": f"{words[d['accuracy']['better']]} "
+                                                  f"(p = {d['accuracy']['p_value']:.3g})",
+                         "size kB (NAS / baseline)": "{:.1f} / {:.1f}".format(*(v / 1e3 for v in d["size_bytes"])),
+                         "latency ms, interleaved (NAS / baseline)": "{:.3f} / {:.3f}".format(*d["latency_ms"]),
+                         "latency: paired test": words[d["latency"]["faster"]], "dominates": d["dominates"]})
     return pd.DataFrame(rows)
 
 
@@ -98,11 +134,12 @@ def _candidate_records(history: list[dict], data: PreparedData, settings: Settin
             "latency_ms": h["latency_ms"], "latency": {"onnxruntime": h["latency"]}, "architecture": h["spec"],
             "dataset": data.summary(), "context": data.context(settings),
             "protocol": f"NAS proxy ({search.proxy_epochs} epochs, folds {list(split.train_folds)}, "
-                        f"val fold {split.val_fold})",
+                        f"val fold {split.val_fold})", "protocol_kind": "nas proxy",
             "accuracy": h["proxy_accuracy"], "macro_f1": h["proxy_macro_f1"], "size_bytes": h["size_bytes"],
             "params": h["params"], "macs": h["macs"], "flops": h["flops"], "threads": search.threads,
-            "seed": search.seed, "features": {**data.feature_config.to_dict(), "n_mels": h["n_mels"]},
-            "train": search.proxy_train_config().to_dict(), "nas": {"sampler": h["sampler"], "trial": h["number"]},
+            "seed": h["seed"], "features": {**data.feature_config.to_dict(), "n_mels": h["n_mels"]},
+            "train": search.proxy_train_config().to_dict(),
+            "nas": {"sampler": h["sampler"], "trial": h["number"], "seed": h["seed"]},
         }
     return list(records.values())
 
@@ -137,8 +174,8 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
                 "budgets": budgets.to_dict(), "search": {**asdict(search), "generations": None, "top_k": None},
                 "split": asdict(split), "machine": machine_identity(), "onnxruntime": versions()["onnxruntime"]}
     history_path = layout.logs / HISTORY_FILE
-    outcome = run_search(context, settings.nas_storage or default_storage(layout.logs), identity, history_path,
-                         progress)
+    outcome = run_search(context, settings.searches, settings.nas_storage or default_storage(layout.logs), identity,
+                         history_path, progress)
     run_key = data.context(settings)["key"]
 
     def replaced(record: dict) -> bool:
@@ -152,8 +189,8 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
         finalist_data = dataclasses.replace(data, features=features_for(entry["n_mels"]))
         [finalist] = train_baselines(finalist_data, settings, [{"name": f"nas_{rank}", **entry["spec"]}], progress)
         results = quantize_models(finalist_data, settings, [finalist], ["ort_static"])
-        nas_info = {"trial": entry["number"], "sampler": "nsga2", "proxy_accuracy": entry["proxy_accuracy"],
-                    "rank": rank}
+        nas_info = {"trial": entry["number"], "seed": entry["seed"], "sampler": "nsga2",
+                    "proxy_accuracy": entry["proxy_accuracy"], "rank": rank}
         finalist.record.update(source="nas_finalist", nas=nas_info)
         for result in results:
             if result.record is not None:
@@ -179,13 +216,13 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
 
 def _publish_best(finalists: list[BaselineResult], quantized: list[QuantizationResult],
                   layout) -> tuple[BaselineResult | None, dict[str, Path]]:
-    """Copy the best finalist (by validation accuracy, then size) to ``models/nas_best_model.*``; remove a previous
+    """Copy the best finalist (:func:`~edge_audio.results.pick_key`) to ``models/nas_best_model.*``; remove a previous
     search's files first, so nothing stale is published when there is no finalist."""
     for name in NAS_BEST_FILES.values():
         (layout.models / name).unlink(missing_ok=True)
     if not finalists:
         return None, {}
-    best = max(finalists, key=lambda f: (f.record["val_accuracy"], -f.record["size_bytes"]))
+    best = max(finalists, key=lambda f: pick_key(f.record))
     int8 = next((q.record for q in quantized if q.model == best.name and q.record is not None), None)
     sources = {"pth": layout.root / best.record["artifact"], "onnx": layout.root / best.record["onnx_artifact"],
                "int8": layout.root / int8["artifact"] if int8 else None}

@@ -1,0 +1,96 @@
+"""Write the results summary of a finished book run, and paste it into the README.
+
+    python scripts/results_summary.py [--output-dir output] [--readme README.md]
+
+Reads only what the run wrote: the executed chapters under ``<output>/notebooks`` (their glued values) and the
+records of the frontier's context in ``<output>/logs/all_results.json``. Prints Markdown; with ``--readme`` it
+replaces the README's text between ``<!-- results:start -->`` and ``<!-- results:end -->``. Every number in that
+part of the README therefore comes from a run's files, never from memory.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edge_audio.book import glued_values
+from edge_audio.config import OutputLayout
+from edge_audio.results import load_results
+from edge_audio.stats import interval_text
+from edge_audio.steps.quantization import QuantizationResult, accuracy_verdict, latency_verdict, recommendations
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def summary(output_dir: Path) -> str:
+    """The Markdown summary of the run in ``output_dir``."""
+    layout = OutputLayout.at(output_dir)
+    notebooks = layout.root / "notebooks"
+    glued = {name: glued_values(notebooks / f"{name}.ipynb") for name in ("02_baselines", "03_quantization",
+                                                                          "04_nas", "05_frontier")}
+    frontier, nas, quant = glued["05_frontier"], glued["04_nas"], glued["03_quantization"]
+    records = load_results(layout.logs, frontier["fr_context"])
+    baselines = [r for r in records if r["variant"] == "fp32" and r.get("source") is None]
+    variants = [r for r in records if r.get("method") and r.get("source") is None]
+    machine = baselines[0]["machine"]
+    lines = [f"Book run: {frontier['fr_dataset']}; {frontier['fr_protocol']}; {frontier['fr_features']}; "
+             f"latency on {frontier['fr_machine']} (ISA: {', '.join(machine['isa'])}), "
+             f"{frontier['fr_threads']} thread, batch 1. Accuracy: test fold(s), 95% Wilson interval, n clips; "
+             "*val*: the validation accuracy every pick is made on.", "",
+             "| baseline | test accuracy (%) | 95% interval | n | val (%) | size (kB) | ONNX Runtime (ms) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['model']} | {r['accuracy']:.2f} | {interval_text(r['test'])} | {r['test']['n']} | "
+              f"{r['val_accuracy']:.2f} | {r['size_bytes'] / 1e3:.1f} | {r['latency_ms']:.3f} |" for r in baselines]
+    lines += ["", "INT8 against FP32 on the same test clips (exact McNemar test; latency timed interleaved, "
+              "Wilcoxon signed-rank test with a 5% margin):", "",
+              "| model | method | accuracy (%) | changed | McNemar p | verdict | size ratio | speedup | latency |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in variants:
+        paired = r["paired"]["test"]
+        lines.append(f"| {r['model']} | {r['method']} | {r['accuracy']:.2f} (FP32 {r['fp32']['accuracy']:.2f}) | "
+                     f"{paired['changed']} of {paired['n']} | {paired['p_value']:.3g} | {accuracy_verdict(paired)} | "
+                     f"{r['size_ratio']:.2f}x | {r['speedup']:.2f}x | {latency_verdict(r['latency_comparison'])} |")
+    deploy = recommendations([QuantizationResult(r["model"], r["method"], r) for r in variants])
+    lines += ["", "Deployment, decided on the validation folds: " + "; ".join(
+        f"{model}: {row['deploy']}" + (f" ({row['speedup']:.2f}x faster, {row['size ratio']:.2f}x smaller)"
+                                       if row["deploy"] != "fp32" else "") for model, row in deploy.iterrows()) + ".",
+              "", f"- Best model, picked by validation accuracy: **{frontier['fr_best_model']}**, "
+              f"{frontier['fr_best_acc']} % test accuracy (95% interval {frontier['fr_best_interval']}, "
+              f"n = {frontier['fr_best_n']}); a tie within noise with {frontier['fr_n_ties']} other variant(s).",
+              f"- Microcontroller profile (<= 256 kB, <= 20 ms): **{frontier['fr_mcu_model']}** "
+              f"({frontier['fr_mcu_acc']}): {frontier['fr_mcu_tradeoff']}.",
+              f"- Budgets: {frontier['fr_n_within']} of {frontier['fr_n_models']} variants qualify; the pick is "
+              f"**{frontier['fr_budget_model']}** ({frontier['fr_budget_acc']}).",
+              f"- NSGA-II against random search over the seeds {nas['nas_seeds']}: {nas['nas_winner']}. "
+              f"Baselines a NAS finalist dominates: {nas['nas_dominated']}.",
+              f"- INT8 against FP32: {quant['n_acc_tie']} of {quant['n_variants']} variants are a tie within noise in "
+              f"accuracy, {quant['n_acc_loss']} resolvably less accurate; {quant['n_faster']} resolvably faster, "
+              f"{quant['n_slower']} resolvably slower."]
+    durations = {path.stem: json.loads(path.read_text(encoding="utf-8"))["metadata"]["papermill"]["duration"]
+                 for path in sorted(notebooks.glob("*.ipynb"))}
+    lines += ["", "Chapter execution times (papermill's own record in the executed notebooks): " + ", ".join(
+        f"{name} {seconds:.0f} s" for name, seconds in durations.items())
+              + f"; {sum(durations.values()):.0f} s in all."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output-dir", type=Path, default=None)
+    parser.add_argument("--readme", type=Path, default=None)
+    args = parser.parse_args()
+    text = summary(args.output_dir)
+    if args.readme is None:
+        sys.stdout.write(text)
+        return
+    readme = args.readme.read_text(encoding="utf-8")
+    if START not in readme or END not in readme:
+        sys.exit(f"{args.readme} has no {START} ... {END} section")
+    head, rest = readme.split(START, 1)
+    args.readme.write_text(head + START + "\n" + text + END + rest.split(END, 1)[1], encoding="utf-8")
+    print(f"pasted the results of {OutputLayout.at(args.output_dir).root} into {args.readme}")
+
+
+if __name__ == "__main__":
+    main()
