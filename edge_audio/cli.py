@@ -6,6 +6,7 @@
                    [--epochs N] [--batch-size N] [--nas-generations N] [--nas-population N] [--storage URL]
                    [-p NAME VALUE ...] [-f params.yaml] [--no-build] [--quick]
     edge-audio bench [--runs N] [--out FILE.json]
+    edge-audio classify MODEL AUDIO... [--top K] [--stream] [--hop SECONDS]
 
 A user error (a wrong path, an unknown or invalid parameter, a dataset without a required column; any
 :class:`~edge_audio.errors.UserError`, also when a chapter raises it) prints one line, ``edge-audio: error: ...``,
@@ -121,6 +122,43 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from .classify import Classifier
+
+    classifier = Classifier.load(args.model)
+    hop = args.hop if args.hop is not None else classifier.config.duration / 2
+    failed = 0
+    for audio in args.audio:
+        try:
+            wave = classifier.read(audio)
+        except UserError as exc:  # one bad file: say so in one line, and go on with the others
+            print(f"edge-audio: error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        seconds = wave.size / classifier.config.sample_rate
+        if not args.stream:
+            top = classifier.top(classifier.probabilities(classifier.window(wave)[None])[0], args.top)
+            print(f"{audio}: " + ", ".join(f"{label} {p:.3f}" for label, p in top))
+            continue
+        labelled, factor = classifier.stream(wave, hop)
+        print(f"{audio} ({seconds:.2f} s; window {classifier.config.duration:g} s, hop {hop:g} s)")
+        for start, end, probabilities in labelled:
+            top = classifier.top(probabilities, args.top)
+            print(f"  {start:8.2f}-{end:8.2f} s  " + ", ".join(f"{label} {p:.3f}" for label, p in top))
+        print(f"  real-time factor {factor:.4f} (processing time / audio time)")
+    return EXIT_USAGE if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-audio", description=(
         "How much accuracy does an audio classifier give up to fit on an edge device? "
@@ -178,6 +216,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=int, default=200, help="timed runs per latency measurement (default 200)")
     bench.add_argument("--out", default=None, metavar="FILE.json", help="also write the numbers as JSON")
     bench.set_defaults(func=_cmd_bench)
+
+    classify = commands.add_parser("classify", help="print the top classes of sound files with a published model")
+    classify.add_argument("model", help="an ONNX model published under models/ (FP32, INT8 or raw-audio), with "
+                                        "its .card.json beside it")
+    classify.add_argument("audio", nargs="+", help="audio files (any sample rate, channels and length)")
+    classify.add_argument("--top", type=_positive_int, default=3, help="classes printed per file (default 3)")
+    classify.add_argument("--stream", action="store_true",
+                          help="slide the model's window over each recording and label every position")
+    classify.add_argument("--hop", type=_positive_float, default=None, metavar="SECONDS",
+                          help="with --stream: seconds between windows (default: half the window)")
+    classify.set_defaults(func=_cmd_classify)
     return parser
 
 

@@ -27,7 +27,7 @@ from .targets import PROFILE_LIMITS, Budgets, DEPLOYMENT_PROFILES, check_profile
 
 #: Cost axes of the frontier: column of :func:`model_table`, axis label.
 COST_AXES = {"size": ("size_bytes", "size on disk (bytes)"), "latency": ("latency_ms", "latency (ms, batch 1)"),
-             "flops": ("flops", "FLOPs per clip")}
+             "flops": ("flops", "FLOPs per clip"), "ram": ("peak_ram_bytes", "peak RAM (bytes, activations)")}
 
 
 def model_kind(record: dict) -> str:
@@ -50,7 +50,8 @@ def model_table(records: list[dict]) -> pd.DataFrame:
             "val_accuracy": r.get("val_accuracy"),
             "size_bytes": int(r["size_bytes"]), "latency_ms": float(r["latency_ms"]),
             "runtime": r["runtime"], "flops": int(r["flops"]), "macs": int(r["macs"]), "params": int(r["params"]),
-            "int8": bool(r.get("int8_weights", False)),
+            "int8": bool(r.get("int8_weights", False)), "int8_activations": bool(r.get("int8_activations", False)),
+            "peak_ram_bytes": r.get("peak_ram_bytes", np.nan), "flash_bytes": r.get("flash_bytes", np.nan),
             "int8_param_bytes": int(r["params"]),  # one byte per parameter once quantized
             "mmacs_per_second": round(r["macs"] / 1e6 / duration, 3), "artifact": r.get("artifact"),
         })
@@ -59,7 +60,10 @@ def model_table(records: list[dict]) -> pd.DataFrame:
 
 def _meets(row: pd.Series, limits: dict) -> bool:
     checks = {"max_size_bytes": row["size_bytes"], "max_latency_ms": row["latency_ms"],
-              "max_int8_param_bytes": row["int8_param_bytes"], "max_mmacs_per_second": row["mmacs_per_second"]}
+              "max_int8_param_bytes": row["int8_param_bytes"], "max_mmacs_per_second": row["mmacs_per_second"],
+              "max_ram_bytes": row["peak_ram_bytes"], "max_flash_bytes": row["flash_bytes"]}
+    if limits.get("int8_activations") and not row["int8_activations"]:
+        return False  # a microcontroller runs full-integer graphs: float activations do not qualify
     if "max_int8_param_bytes" in limits and not row["int8"]:
         return False  # DCASE counts INT8 parameters: only a quantized variant qualifies
     return all(checks[key] <= limits[key] for key in PROFILE_LIMITS if key in limits)
@@ -175,6 +179,8 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
                      "test accuracy (%)": float(top["accuracy"].iloc[0]) if len(top) else None,
                      "95% interval": f"{top['ci_low'].iloc[0]:.1f}-{top['ci_high'].iloc[0]:.1f}" if len(top) else None,
                      "size (kB)": round(top["size_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
+                     "peak RAM (kB)": round(top["peak_ram_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
+                     "flash (kB)": round(top["flash_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
                      "latency (ms)": float(top["latency_ms"].iloc[0]) if len(top) else None,
                      "MMACs/s": float(top["mmacs_per_second"].iloc[0]) if len(top) else None})
     report.profile_best = pd.DataFrame(best).set_index("profile")
@@ -184,8 +190,10 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
 def _describe(limits: dict) -> str:
     parts = {"max_size_bytes": lambda v: f"<= {v / 1e3:g} kB", "max_latency_ms": lambda v: f"<= {v:g} ms",
              "max_int8_param_bytes": lambda v: f"<= {v / 1e3:g} kB INT8 params",
-             "max_mmacs_per_second": lambda v: f"<= {v:g} MMACs/s"}
-    return ", ".join(parts[key](limits[key]) for key in PROFILE_LIMITS if key in limits)
+             "max_mmacs_per_second": lambda v: f"<= {v:g} MMACs/s", "max_ram_bytes": lambda v: f"<= {v / 1e3:g} kB RAM",
+             "max_flash_bytes": lambda v: f"<= {v / 1e3:g} kB flash"}
+    described = [parts[key](limits[key]) for key in PROFILE_LIMITS if key in limits]
+    return ", ".join(described + (["INT8 activations"] if limits.get("int8_activations") else []))
 
 
 def comparison_table(report: FrontierReport) -> pd.DataFrame:
@@ -198,7 +206,8 @@ def comparison_table(report: FrontierReport) -> pd.DataFrame:
             {"test": "test fold" if protocol == "holdout" else "test folds (k-fold mean)",
              "proxy": "validation fold (NAS proxy)"}[kind] for kind, protocol in zip(rows["accuracy_kind"],
                                                                                    rows["protocol"])],
-        "size (kB)": (rows["size_bytes"] / 1e3).round(1), "latency (ms)": rows["latency_ms"],
+        "size (kB)": (rows["size_bytes"] / 1e3).round(1), "peak RAM (kB)": (rows["peak_ram_bytes"] / 1e3).round(1),
+        "flash (kB)": (rows["flash_bytes"] / 1e3).round(1), "latency (ms)": rows["latency_ms"],
         "runtime": rows["runtime"], "MFLOPs": (rows["flops"] / 1e6).round(2), "params": rows["params"],
         "MMACs/s of audio": rows["mmacs_per_second"], "meets budgets": rows["meets_budgets"],
         **{f"front: {axis}": rows[f"front_{axis}"] for axis in COST_AXES},

@@ -197,7 +197,8 @@ _PARAMETERS = (
               "architecture search", "an integer >= 1", lambda v: _is_int(v, 1), book=2),
     # the frontier
     Parameter("profiles", None, "None: the built-in deployment profiles; or {name: {max_size_bytes, "
-              "max_latency_ms, max_int8_param_bytes, max_mmacs_per_second}}", ("05",), "the frontier",
+              "max_latency_ms, max_int8_param_bytes, max_mmacs_per_second, max_ram_bytes, max_flash_bytes, "
+              "int8_activations}}", ("05",), "the frontier",
               "None or a mapping of profile name to limits", _optional_mapping),
 )
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in _PARAMETERS}

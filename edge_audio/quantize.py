@@ -71,6 +71,7 @@ class Method:
     runtime: str  # "onnxruntime" or "pytorch"
     suffix: str
     int8_weights: bool  # every weight stored in INT8 (what the DCASE profile counts)
+    int8_activations: bool  # activations stored in INT8 between operators (what a microcontroller needs)
     description: str
     apply: Callable[[QuantizationInputs, Path], dict]
 
@@ -295,12 +296,12 @@ def _ort_dynamic(inputs: QuantizationInputs, out: Path) -> dict:
 
 #: Every quantization method, by its one name.
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("pytorch_dynamic", "pytorch", ".pth", False,
+    Method("pytorch_dynamic", "pytorch", ".pth", False, False,
            "PyTorch dynamic INT8 of the Linear layers; convolutions stay FP32", _pytorch_dynamic),
-    Method("ort_static", "onnxruntime", ".onnx", True, "ONNX Runtime static QDQ, per-channel INT8 weights, "
+    Method("ort_static", "onnxruntime", ".onnx", True, True, "ONNX Runtime static QDQ, per-channel INT8 weights, "
            "calibrated INT8 activations, BatchNorm folded", _ort_static(per_channel=True)),
-    Method("ort_static_per_tensor", "onnxruntime", ".onnx", True, "the same with one scale per weight tensor",
+    Method("ort_static_per_tensor", "onnxruntime", ".onnx", True, True, "the same with one scale per weight tensor",
            _ort_static(per_channel=False)),
-    Method("ort_dynamic", "onnxruntime", ".onnx", True, "ONNX Runtime dynamic INT8: weights INT8, activations "
+    Method("ort_dynamic", "onnxruntime", ".onnx", True, False, "ONNX Runtime dynamic INT8: weights INT8, activations "
            "quantized at run time", _ort_dynamic),
 )}

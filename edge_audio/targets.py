@@ -65,8 +65,10 @@ class Budgets:
 #: Named deployment budgets. ``max_size_bytes`` bounds the artifact's bytes; ``max_int8_param_bytes`` and
 #: ``max_mmacs_per_second`` are the DCASE way of counting (see the module docstring). None: no limit.
 DEPLOYMENT_PROFILES: dict[str, dict] = {
-    "microcontroller": {"max_size_bytes": 256_000, "max_latency_ms": 20.0,
-                        "description": "Cortex-M class MCU: <= 256 kB model, <= 20 ms"},
+    "cortex_m4": {"max_ram_bytes": 256_000, "max_flash_bytes": 1_000_000, "int8_activations": True,
+                  "description": "Cortex-M4 class MCU: <= 256 kB SRAM (peak RAM), <= 1 MB flash, INT8 activations"},
+    "cortex_m7": {"max_ram_bytes": 512_000, "max_flash_bytes": 2_000_000, "int8_activations": True,
+                  "description": "Cortex-M7 class MCU: <= 512 kB SRAM (peak RAM), <= 2 MB flash, INT8 activations"},
     "smart_speaker": {"max_size_bytes": 2_000_000, "max_latency_ms": 50.0,
                       "description": "smart speaker: <= 2 MB model, <= 50 ms"},
     "gateway": {"max_size_bytes": 10_000_000, "description": "edge gateway: <= 10 MB model"},
@@ -74,7 +76,10 @@ DEPLOYMENT_PROFILES: dict[str, dict] = {
                              "description": "DCASE 2022 Task 1: <= 128 kB of INT8 parameters, "
                                             "<= 30 MMACs per second of audio"},
 }
-PROFILE_LIMITS = ("max_size_bytes", "max_latency_ms", "max_int8_param_bytes", "max_mmacs_per_second")
+PROFILE_LIMITS = ("max_size_bytes", "max_latency_ms", "max_int8_param_bytes", "max_mmacs_per_second",
+                  "max_ram_bytes", "max_flash_bytes")
+#: Requirements on the format rather than a number: True means only variants that have the property qualify.
+PROFILE_REQUIREMENTS = ("int8_activations",)
 
 
 def check_profiles(profiles: dict[str, dict]) -> dict[str, dict]:
@@ -84,9 +89,13 @@ def check_profiles(profiles: dict[str, dict]) -> dict[str, dict]:
     for name, limits in profiles.items():
         if not isinstance(limits, dict):
             raise ParameterError(f"profile {name!r} must be a mapping of limits, got {limits!r}")
-        unknown = set(limits) - set(PROFILE_LIMITS) - {"description"}
+        unknown = set(limits) - set(PROFILE_LIMITS) - set(PROFILE_REQUIREMENTS) - {"description"}
         if unknown:
-            raise ParameterError(f"profile {name!r} has unknown limit(s) {sorted(unknown)}; use {PROFILE_LIMITS}")
+            raise ParameterError(f"profile {name!r} has unknown limit(s) {sorted(unknown)}; use "
+                                 f"{PROFILE_LIMITS + PROFILE_REQUIREMENTS}")
+        for key in PROFILE_REQUIREMENTS:
+            if key in limits and not isinstance(limits[key], bool):
+                raise ParameterError(f"profile {name!r}: {key} must be true or false, got {limits[key]!r}")
         if not any(key in limits for key in PROFILE_LIMITS):
             raise ParameterError(f"profile {name!r} sets no limit; use one of {PROFILE_LIMITS}")
         for key in PROFILE_LIMITS:

@@ -38,19 +38,21 @@ def summary(output_dir: Path) -> str:
              f"latency on {frontier['fr_machine']} (ISA: {', '.join(machine['isa'])}), "
              f"{frontier['fr_threads']} thread, batch 1. Accuracy: test fold(s), 95% Wilson interval, n clips; "
              "*val*: the validation accuracy every pick is made on.", "",
-             "| baseline | test accuracy (%) | 95% interval | n | val (%) | size (kB) | ONNX Runtime (ms) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| baseline | test accuracy (%) | 95% interval | n | val (%) | size (kB) | peak RAM (kB) | "
+             "ONNX Runtime (ms) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['model']} | {r['accuracy']:.2f} | {interval_text(r['test'])} | {r['test']['n']} | "
-              f"{r['val_accuracy']:.2f} | {r['size_bytes'] / 1e3:.1f} | {r['latency_ms']:.3f} |" for r in baselines]
+              f"{r['val_accuracy']:.2f} | {r['size_bytes'] / 1e3:.1f} | {r['peak_ram_bytes'] / 1e3:.1f} | "
+              f"{r['latency_ms']:.3f} |" for r in baselines]
     lines += ["", "INT8 against FP32 on the same test clips (exact McNemar test; latency timed interleaved, "
               "Wilcoxon signed-rank test with a 5% margin):", "",
-              "| model | method | accuracy (%) | changed | McNemar p | verdict | size ratio | speedup | latency |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| model | method | accuracy (%) | changed | McNemar p | verdict | size ratio | speedup | latency | "
+              "peak RAM (kB) | flash (kB) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in variants:
         paired = r["paired"]["test"]
         lines.append(f"| {r['model']} | {r['method']} | {r['accuracy']:.2f} (FP32 {r['fp32']['accuracy']:.2f}) | "
                      f"{paired['changed']} of {paired['n']} | {paired['p_value']:.3g} | {accuracy_verdict(paired)} | "
-                     f"{r['size_ratio']:.2f}x | {r['speedup']:.2f}x | {latency_verdict(r['latency_comparison'])} |")
+                     f"{r['size_ratio']:.2f}x | {r['speedup']:.2f}x | {latency_verdict(r['latency_comparison'])} | "
+                     f"{r['peak_ram_bytes'] / 1e3:.1f} | {r['flash_bytes'] / 1e3:.1f} |")
     deploy = recommendations([QuantizationResult(r["model"], r["method"], r) for r in variants])
     lines += ["", "Deployment, decided on the validation folds: " + "; ".join(
         f"{model}: {row['deploy']}" + (f" ({row['speedup']:.2f}x faster, {row['size ratio']:.2f}x smaller)"
@@ -58,7 +60,7 @@ def summary(output_dir: Path) -> str:
               "", f"- Best model, picked by validation accuracy: **{frontier['fr_best_model']}**, "
               f"{frontier['fr_best_acc']} % test accuracy (95% interval {frontier['fr_best_interval']}, "
               f"n = {frontier['fr_best_n']}); a tie within noise with {frontier['fr_n_ties']} other variant(s).",
-              f"- Microcontroller profile (<= 256 kB, <= 20 ms): **{frontier['fr_mcu_model']}** "
+              f"- Microcontroller ({frontier['fr_mcu_profile']}): **{frontier['fr_mcu_model']}** "
               f"({frontier['fr_mcu_acc']}): {frontier['fr_mcu_tradeoff']}.",
               f"- Budgets: {frontier['fr_n_within']} of {frontier['fr_n_models']} variants qualify; the pick is "
               f"**{frontier['fr_budget_model']}** ({frontier['fr_budget_acc']}).",

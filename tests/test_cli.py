@@ -1,9 +1,12 @@
 import hashlib
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from edge_audio.cli import main
 
@@ -113,6 +116,37 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
             assert len(record["confusion"]) == 3
             assert record["class_names"] == ["pitch3", "pitch7", "pitch12"]
     assert all("frontier" in r for r in records)
+    # every published ONNX model has its card, and the frontier told it which profiles it meets
+    models = tmp_path / "out" / "models"
+    for name in ("mini.onnx", "mini_ort_static.onnx", "mini_waveform.onnx", "nas_1.onnx", "nas_best_model.onnx"):
+        card = json.loads((models / name.replace(".onnx", ".card.json")).read_text())
+        assert card["file"] == name and card["classes"] == ["pitch3", "pitch7", "pitch12"], name
+        assert (models / name.replace(".onnx", ".card.md")).is_file()
+    assert json.loads((models / "mini.card.json").read_text())["profiles"] is not None
+
+    # classify prints, for each test clip, what the pipeline predicted for it: the true class where it was right
+    mini = next(r for r in records if (r["model"], r["variant"]) == ("mini", "fp32"))
+    clips = sorted((tmp_path / "odd" / "clips").glob("*_5_*.wav"))  # fold 5 is the holdout test fold
+    truth = {str(p): f"pitch{p.name.split('_')[0]}" for p in clips}
+    for model in ("out/models/mini.onnx", "out/models/mini_waveform.onnx", "out/models/mini_ort_static.onnx"):
+        result = run_cli("classify", model, *truth, "--top", "1", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        printed = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
+        right = sum(printed[path].split()[0] == label for path, label in truth.items())
+        assert right == mini["test"]["correct"], (model, result.stdout)
+    # a bad file is one line on stderr and exit 2, and the good ones are still classified; --stream slides
+    (tmp_path / "bad.wav").write_text("not audio")
+    result = run_cli("classify", "out/models/mini.onnx", "bad.wav", str(clips[0]), cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("edge-audio: error: cannot read audio file bad.wav")
+    assert result.stdout.startswith(str(clips[0]))
+    long = tmp_path / "long.wav"
+    rate = 44100  # not the model's rate, and stereo: classify resamples and mixes
+    sf.write(long, np.stack([np.sin(2 * np.pi * 440 * np.arange(int(3.5 * rate)) / rate)] * 2, axis=1), rate)
+    result = run_cli("classify", "out/models/mini.onnx", str(long), "--stream", "--hop", "0.5", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1 + 6 + 1 and "real-time factor" in lines[-1]  # windows at 0, 0.5, ..., 2.5 s
 
 
 def test_a_user_error_in_a_chapter_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys, tmp_path):

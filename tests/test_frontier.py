@@ -45,6 +45,7 @@ def test_invalid_budgets_are_clear_errors(kwargs, message):
     ({"mcu": {"max_size_kb": 3}}, "unknown limit"),
     ({"mcu": {}}, "sets no limit"),
     ({"mcu": {"max_latency_ms": -2}}, "must be a positive number"),
+    ({"mcu": {"max_ram_bytes": 256_000, "int8_activations": "yes"}}, "int8_activations must be true or false"),
     ([1, 2], "must be a mapping"),
 ])
 def test_invalid_profiles_are_clear_errors(profiles, message):
@@ -58,13 +59,14 @@ def scored(right: int, n: int = 200) -> dict:
     return evaluation([0] * n, [0] * right + [1] * (n - right))
 
 
-def record(model, variant, right, val, size, latency, macs, params, source=None, kind="test"):
+def record(model, variant, right, val, size, latency, macs, params, source=None, kind="test", ram=None):
     test = scored(right)
     r = {"model": model, "variant": variant, "accuracy": test["accuracy"], "size_bytes": size, "latency_ms": latency,
          "runtime": "onnxruntime", "latency": {"onnxruntime": {"median_ms": latency, "p90_ms": latency}},
          "flops": 2 * macs, "macs": macs, "params": params, "macro_f1": test["accuracy"], "features": {"duration": 4.0},
          "context": {"key": "c"}, "protocol": "holdout (val fold 9, test fold 10)", "protocol_kind": "holdout",
-         "int8_weights": variant.startswith("int8"), "accuracy_kind": kind, "artifact": f"models/{model}.onnx"}
+         "int8_weights": variant.startswith("int8"), "int8_activations": variant.startswith("int8"),
+         "peak_ram_bytes": ram, "flash_bytes": size, "accuracy_kind": kind, "artifact": f"models/{model}.onnx"}
     if kind == "test":
         r.update(test=test, val_accuracy=val)
     if source:
@@ -74,13 +76,14 @@ def record(model, variant, right, val, size, latency, macs, params, source=None,
 
 # 200 shared test clips: 92 % vs 90 % (4 clips) is a tie within noise; 95 % vs 92 % (6 clips) is resolved.
 RECORDS = [
-    record("big", "fp32", 190, 94.0, 3_000_000, 4.0, 200_000_000, 750_000),
-    record("mid", "fp32", 184, 92.0, 1_200_000, 2.0, 90_000_000, 300_000),
-    record("mid", "int8_static", 184, 92.0, 330_000, 1.5, 90_000_000, 300_000),
-    record("small", "fp32", 170, 85.0, 500_000, 1.0, 40_000_000, 120_000),
-    record("small", "int8_static", 168, 84.0, 120_000, 1.2, 40_000_000, 120_000),
-    record("worse", "fp32", 160, 80.0, 900_000, 3.0, 100_000_000, 200_000),
-    record("nas_1", "fp32", 180, 90.0, 400_000, 0.9, 30_000_000, 100_000, source="nas_finalist"),
+    record("big", "fp32", 190, 94.0, 3_000_000, 4.0, 200_000_000, 750_000, ram=2_000_000),
+    record("mid", "fp32", 184, 92.0, 1_200_000, 2.0, 90_000_000, 300_000, ram=800_000),
+    record("mid", "int8_static", 184, 92.0, 330_000, 1.5, 90_000_000, 300_000, ram=200_000),
+    record("small", "fp32", 170, 85.0, 500_000, 1.0, 40_000_000, 120_000, ram=400_000),
+    record("small", "int8_static", 168, 84.0, 120_000, 1.2, 40_000_000, 120_000, ram=100_000),
+    record("worse", "fp32", 160, 80.0, 900_000, 3.0, 100_000_000, 200_000, ram=600_000),
+    # fits a Cortex-M4's RAM and flash, but its activations are float: no microcontroller runs it
+    record("nas_1", "fp32", 180, 90.0, 400_000, 0.9, 30_000_000, 100_000, source="nas_finalist", ram=200_000),
     record("nas-abc", "proxy", 198, None, 10_000, 0.1, 1_000_000, 2_000, source="nas_candidate", kind="proxy"),
 ]
 
@@ -110,7 +113,7 @@ def test_picks_are_made_on_validation_accuracy():
     # the accuracy budget (85 %) is applied to validation accuracy: small int8 (84 % val) misses it
     assert set(report.within_budgets()["label"]) == {"mid (int8_static)", "small (fp32)", "nas_1 (fp32)"}
     best = report.profile_best["best model (validation)"]
-    assert best["microcontroller"] == "small (int8_static)"  # the only one <= 256 kB
+    assert best["cortex_m4"] == "mid (int8_static)"  # INT8 activations, 200 kB peak RAM, 330 kB flash
     assert best["smart_speaker"] == "mid (int8_static)"  # ties mid fp32 at 92 % validation; the faster wins
     # DCASE counts INT8 parameters (one byte each) and MACs per second of audio: only INT8 variants qualify
     assert best["dcase_low_complexity"] == "small (int8_static)"
@@ -120,9 +123,12 @@ def test_placement_and_comparison_table_cover_every_record():
     report = analyze_frontier(RECORDS, Budgets(1.0, 50.0, 85.0))
     placements = {f"{r['model']} ({r['variant']})": report.placement(r) for r in RECORDS}
     # nas_1 is resolvably more accurate at fewer FLOPs and less latency; nothing is smaller at 84 %
-    assert placements["small (int8_static)"]["pareto"] == {"size": True, "latency": False, "flops": False}
-    assert set(placements["small (int8_static)"]["profiles"]) == {"microcontroller", "smart_speaker", "gateway",
-                                                                   "dcase_low_complexity"}
+    assert placements["small (int8_static)"]["pareto"] == {"size": True, "latency": False, "flops": False,
+                                                           "ram": True}
+    assert set(placements["small (int8_static)"]["profiles"]) == {"cortex_m4", "cortex_m7", "smart_speaker",
+                                                                   "gateway", "dcase_low_complexity"}
+    assert "cortex_m4" not in placements["nas_1 (fp32)"]["profiles"]  # float activations
+    assert "cortex_m4" not in placements["mid (fp32)"]["profiles"]
     assert placements["nas-abc (proxy)"]["profiles"] == []  # a proxy accuracy qualifies for nothing
     assert not placements["big (fp32)"]["meets_budgets"] and placements["mid (int8_static)"]["meets_budgets"]
     table = comparison_table(report)

@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..cards import model_card, write_card
 from ..errors import ParameterError
 from ..export import export_to_onnx, onnx_predict, onnx_session
 from ..machine import machine_identity, versions
+from ..memory import device_memory
 from ..metrics import classification_metrics
 from ..models import spec_from_config
 from ..parameters import Settings
@@ -134,6 +136,7 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
         onnx_published = data.layout.models / f"{spec['name']}.onnx"
         record = {
             "model": spec["name"], "variant": "fp32", "precision": "fp32", "int8_weights": False,
+            "int8_activations": False,
             "runtime": "onnxruntime", "latency_ms": profile["latency"]["onnxruntime"]["median_ms"],
             "architecture": deployed.spec, "dataset": data.summary(), "context": context,
             "protocol": context["protocol"], "protocol_kind": protocol.kind,
@@ -147,6 +150,7 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
             "per_class_accuracy": deployed.test["per_class_accuracy"], "confusion": deployed.test["confusion"],
             "class_names": data.dataset.class_names,
             "size_bytes": exports[-1].value["size_bytes"],
+            **device_memory(exports[-1].file("model.onnx")),
             **{k: profile[k] for k in ("params", "onnx_size_bytes", "macs", "flops", "flop_counter_flops",
                                        "flop_gap_percent", "latency", "flop_floor_ms", "latency_floor_ratio")},
             "onnx_max_abs_difference": max(e.value["onnx_max_abs_difference"] for e in exports),
@@ -164,6 +168,7 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
             "profile_source": os.path.relpath(profile_entry.path, data.layout.root),
             "run_keys": [r.key for rs in seed_runs.values() for r in rs], "machine": data.machine,
         }
+        write_card(model_card(record, onnx_published), onnx_published)
         results.append(BaselineResult(spec["name"], runs, exports, record, model_path, seed_runs))
     upsert_results(data.layout.logs, [r.record for r in results])
     return results

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 
 from .. import plots
 from ..frontier import FrontierReport, analyze_frontier, comparison_table, feasibility_points
+from ..cards import card_path, read_card, write_card
 from ..parameters import Settings
 from ..results import load_results, upsert_results
 from .data import PreparedData
@@ -43,5 +44,10 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
         figure.savefig(paths[name], dpi=120, bbox_inches="tight")
         plt.close(figure)
     comparison_table(report).to_csv(paths["model_comparison"], index=False)
-    upsert_results(layout.logs, [{**record, "frontier": report.placement(record)} for record in records])
+    placed = [{**record, "frontier": report.placement(record)} for record in records]
+    for record in placed:  # the cards of this run's ONNX models learn which profiles they meet
+        published = layout.root / record.get("onnx_artifact", record.get("artifact", ""))
+        if published.suffix == ".onnx" and card_path(published).is_file():
+            write_card({**read_card(published), "profiles": record["frontier"]["profiles"]}, published)
+    upsert_results(layout.logs, placed)
     return FrontierResult(report, load_results(layout.logs, context_key), paths)

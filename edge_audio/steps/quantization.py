@@ -27,10 +27,12 @@ import pandas as pd
 import torch
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+from ..cards import model_card, write_card
 from ..errors import ModelFileError
 from ..export import export_waveform_model, onnx_predict, onnx_session
 from ..features import LogMelFrontEnd, load_audio
 from ..machine import machine_identity, versions
+from ..memory import device_memory
 from ..metrics import classification_metrics
 from ..parameters import Settings
 from ..profile import ONNX_RUNTIME, TORCH_RUNTIME, compare_latency, onnx_call, onnx_latency, torch_call, torch_threads
@@ -161,8 +163,11 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
                 message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
                 results.append(QuantizationResult(baseline.name, name, None, f"{type(exc).__name__}: {message}"))
                 continue
-            record = _record(baseline, method, variants, timing, data)
-            results.append(QuantizationResult(baseline.name, name, {**record, "reduce_range": reduce_range}))
+            record = {**_record(baseline, method, variants, timing, data), "reduce_range": reduce_range}
+            if method.suffix == ".onnx":
+                published = data.layout.root / record["artifact"]
+                write_card(model_card(record, published), published)
+            results.append(QuantizationResult(baseline.name, name, record))
     upsert_results(data.layout.logs, [r.record for r in results if r.record is not None])
     return results
 
@@ -185,12 +190,15 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
     return {
         **{k: fp32[k] for k in SHARED_FIELDS if k in fp32},
         "variant": method.name, "method": method.name, "runtime": method.runtime, "precision": "int8",
-        "int8_weights": method.int8_weights,
+        "int8_weights": method.int8_weights, "int8_activations": method.int8_activations,
         "accuracy": test["fold_mean"], "accuracy_std": test["fold_std"], "test": test,
         "val_accuracy": val["fold_mean"], "val": val,
         "macro_f1": round(float(np.mean([v.value["test"]["macro_f1"] for v in variants])), 4),
         "per_class_accuracy": deployed.value["test"]["per_class_accuracy"],
         "confusion": deployed.value["test"]["confusion"], "size_bytes": size,
+        # a PyTorch variant runs the FP32 graph's activations; its flash is its own file
+        **(device_memory(artifact) if method.runtime != "pytorch" else
+           device_memory(baseline.onnx_path, flash_bytes=size)),
         "latency": {method.runtime: latency}, "latency_ms": latency["median_ms"],
         "fp32": {"accuracy": twin["test"]["fold_mean"], "test": summary(twin["test"]),
                  "val_accuracy": twin["val"]["fold_mean"], "size_bytes": twin_size,
@@ -218,7 +226,8 @@ def latency_verdict(comparison: dict) -> str:
 def quantization_table(results: list[QuantizationResult]) -> pd.DataFrame:
     """The quantization table, one row per (model, method): accuracy with its 95% interval, the paired comparison
     with the FP32 twin on the same test clips (changed predictions, agreement, exact McNemar p, the verdict), size
-    ratio, speedup with the paired latency test's verdict, and the error of any (model, method) that failed."""
+    ratio, speedup with the paired latency test's verdict, peak RAM and flash (:mod:`edge_audio.memory`), and the error
+    of any (model, method) that failed."""
     rows = []
     for result in results:
         r = result.record
@@ -233,7 +242,9 @@ def quantization_table(results: list[QuantizationResult]) -> pd.DataFrame:
             "Agreement (%)": paired["agreement"], "McNemar p": paired["p_value"],
             "Accuracy": accuracy_verdict(paired), "Size ratio": r["size_ratio"], "Speedup": r["speedup"],
             "Latency": latency_verdict(r["latency_comparison"]), "INT8 size (kB)": round(r["size_bytes"] / 1e3, 1),
-            "INT8 (ms)": r["latency_ms"], "FP32 (ms)": r["fp32"]["latency_ms"], "Error": "",
+            "INT8 (ms)": r["latency_ms"], "FP32 (ms)": r["fp32"]["latency_ms"],
+            "Peak RAM (kB)": round(r["peak_ram_bytes"] / 1e3, 1), "Flash (kB)": round(r["flash_bytes"] / 1e3, 1),
+            "INT8 activations": r["int8_activations"], "Error": "",
         })
     table = pd.DataFrame(rows)
     if not table["Error"].fillna("").astype(bool).any():
@@ -301,6 +312,8 @@ def export_deployable(data: PreparedData, baseline: BaselineResult, clips: int =
     entry = cached(data.layout.cache / "waveform", key, export, name=f"waveform-{baseline.name}")
     path = data.layout.models / f"{baseline.name}_waveform.onnx"
     publish(entry.file("model.onnx"), path)
+    write_card({**model_card(baseline.record, path, input_kind="waveform"), "variant": "fp32, raw audio in",
+                "flash_bytes": os.path.getsize(path)}, path)
     mask = data.features.folds == run.split.test_fold
     paths = data.dataset.table["path"].to_numpy()[mask][:clips]
     waves = np.stack([load_audio(p, config) for p in paths])

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .. import plots
+from ..cards import card_path, read_card, write_card
 from ..features import FeatureSet, extract_features
 from ..machine import machine_identity, versions
 from ..nas import HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
@@ -220,6 +221,8 @@ def _publish_best(finalists: list[BaselineResult], quantized: list[QuantizationR
     search's files first, so nothing stale is published when there is no finalist."""
     for name in NAS_BEST_FILES.values():
         (layout.models / name).unlink(missing_ok=True)
+        for stale in (card_path(layout.models / name), card_path(layout.models / name).with_suffix(".md")):
+            stale.unlink(missing_ok=True)
     if not finalists:
         return None, {}
     best = max(finalists, key=lambda f: pick_key(f.record))
@@ -231,6 +234,8 @@ def _publish_best(finalists: list[BaselineResult], quantized: list[QuantizationR
         if source is not None:
             files[kind] = layout.models / NAS_BEST_FILES[kind]
             shutil.copy2(source, files[kind])
+            if card_path(source).is_file():  # the card goes with the ONNX files, naming its new file
+                write_card({**read_card(source), "file": files[kind].name}, files[kind])
     files["spec"] = layout.models / NAS_BEST_FILES["spec"]
     atomic_write_json(files["spec"], {
         "model": best.name, "architecture": best.record["architecture"], "features": best.record["features"],

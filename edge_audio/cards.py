@@ -1,0 +1,97 @@
+"""Model cards: what a published model is, what it expects, and how well it does, beside its file.
+
+Every ONNX model published under ``models/`` gets ``<file stem>.card.json`` and ``<file stem>.card.md``: its
+classes (in the order of its outputs), the front end it was trained with, the input it expects (log-mel features
+or raw audio), the protocol, its test accuracy with the interval and n (and its validation accuracy), flash,
+peak RAM, latency on the machine that measured it, and the deployment profiles it meets (filled in by the
+frontier step; ``null`` until it has run). ``edge-audio classify`` reads the card to know how to feed the model.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import ModelFileError
+from .storage import atomic_write_json, atomic_write_text
+
+CARD_VERSION = 1
+
+
+def card_path(model_file: str | Path) -> Path:
+    """The card of ``model_file``: ``models/tiny_ort_static.onnx`` -> ``models/tiny_ort_static.card.json``."""
+    model_file = Path(model_file)
+    return model_file.with_name(f"{model_file.stem}.card.json")
+
+
+def model_card(record: dict, model_file: Path, input_kind: str = "log-mel", profiles: list[str] | None = None) -> dict:
+    """The card of a results record's published ``model_file`` (``input_kind``: ``log-mel`` or ``waveform``)."""
+    features = record["features"]
+    samples = int(round(features["sample_rate"] * features["duration"]))
+    frames = 1 + samples // features["hop_length"]
+    test = record["test"]
+    return {
+        "card_version": CARD_VERSION, "model": record["model"], "variant": record["variant"],
+        "file": model_file.name, "runtime": record["runtime"], "precision": record["precision"],
+        "int8_activations": record.get("int8_activations", False),
+        "input": ({"kind": "log-mel", "shape": [1, 1, features["n_mels"], frames], "dtype": "float32"}
+                  if input_kind == "log-mel" else
+                  {"kind": "waveform", "shape": [1, samples], "dtype": "float32",
+                   "description": f"mono audio at {features['sample_rate']} Hz, {features['duration']:g} s"}),
+        "classes": record["class_names"], "front_end": features,
+        "dataset": record["dataset"], "protocol": record["protocol"],
+        "metrics": {"test_accuracy": record["accuracy"], "test_accuracy_std_over_folds": record["accuracy_std"],
+                    "ci95": test["ci95"], "interval": test["interval"], "n": test["n"],
+                    "val_accuracy": record["val_accuracy"], "macro_f1": record["macro_f1"]},
+        "size_bytes": record["size_bytes"], "flash_bytes": record.get("flash_bytes"),
+        "peak_ram_bytes": record.get("peak_ram_bytes"),
+        "latency": {"median_ms": record["latency_ms"], "runtime": record["runtime"], "threads": record["threads"],
+                    "cpu": record["machine"]["cpu"]},
+        "profiles": profiles,
+    }
+
+
+def write_card(card: dict, model_file: Path) -> Path:
+    """Write ``card`` as JSON and Markdown beside ``model_file``; returns the JSON path."""
+    path = card_path(model_file)
+    atomic_write_json(path, card)
+    atomic_write_text(path.with_suffix("").with_suffix(".card.md"), card_markdown(card))
+    return path
+
+
+def card_markdown(card: dict) -> str:
+    """The card as a short Markdown page."""
+    m = card["metrics"]
+    ram = "n/a" if card["peak_ram_bytes"] is None else f"{card['peak_ram_bytes'] / 1e3:.1f} kB"
+    flash = "n/a" if card["flash_bytes"] is None else f"{card['flash_bytes'] / 1e3:.1f} kB"
+    profiles = ("not analysed yet (run the frontier chapter)" if card["profiles"] is None
+                else ", ".join(card["profiles"]) or "none")
+    front = card["front_end"]
+    return "\n".join([
+        f"# {card['model']} ({card['variant']})", "",
+        f"- File: `{card['file']}` ({card['runtime']}, {card['precision']}); input: {card['input']['kind']} "
+        f"{card['input']['shape']}",
+        f"- Front end: {front['sample_rate']} Hz mono, {front['duration']:g} s, {front['n_mels']} log-mel bands, "
+        f"{front['n_fft']}-point FFT, hop {front['hop_length']}",
+        f"- Classes ({len(card['classes'])}): {', '.join(card['classes'])}",
+        f"- Protocol: {card['protocol']}",
+        f"- Test accuracy: {m['test_accuracy']:.2f} % (95% interval {m['ci95'][0]:.1f}-{m['ci95'][1]:.1f}, "
+        f"n = {m['n']}); validation {m['val_accuracy']:.2f} %",
+        f"- Flash: {flash}; peak RAM: {ram}; latency: {card['latency']['median_ms']:.3f} ms "
+        f"({card['latency']['runtime']}, {card['latency']['threads']} thread, {card['latency']['cpu']})",
+        f"- Deployment profiles met: {profiles}", ""])
+
+
+def read_card(model_file: str | Path) -> dict:
+    """The card beside ``model_file``; :class:`~edge_audio.errors.ModelFileError` when there is none or it is
+    unreadable."""
+    path = card_path(model_file)
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelFileError(f"no model card beside {model_file} (expected {path}); the models edge-audio "
+                             "publishes under models/ have one") from None
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"model card {path} is not valid JSON ({exc})") from None
+    if card.get("card_version") != CARD_VERSION:
+        raise ModelFileError(f"model card {path} has version {card.get('card_version')}, expected {CARD_VERSION}")
+    return card

@@ -1,0 +1,100 @@
+"""Classify sound files with a published model: ``edge-audio classify MODEL AUDIO...``.
+
+The model's card (:mod:`edge_audio.cards`) says which front end and input it expects. Any audio file soundfile
+reads works, whatever its sample rate, channels and length: it is mixed to mono and resampled to the model's
+rate. A clip is cropped or zero-padded to the model's window, as in training; ``stream`` instead slides that
+window over the whole recording (``hop`` seconds apart) and labels each position, with the real-time factor
+(processing time over audio time; below 1 keeps up with live audio).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from .cards import read_card
+from .config import FeatureConfig
+from .errors import DatasetError, ModelFileError
+from .export import onnx_predict, onnx_session
+from .features import LogMelFrontEnd
+
+
+@dataclass
+class Classifier:
+    """A published ONNX model with the front end its card names."""
+
+    path: Path
+    card: dict
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Classifier":
+        """The model at ``path`` and its card; a one-line error when either is missing or unusable."""
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"model file {path} does not exist")
+        if path.suffix != ".onnx":
+            raise ModelFileError(f"{path}: classify runs ONNX models (.onnx), got {path.suffix or 'no extension'}")
+        card = read_card(path)
+        classifier = cls(path, card)
+        classifier._session = onnx_session(path)
+        classifier._config = FeatureConfig(**card["front_end"])
+        classifier._front_end = LogMelFrontEnd(classifier._config)
+        return classifier
+
+    @property
+    def config(self) -> FeatureConfig:
+        return self._config
+
+    def read(self, audio_path: str | Path) -> np.ndarray:
+        """The whole recording as float32 mono at the model's sample rate."""
+        try:
+            audio, rate = sf.read(str(audio_path), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise DatasetError(f"cannot read audio file {audio_path}: {exc}") from None
+        if audio.size == 0:
+            raise DatasetError(f"audio file {audio_path} holds no samples")
+        mono = audio.mean(axis=1)
+        if rate != self.config.sample_rate:
+            mono = soxr.resample(mono, rate, self.config.sample_rate, quality="HQ").astype(np.float32)
+        return mono
+
+    def window(self, wave: np.ndarray) -> np.ndarray:
+        """``wave`` cropped or zero-padded to the model's window."""
+        out = np.zeros(self.config.num_samples, dtype=np.float32)
+        n = min(wave.size, out.size)
+        out[:n] = wave[:n]
+        return out
+
+    def probabilities(self, windows: np.ndarray) -> np.ndarray:
+        """Class probabilities of each window (windows, samples) -> (windows, classes)."""
+        if self.card["input"]["kind"] == "waveform":
+            inputs = windows
+        else:
+            with torch.no_grad():
+                inputs = self._front_end(torch.from_numpy(windows)).numpy()
+        logits = onnx_predict(self._session, inputs, name=str(self.path))
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+    def top(self, probabilities: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The ``k`` most probable classes of one window, most probable first."""
+        order = np.argsort(probabilities)[::-1][:k]
+        return [(self.card["classes"][i], float(probabilities[i])) for i in order]
+
+    def stream(self, wave: np.ndarray, hop: float) -> tuple[list[tuple[float, float, np.ndarray]], float]:
+        """Slide the window over ``wave`` every ``hop`` seconds: (start s, end s, probabilities) per position, and
+        the real-time factor (processing seconds / audio seconds)."""
+        size, step = self.config.num_samples, max(1, int(round(hop * self.config.sample_rate)))
+        starts = list(range(0, max(wave.size - size, 0) + 1, step))
+        if starts[-1] + size < wave.size:  # the tail gets a window of its own
+            starts.append(wave.size - size)
+        rate = self.config.sample_rate
+        began = time.perf_counter()
+        labelled = [(s / rate, min(s + size, wave.size) / rate, self.probabilities(self.window(wave[s:])[None])[0])
+                    for s in starts]
+        return labelled, (time.perf_counter() - began) / (wave.size / rate)
