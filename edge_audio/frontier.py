@@ -150,7 +150,7 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
     # the accuracy budget is a threshold, so it is applied to validation accuracy (a proxy's is one already)
     table["meets_budgets"] = [
         all(v <= 0 for v in budgets.violations(row.size_bytes, row.latency_ms, row.accuracy if row.accuracy_kind
-                                               == "proxy" else row.val_accuracy).values())
+                                               == "proxy" else row.val_accuracy, row.peak_ram_bytes).values())
         for row in table.itertuples()]
     evaluations = {f"{r['model']} ({r['variant']})": r["test"] for r in records
                    if r.get("accuracy_kind", "test") == "test"}

@@ -65,9 +65,12 @@ def _element_bytes(elem_type: int) -> int:
     return int(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize)
 
 
-def activations(model: onnx.ModelProto) -> tuple[list[Activation], list[onnx.NodeProto], dict[str, tuple]]:
+def activations(model: onnx.ModelProto, full_integer: bool = False
+                ) -> tuple[list[Activation], list[onnx.NodeProto], dict[str, tuple]]:
     """The activation tensors of ``model`` (batch 1) with their deployed sizes and lifetimes, the operators in
-    execution order (quantize/dequantize fused away), and every tensor's shape."""
+    execution order (quantize/dequantize fused away), and every tensor's shape. ``full_integer`` counts every
+    float activation at one byte: the same graph deployed with INT8 activations (an estimate for an FP32 graph
+    that has not been quantized, as in the search)."""
     model = _static_batch(model)
     graph = model.graph
     types = {v.name: v.type.tensor_type for v in [*graph.input, *graph.value_info, *graph.output]}
@@ -125,7 +128,10 @@ def activations(model: onnx.ModelProto) -> tuple[list[Activation], list[onnx.Nod
         if stored not in types or not types[stored].HasField("shape"):
             raise ModelFileError(f"cannot infer the shape of tensor {name!r}; the graph needs static shapes")
         last = len(operators) if name in outputs else max(readers.get(name, [first]))
-        size = int(np.prod(shapes[stored], dtype=np.int64)) * _element_bytes(types[stored].elem_type)
+        element = _element_bytes(types[stored].elem_type)
+        if full_integer and types[stored].elem_type == onnx.TensorProto.FLOAT:
+            element = 1
+        size = int(np.prod(shapes[stored], dtype=np.int64)) * element
         tensors.append(Activation(name, size, max(first, 0), last))
     return tensors, operators, shapes
 
@@ -167,18 +173,19 @@ def _conv_scratch(node: onnx.NodeProto, shapes: dict[str, tuple], int8: bool) ->
     return (1 if depthwise else 2) * channels_in * weight[2] * weight[3] * 2
 
 
-def memory_report(path: str | os.PathLike) -> dict:
-    """Flash and peak RAM of the ONNX model at ``path`` (see the module docstring for what each number counts)."""
+def memory_report(path: str | os.PathLike, full_integer: bool = False) -> dict:
+    """Flash and peak RAM of the ONNX model at ``path`` (see the module docstring for what each number counts);
+    ``full_integer`` estimates the RAM of the graph deployed with INT8 activations (see :func:`activations`)."""
     path = Path(path)
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError, OSError, ...: the file is not a model
         raise ModelFileError(f"{path} is not a readable ONNX model ({type(exc).__name__})") from None
-    tensors, operators, shapes = activations(model)
+    tensors, operators, shapes = activations(model, full_integer)
     graph = model.graph
     quantized_inputs = {node.output[0] for node in graph.node if node.op_type == "DequantizeLinear"}
     scratch = max([_conv_scratch(node, {**shapes, **_weight_shapes(model)},
-                                 any(name in quantized_inputs for name in node.input[:1]))
+                                 full_integer or any(name in quantized_inputs for name in node.input[:1]))
                    for node in operators if node.op_type in CONVOLUTIONS] or [0])
     weight_bytes = sum(int(np.prod(i.dims, dtype=np.int64)) * _element_bytes(i.data_type) for i in graph.initializer)
     arena = greedy_arena(tensors)

@@ -49,6 +49,7 @@ from .errors import ParameterError
 from .export import export_to_onnx
 from .features import FeatureSet
 from .machine import machine_identity, versions
+from .memory import memory_report
 from .models import LightweightCNN, count_parameters
 from .parameters import default
 from .pareto import hypervolume, pareto_mask
@@ -158,7 +159,7 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
     """
     library = versions()
     key = {"arch": architecture_key(spec, input_shape[0]), "frames": input_shape[1], "classes": num_classes,
-           "threads": threads, "runs": runs, "machine": machine_identity(),
+           "threads": threads, "runs": runs, "machine": machine_identity(), "memory": 1,
            "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime", "onnxscript")}}
 
     def measure(folder: Path) -> dict:
@@ -172,6 +173,8 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
                 "onnx_size_bytes": os.path.getsize(folder / "model.onnx"),
                 "params": count_parameters(model), **count_macs(model, (1, *input_shape)),
                 "latency": latency, "latency_ms": latency["median_ms"],
+                # what the candidate needs on a device once deployed in INT8 (activations one byte each)
+                "int8_peak_ram_bytes": memory_report(folder / "model.onnx", full_integer=True)["peak_ram_bytes"],
                 "seconds": round(time.perf_counter() - started, 3)}
 
     entry = cached(work_dir, key, measure, name="candidate")
@@ -202,8 +205,9 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
         features = context.features(n_mels)
         cost = candidate_cost(spec, features.config.shape, features.num_classes, context.work_dir / "candidates",
                               config.threads, config.latency_runs)
-        hardware = budgets.violations(cost["size_bytes"], cost["latency_ms"], None)
-        trained = hardware["size_mb"] <= 0 and hardware["latency_ms"] <= 0
+        ram = cost["int8_peak_ram_bytes"]
+        hardware = budgets.violations(cost["size_bytes"], cost["latency_ms"], None, ram)
+        trained = hardware["size_mb"] <= 0 and hardware["latency_ms"] <= 0 and hardware["ram_kb"] <= 0
         accuracy = macro_f1 = None
         train_seconds, reused = 0.0, False
         if trained:
@@ -211,7 +215,7 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
                                 context.work_dir / "proxy_runs", context.device, False)
             accuracy, macro_f1 = run.val["accuracy"], run.val["macro_f1"]
             train_seconds, reused = run.train_seconds, run.reused
-        violations = budgets.violations(cost["size_bytes"], cost["latency_ms"], accuracy)
+        violations = budgets.violations(cost["size_bytes"], cost["latency_ms"], accuracy, ram)
         for name, value in violations.items():
             trial.set_constraint(name, float(value))
         entry = {
@@ -220,11 +224,12 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
             "spec": {k: v for k, v in spec.items() if k != "name"}, "n_mels": n_mels,
             "architecture_key": architecture_key(spec, n_mels),
             "size_bytes": cost["size_bytes"], "latency_ms": cost["latency_ms"], "params": cost["params"],
+            "int8_peak_ram_bytes": ram,
             "macs": cost["macs"], "flops": cost["flops"], "latency": cost["latency"],
             "trained": trained, "proxy_accuracy": accuracy, "proxy_macro_f1": macro_f1,
             "proxy_reused": reused, "feasible": all(v <= 0 for v in violations.values()),
             "violations": {k: round(float(v), 6) for k, v in violations.items()},
-            "reasons": budgets.reasons(cost["size_bytes"], cost["latency_ms"], accuracy),
+            "reasons": budgets.reasons(cost["size_bytes"], cost["latency_ms"], accuracy, ram),
             "cost_seconds": 0.0 if cost["cached"] else cost["seconds"], "train_seconds": train_seconds,
             "seconds": round(time.perf_counter() - started, 3),
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -329,7 +334,8 @@ def closest_candidate(history: list[dict], budgets: Budgets) -> dict | None:
     def distance(h: dict) -> float:
         over = h["violations"]
         return (max(over["size_mb"], 0) / budgets.max_size_mb + max(over["latency_ms"], 0) / budgets.max_latency_ms
-                + max(over["accuracy"], 0) / max(budgets.min_accuracy, 1e-9))
+                + max(over["accuracy"], 0) / max(budgets.min_accuracy, 1e-9)
+                + (max(over["ram_kb"], 0) / budgets.max_ram_kb if budgets.max_ram_kb else 0.0))
 
     return min(history, key=distance)
 

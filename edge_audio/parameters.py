@@ -174,6 +174,10 @@ _PARAMETERS = (
     Parameter("max_latency_ms", 50.0, "latency budget, ms, batch 1 (ONNX Runtime in the search; the record's "
               "runtime in the frontier)", ("04", "05"), "budgets", "a number > 0",
               lambda v: _is_number(v, 0, open_low=True), convert=float),
+    Parameter("max_ram_kb", None, "peak-RAM budget, kB (10^3 bytes), or None: no limit. In the search, a candidate's "
+              "activations deployed in INT8 (estimated from its graph before training: over it, never trained); in the "
+              "frontier, the deployed variant's own peak RAM", ("04", "05"), "budgets", "None or a number > 0",
+              lambda v: v is None or _is_number(v, 0, open_low=True), convert=lambda v: v if v is None else float(v)),
     Parameter("min_accuracy", 20.0, "accuracy budget, %: the proxy's validation accuracy in the search; "
               "validation accuracy in the frontier", ("04", "05"), "budgets", "a percentage in [0, 100]",
               lambda v: _is_number(v, 0.0, 100.0), book=70.0, convert=float),
@@ -320,7 +324,7 @@ class Settings:
     def budgets(self):
         from .targets import Budgets
 
-        return Budgets(self.max_size_mb, self.max_latency_ms, self.min_accuracy)
+        return Budgets(self.max_size_mb, self.max_latency_ms, self.min_accuracy, self.max_ram_kb)
 
     @property
     def search(self):

@@ -22,6 +22,7 @@ class Budgets:
     max_size_mb: float = default("max_size_mb")
     max_latency_ms: float = default("max_latency_ms")
     min_accuracy: float = default("min_accuracy")
+    max_ram_kb: float | None = default("max_ram_kb")
 
     def __post_init__(self) -> None:
         problems = []
@@ -30,6 +31,9 @@ class Budgets:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 problems.append(f"{name} must be a positive number, got {value!r}")
         accuracy = self.min_accuracy
+        ram = self.max_ram_kb
+        if ram is not None and (isinstance(ram, bool) or not isinstance(ram, (int, float)) or not ram > 0):
+            problems.append(f"max_ram_kb must be a positive number or None, got {ram!r}")
         if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0.0 <= accuracy <= 100.0:
             problems.append(f"min_accuracy must be a percentage in [0, 100], got {self.min_accuracy!r}")
         if problems:
@@ -39,19 +43,31 @@ class Budgets:
     def max_size_bytes(self) -> float:
         return self.max_size_mb * 1e6
 
-    def violations(self, size_bytes: float, latency_ms: float, accuracy: float | None) -> dict[str, float]:
-        """How far each limit is exceeded (<= 0: met), in the limit's own unit; accuracy None counts as 0."""
+    def violations(self, size_bytes: float, latency_ms: float, accuracy: float | None,
+                   ram_bytes: float | None = None) -> dict[str, float]:
+        """How far each limit is exceeded (<= 0: met), in the limit's own unit; accuracy None counts as 0. Without
+        a RAM budget ``ram_kb`` is -1 (met); with one, an unknown RAM (None or NaN) is never taken to fit."""
+        if self.max_ram_kb is None:
+            ram = -1.0
+        elif ram_bytes is None or ram_bytes != ram_bytes:
+            ram = float("inf")
+        else:
+            ram = ram_bytes / 1e3 - self.max_ram_kb
         return {"size_mb": size_bytes / 1e6 - self.max_size_mb, "latency_ms": latency_ms - self.max_latency_ms,
-                "accuracy": self.min_accuracy - (accuracy if accuracy is not None else 0.0)}
+                "accuracy": self.min_accuracy - (accuracy if accuracy is not None else 0.0), "ram_kb": ram}
 
-    def reasons(self, size_bytes: float, latency_ms: float, accuracy: float | None) -> list[str]:
+    def reasons(self, size_bytes: float, latency_ms: float, accuracy: float | None,
+                ram_bytes: float | None = None) -> list[str]:
         """Why a model breaks the budgets, one readable phrase per broken limit (empty: it meets them)."""
-        over = self.violations(size_bytes, latency_ms, accuracy)
+        over = self.violations(size_bytes, latency_ms, accuracy, ram_bytes)
         reasons = []
         if over["size_mb"] > 0:
             reasons.append(f"size {size_bytes / 1e6:.3f} MB > {self.max_size_mb:g} MB")
         if over["latency_ms"] > 0:
             reasons.append(f"latency {latency_ms:.3f} ms > {self.max_latency_ms:g} ms")
+        if over["ram_kb"] > 0:
+            reasons.append("peak RAM unknown" if ram_bytes is None or ram_bytes != ram_bytes
+                           else f"peak RAM {ram_bytes / 1e3:.1f} kB > {self.max_ram_kb:g} kB")
         if over["accuracy"] > 0:
             reasons.append("not trained (hardware budget broken)" if accuracy is None
                            else f"accuracy {accuracy:.2f}% < {self.min_accuracy:g}%")
@@ -59,7 +75,7 @@ class Budgets:
 
     def to_dict(self) -> dict:
         return {"max_size_mb": self.max_size_mb, "max_latency_ms": self.max_latency_ms,
-                "min_accuracy": self.min_accuracy}
+                "min_accuracy": self.min_accuracy, "max_ram_kb": self.max_ram_kb}
 
 
 #: Named deployment budgets. ``max_size_bytes`` bounds the artifact's bytes; ``max_int8_param_bytes`` and

@@ -141,3 +141,15 @@ def test_placement_and_comparison_table_cover_every_record():
 def test_no_evaluated_model_is_a_clear_error():
     with pytest.raises(UserError, match="run the baselines chapter with the same parameters first"):
         analyze_frontier([RECORDS[-1]])
+
+
+def test_a_ram_budget_counts_the_deployed_variants_peak_ram():
+    budgets = Budgets(1.0, 50.0, 85.0, max_ram_kb=250)
+    report = analyze_frontier(RECORDS, budgets)
+    # mid int8 (200 kB of activations) fits; mid FP32 is over 1 MB anyway, small FP32 needs 400 kB
+    assert set(report.within_budgets()["label"]) == {"mid (int8_static)", "nas_1 (fp32)"}
+    assert budgets.reasons(500_000, 1.0, 90.0, 400_000) == ["peak RAM 400.0 kB > 250 kB"]
+    assert budgets.violations(500_000, 1.0, 90.0, None)["ram_kb"] == float("inf")  # unknown never fits
+    assert Budgets(1.0, 50.0, 85.0).violations(500_000, 1.0, 90.0, None)["ram_kb"] < 0  # no budget: met
+    with pytest.raises(ParameterError, match="max_ram_kb must be a positive number or None"):
+        Budgets(1.0, 50.0, 85.0, max_ram_kb=-1)

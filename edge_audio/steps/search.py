@@ -256,5 +256,6 @@ def nas_feasibility_points(nas: NASResult, baselines: list[BaselineResult]) -> p
         [{"size_bytes": h["size_bytes"], "latency_ms": h["latency_ms"], "kind": "nas candidate",
           "feasible": h["feasible"], "label": None} for entries in nas.search.history.values() for h in entries]
         + [{"size_bytes": b.record["size_bytes"], "latency_ms": b.record["latency_ms"], "kind": "baseline",
-            "feasible": not budgets.reasons(b.record["size_bytes"], b.record["latency_ms"], b.record["accuracy"]),
+            "feasible": not budgets.reasons(b.record["size_bytes"], b.record["latency_ms"], b.record["accuracy"],
+                                            b.record["peak_ram_bytes"]),
             "label": b.name} for b in baselines])
