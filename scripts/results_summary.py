@@ -10,7 +10,6 @@ part of the README therefore comes from a run's files, never from memory.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -69,11 +68,6 @@ def summary(output_dir: Path) -> str:
               f"- INT8 against FP32: {quant['n_acc_tie']} of {quant['n_variants']} variants are a tie within noise in "
               f"accuracy, {quant['n_acc_loss']} resolvably less accurate; {quant['n_faster']} resolvably faster, "
               f"{quant['n_slower']} resolvably slower."]
-    durations = {path.stem: json.loads(path.read_text(encoding="utf-8"))["metadata"]["papermill"]["duration"]
-                 for path in sorted(notebooks.glob("*.ipynb"))}
-    lines += ["", "Chapter execution times (papermill's own record in the executed notebooks): " + ", ".join(
-        f"{name} {seconds:.0f} s" for name, seconds in durations.items())
-              + f"; {sum(durations.values()):.0f} s in all."]
     return "\n".join(lines) + "\n"
 
 
