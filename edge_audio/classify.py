@@ -52,6 +52,8 @@ class Classifier:
 
     def read(self, audio_path: str | Path) -> np.ndarray:
         """The whole recording as float32 mono at the model's sample rate."""
+        if not Path(audio_path).is_file():
+            raise DatasetError(f"audio file {audio_path} does not exist")
         try:
             audio, rate = sf.read(str(audio_path), dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
