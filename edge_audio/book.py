@@ -167,13 +167,14 @@ def statement_problems(executed: Path) -> list[str]:
     """What an executed chapter states about differences that its own tests do not back: a sentence it glued as a
     claim (``claims``, see :class:`edge_audio.stats.Claims`) asserting a difference its test did not resolve, or a
     sentence of its computed prose (Markdown outputs, glued text) asserting one that no resolved claim states."""
-    texts = [value for name, value in glued_values(executed).items() if name != "claims"]
+    glued = glued_values(executed)
+    texts = [value for name, value in glued.items() if name != "claims"]
     for cell in json.loads(Path(executed).read_text(encoding="utf-8"))["cells"]:
         for output in cell.get("outputs", []):
             markdown = output.get("data", {}).get("text/markdown")
             if markdown:
                 texts.append("".join(markdown))
-    claims = json.loads(glued_values(executed).get("claims", "[]"))
+    claims = json.loads(glued.get("claims", "[]"))
     return unbacked_claims(claims, texts)
 
 

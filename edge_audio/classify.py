@@ -14,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import soxr
 import torch
 
 from .cards import read_card
 from .config import FeatureConfig
 from .errors import DatasetError, ModelFileError
 from .export import onnx_predict, onnx_session
-from .features import LogMelFrontEnd
+from .features import LogMelFrontEnd, fit_window, read_mono
 
 
 @dataclass
@@ -55,22 +54,16 @@ class Classifier:
         if not Path(audio_path).is_file():
             raise DatasetError(f"audio file {audio_path} does not exist")
         try:
-            audio, rate = sf.read(str(audio_path), dtype="float32", always_2d=True)
+            mono = read_mono(str(audio_path), self.config.sample_rate)
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
             raise DatasetError(f"cannot read audio file {audio_path}: {exc}") from None
-        if audio.size == 0:
+        if mono.size == 0:
             raise DatasetError(f"audio file {audio_path} holds no samples")
-        mono = audio.mean(axis=1)
-        if rate != self.config.sample_rate:
-            mono = soxr.resample(mono, rate, self.config.sample_rate, quality="HQ").astype(np.float32)
         return mono
 
     def window(self, wave: np.ndarray) -> np.ndarray:
-        """``wave`` cropped or zero-padded to the model's window."""
-        out = np.zeros(self.config.num_samples, dtype=np.float32)
-        n = min(wave.size, out.size)
-        out[:n] = wave[:n]
-        return out
+        """``wave`` cropped or zero-padded to the model's window, as in training."""
+        return fit_window(wave, self.config.num_samples)
 
     def probabilities(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities of each window (windows, samples) -> (windows, classes)."""

@@ -59,16 +59,26 @@ class LogMelFrontEnd(nn.Module):
         return torch.log(torch.matmul(self.mel_filterbank, power) + LOG_EPSILON).unsqueeze(1)
 
 
-def load_audio(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
-    """One clip as float32 mono at ``config.sample_rate``, cropped or zero-padded to ``config.num_samples``."""
+def read_mono(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
+    """A whole recording as float32 mono at ``sample_rate`` (channels averaged, resampled with soxr)."""
     audio, rate = sf.read(path, dtype="float32", always_2d=True)
     mono = audio.mean(axis=1)
-    if rate != config.sample_rate:
-        mono = soxr.resample(mono, rate, config.sample_rate, quality="HQ").astype(np.float32)
-    out = np.zeros(config.num_samples, dtype=np.float32)
-    n = min(mono.size, config.num_samples)
-    out[:n] = mono[:n]
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate, quality="HQ").astype(np.float32)
+    return mono
+
+
+def fit_window(wave: np.ndarray, num_samples: int) -> np.ndarray:
+    """``wave`` cropped or zero-padded at the end to ``num_samples``."""
+    out = np.zeros(num_samples, dtype=np.float32)
+    n = min(wave.size, num_samples)
+    out[:n] = wave[:n]
     return out
+
+
+def load_audio(path: str | os.PathLike, config: FeatureConfig) -> np.ndarray:
+    """One clip as float32 mono at ``config.sample_rate``, cropped or zero-padded to ``config.num_samples``."""
+    return fit_window(read_mono(path, config.sample_rate), config.num_samples)
 
 
 def _extract_chunk(args: tuple[list[str], FeatureConfig]) -> np.ndarray:
