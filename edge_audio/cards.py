@@ -1,6 +1,6 @@
 """Model cards: what a published model is, what it expects, and how well it does, beside its file.
 
-Every ONNX model published under ``models/`` gets ``<file stem>.card.json`` and ``<file stem>.card.md``: its
+Every ONNX and TFLite model published under ``models/`` gets ``<file stem>.card.json`` and ``<file stem>.card.md``: its
 classes (in the order of its outputs), the front end it was trained with, the input it expects (log-mel features
 or raw audio), the protocol, its test accuracy with the interval and n (and its validation accuracy), flash,
 peak RAM, latency on the machine that measured it, and the deployment profiles it meets (filled in by the
@@ -33,7 +33,11 @@ def model_card(record: dict, model_file: Path, input_kind: str = "log-mel", prof
         "card_version": CARD_VERSION, "model": record["model"], "variant": record["variant"],
         "file": model_file.name, "runtime": record["runtime"], "precision": record["precision"],
         "int8_activations": record.get("int8_activations", False),
-        "input": ({"kind": "log-mel", "shape": [1, 1, features["n_mels"], frames], "dtype": "float32"}
+        "input": ({"kind": "log-mel", "shape": [1, features["n_mels"], frames, 1], "dtype": "int8",
+                   "description": "log-mel features in NHWC, quantized with the input tensor's scale and zero point "
+                                  "(edge-audio classify does this)"}
+                  if model_file.suffix == ".tflite" else
+                  {"kind": "log-mel", "shape": [1, 1, features["n_mels"], frames], "dtype": "float32"}
                   if input_kind == "log-mel" else
                   {"kind": "waveform", "shape": [1, samples], "dtype": "float32",
                    "description": f"mono audio at {features['sample_rate']} Hz, {features['duration']:g} s"}),

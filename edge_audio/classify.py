@@ -21,11 +21,12 @@ from .config import FeatureConfig
 from .errors import DatasetError, ModelFileError
 from .export import onnx_predict, onnx_session
 from .features import LogMelFrontEnd, fit_window, read_mono
+from .tflite import TFLiteModel
 
 
 @dataclass
 class Classifier:
-    """A published ONNX model with the front end its card names."""
+    """A published ONNX or TFLite model with the front end its card names."""
 
     path: Path
     card: dict
@@ -36,11 +37,16 @@ class Classifier:
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"model file {path} does not exist")
-        if path.suffix != ".onnx":
-            raise ModelFileError(f"{path}: classify runs ONNX models (.onnx), got {path.suffix or 'no extension'}")
+        if path.suffix not in (".onnx", ".tflite"):
+            raise ModelFileError(f"{path}: classify runs ONNX (.onnx) and TFLite (.tflite) models, got "
+                                 f"{path.suffix or 'no extension'}")
         card = read_card(path)
         classifier = cls(path, card)
-        classifier._session = onnx_session(path)
+        if path.suffix == ".tflite":
+            classifier._logits = TFLiteModel(path).predict
+        else:
+            session = onnx_session(path)
+            classifier._logits = lambda inputs: onnx_predict(session, inputs, name=str(path))
         classifier._config = FeatureConfig(**card["front_end"])
         classifier._front_end = LogMelFrontEnd(classifier._config)
         return classifier
@@ -72,7 +78,7 @@ class Classifier:
         else:
             with torch.no_grad():
                 inputs = self._front_end(torch.from_numpy(windows)).numpy()
-        logits = onnx_predict(self._session, inputs, name=str(self.path))
+        logits = self._logits(inputs)
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
 

@@ -218,8 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_cmd_bench)
 
     classify = commands.add_parser("classify", help="print the top classes of sound files with a published model")
-    classify.add_argument("model", help="an ONNX model published under models/ (FP32, INT8 or raw-audio), with "
-                                        "its .card.json beside it")
+    classify.add_argument("model", help="an ONNX or TFLite model published under models/ (FP32, INT8, full-integer "
+                          "TFLite or raw-audio), with its .card.json beside it")
     classify.add_argument("audio", nargs="+", help="audio files (any sample rate, channels and length)")
     classify.add_argument("--top", type=_positive_int, default=3, help="classes printed per file (default 3)")
     classify.add_argument("--stream", action="store_true",

@@ -1,4 +1,4 @@
-"""ONNX export and ONNX Runtime sessions.
+"""ONNX export and ONNX Runtime sessions (TFLite models are written from the ONNX graphs: :mod:`edge_audio.tflite`).
 
 Models are exported with the dynamo exporter (``torch.onnx.export(..., dynamo=True)``), which also handles the
 ``torch.stft`` front end, with a dynamic batch dimension, and checked with ``onnx.checker``. Sessions are made
@@ -139,49 +139,3 @@ def export_waveform_model(model: nn.Module, front_end: nn.Module, num_samples: i
     from .models import WaveformClassifier
 
     return export_to_onnx(WaveformClassifier(front_end, model), path, input_shape=(1, num_samples))
-
-
-TFLITE_EXTRA_HINT = "TFLite export needs the optional toolchain: run `make tflite` (about 1.2 GB; see README)"
-
-
-def tflite_available() -> bool:
-    """Whether the optional TFLite toolchain (``litert-torch`` and ``ai-edge-litert``) is installed."""
-    import importlib.util
-
-    return all(importlib.util.find_spec(name) is not None for name in ("litert_torch", "ai_edge_litert"))
-
-
-def export_to_tflite(model: nn.Module, path: str | os.PathLike, input_shape: tuple[int, ...]) -> Path:
-    """Convert ``model`` (BatchNorm folded, FP32) to a ``.tflite`` file with litert-torch; batch-first input shape.
-
-    Raises ``RuntimeError`` with the install hint when the optional extra is missing.
-    """
-    if not tflite_available():
-        raise RuntimeError(TFLITE_EXTRA_HINT)
-    import litert_torch
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _quiet_exporter(), torch.no_grad():
-        edge_model = litert_torch.convert(fold_batchnorm(model), (torch.randn(*input_shape),))
-    tmp = path.with_name(f".{path.name}.tmp")
-    edge_model.export(str(tmp))
-    os.replace(tmp, path)
-    return path
-
-
-def tflite_predict(path: str | os.PathLike, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Run a ``.tflite`` model with the LiteRT interpreter, one input at a time; returns the stacked outputs."""
-    if not tflite_available():
-        raise RuntimeError(TFLITE_EXTRA_HINT)
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
-    interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    outputs = []
-    for row in inputs:
-        interpreter.set_tensor(source["index"], np.ascontiguousarray(row[None], dtype=np.float32))
-        interpreter.invoke()
-        outputs.append(interpreter.get_tensor(target["index"])[0].copy())
-    return np.stack(outputs)

@@ -22,7 +22,8 @@ import pandas as pd
 from .errors import UserError
 from .pareto import hypervolume, knee_index
 from .stats import mcnemar
-from .targets import PROFILE_LIMITS, Budgets, DEPLOYMENT_PROFILES, check_profiles
+from .device_latency import estimated_latency_ms
+from .targets import PROFILE_DEVICE, PROFILE_LIMITS, Budgets, DEPLOYMENT_PROFILES, check_profiles
 
 
 #: Cost axes of the frontier: column of :func:`model_table`, axis label.
@@ -51,6 +52,7 @@ def model_table(records: list[dict]) -> pd.DataFrame:
             "size_bytes": int(r["size_bytes"]), "latency_ms": float(r["latency_ms"]),
             "runtime": r["runtime"], "flops": int(r["flops"]), "macs": int(r["macs"]), "params": int(r["params"]),
             "int8": bool(r.get("int8_weights", False)), "int8_activations": bool(r.get("int8_activations", False)),
+            "full_integer_tflite": bool(r.get("full_integer_tflite", False)),
             "peak_ram_bytes": r.get("peak_ram_bytes", np.nan), "flash_bytes": r.get("flash_bytes", np.nan),
             "int8_param_bytes": int(r["params"]),  # one byte per parameter once quantized
             "mmacs_per_second": round(r["macs"] / 1e6 / duration, 3), "artifact": r.get("artifact"),
@@ -58,12 +60,23 @@ def model_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def device_latency_ms(row: pd.Series, limits: dict) -> float | None:
+    """The estimated latency of a model on a profile's device (:mod:`edge_audio.device_latency`), or None when
+    the profile names no clock and cycles per MAC."""
+    if not all(key in limits for key in PROFILE_DEVICE):
+        return None
+    return round(estimated_latency_ms(row["macs"], limits["clock_hz"], limits["cycles_per_mac"]), 1)
+
+
 def _meets(row: pd.Series, limits: dict) -> bool:
     checks = {"max_size_bytes": row["size_bytes"], "max_latency_ms": row["latency_ms"],
               "max_int8_param_bytes": row["int8_param_bytes"], "max_mmacs_per_second": row["mmacs_per_second"],
-              "max_ram_bytes": row["peak_ram_bytes"], "max_flash_bytes": row["flash_bytes"]}
+              "max_ram_bytes": row["peak_ram_bytes"], "max_flash_bytes": row["flash_bytes"],
+              "max_device_latency_ms": device_latency_ms(row, limits)}
     if limits.get("int8_activations") and not row["int8_activations"]:
-        return False  # a microcontroller runs full-integer graphs: float activations do not qualify
+        return False  # float activations do not qualify
+    if limits.get("full_integer_tflite") and not row["full_integer_tflite"]:
+        return False  # a microcontroller runtime (TFLite Micro) runs full-integer TFLite files only
     if "max_int8_param_bytes" in limits and not row["int8"]:
         return False  # DCASE counts INT8 parameters: only a quantized variant qualifies
     return all(checks[key] <= limits[key] for key in PROFILE_LIMITS if key in limits)
@@ -150,7 +163,8 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
     # the accuracy budget is a threshold, so it is applied to validation accuracy (a proxy's is one already)
     table["meets_budgets"] = [
         all(v <= 0 for v in budgets.violations(row.size_bytes, row.latency_ms, row.accuracy if row.accuracy_kind
-                                               == "proxy" else row.val_accuracy, row.peak_ram_bytes).values())
+                                               == "proxy" else row.val_accuracy, row.peak_ram_bytes,
+                                               row.flash_bytes).values())
         for row in table.itertuples()]
     evaluations = {f"{r['model']} ({r['variant']})": r["test"] for r in records
                    if r.get("accuracy_kind", "test") == "test"}
@@ -182,6 +196,7 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
                      "peak RAM (kB)": round(top["peak_ram_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
                      "flash (kB)": round(top["flash_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
                      "latency (ms)": float(top["latency_ms"].iloc[0]) if len(top) else None,
+                     "estimated device latency (ms)": device_latency_ms(top.iloc[0], limits) if len(top) else None,
                      "MMACs/s": float(top["mmacs_per_second"].iloc[0]) if len(top) else None})
     report.profile_best = pd.DataFrame(best).set_index("profile")
     return report
@@ -191,9 +206,11 @@ def _describe(limits: dict) -> str:
     parts = {"max_size_bytes": lambda v: f"<= {v / 1e3:g} kB", "max_latency_ms": lambda v: f"<= {v:g} ms",
              "max_int8_param_bytes": lambda v: f"<= {v / 1e3:g} kB INT8 params",
              "max_mmacs_per_second": lambda v: f"<= {v:g} MMACs/s", "max_ram_bytes": lambda v: f"<= {v / 1e3:g} kB RAM",
-             "max_flash_bytes": lambda v: f"<= {v / 1e3:g} kB flash"}
+             "max_flash_bytes": lambda v: f"<= {v / 1e3:g} kB flash",
+             "max_device_latency_ms": lambda v: f"<= {v:g} ms estimated on the device"}
     described = [parts[key](limits[key]) for key in PROFILE_LIMITS if key in limits]
-    return ", ".join(described + (["INT8 activations"] if limits.get("int8_activations") else []))
+    return ", ".join(described + (["INT8 activations"] if limits.get("int8_activations") else [])
+                     + (["full-integer TFLite"] if limits.get("full_integer_tflite") else []))
 
 
 def comparison_table(report: FrontierReport) -> pd.DataFrame:

@@ -24,7 +24,8 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
              "asimd", "asimddp", "i8mm", "bf16")
 INT8_DOT_PRODUCT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
 #: The libraries whose versions change what is computed or measured.
-LIBRARIES = ("torch", "onnx", "onnxruntime", "onnxscript", "numpy", "librosa", "soxr", "optuna")
+LIBRARIES = ("torch", "onnx", "onnxruntime", "onnxscript", "numpy", "librosa", "soxr", "optuna", "ai-edge-litert",
+             "tflite-micro")
 
 
 @functools.lru_cache(maxsize=1)

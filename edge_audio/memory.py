@@ -50,7 +50,7 @@ class Activation:
     last: int
 
 
-def _static_batch(model: onnx.ModelProto) -> onnx.ModelProto:
+def static_batch(model: onnx.ModelProto) -> onnx.ModelProto:
     """The model with every symbolic input dimension set to 1 (batch 1), shapes inferred."""
     model = onnx.ModelProto.FromString(model.SerializeToString())
     for value in model.graph.input:
@@ -71,7 +71,7 @@ def activations(model: onnx.ModelProto, full_integer: bool = False
     execution order (quantize/dequantize fused away), and every tensor's shape. ``full_integer`` counts every
     float activation at one byte: the same graph deployed with INT8 activations (an estimate for an FP32 graph
     that has not been quantized, as in the search)."""
-    model = _static_batch(model)
+    model = static_batch(model)
     graph = model.graph
     types = {v.name: v.type.tensor_type for v in [*graph.input, *graph.value_info, *graph.output]}
     shapes = {name: tuple(d.dim_value for d in t.shape.dim) for name, t in types.items()}

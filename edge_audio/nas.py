@@ -53,6 +53,7 @@ from .memory import memory_report
 from .models import LightweightCNN, count_parameters
 from .parameters import default
 from .pareto import hypervolume, pareto_mask
+from .quantize import tflite_int8_bytes
 from .profile import count_macs, onnx_latency
 from .stats import seeds_comparison
 from .storage import atomic_write_json, cached, stable_hash
@@ -151,7 +152,9 @@ def architecture_key(spec: dict, n_mels: int) -> str:
 
 def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, work_dir: Path, threads: int = 1,
                    runs: int = 30) -> dict:
-    """Size on disk (FP32 ``.pth``), ONNX Runtime latency, params and MACs of an untrained candidate; cached.
+    """What an untrained candidate costs deployed: the bytes of its full-integer TFLite model (``size_bytes``, its
+    flash; :func:`~edge_audio.quantize.tflite_int8_bytes`), its peak RAM with INT8 activations, ONNX Runtime
+    latency, params and MACs (and its FP32 checkpoint's bytes, ``fp32_size_bytes``); cached.
 
     The entry holds the measured artifacts ``fp32.pth`` and ``model.onnx`` (weights at initialisation: size and
     latency do not depend on the weights' values). Keyed by the architecture, input, threads, runs, this machine
@@ -159,8 +162,9 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
     """
     library = versions()
     key = {"arch": architecture_key(spec, input_shape[0]), "frames": input_shape[1], "classes": num_classes,
-           "threads": threads, "runs": runs, "machine": machine_identity(), "memory": 1,
-           "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime", "onnxscript")}}
+           "threads": threads, "runs": runs, "machine": machine_identity(), "memory": 1, "size": "tflite_int8",
+           "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime", "onnxscript",
+                                                         "ai-edge-litert")}}
 
     def measure(folder: Path) -> dict:
         started = time.perf_counter()
@@ -169,7 +173,8 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
         torch.save({"spec": model.spec, "state_dict": model.state_dict()}, folder / "fp32.pth")
         export_to_onnx(model, folder / "model.onnx", input_shape=(1, 1, *input_shape))
         latency = onnx_latency(folder / "model.onnx", (1, *input_shape), threads, runs)
-        return {"size_bytes": os.path.getsize(folder / "fp32.pth"),
+        return {"size_bytes": tflite_int8_bytes(folder / "model.onnx"),
+                "fp32_size_bytes": os.path.getsize(folder / "fp32.pth"),
                 "onnx_size_bytes": os.path.getsize(folder / "model.onnx"),
                 "params": count_parameters(model), **count_macs(model, (1, *input_shape)),
                 "latency": latency, "latency_ms": latency["median_ms"],
@@ -205,9 +210,8 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
         features = context.features(n_mels)
         cost = candidate_cost(spec, features.config.shape, features.num_classes, context.work_dir / "candidates",
                               config.threads, config.latency_runs)
-        ram = cost["int8_peak_ram_bytes"]
-        hardware = budgets.violations(cost["size_bytes"], cost["latency_ms"], None, ram)
-        trained = hardware["size_mb"] <= 0 and hardware["latency_ms"] <= 0 and hardware["ram_kb"] <= 0
+        ram, flash = cost["int8_peak_ram_bytes"], cost["size_bytes"]  # deployed: the full-integer TFLite model
+        trained = budgets.hardware_met(budgets.violations(cost["size_bytes"], cost["latency_ms"], None, ram, flash))
         accuracy = macro_f1 = None
         train_seconds, reused = 0.0, False
         if trained:
@@ -215,7 +219,7 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
                                 context.work_dir / "proxy_runs", context.device, False)
             accuracy, macro_f1 = run.val["accuracy"], run.val["macro_f1"]
             train_seconds, reused = run.train_seconds, run.reused
-        violations = budgets.violations(cost["size_bytes"], cost["latency_ms"], accuracy, ram)
+        violations = budgets.violations(cost["size_bytes"], cost["latency_ms"], accuracy, ram, flash)
         for name, value in violations.items():
             trial.set_constraint(name, float(value))
         entry = {
@@ -224,12 +228,12 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
             "spec": {k: v for k, v in spec.items() if k != "name"}, "n_mels": n_mels,
             "architecture_key": architecture_key(spec, n_mels),
             "size_bytes": cost["size_bytes"], "latency_ms": cost["latency_ms"], "params": cost["params"],
-            "int8_peak_ram_bytes": ram,
+            "int8_peak_ram_bytes": ram, "fp32_size_bytes": cost["fp32_size_bytes"],
             "macs": cost["macs"], "flops": cost["flops"], "latency": cost["latency"],
             "trained": trained, "proxy_accuracy": accuracy, "proxy_macro_f1": macro_f1,
             "proxy_reused": reused, "feasible": all(v <= 0 for v in violations.values()),
             "violations": {k: round(float(v), 6) for k, v in violations.items()},
-            "reasons": budgets.reasons(cost["size_bytes"], cost["latency_ms"], accuracy, ram),
+            "reasons": budgets.reasons(cost["size_bytes"], cost["latency_ms"], accuracy, ram, flash),
             "cost_seconds": 0.0 if cost["cached"] else cost["seconds"], "train_seconds": train_seconds,
             "seconds": round(time.perf_counter() - started, 3),
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -335,7 +339,8 @@ def closest_candidate(history: list[dict], budgets: Budgets) -> dict | None:
         over = h["violations"]
         return (max(over["size_mb"], 0) / budgets.max_size_mb + max(over["latency_ms"], 0) / budgets.max_latency_ms
                 + max(over["accuracy"], 0) / max(budgets.min_accuracy, 1e-9)
-                + (max(over["ram_kb"], 0) / budgets.max_ram_kb if budgets.max_ram_kb else 0.0))
+                + (max(over["ram_kb"], 0) / budgets.max_ram_kb if budgets.max_ram_kb else 0.0)
+                + (max(over["flash_kb"], 0) / budgets.max_flash_kb if budgets.max_flash_kb else 0.0))
 
     return min(history, key=distance)
 

@@ -160,16 +160,18 @@ _PARAMETERS = (
     _training("latency_runs", 50, "timed runs per latency measurement, after warm-up (the median is reported)",
               "an integer >= 1", lambda v: _is_int(v, 1), chapters=("02", "03", "04"), book=200),
     # quantization
-    Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic"],
-              "quantization methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic",
+    Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8"],
+              "quantization methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic, "
+              "tflite_int8",
               ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list),
     Parameter("calibration_size", 100, "clips drawn from the training folds to calibrate static INT8", ("03", "04"),
               "quantization", "an integer >= 1", lambda v: _is_int(v, 1)),
     Parameter("calibration_method", "minmax", "static INT8 calibration: minmax, entropy or percentile", ("03", "04"),
               "quantization", "a calibration method name", _text),
     # budgets
-    Parameter("max_size_mb", 2.0, "size budget, MB (10^6 bytes): the FP32 checkpoint in the search; the deployed "
-              "artifact in the frontier", ("04", "05"), "budgets", "a number > 0",
+    Parameter("max_size_mb", 2.0, "size budget, MB (10^6 bytes): a candidate's full-integer TFLite model in the "
+              "search (what is deployed); the deployed artifact in the frontier", ("04", "05"), "budgets",
+              "a number > 0",
               lambda v: _is_number(v, 0, open_low=True), convert=float),
     Parameter("max_latency_ms", 50.0, "latency budget, ms, batch 1 (ONNX Runtime in the search; the record's "
               "runtime in the frontier)", ("04", "05"), "budgets", "a number > 0",
@@ -178,6 +180,14 @@ _PARAMETERS = (
               "activations deployed in INT8 (estimated from its graph before training: over it, never trained); in the "
               "frontier, the deployed variant's own peak RAM", ("04", "05"), "budgets", "None or a number > 0",
               lambda v: v is None or _is_number(v, 0, open_low=True), convert=lambda v: v if v is None else float(v)),
+    Parameter("max_flash_kb", None, "flash budget, kB (10^3 bytes), or None: no limit. In the search, a candidate's "
+              "full-integer TFLite model (its bytes, measured before training: over it, never trained); in the "
+              "frontier, the deployed variant's file", ("04", "05"), "budgets", "None or a number > 0",
+              lambda v: v is None or _is_number(v, 0, open_low=True), convert=lambda v: v if v is None else float(v)),
+    Parameter("target_device", None, "None, or the name of a deployment profile (built in: cortex_m4, cortex_m7, "
+              "smart_speaker, gateway, dcase_low_complexity; or one of `profiles`): its RAM, flash, size and latency "
+              "limits tighten the budgets of the search and of the frontier", ("04", "05"), "budgets",
+              "None or a profile name", _optional_text),
     Parameter("min_accuracy", 20.0, "accuracy budget, %: the proxy's validation accuracy in the search; "
               "validation accuracy in the frontier", ("04", "05"), "budgets", "a percentage in [0, 100]",
               lambda v: _is_number(v, 0.0, 100.0), book=70.0, convert=float),
@@ -202,7 +212,8 @@ _PARAMETERS = (
     # the frontier
     Parameter("profiles", None, "None: the built-in deployment profiles; or {name: {max_size_bytes, "
               "max_latency_ms, max_int8_param_bytes, max_mmacs_per_second, max_ram_bytes, max_flash_bytes, "
-              "int8_activations}}", ("05",), "the frontier",
+              "max_device_latency_ms, clock_hz, cycles_per_mac, int8_activations, full_integer_tflite}}", ("04", "05"),
+              "the frontier",
               "None or a mapping of profile name to limits", _optional_mapping),
 )
 PARAMETERS: dict[str, Parameter] = {p.name: p for p in _PARAMETERS}
@@ -324,7 +335,21 @@ class Settings:
     def budgets(self):
         from .targets import Budgets
 
-        return Budgets(self.max_size_mb, self.max_latency_ms, self.min_accuracy, self.max_ram_kb)
+        budgets = Budgets(self.max_size_mb, self.max_latency_ms, self.min_accuracy, self.max_ram_kb,
+                          self.max_flash_kb)
+        return budgets if self.target_device is None else budgets.for_device(self.deployment_profiles[
+            self.target_device])
+
+    @property
+    def deployment_profiles(self) -> dict[str, dict]:
+        """The profiles of this run (``profiles``, or the built-in ones), checked; ``target_device`` must name one."""
+        from .targets import DEPLOYMENT_PROFILES, check_profiles
+
+        profiles = check_profiles(DEPLOYMENT_PROFILES if self.profiles is None else self.profiles)
+        if self.target_device is not None and self.target_device not in profiles:
+            raise ParameterError(f"target_device {self.target_device!r} is not a deployment profile; choose one of "
+                                 f"{', '.join(profiles)}")
+        return profiles
 
     @property
     def search(self):

@@ -12,6 +12,11 @@
 * ``ort_static_per_tensor``: the same with one scale per weight tensor (the classic source of accuracy loss in
   depthwise CNNs, kept for comparison).
 * ``ort_dynamic``: ONNX Runtime dynamic quantization (weights INT8, activations quantized on the fly).
+* ``tflite_int8``: full-integer TFLite (int8 weights, activations, input and output), written by
+  :func:`edge_audio.tflite.onnx_to_tflite` from the ``ort_static`` QDQ graph with full 8-bit weights (the format
+  microcontrollers run: TensorFlow Lite Micro with CMSIS-NN), run in LiteRT; its FP32 twin is the FP32 TFLite
+  model of the same ONNX graph, timed in LiteRT too. Its memory is counted on the QDQ graph it was written from
+  and cross-checked against TensorFlow Lite Micro's own arena (:func:`edge_audio.tflite.tflm_arena`).
 
 Every variant's accuracy is computed from its own outputs; its size is its file on disk; its latency is measured
 in the same runtime, with the same threads, as its FP32 twin (see :mod:`edge_audio.steps.quantization`).
@@ -68,12 +73,13 @@ class Method:
     extension of the file it writes, and the function that writes it and returns the settings it used."""
 
     name: str
-    runtime: str  # "onnxruntime" or "pytorch"
+    runtime: str  # "onnxruntime", "pytorch" or "litert"
     suffix: str
     int8_weights: bool  # every weight stored in INT8 (what the DCASE profile counts)
     int8_activations: bool  # activations stored in INT8 between operators (what a microcontroller needs)
     description: str
     apply: Callable[[QuantizationInputs, Path], dict]
+    full_integer_tflite: bool = False  # a full-integer TFLite file: what a microcontroller runtime executes
 
     def artifact(self, model: str) -> str:
         """The published file name of ``model``'s variant."""
@@ -172,6 +178,21 @@ def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
                             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
         os.replace(tmp_out, out_path)
     return out_path
+
+
+def tflite_int8_bytes(fp32_path: str | os.PathLike) -> int:
+    """The bytes of the full-integer TFLite model (``tflite_int8``) of an FP32 ONNX model, before any training:
+    the file's size does not depend on the values of the weights or of the calibrated scales, so two random clips
+    calibrate it (checked by the tests against a calibrated conversion)."""
+    from .tflite import onnx_to_tflite
+
+    session = onnx_session(fp32_path)
+    declared = session.get_inputs()[0]
+    shape = [1 if not isinstance(d, int) else d for d in declared.shape]
+    clips = np.random.default_rng(0).standard_normal((2, *shape[1:])).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="edge-audio-size-") as scratch:
+        source = quantize_onnx_static(fp32_path, Path(scratch) / "int8.onnx", clips, reduce_range=False)
+        return os.path.getsize(onnx_to_tflite(source, Path(scratch) / "int8.tflite"))
 
 
 def quantize_onnx_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
@@ -289,6 +310,24 @@ def _ort_static(per_channel: bool) -> Callable[[QuantizationInputs, Path], dict]
     return apply
 
 
+#: The QDQ graph a TFLite variant is written from, kept beside it (its memory is counted on it).
+TFLITE_SOURCE_GRAPH = "source.qdq.onnx"
+
+
+def _tflite_int8(inputs: QuantizationInputs, out: Path) -> dict:
+    from .tflite import onnx_to_tflite, tflm_arena
+
+    source = out.with_name(TFLITE_SOURCE_GRAPH)
+    # full 8-bit weights: the 7-bit range only works around ONNX Runtime's AVX2 kernels, not a TFLite runtime
+    quantize_onnx_static(inputs.fp32_onnx, source, inputs.calibration, inputs.calibration_method, per_channel=True,
+                         reduce_range=False)
+    onnx_to_tflite(source, out)
+    return {"format": "TFLite full-integer", "activations": "int8", "input": "int8", "output": "int8",
+            "weights": "int8, per output channel (convolutions), per tensor (fully connected)",
+            "reduce_range": False, "calibration_method": inputs.calibration_method,
+            "calibration_clips": len(inputs.calibration), "source_graph": source.name, "tflm": tflm_arena(out)}
+
+
 def _ort_dynamic(inputs: QuantizationInputs, out: Path) -> dict:
     quantize_onnx_dynamic(inputs.fp32_onnx, out)
     return {"weights": "int8", "activations": "dynamic"}
@@ -304,4 +343,6 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            _ort_static(per_channel=False)),
     Method("ort_dynamic", "onnxruntime", ".onnx", True, False, "ONNX Runtime dynamic INT8: weights INT8, activations "
            "quantized at run time", _ort_dynamic),
+    Method("tflite_int8", "litert", ".tflite", True, True, "full-integer TFLite (int8 weights, activations, input "
+           "and output) from the static QDQ graph, run in LiteRT (XNNPACK)", _tflite_int8, full_integer_tflite=True),
 )}

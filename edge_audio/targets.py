@@ -23,6 +23,7 @@ class Budgets:
     max_latency_ms: float = default("max_latency_ms")
     min_accuracy: float = default("min_accuracy")
     max_ram_kb: float | None = default("max_ram_kb")
+    max_flash_kb: float | None = default("max_flash_kb")
 
     def __post_init__(self) -> None:
         problems = []
@@ -31,9 +32,10 @@ class Budgets:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 problems.append(f"{name} must be a positive number, got {value!r}")
         accuracy = self.min_accuracy
-        ram = self.max_ram_kb
-        if ram is not None and (isinstance(ram, bool) or not isinstance(ram, (int, float)) or not ram > 0):
-            problems.append(f"max_ram_kb must be a positive number or None, got {ram!r}")
+        for name in ("max_ram_kb", "max_flash_kb"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0):
+                problems.append(f"{name} must be a positive number or None, got {value!r}")
         if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0.0 <= accuracy <= 100.0:
             problems.append(f"min_accuracy must be a percentage in [0, 100], got {self.min_accuracy!r}")
         if problems:
@@ -44,30 +46,32 @@ class Budgets:
         return self.max_size_mb * 1e6
 
     def violations(self, size_bytes: float, latency_ms: float, accuracy: float | None,
-                   ram_bytes: float | None = None) -> dict[str, float]:
+                   ram_bytes: float | None = None, flash_bytes: float | None = None) -> dict[str, float]:
         """How far each limit is exceeded (<= 0: met), in the limit's own unit; accuracy None counts as 0. Without
-        a RAM budget ``ram_kb`` is -1 (met); with one, an unknown RAM (None or NaN) is never taken to fit."""
-        if self.max_ram_kb is None:
-            ram = -1.0
-        elif ram_bytes is None or ram_bytes != ram_bytes:
-            ram = float("inf")
-        else:
-            ram = ram_bytes / 1e3 - self.max_ram_kb
+        a RAM (flash) budget ``ram_kb`` (``flash_kb``) is -1 (met); with one, an unknown value (None or NaN) is
+        never taken to fit."""
         return {"size_mb": size_bytes / 1e6 - self.max_size_mb, "latency_ms": latency_ms - self.max_latency_ms,
-                "accuracy": self.min_accuracy - (accuracy if accuracy is not None else 0.0), "ram_kb": ram}
+                "accuracy": self.min_accuracy - (accuracy if accuracy is not None else 0.0),
+                "ram_kb": _kb_over(ram_bytes, self.max_ram_kb), "flash_kb": _kb_over(flash_bytes, self.max_flash_kb)}
+
+    def hardware_met(self, violations: dict[str, float]) -> bool:
+        """Whether every limit but accuracy is met (what decides if a search candidate is worth training)."""
+        return all(value <= 0 for key, value in violations.items() if key != "accuracy")
 
     def reasons(self, size_bytes: float, latency_ms: float, accuracy: float | None,
-                ram_bytes: float | None = None) -> list[str]:
+                ram_bytes: float | None = None, flash_bytes: float | None = None) -> list[str]:
         """Why a model breaks the budgets, one readable phrase per broken limit (empty: it meets them)."""
-        over = self.violations(size_bytes, latency_ms, accuracy, ram_bytes)
+        over = self.violations(size_bytes, latency_ms, accuracy, ram_bytes, flash_bytes)
         reasons = []
         if over["size_mb"] > 0:
             reasons.append(f"size {size_bytes / 1e6:.3f} MB > {self.max_size_mb:g} MB")
         if over["latency_ms"] > 0:
             reasons.append(f"latency {latency_ms:.3f} ms > {self.max_latency_ms:g} ms")
-        if over["ram_kb"] > 0:
-            reasons.append("peak RAM unknown" if ram_bytes is None or ram_bytes != ram_bytes
-                           else f"peak RAM {ram_bytes / 1e3:.1f} kB > {self.max_ram_kb:g} kB")
+        for key, value, limit, what in (("ram_kb", ram_bytes, self.max_ram_kb, "peak RAM"),
+                                        ("flash_kb", flash_bytes, self.max_flash_kb, "flash")):
+            if over[key] > 0:
+                reasons.append(f"{what} unknown" if value is None or value != value
+                               else f"{what} {value / 1e3:.1f} kB > {limit:g} kB")
         if over["accuracy"] > 0:
             reasons.append("not trained (hardware budget broken)" if accuracy is None
                            else f"accuracy {accuracy:.2f}% < {self.min_accuracy:g}%")
@@ -75,16 +79,50 @@ class Budgets:
 
     def to_dict(self) -> dict:
         return {"max_size_mb": self.max_size_mb, "max_latency_ms": self.max_latency_ms,
-                "min_accuracy": self.min_accuracy, "max_ram_kb": self.max_ram_kb}
+                "min_accuracy": self.min_accuracy, "max_ram_kb": self.max_ram_kb, "max_flash_kb": self.max_flash_kb}
 
+    def for_device(self, profile: dict) -> "Budgets":
+        """These budgets tightened by a device profile's limits (the lower of each pair): its RAM, flash, size and
+        latency limits become ``max_ram_kb``, ``max_flash_kb``, ``max_size_mb`` and ``max_latency_ms``."""
+        def lower(mine, theirs):
+            return theirs if mine is None else mine if theirs is None else min(mine, theirs)
+
+        def scaled(key, factor):
+            return profile[key] / factor if key in profile else None
+
+        return Budgets(lower(self.max_size_mb, scaled("max_size_bytes", 1e6)),
+                       lower(self.max_latency_ms, profile.get("max_latency_ms")), self.min_accuracy,
+                       lower(self.max_ram_kb, scaled("max_ram_bytes", 1e3)),
+                       lower(self.max_flash_kb, scaled("max_flash_bytes", 1e3)))
+
+
+def _kb_over(value_bytes: float | None, limit_kb: float | None) -> float:
+    """How far ``value_bytes`` is over ``limit_kb`` in kB; -1 without a limit, inf for an unknown value."""
+    if limit_kb is None:
+        return -1.0
+    if value_bytes is None or value_bytes != value_bytes:
+        return float("inf")
+    return value_bytes / 1e3 - limit_kb
+
+
+#: Cycles per MAC of a Cortex-M core and inference stack, from published MLPerf Tiny keyword-spotting results
+#: (:mod:`edge_audio.device_latency` derives them; ``benchmarks/mcu_cycles_per_mac.py`` prints the derivation and a
+#: test checks these values against it). A device latency is an estimate: MACs x cycles per MAC / clock.
+CYCLES_PER_MAC = {"cortex_m4_tflm_reference": 7.39, "cortex_m4_cmsis_nn": 4.06, "cortex_m7_xcube_ai": 1.59}
 
 #: Named deployment budgets. ``max_size_bytes`` bounds the artifact's bytes; ``max_int8_param_bytes`` and
 #: ``max_mmacs_per_second`` are the DCASE way of counting (see the module docstring). None: no limit.
 DEPLOYMENT_PROFILES: dict[str, dict] = {
-    "cortex_m4": {"max_ram_bytes": 256_000, "max_flash_bytes": 1_000_000, "int8_activations": True,
-                  "description": "Cortex-M4 class MCU: <= 256 kB SRAM (peak RAM), <= 1 MB flash, INT8 activations"},
-    "cortex_m7": {"max_ram_bytes": 512_000, "max_flash_bytes": 2_000_000, "int8_activations": True,
-                  "description": "Cortex-M7 class MCU: <= 512 kB SRAM (peak RAM), <= 2 MB flash, INT8 activations"},
+    "cortex_m4": {"max_ram_bytes": 256_000, "max_flash_bytes": 1_000_000, "full_integer_tflite": True,
+                  "clock_hz": 120e6, "cycles_per_mac": CYCLES_PER_MAC["cortex_m4_cmsis_nn"],
+                  "max_device_latency_ms": 1000.0,
+                  "description": "Cortex-M4 at 120 MHz: <= 256 kB SRAM (peak RAM), <= 1 MB flash, full-integer "
+                                 "TFLite, estimated latency <= 1 s (CMSIS-NN kernels)"},
+    "cortex_m7": {"max_ram_bytes": 512_000, "max_flash_bytes": 2_000_000, "full_integer_tflite": True,
+                  "clock_hz": 480e6, "cycles_per_mac": CYCLES_PER_MAC["cortex_m7_xcube_ai"],
+                  "max_device_latency_ms": 1000.0,
+                  "description": "Cortex-M7 at 480 MHz: <= 512 kB SRAM (peak RAM), <= 2 MB flash, full-integer "
+                                 "TFLite, estimated latency <= 1 s"},
     "smart_speaker": {"max_size_bytes": 2_000_000, "max_latency_ms": 50.0,
                       "description": "smart speaker: <= 2 MB model, <= 50 ms"},
     "gateway": {"max_size_bytes": 10_000_000, "description": "edge gateway: <= 10 MB model"},
@@ -93,9 +131,13 @@ DEPLOYMENT_PROFILES: dict[str, dict] = {
                                             "<= 30 MMACs per second of audio"},
 }
 PROFILE_LIMITS = ("max_size_bytes", "max_latency_ms", "max_int8_param_bytes", "max_mmacs_per_second",
-                  "max_ram_bytes", "max_flash_bytes")
+                  "max_ram_bytes", "max_flash_bytes", "max_device_latency_ms")
+#: What a device-latency limit is estimated from (both required with ``max_device_latency_ms``).
+PROFILE_DEVICE = ("clock_hz", "cycles_per_mac")
 #: Requirements on the format rather than a number: True means only variants that have the property qualify.
-PROFILE_REQUIREMENTS = ("int8_activations",)
+#: ``full_integer_tflite``: the variant is a full-integer TFLite model, the one format a microcontroller runtime
+#: (TFLite Micro) executes; ``int8_activations``: INT8 between operators, in any format.
+PROFILE_REQUIREMENTS = ("int8_activations", "full_integer_tflite")
 
 
 def check_profiles(profiles: dict[str, dict]) -> dict[str, dict]:
@@ -105,10 +147,16 @@ def check_profiles(profiles: dict[str, dict]) -> dict[str, dict]:
     for name, limits in profiles.items():
         if not isinstance(limits, dict):
             raise ParameterError(f"profile {name!r} must be a mapping of limits, got {limits!r}")
-        unknown = set(limits) - set(PROFILE_LIMITS) - set(PROFILE_REQUIREMENTS) - {"description"}
+        unknown = set(limits) - set(PROFILE_LIMITS) - set(PROFILE_REQUIREMENTS) - set(PROFILE_DEVICE) - {"description"}
         if unknown:
             raise ParameterError(f"profile {name!r} has unknown limit(s) {sorted(unknown)}; use "
-                                 f"{PROFILE_LIMITS + PROFILE_REQUIREMENTS}")
+                                 f"{PROFILE_LIMITS + PROFILE_REQUIREMENTS + PROFILE_DEVICE}")
+        for key in PROFILE_DEVICE:
+            if key in limits and not (isinstance(limits[key], (int, float)) and limits[key] > 0):
+                raise ParameterError(f"profile {name!r}: {key} must be a positive number, got {limits[key]!r}")
+        if "max_device_latency_ms" in limits and not all(key in limits for key in PROFILE_DEVICE):
+            raise ParameterError(f"profile {name!r}: max_device_latency_ms is estimated from clock_hz and "
+                                 "cycles_per_mac; give both")
         for key in PROFILE_REQUIREMENTS:
             if key in limits and not isinstance(limits[key], bool):
                 raise ParameterError(f"profile {name!r}: {key} must be true or false, got {limits[key]!r}")

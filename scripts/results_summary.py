@@ -52,6 +52,19 @@ def summary(output_dir: Path) -> str:
                      f"{paired['changed']} of {paired['n']} | {paired['p_value']:.3g} | {accuracy_verdict(paired)} | "
                      f"{r['size_ratio']:.2f}x | {r['speedup']:.2f}x | {latency_verdict(r['latency_comparison'])} | "
                      f"{r['peak_ram_bytes'] / 1e3:.1f} | {r['flash_bytes'] / 1e3:.1f} |")
+    tflite = [r for r in records if r.get("full_integer_tflite")]
+    lines += ["", "Full-integer TFLite (every baseline and NAS finalist): the planner's arena against TensorFlow Lite "
+              "Micro's (its recording allocator, reference kernels), and LiteRT latency against the FP32 TFLite "
+              "twin:", "", "| model | accuracy (%) | verdict vs FP32 | flash (kB) | planner arena (kB) | TFLM arena "
+              "(kB) | planner - TFLM | peak RAM with CMSIS-NN scratch (kB) | LiteRT INT8 / FP32 (ms) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in tflite:
+        tflm = r["memory"]["tflm"]
+        lines.append(f"| {r['model']} | {r['accuracy']:.2f} ({interval_text(r['test'])}) | "
+                     f"{accuracy_verdict(r['paired']['test'])} (p = {r['paired']['test']['p_value']:.3g}) | "
+                     f"{r['flash_bytes'] / 1e3:.1f} | {r['memory']['arena_bytes'] / 1e3:.1f} | "
+                     f"{tflm['head_bytes'] / 1e3:.1f} | {tflm['planner_difference_percent']:+.2f} % | "
+                     f"{r['peak_ram_bytes'] / 1e3:.1f} | {r['latency_ms']:.3f} / {r['fp32']['latency_ms']:.3f} |")
     deploy = recommendations([QuantizationResult(r["model"], r["method"], r) for r in variants])
     lines += ["", "Deployment, decided on the validation folds: " + "; ".join(
         f"{model}: {row['deploy']}" + (f" ({row['speedup']:.2f}x faster, {row['size ratio']:.2f}x smaller)"
@@ -60,7 +73,7 @@ def summary(output_dir: Path) -> str:
               f"{frontier['fr_best_acc']} % test accuracy (95% interval {frontier['fr_best_interval']}, "
               f"n = {frontier['fr_best_n']}); a tie within noise with {frontier['fr_n_ties']} other variant(s).",
               f"- Microcontroller ({frontier['fr_mcu_profile']}): **{frontier['fr_mcu_model']}** "
-              f"({frontier['fr_mcu_acc']}): {frontier['fr_mcu_tradeoff']}.",
+              f"({frontier['fr_mcu_acc']}): {frontier['fr_mcu_tradeoff']}. It needs {frontier['fr_mcu_memory']}.",
               f"- Budgets: {frontier['fr_n_within']} of {frontier['fr_n_models']} variants qualify; the pick is "
               f"**{frontier['fr_budget_model']}** ({frontier['fr_budget_acc']}).",
               f"- NSGA-II against random search over the seeds {nas['nas_seeds']}: {nas['nas_winner']}. "

@@ -89,7 +89,8 @@ def test_a_wrong_value_is_a_one_line_error_before_any_chapter_runs(tmp_path):
 SMALL_RUN = ["-p", "sample_rate", "8000", "-p", "duration", "1.0", "-p", "n_mels", "32", "-p", "n_fft", "256",
              "-p", "hop_length", "128", "-p", "epochs", "8", "-p", "batch_size", "8", "-p", "latency_runs", "5",
              "-p", "calibration_size", "10",
-             "-p", "model_configs", "[{name: mini, channels: [8, 16], fc_size: 16}]", "-p", "methods", "[ort_static]",
+             "-p", "model_configs", "[{name: mini, channels: [8, 16], fc_size: 16}]",
+             "-p", "methods", "[ort_static, tflite_int8]",
              "-p", "nas_population", "2", "-p", "nas_generations", "1", "-p", "proxy_epochs", "1",
              "-p", "min_accuracy", "0"]
 
@@ -109,7 +110,8 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
         "01_data.ipynb", "02_baselines.ipynb", "03_quantization.ipynb", "04_nas.ipynb", "05_frontier.ipynb"]
     records = load_results(tmp_path / "out" / "logs")
     variants = {(r["model"], r["variant"]) for r in records}
-    assert {("mini", "fp32"), ("mini", "ort_static"), ("nas_1", "fp32"), ("nas_1", "ort_static")} <= variants
+    assert {("mini", "fp32"), ("mini", "ort_static"), ("mini", "tflite_int8"), ("nas_1", "fp32"),
+            ("nas_1", "ort_static"), ("nas_1", "tflite_int8")} <= variants
     for record in records:
         assert record["dataset"]["class_ids"] == [3, 7, 12]
         if "confusion" in record:  # three classes, whatever their ids
@@ -118,22 +120,25 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     assert all("frontier" in r for r in records)
     # every published ONNX model has its card, and the frontier told it which profiles it meets
     models = tmp_path / "out" / "models"
-    for name in ("mini.onnx", "mini_ort_static.onnx", "mini_waveform.onnx", "nas_1.onnx", "nas_best_model.onnx"):
-        card = json.loads((models / name.replace(".onnx", ".card.json")).read_text())
+    for name in ("mini.onnx", "mini_ort_static.onnx", "mini_waveform.onnx", "mini_tflite_int8.tflite", "nas_1.onnx",
+                 "nas_best_model.onnx", "nas_best_model_int8.tflite"):
+        stem = name.rsplit(".", 1)[0]
+        card = json.loads((models / f"{stem}.card.json").read_text())
         assert card["file"] == name and card["classes"] == ["pitch3", "pitch7", "pitch12"], name
-        assert (models / name.replace(".onnx", ".card.md")).is_file()
+        assert (models / f"{stem}.card.md").is_file()
     assert json.loads((models / "mini.card.json").read_text())["profiles"] is not None
 
     # classify prints, for each test clip, what the pipeline predicted for it: the true class where it was right
-    mini = next(r for r in records if (r["model"], r["variant"]) == ("mini", "fp32"))
+    correct = {r["variant"]: r["test"]["correct"] for r in records if r["model"] == "mini"}
     clips = sorted((tmp_path / "odd" / "clips").glob("*_5_*.wav"))  # fold 5 is the holdout test fold
     truth = {str(p): f"pitch{p.name.split('_')[0]}" for p in clips}
-    for model in ("out/models/mini.onnx", "out/models/mini_waveform.onnx", "out/models/mini_ort_static.onnx"):
-        result = run_cli("classify", model, *truth, "--top", "1", cwd=tmp_path)
+    for model, variant in (("mini.onnx", "fp32"), ("mini_waveform.onnx", "fp32"),
+                           ("mini_ort_static.onnx", "ort_static"), ("mini_tflite_int8.tflite", "tflite_int8")):
+        result = run_cli("classify", f"out/models/{model}", *truth, "--top", "1", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         printed = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
         right = sum(printed[path].split()[0] == label for path, label in truth.items())
-        assert right == mini["test"]["correct"], (model, result.stdout)
+        assert right == correct[variant], (model, result.stdout)
     # a bad file is one line on stderr and exit 2, and the good ones are still classified; --stream slides
     (tmp_path / "bad.wav").write_text("not audio")
     result = run_cli("classify", "out/models/mini.onnx", "bad.wav", str(clips[0]), cwd=tmp_path)

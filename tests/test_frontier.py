@@ -6,7 +6,9 @@ from edge_audio.errors import ParameterError, UserError
 from edge_audio.frontier import analyze_frontier, comparison_table
 from edge_audio.pareto import hypervolume, knee_index, pareto_mask
 from edge_audio.stats import evaluation
-from edge_audio.targets import Budgets, check_profiles
+from edge_audio.parameters import Settings
+from edge_audio.device_latency import KWS_INPUT
+from edge_audio.targets import CYCLES_PER_MAC, DEPLOYMENT_PROFILES, Budgets, check_profiles
 
 
 def test_pareto_mask_keeps_exactly_the_non_dominated_points():
@@ -66,6 +68,7 @@ def record(model, variant, right, val, size, latency, macs, params, source=None,
          "flops": 2 * macs, "macs": macs, "params": params, "macro_f1": test["accuracy"], "features": {"duration": 4.0},
          "context": {"key": "c"}, "protocol": "holdout (val fold 9, test fold 10)", "protocol_kind": "holdout",
          "int8_weights": variant.startswith("int8"), "int8_activations": variant.startswith("int8"),
+         "full_integer_tflite": variant == "int8_tflite",
          "peak_ram_bytes": ram, "flash_bytes": size, "accuracy_kind": kind, "artifact": f"models/{model}.onnx"}
     if kind == "test":
         r.update(test=test, val_accuracy=val)
@@ -78,9 +81,9 @@ def record(model, variant, right, val, size, latency, macs, params, source=None,
 RECORDS = [
     record("big", "fp32", 190, 94.0, 3_000_000, 4.0, 200_000_000, 750_000, ram=2_000_000),
     record("mid", "fp32", 184, 92.0, 1_200_000, 2.0, 90_000_000, 300_000, ram=800_000),
-    record("mid", "int8_static", 184, 92.0, 330_000, 1.5, 90_000_000, 300_000, ram=200_000),
+    record("mid", "int8_tflite", 184, 92.0, 330_000, 1.5, 90_000_000, 300_000, ram=200_000),
     record("small", "fp32", 170, 85.0, 500_000, 1.0, 40_000_000, 120_000, ram=400_000),
-    record("small", "int8_static", 168, 84.0, 120_000, 1.2, 40_000_000, 120_000, ram=100_000),
+    record("small", "int8_tflite", 168, 84.0, 120_000, 1.2, 40_000_000, 120_000, ram=100_000),
     record("worse", "fp32", 160, 80.0, 900_000, 3.0, 100_000_000, 200_000, ram=600_000),
     # fits a Cortex-M4's RAM and flash, but its activations are float: no microcontroller runs it
     record("nas_1", "fp32", 180, 90.0, 400_000, 0.9, 30_000_000, 100_000, source="nas_finalist", ram=200_000),
@@ -91,16 +94,16 @@ RECORDS = [
 def test_fronts_hold_only_differences_the_paired_test_resolves():
     report = analyze_frontier(RECORDS, Budgets(1.0, 50.0, 85.0))
     # by size: mid int8 (92 %) is resolvably better than small int8 (84 %), big (95 %) than mid int8 (92 %)
-    assert list(report.fronts["size"]["label"]) == ["small (int8_static)", "mid (int8_static)", "big (fp32)"]
+    assert list(report.fronts["size"]["label"]) == ["small (int8_tflite)", "mid (int8_tflite)", "big (fp32)"]
     assert "nas-abc (proxy)" not in set(report.table[report.table["front_size"]]["label"])  # proxies never
     # by latency: nas_1 (90 %, 0.9 ms) ties mid int8 (92 %, 1.5 ms) within noise, so mid int8 leaves the front,
     # though a point-estimate front would keep it
     assert list(report.fronts["latency"]["label"]) == ["nas_1 (fp32)", "big (fp32)"]
-    assert report.compare("mid (int8_static)", "nas_1 (fp32)")["better"] is None
-    assert report.compare("big (fp32)", "mid (int8_static)")["better"] == "a"
-    assert report.dominates("nas_1 (fp32)", "mid (int8_static)", "latency")
+    assert report.compare("mid (int8_tflite)", "nas_1 (fp32)")["better"] is None
+    assert report.compare("big (fp32)", "mid (int8_tflite)")["better"] == "a"
+    assert report.dominates("nas_1 (fp32)", "mid (int8_tflite)", "latency")
     assert not report.dominates("nas_1 (fp32)", "big (fp32)", "latency")
-    assert set(report.ties_with("mid (fp32)")) == {"mid (int8_static)", "nas_1 (fp32)"}
+    assert set(report.ties_with("mid (fp32)")) == {"mid (int8_tflite)", "nas_1 (fp32)"}
     assert 0 < report.hypervolumes["size"] < 1
 
 
@@ -111,26 +114,36 @@ def test_picks_are_made_on_validation_accuracy():
     report = analyze_frontier(records, Budgets(1.0, 50.0, 85.0))
     assert report.best == "big (fp32)"  # validation 94 %, though worse scores 99.5 % on the test clips
     # the accuracy budget (85 %) is applied to validation accuracy: small int8 (84 % val) misses it
-    assert set(report.within_budgets()["label"]) == {"mid (int8_static)", "small (fp32)", "nas_1 (fp32)"}
+    assert set(report.within_budgets()["label"]) == {"mid (int8_tflite)", "small (fp32)", "nas_1 (fp32)"}
     best = report.profile_best["best model (validation)"]
-    assert best["cortex_m4"] == "mid (int8_static)"  # INT8 activations, 200 kB peak RAM, 330 kB flash
-    assert best["smart_speaker"] == "mid (int8_static)"  # ties mid fp32 at 92 % validation; the faster wins
+    # full-integer TFLite, 200 kB peak RAM, 330 kB flash; 90 M MACs x 1.59 cycles / 480 MHz = 0.3 s estimated
+    assert best["cortex_m7"] == "mid (int8_tflite)"
+    assert report.profile_best.at["cortex_m7", "estimated device latency (ms)"] == pytest.approx(
+        1000 * 90e6 * 1.59 / 480e6, abs=0.1)
+    # on a Cortex-M4 (4.06 cycles per MAC at 120 MHz) the full-integer models need 1.4 s and more: none fits
+    assert best["cortex_m4"] == "none fits"
+    assert best["smart_speaker"] == "mid (int8_tflite)"  # ties mid fp32 at 92 % validation; the faster wins
     # DCASE counts INT8 parameters (one byte each) and MACs per second of audio: only INT8 variants qualify
-    assert best["dcase_low_complexity"] == "small (int8_static)"
+    assert best["dcase_low_complexity"] == "small (int8_tflite)"
 
 
 def test_placement_and_comparison_table_cover_every_record():
     report = analyze_frontier(RECORDS, Budgets(1.0, 50.0, 85.0))
     placements = {f"{r['model']} ({r['variant']})": report.placement(r) for r in RECORDS}
     # nas_1 is resolvably more accurate at fewer FLOPs and less latency; nothing is smaller at 84 %
-    assert placements["small (int8_static)"]["pareto"] == {"size": True, "latency": False, "flops": False,
+    assert placements["small (int8_tflite)"]["pareto"] == {"size": True, "latency": False, "flops": False,
                                                            "ram": True}
-    assert set(placements["small (int8_static)"]["profiles"]) == {"cortex_m4", "cortex_m7", "smart_speaker",
-                                                                   "gateway", "dcase_low_complexity"}
+    # small int8 fits a Cortex-M4's memory, but its 40 M MACs take an estimated 1.35 s there (limit 1 s)
+    assert set(placements["small (int8_tflite)"]["profiles"]) == {"cortex_m7", "smart_speaker", "gateway",
+                                                                   "dcase_low_complexity"}
     assert "cortex_m4" not in placements["nas_1 (fp32)"]["profiles"]  # float activations
     assert "cortex_m4" not in placements["mid (fp32)"]["profiles"]
+    # INT8 activations in an ONNX Runtime graph are not enough: a microcontroller runs full-integer TFLite
+    onnx_int8 = record("mid", "int8_ort_static", 184, 92.0, 330_000, 1.5, 90_000_000, 300_000, ram=200_000)
+    placed = analyze_frontier(RECORDS + [onnx_int8], Budgets(1.0, 50.0, 85.0)).placement(onnx_int8)
+    assert "cortex_m4" not in placed["profiles"] and "smart_speaker" in placed["profiles"]
     assert placements["nas-abc (proxy)"]["profiles"] == []  # a proxy accuracy qualifies for nothing
-    assert not placements["big (fp32)"]["meets_budgets"] and placements["mid (int8_static)"]["meets_budgets"]
+    assert not placements["big (fp32)"]["meets_budgets"] and placements["mid (int8_tflite)"]["meets_budgets"]
     table = comparison_table(report)
     assert len(table) == len(RECORDS)
     assert set(table.loc[table["model"] == "nas-abc", "accuracy measured on"]) == {"validation fold (NAS proxy)"}
@@ -147,9 +160,51 @@ def test_a_ram_budget_counts_the_deployed_variants_peak_ram():
     budgets = Budgets(1.0, 50.0, 85.0, max_ram_kb=250)
     report = analyze_frontier(RECORDS, budgets)
     # mid int8 (200 kB of activations) fits; mid FP32 is over 1 MB anyway, small FP32 needs 400 kB
-    assert set(report.within_budgets()["label"]) == {"mid (int8_static)", "nas_1 (fp32)"}
+    assert set(report.within_budgets()["label"]) == {"mid (int8_tflite)", "nas_1 (fp32)"}
     assert budgets.reasons(500_000, 1.0, 90.0, 400_000) == ["peak RAM 400.0 kB > 250 kB"]
     assert budgets.violations(500_000, 1.0, 90.0, None)["ram_kb"] == float("inf")  # unknown never fits
     assert Budgets(1.0, 50.0, 85.0).violations(500_000, 1.0, 90.0, None)["ram_kb"] < 0  # no budget: met
     with pytest.raises(ParameterError, match="max_ram_kb must be a positive number or None"):
         Budgets(1.0, 50.0, 85.0, max_ram_kb=-1)
+
+
+def test_a_flash_budget_counts_the_deployed_file_and_a_target_device_tightens_the_budgets():
+    budgets = Budgets(1.0, 50.0, 85.0, max_flash_kb=350)  # mid int8 (330 kB) fits; nas_1 (400 kB) and small fp32 do not
+    assert set(analyze_frontier(RECORDS, budgets).within_budgets()["label"]) == {"mid (int8_tflite)"}
+    assert budgets.reasons(500_000, 1.0, 90.0, None, 500_000) == ["flash 500.0 kB > 350 kB"]
+    assert budgets.violations(1, 1.0, 90.0, None, None)["flash_kb"] == float("inf")  # unknown never fits
+    device = Budgets(1.0, 50.0, 85.0, max_ram_kb=100).for_device(DEPLOYMENT_PROFILES["cortex_m4"])
+    assert (device.max_ram_kb, device.max_flash_kb, device.max_size_mb) == (100, 1000, 1.0)  # the tighter of each
+    with pytest.raises(ParameterError, match="max_flash_kb must be a positive number or None"):
+        Budgets(1.0, 50.0, 85.0, max_flash_kb=0)
+
+
+def test_the_cycles_per_mac_constants_are_what_the_published_mlperf_tiny_results_give():
+    """Each constant: the board's clock / its published KWS throughput / the reference DS-CNN's MACs."""
+    from edge_audio.device_latency import PUBLISHED, cycles_per_mac, kws_macs, mlperf_tiny_kws_dscnn
+
+    import torch
+    assert mlperf_tiny_kws_dscnn()[:2](torch.zeros(1, *KWS_INPUT)).shape == (1, 64, 25, 5)  # TF "same", stride 2
+    macs = kws_macs()
+    assert {name: round(cycles_per_mac(result, macs), 2) for name, result in PUBLISHED.items()} == CYCLES_PER_MAC
+    assert PUBLISHED["cortex_m4_cmsis_nn"].latency_ms == pytest.approx(99.81, abs=0.01)
+
+
+def test_a_device_latency_limit_needs_its_clock_and_cycles():
+    with pytest.raises(ParameterError, match="give both"):
+        check_profiles({"mcu": {"max_device_latency_ms": 100, "clock_hz": 64e6}})
+    with pytest.raises(ParameterError, match="cycles_per_mac must be a positive number"):
+        check_profiles({"mcu": {"max_ram_bytes": 1000, "cycles_per_mac": 0}})
+    fast = record("fast", "int8_tflite", 180, 90.0, 50_000, 1.0, 10_000_000, 50_000, ram=60_000)
+    report = analyze_frontier(RECORDS + [fast], Budgets(1.0, 50.0, 85.0))
+    assert "cortex_m4" in report.placement(fast)["profiles"]  # 10 M MACs x 4.06 / 120 MHz = 0.34 s
+
+
+def test_the_target_device_must_be_a_profile_and_tightens_the_runs_budgets():
+    settings = Settings(target_device="cortex_m7", max_ram_kb=300)
+    assert (settings.budgets.max_ram_kb, settings.budgets.max_flash_kb) == (300, 2000)
+    with pytest.raises(ParameterError, match="target_device 'cortex_m3' is not a deployment profile; choose one of "
+                                             "cortex_m4, cortex_m7"):
+        Settings(target_device="cortex_m3").budgets
+    mine = {"board": {"max_ram_bytes": 64_000, "full_integer_tflite": True}}
+    assert Settings(target_device="board", profiles=mine).budgets.max_ram_kb == 64

@@ -156,21 +156,25 @@ def test_finalists_are_distinct_architectures(data, work_dir, tmp_path):
     assert keys and len(keys) == len(set(keys))
 
 
-def test_candidates_over_the_ram_budget_are_never_trained(data, work_dir, tmp_path):
+@pytest.mark.parametrize("field, budget, reason", [("int8_peak_ram_bytes", "max_ram_kb", "peak RAM"),
+                                                   ("size_bytes", "max_flash_kb", "flash")])
+def test_candidates_over_a_device_budget_are_never_trained(data, work_dir, tmp_path, field, budget, reason):
+    """Peak RAM with INT8 activations and flash (the full-integer TFLite model's bytes), both known before
+    training: a candidate over either budget is recorded with the reason and never trained."""
     generous = Budgets(max_size_mb=2.0, max_latency_ms=50.0, min_accuracy=0.0)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = run_search(context_for(data, work_dir, generous, CountingTrainer()), [0], storage_url(tmp_path / "a"),
                        IDENTITY, tmp_path / "a.json")
-    rams = sorted({h["int8_peak_ram_bytes"] for s in SAMPLERS for h in first.history[s]})
-    assert len(rams) > 1, "the test needs candidates of different peak RAM"
-    limit = (rams[0] + rams[1]) / 2  # the smallest candidate fits, the others do not
-    budgets = Budgets(max_size_mb=2.0, max_latency_ms=50.0, min_accuracy=0.0, max_ram_kb=limit / 1e3)
+    values = sorted({h[field] for s in SAMPLERS for h in first.history[s]})
+    assert len(values) > 1, f"the test needs candidates of different {field}"
+    limit = (values[0] + values[1]) / 2  # the smallest candidate fits, the others do not
+    budgets = Budgets(max_size_mb=2.0, max_latency_ms=50.0, min_accuracy=0.0, **{budget: limit / 1e3})
     trainer = CountingTrainer()
     outcome = run_search(context_for(data, work_dir, budgets, trainer), [0], storage_url(tmp_path / "b"),
                          {**IDENTITY, "budgets": budgets.to_dict()}, tmp_path / "b.json")
     entries = [h for s in SAMPLERS for h in outcome.history[s]]
-    over = [h for h in entries if h["int8_peak_ram_bytes"] > limit]
+    over = [h for h in entries if h[field] > limit]
     assert over and all(not h["trained"] and not h["feasible"] for h in over)
-    assert all("peak RAM" in " ".join(h["reasons"]) for h in over)
+    assert all(reason in " ".join(h["reasons"]) for h in over)
     assert not any(h["spec"] in trainer.specs for h in over)

@@ -166,17 +166,3 @@ def test_static_quantization_with_entropy_calibration_runs(trained, tmp_path):
     out = quantize_onnx_static(data.layout.models / "mini.onnx", tmp_path / "e.onnx", calibration_set(x_train, 8),
                                calibration_method="entropy")
     assert out.is_file() and os.path.getsize(out) < os.path.getsize(data.layout.models / "mini.onnx")
-
-
-def test_tflite_export_matches_pytorch_or_says_how_to_install(tmp_path):
-    from edge_audio.export import TFLITE_EXTRA_HINT, export_to_tflite, tflite_available, tflite_predict
-
-    torch.manual_seed(0)
-    model = LightweightCNN(channels=[4, 8], fc_size=8).eval()
-    if not tflite_available():
-        with pytest.raises(RuntimeError, match="make tflite"):
-            export_to_tflite(model, tmp_path / "m.tflite", (1, 1, 16, 20))
-        pytest.skip(TFLITE_EXTRA_HINT)
-    path = export_to_tflite(model, tmp_path / "m.tflite", (1, 1, 16, 20))
-    x = torch.randn(3, 1, 16, 20)
-    assert np.abs(tflite_predict(path, x.numpy()) - model(x).detach().numpy()).max() < 1e-4

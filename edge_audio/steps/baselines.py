@@ -136,7 +136,7 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
         onnx_published = data.layout.models / f"{spec['name']}.onnx"
         record = {
             "model": spec["name"], "variant": "fp32", "precision": "fp32", "int8_weights": False,
-            "int8_activations": False,
+            "int8_activations": False, "full_integer_tflite": False,
             "runtime": "onnxruntime", "latency_ms": profile["latency"]["onnxruntime"]["median_ms"],
             "architecture": deployed.spec, "dataset": data.summary(), "context": context,
             "protocol": context["protocol"], "protocol_kind": protocol.kind,

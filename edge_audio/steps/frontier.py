@@ -34,7 +34,7 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
     layout = data.layout
     context_key = data.context(settings)["key"]
     records = load_results(layout.logs, context_key)
-    report = analyze_frontier(records, settings.budgets, settings.profiles)
+    report = analyze_frontier(records, settings.budgets, settings.deployment_profiles)
     paths = {"pareto_frontier": layout.reports / "pareto_frontier.png",
              "constraint_feasibility": layout.reports / "constraint_feasibility.png",
              "model_comparison": layout.reports / "model_comparison.csv"}
@@ -45,9 +45,9 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
         plt.close(figure)
     comparison_table(report).to_csv(paths["model_comparison"], index=False)
     placed = [{**record, "frontier": report.placement(record)} for record in records]
-    for record in placed:  # the cards of this run's ONNX models learn which profiles they meet
+    for record in placed:  # the cards of this run's published models learn which profiles they meet
         published = layout.root / record.get("onnx_artifact", record.get("artifact", ""))
-        if published.suffix == ".onnx" and card_path(published).is_file():
+        if published.suffix in (".onnx", ".tflite") and card_path(published).is_file():
             write_card({**read_card(published), "profiles": record["frontier"]["profiles"]}, published)
     upsert_results(layout.logs, placed)
     return FrontierResult(report, load_results(layout.logs, context_key), paths)

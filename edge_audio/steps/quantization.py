@@ -39,13 +39,14 @@ from ..profile import ONNX_RUNTIME, TORCH_RUNTIME, compare_latency, onnx_call, o
 from ..quantize import METHODS, QuantizationInputs, calibration_set, check_methods
 from ..results import upsert_results
 from ..stats import interval_text, mcnemar, pooled
+from ..tflite import TFLiteModel, litert_runtime, onnx_to_tflite
 from ..storage import CacheEntry, cached, publish
 from ..train import TrainResult, predict
 from .baselines import BaselineResult, summary
 from .data import PreparedData
 
 #: Bump when a variant or timing entry gains or changes fields, so cached entries are recomputed.
-QUANT_VERSION = 4
+QUANT_VERSION = 5
 #: Failures that mean "this method cannot handle this model": reported as an error row, the others go on.
 QUANTIZATION_FAILURES = (ModelFileError, RuntimeError, onnx.checker.ValidationError, ort_errors.Fail,
                          ort_errors.InvalidArgument, ort_errors.InvalidGraph, ort_errors.NotImplemented,
@@ -86,12 +87,12 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
            "calibration": {"clips": settings.calibration_size, "method": settings.calibration_method,
                            "seed": settings.seed},
            "reduce_range": reduce_range, "version": QUANT_VERSION,
-           "versions": {n: library[n] for n in ("torch", "onnx", "onnxruntime")}}
+           "versions": {n: library[n] for n in ("torch", "onnx", "onnxruntime", "ai-edge-litert", "tflite-micro")}}
 
     def quantize(folder: Path) -> dict:
         model = run.load_model()
         fp32_onnx = export.file("model.onnx")
-        if method.runtime == "onnxruntime":
+        if method.runtime != "pytorch":
             onnx_session(fp32_onnx)  # an unusable FP32 file is named here, not deep inside the quantizer
         x_train, _ = data.features.select(run.split.train_folds)
         calibration = calibration_set(x_train, settings.calibration_size, seed=settings.seed)
@@ -103,6 +104,8 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
             x, y = data.features.select(folds)
             if method.runtime == "pytorch":
                 logits = predict(_load_torch_variant(model, artifact), x)
+            elif method.runtime == "litert":
+                logits = TFLiteModel(artifact, settings.latency_threads).predict(x[:, None])
             else:
                 logits = onnx_predict(onnx_session(artifact, settings.latency_threads), x[:, None],
                                       name=str(artifact))
@@ -120,11 +123,19 @@ def _timing(variant: CacheEntry, baseline: BaselineResult, method_name: str, dat
     input_shape = (1, *data.feature_config.shape)
     threads, runs = settings.latency_threads, settings.latency_runs
     key = {"variant": variant.path.name, "export": baseline.exports[-1].path.name, "threads": threads, "runs": runs,
-           "machine": machine_identity(), "versions": {n: library[n] for n in ("torch", "onnxruntime")}}
+           "machine": machine_identity(), "version": QUANT_VERSION,
+           "versions": {n: library[n] for n in ("torch", "onnxruntime", "ai-edge-litert")}}
 
-    def time_it(_folder: Path) -> dict:
+    def time_it(folder: Path) -> dict:
         artifact = variant.file(f"variant{method.suffix}")
-        if method.runtime == "pytorch":
+        twin_size = None
+        if method.runtime == "litert":  # the twin: the FP32 TFLite model of the same ONNX graph, in LiteRT too
+            twin_file = onnx_to_tflite(baseline.onnx_path, folder / "twin.tflite")
+            twin_size = os.path.getsize(twin_file)
+            timed = compare_latency(TFLiteModel(artifact, threads).call(), TFLiteModel(twin_file, threads).call(),
+                                    runs)
+            runtime = litert_runtime()
+        elif method.runtime == "pytorch":
             model = baseline.deployed_run.load_model()
             with torch_threads(threads), torch.inference_mode():
                 timed = compare_latency(torch_call(_load_torch_variant(model, artifact), input_shape),
@@ -136,7 +147,7 @@ def _timing(variant: CacheEntry, baseline: BaselineResult, method_name: str, dat
             runtime = ONNX_RUNTIME
         for part in ("latency", "twin"):
             timed[part].update(threads=threads, runtime=runtime)
-        return timed
+        return {**timed, "twin_size_bytes": twin_size}
 
     return cached(data.layout.cache / "timings", key, time_it, name=f"{baseline.name}-{method_name}")
 
@@ -164,7 +175,7 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
                 results.append(QuantizationResult(baseline.name, name, None, f"{type(exc).__name__}: {message}"))
                 continue
             record = {**_record(baseline, method, variants, timing, data), "reduce_range": reduce_range}
-            if method.suffix == ".onnx":
+            if method.suffix in (".onnx", ".tflite"):
                 published = data.layout.root / record["artifact"]
                 write_card(model_card(record, published), published)
             results.append(QuantizationResult(baseline.name, name, record))
@@ -179,9 +190,9 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
     if method.runtime == "pytorch":  # the twin runs where the variant runs
         twin = {part: pooled([getattr(run, part) for run in baseline.runs]) for part in ("test", "val")}
         twin_size = fp32["size_bytes"]
-    else:
+    else:  # an FP32 TFLite twin gives the ONNX export's predictions (checked by the tests); its size is its own
         twin = {part: pooled([e.value[part] for e in baseline.exports]) for part in ("test", "val")}
-        twin_size = os.path.getsize(baseline.onnx_path)
+        twin_size = timing["twin_size_bytes"] or os.path.getsize(baseline.onnx_path)
     deployed = variants[-1]
     size = deployed.value["size_bytes"]
     artifact = deployed.file(f"variant{method.suffix}")
@@ -191,14 +202,13 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
         **{k: fp32[k] for k in SHARED_FIELDS if k in fp32},
         "variant": method.name, "method": method.name, "runtime": method.runtime, "precision": "int8",
         "int8_weights": method.int8_weights, "int8_activations": method.int8_activations,
+        "full_integer_tflite": method.full_integer_tflite,
         "accuracy": test["fold_mean"], "accuracy_std": test["fold_std"], "test": test,
         "val_accuracy": val["fold_mean"], "val": val,
         "macro_f1": round(float(np.mean([v.value["test"]["macro_f1"] for v in variants])), 4),
         "per_class_accuracy": deployed.value["test"]["per_class_accuracy"],
         "confusion": deployed.value["test"]["confusion"], "size_bytes": size,
-        # a PyTorch variant runs the FP32 graph's activations; its flash is its own file
-        **(device_memory(artifact) if method.runtime != "pytorch" else
-           device_memory(baseline.onnx_path, flash_bytes=size)),
+        **_memory(method, artifact, baseline, deployed.value["quantization"], size),
         "latency": {method.runtime: latency}, "latency_ms": latency["median_ms"],
         "fp32": {"accuracy": twin["test"]["fold_mean"], "test": summary(twin["test"]),
                  "val_accuracy": twin["val"]["fold_mean"], "size_bytes": twin_size,
@@ -211,6 +221,21 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
         "artifact": os.path.relpath(published, data.layout.root), "artifact_sha256": publish(artifact, published),
         "artifact_source": os.path.relpath(artifact, data.layout.root),
     }
+
+
+def _memory(method, artifact: Path, baseline: BaselineResult, settings_used: dict, size: int) -> dict:
+    """A variant's flash and peak RAM (:func:`edge_audio.memory.device_memory`). A PyTorch variant runs the FP32
+    graph's activations and its flash is its own file; a TFLite variant is counted on the QDQ graph it was written
+    from, with its own bytes as flash, and carries TensorFlow Lite Micro's arena beside the planner's estimate."""
+    if method.runtime == "pytorch":
+        return device_memory(baseline.onnx_path, flash_bytes=size)
+    if method.runtime != "litert":
+        return device_memory(artifact)
+    fields = device_memory(artifact.with_name(settings_used["source_graph"]), flash_bytes=size)
+    tflm = settings_used["tflm"]
+    fields["memory"]["tflm"] = {**tflm, "planner_difference_percent": round(
+        100.0 * (fields["memory"]["arena_bytes"] - tflm["head_bytes"]) / tflm["head_bytes"], 3)}
+    return fields
 
 
 def accuracy_verdict(comparison: dict) -> str:
@@ -244,12 +269,36 @@ def quantization_table(results: list[QuantizationResult]) -> pd.DataFrame:
             "Latency": latency_verdict(r["latency_comparison"]), "INT8 size (kB)": round(r["size_bytes"] / 1e3, 1),
             "INT8 (ms)": r["latency_ms"], "FP32 (ms)": r["fp32"]["latency_ms"],
             "Peak RAM (kB)": round(r["peak_ram_bytes"] / 1e3, 1), "Flash (kB)": round(r["flash_bytes"] / 1e3, 1),
-            "INT8 activations": r["int8_activations"], "Error": "",
+            "INT8 activations": r["int8_activations"], "Full-integer TFLite": r["full_integer_tflite"], "Error": "",
         })
     table = pd.DataFrame(rows)
     if not table["Error"].fillna("").astype(bool).any():
         table = table.drop(columns="Error")
     return table.set_index("Model")
+
+
+def tflite_table(results: list[QuantizationResult]) -> pd.DataFrame:
+    """The full-integer TFLite models, one row per model: test accuracy with its interval and the paired verdict
+    against FP32, flash, the planner's peak RAM beside TensorFlow Lite Micro's own arena (and their difference),
+    and LiteRT's latency against the FP32 TFLite twin."""
+    rows = []
+    for r in (result.record for result in results if result.record is not None):
+        if not r["full_integer_tflite"]:
+            continue
+        tflm = r["memory"]["tflm"]
+        rows.append({
+            "Model": r["model"], "TFLite INT8 acc (%)": r["accuracy"], "95% interval": interval_text(r["test"]),
+            "FP32 acc (%)": r["fp32"]["accuracy"], "McNemar p": r["paired"]["test"]["p_value"],
+            "Accuracy": accuracy_verdict(r["paired"]["test"]), "Flash (kB)": round(r["flash_bytes"] / 1e3, 1),
+            "Size ratio (FP32 / INT8 TFLite)": r["size_ratio"],
+            "Planner arena (kB)": round(r["memory"]["arena_bytes"] / 1e3, 1),
+            "TFLM arena (kB)": round(tflm["head_bytes"] / 1e3, 1),
+            "Planner - TFLM (%)": tflm["planner_difference_percent"],
+            "Peak RAM with CMSIS-NN scratch (kB)": round(r["peak_ram_bytes"] / 1e3, 1),
+            "LiteRT INT8 (ms)": r["latency_ms"], "LiteRT FP32 (ms)": r["fp32"]["latency_ms"],
+            "Speedup": r["speedup"], "Latency": latency_verdict(r["latency_comparison"]),
+        })
+    return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
 
 
 def recommendations(results: list[QuantizationResult]) -> pd.DataFrame:

@@ -3,10 +3,10 @@
 NSGA-II and a random-search control (:mod:`edge_audio.nas`) search under the run's budgets, once per search seed,
 and are compared over the seeds (a winner only when the paired test over seeds resolves it); the top-k distinct
 architectures of NSGA-II's feasible front (every seed's trials) are retrained with the baseline protocol (as
-baselines, by
-:func:`~edge_audio.steps.baselines.train_baselines`), quantized to static INT8 like chapter 3, and the best by
-validation accuracy is published as ``models/nas_best_model.*``. Every search record of this run's context is
-replaced by the new search's, so no stale candidate or finalist survives a new search.
+baselines, by :func:`~edge_audio.steps.baselines.train_baselines`), quantized like chapter 3
+(:data:`FINALIST_METHODS`), and the best by validation accuracy is published as ``models/nas_best_model.*``. Every
+search record of this run's context is replaced by the new search's, so no stale candidate or finalist survives a
+new search.
 
 A finalist *dominates* a baseline (:func:`dominance`) when it is no worse on any count and better on one, where
 "worse" and "better" in accuracy are what the exact McNemar test on the same test clips resolves, in latency what
@@ -26,9 +26,11 @@ from .. import plots
 from ..cards import card_path, read_card, write_card
 from ..features import FeatureSet, extract_features
 from ..machine import machine_identity, versions
+from ..memory import memory_report
 from ..nas import HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
 from ..parameters import Settings
 from ..profile import compare_latency, onnx_call
+from ..quantize import tflite_int8_bytes
 from ..results import pick_key, upsert_results
 from ..stats import interval_text, mcnemar
 from ..storage import atomic_write_json, cached
@@ -38,7 +40,10 @@ from .quantization import QuantizationResult, quantize_models
 
 #: The files a search's best model is published as, under ``models/``.
 NAS_BEST_FILES = {"pth": "nas_best_model.pth", "onnx": "nas_best_model.onnx", "int8": "nas_best_model_int8.onnx",
-                  "spec": "nas_best_model.json"}
+                  "tflite": "nas_best_model_int8.tflite", "spec": "nas_best_model.json"}
+#: How every finalist is compressed (chapter 3's methods of the same names): static INT8 in ONNX Runtime, and the
+#: full-integer TFLite model a microcontroller runs.
+FINALIST_METHODS = ["ort_static", "tflite_int8"]
 NAS_SOURCES = ("nas_candidate", "nas_finalist")
 
 
@@ -189,7 +194,7 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
     for rank, entry in enumerate(outcome.finalists, start=1):
         finalist_data = dataclasses.replace(data, features=features_for(entry["n_mels"]))
         [finalist] = train_baselines(finalist_data, settings, [{"name": f"nas_{rank}", **entry["spec"]}], progress)
-        results = quantize_models(finalist_data, settings, [finalist], ["ort_static"])
+        results = quantize_models(finalist_data, settings, [finalist], FINALIST_METHODS)
         nas_info = {"trial": entry["number"], "seed": entry["seed"], "sampler": "nsga2",
                     "proxy_accuracy": entry["proxy_accuracy"], "rank": rank}
         finalist.record.update(source="nas_finalist", nas=nas_info)
@@ -226,9 +231,11 @@ def _publish_best(finalists: list[BaselineResult], quantized: list[QuantizationR
     if not finalists:
         return None, {}
     best = max(finalists, key=lambda f: pick_key(f.record))
-    int8 = next((q.record for q in quantized if q.model == best.name and q.record is not None), None)
+    int8, tflite = (next((q.record for q in quantized if q.model == best.name and q.method == method
+                          and q.record is not None), None) for method in FINALIST_METHODS)
     sources = {"pth": layout.root / best.record["artifact"], "onnx": layout.root / best.record["onnx_artifact"],
-               "int8": layout.root / int8["artifact"] if int8 else None}
+               "int8": layout.root / int8["artifact"] if int8 else None,
+               "tflite": layout.root / tflite["artifact"] if tflite else None}
     files = {}
     for kind, source in sources.items():
         if source is not None:
@@ -243,19 +250,24 @@ def _publish_best(finalists: list[BaselineResult], quantized: list[QuantizationR
         "val_accuracy": best.record["val_accuracy"], "size_bytes": best.record["size_bytes"],
         "latency_ms": best.record["latency_ms"], "nas": best.record["nas"],
         "sha256": {"pth": best.record["artifact_sha256"], "onnx": best.record["onnx_sha256"],
-                   "int8": int8["artifact_sha256"] if int8 else None},
-        "int8_accuracy": int8["accuracy"] if int8 else None})
+                   "int8": int8["artifact_sha256"] if int8 else None,
+                   "tflite": tflite["artifact_sha256"] if tflite else None},
+        "int8_accuracy": int8["accuracy"] if int8 else None, "tflite_accuracy": tflite["accuracy"] if tflite else None})
     return best, files
 
 
 def nas_feasibility_points(nas: NASResult, baselines: list[BaselineResult]) -> pd.DataFrame:
     """The points of the search's constraint-feasibility figure: every candidate of both searches (unlabelled)
-    and the baselines (labelled), each marked by whether it meets the budgets."""
+    and the baselines (labelled), each marked by whether it meets the budgets. A baseline is counted as a candidate
+    is: its full-integer TFLite bytes as size and flash, its peak RAM with INT8 activations, its validation
+    accuracy."""
     budgets = nas.search.budgets
-    return pd.DataFrame(
-        [{"size_bytes": h["size_bytes"], "latency_ms": h["latency_ms"], "kind": "nas candidate",
-          "feasible": h["feasible"], "label": None} for entries in nas.search.history.values() for h in entries]
-        + [{"size_bytes": b.record["size_bytes"], "latency_ms": b.record["latency_ms"], "kind": "baseline",
-            "feasible": not budgets.reasons(b.record["size_bytes"], b.record["latency_ms"], b.record["accuracy"],
-                                            b.record["peak_ram_bytes"]),
-            "label": b.name} for b in baselines])
+    points = [{"size_bytes": h["size_bytes"], "latency_ms": h["latency_ms"], "kind": "nas candidate",
+               "feasible": h["feasible"], "label": None} for entries in nas.search.history.values() for h in entries]
+    for b in baselines:
+        size = tflite_int8_bytes(b.onnx_path)
+        ram = memory_report(b.onnx_path, full_integer=True)["peak_ram_bytes"]
+        points.append({"size_bytes": size, "latency_ms": b.record["latency_ms"], "kind": "baseline", "label": b.name,
+                       "feasible": not budgets.reasons(size, b.record["latency_ms"], b.record["val_accuracy"], ram,
+                                                       size)})
+    return pd.DataFrame(points)
