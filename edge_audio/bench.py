@@ -6,15 +6,19 @@ Prints (and optionally writes as JSON):
 * feature extraction throughput (clips/s) on a freshly generated synthetic dataset, all cores;
 * each preset's single-thread latency in PyTorch eager and ONNX Runtime, its FLOP floor, and the ratios.
 
+``--runtimes`` (:func:`run_runtime_benchmarks`) instead times each preset in every installed runtime and precision.
+
 This is a benchmark, not a test: it asserts nothing, it reports. The goal it tracks: ONNX Runtime single-thread
 FP32 latency within 1.5x of the FLOP floor for every preset.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -24,7 +28,7 @@ from .export import export_to_onnx
 from .features import extract_features
 from .models import PRESETS, LightweightCNN, preset_spec
 from .machine import cores, cpu_isa, cpu_name, matmul_throughput
-from .profile import profile_model, torch_threads
+from .profile import count_macs, profile_model, torch_threads
 from .storage import atomic_write_json
 from .synth import SynthConfig, generate_dataset
 
@@ -92,6 +96,65 @@ def run_benchmarks(latency_runs: int = 200, clips_per_class_per_fold: int = 4, o
     report["goal_onnxruntime_within_floor_ratio"] = {"goal": FLOOR_GOAL, "worst": worst, "met": worst <= FLOOR_GOAL}
     print(f"\ngoal: ONNX Runtime single-thread latency within {FLOOR_GOAL}x of the FLOP floor for every preset: "
           f"{'met' if worst <= FLOOR_GOAL else 'NOT met'} (worst ratio {worst:.2f})")
+    if out:
+        atomic_write_json(out, report)
+    return report
+
+
+def run_runtime_benchmarks(latency_runs: int = 200, presets: list[str] | None = None,
+                           out: str | None = None) -> dict:
+    """``edge-audio bench --runtimes``: every preset (untrained: latency does not depend on the weights' values) in
+    every installed runtime and precision (:mod:`edge_audio.runtimes`), timed interleaved, one thread, batch 1,
+    at the book's feature shape; each latency as a speedup over ONNX Runtime FP32, each INT8 latency as a ratio to
+    the machine's INT8 floor, and each file's size ratio to the FP32 ONNX file. Prints a table, returns it."""
+    from .machine import cpu_int8_dot_product
+    from .runtimes import deployments, installed_runtimes, int8_gemm_floor, time_interleaved
+
+    features = FeatureConfig(sample_rate=16000, n_mels=40)  # the book's front end
+    input_shape = (1, *features.shape)
+    fp32_gflops = matmul_throughput(1)
+    int8_floor = int8_gemm_floor()
+    reduce_range = not cpu_int8_dot_product()
+    report = {"cpu": cpu_name(), "isa": cpu_isa(), "threads": 1, "batch": 1, "input_shape": list(input_shape),
+              "installed": installed_runtimes(), "fp32_matmul_gflops": fp32_gflops, "int8_gemm": int8_floor,
+              "reduce_range": reduce_range, "models": {}}
+    absent = [name for name, found in report["installed"].items() if not found]
+    print(f"machine: {report['cpu']} ({', '.join(report['isa'])}); one thread, batch 1, input {input_shape}")
+    print(f"floors: FP32 matmul {fp32_gflops} GFLOP/s (PyTorch); INT8 GEMM {int8_floor['best']} GOP/s "
+          f"(best of {int8_floor['gops']}); runtimes absent: {', '.join(absent) or 'none'}")
+    rng = np.random.default_rng(0)
+    calibration = rng.standard_normal((8, *input_shape)).astype(np.float32)
+    with tempfile.TemporaryDirectory(prefix="edge-audio-runtimes-") as scratch:
+        for name in presets or list(PRESETS):
+            folder = Path(scratch) / name
+            folder.mkdir()
+            torch.manual_seed(0)
+            model = LightweightCNN.from_spec(preset_spec(name)).eval()
+            fp32 = export_to_onnx(model, folder / "fp32.onnx", input_shape=(1, *input_shape))
+            macs = count_macs(model, input_shape)["macs"]
+            items = deployments(fp32, input_shape, calibration, folder, reduce_range)
+            time_interleaved(items, runs=latency_runs)
+            baseline = next(d for d in items if d.name == "onnxruntime fp32").latency["median_ms"]
+            fp32_bytes = os.path.getsize(fp32)
+            rows = {}
+            print(f"\n{name} ({macs / 1e6:.1f} M MACs; FP32 floor {2 * macs / fp32_gflops / 1e6:.3f} ms, INT8 floor "
+                  f"{2 * macs / int8_floor['best'] / 1e6 if int8_floor['best'] else float('nan'):.3f} ms)")
+            print(f"  {'runtime precision':<26} {'median ms':>10} {'vs ORT FP32':>12} {'x floor':>8} "
+                  f"{'size ratio':>11}")
+            for d in items:
+                if d.call is None:
+                    rows[d.name] = {"error": d.error}
+                    print(f"  {d.name:<26} {'failed: ' + d.error}")
+                    continue
+                median = d.latency["median_ms"]
+                floor_gops = int8_floor["best"] if d.precision.startswith("int8") else fp32_gflops
+                floor_ms = 2 * macs / floor_gops / 1e6 if floor_gops else float("nan")
+                rows[d.name] = {**d.latency, "speedup_vs_onnxruntime_fp32": round(baseline / median, 3),
+                                "floor_ratio": round(median / floor_ms, 2), "file_bytes": d.file_bytes,
+                                "size_ratio_vs_fp32_onnx": round(fp32_bytes / d.file_bytes, 3)}
+                print(f"  {d.name:<26} {median:>10.3f} {baseline / median:>11.2f}x {median / floor_ms:>8.2f} "
+                      f"{fp32_bytes / d.file_bytes:>10.2f}x")
+            report["models"][name] = {"macs": macs, "deployments": rows}
     if out:
         atomic_write_json(out, report)
     return report

@@ -116,9 +116,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_benchmarks
+    from .bench import run_benchmarks, run_runtime_benchmarks
 
-    run_benchmarks(latency_runs=args.runs, out=args.out)
+    if args.runtimes:
+        from .models import preset_spec
+
+        for name in args.models or []:
+            preset_spec(name)  # an unknown name is a ParameterError that lists the presets
+        run_runtime_benchmarks(latency_runs=args.runs, presets=args.models, out=args.out)
+    else:
+        run_benchmarks(latency_runs=args.runs, out=args.out)
     return 0
 
 
@@ -215,6 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure training, feature and latency throughput on this machine")
     bench.add_argument("--runs", type=int, default=200, help="timed runs per latency measurement (default 200)")
     bench.add_argument("--out", default=None, metavar="FILE.json", help="also write the numbers as JSON")
+    bench.add_argument("--runtimes", action="store_true", help="instead: each preset in every installed runtime and "
+                       "precision (ONNX Runtime, LiteRT, OpenVINO), timed interleaved, against the FP32 and INT8 "
+                       "floors")
+    bench.add_argument("--models", nargs="+", default=None, metavar="PRESET",
+                       help="with --runtimes: the presets to time (default: every preset)")
     bench.set_defaults(func=_cmd_bench)
 
     classify = commands.add_parser("classify", help="print the top classes of sound files with a published model")

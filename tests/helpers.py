@@ -1,8 +1,16 @@
 """Helpers shared by the tests (fixtures live in conftest.py)."""
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+
+def run_cli(*args, cwd=None):
+    """``edge-audio ARGS`` in a fresh interpreter (``cwd``: where it runs); the completed process."""
+    return subprocess.run([sys.executable, "-m", "edge_audio.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd)
 
 
 def write_tone(path: Path, seconds: float = 0.5, rate: int = 16000, freq: float = 440.0, channels: int = 1):

@@ -1,7 +1,5 @@
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +7,7 @@ import pytest
 import soundfile as sf
 
 from edge_audio.cli import main
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "edge_audio.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd)
+from helpers import run_cli
 
 
 def checksums(root: Path) -> dict:

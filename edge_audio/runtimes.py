@@ -1,0 +1,159 @@
+"""Runtimes side by side: one model in every installed runtime and precision, timed interleaved on this machine.
+
+A *deployment* is a (runtime, precision) that loads the model: ONNX Runtime FP32 and static INT8 (QDQ, the
+``ort_static`` scheme, ``reduce_range`` following the CPU), LiteRT (XNNPACK) FP32 and full-integer INT8 (the
+``tflite_int8`` files of :mod:`edge_audio.tflite`), and OpenVINO FP32 (precision pinned, so a CPU whose default is
+bf16 does not change it silently) and its default precision, when ``openvino`` is installed. A runtime that is not
+installed is reported as absent, never as an error; a runtime that is installed but refuses a file reports its
+error in that cell.
+
+Every deployment of a model is timed in one interleaved loop (A, B, C, A, B, C, ...), batch 1, one thread, so the
+machine's drift hits all alike and the ratios are fair. **The machine's INT8 limit** (:func:`int8_gemm_floor`) is
+the single-thread throughput of an INT8 matrix product through the runtimes' own kernels (the best of ONNX
+Runtime's and LiteRT's), beside the FP32 floor of :func:`edge_audio.machine.matmul_throughput`; an INT8 latency
+divided by its model's INT8 floor says how far the runtime is from what the hardware allows.
+"""
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .export import export_to_onnx
+from .profile import _summary, onnx_call
+from .quantize import quantize_onnx_static
+from .tflite import TFLiteModel, onnx_to_tflite
+
+#: The runtimes this module knows, by the module that provides each.
+RUNTIME_MODULES = {"onnxruntime": "onnxruntime", "litert": "ai_edge_litert", "openvino": "openvino"}
+
+
+def installed_runtimes() -> dict[str, bool]:
+    """Which of :data:`RUNTIME_MODULES` are installed."""
+    return {name: importlib.util.find_spec(module) is not None for name, module in RUNTIME_MODULES.items()}
+
+
+@dataclass
+class Deployment:
+    """A (runtime, precision) of one model: its batch-1 call, or why it could not be made."""
+
+    runtime: str
+    precision: str
+    call: Callable[[], object] | None = None
+    file_bytes: int | None = None
+    error: str | None = None
+    latency: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.runtime} {self.precision}"
+
+
+def _attempt(runtime: str, precision: str, make: Callable[[], tuple[Callable[[], object], int]]) -> Deployment:
+    try:
+        call, size = make()
+        call()  # a runtime that loads a file but fails to run it is caught here, not in the timing loop
+        return Deployment(runtime, precision, call, size)
+    except Exception as exc:  # a runtime's refusal is a result of the comparison, reported in its cell
+        message = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        return Deployment(runtime, precision, error=f"{type(exc).__name__}: {message}")
+
+
+def _openvino_call(path: Path, input_shape: tuple[int, ...], precision: str | None) -> Callable[[], object]:
+    import openvino as ov
+
+    core = ov.Core()
+    config = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1}
+    if precision is not None:
+        config["INFERENCE_PRECISION_HINT"] = precision
+    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
+    request = compiled.create_infer_request()
+    x = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)
+    return lambda: request.infer([x])
+
+
+def deployments(fp32_onnx: Path, input_shape: tuple[int, ...], calibration: np.ndarray, folder: Path,
+                reduce_range: bool) -> list[Deployment]:
+    """Every (runtime, precision) of the FP32 ONNX model at ``fp32_onnx`` (per-clip ``input_shape``), its INT8
+    files calibrated on ``calibration`` and written under ``folder``; absent runtimes are left out (see
+    :func:`installed_runtimes`)."""
+    import os
+
+    installed = installed_runtimes()
+    ort_int8 = folder / "ort_int8.onnx"
+    full_int8 = folder / "full_int8.onnx"
+    result = [
+        _attempt("onnxruntime", "fp32", lambda: (onnx_call(fp32_onnx, input_shape), os.path.getsize(fp32_onnx))),
+        _attempt("onnxruntime", "int8", lambda: (onnx_call(quantize_onnx_static(
+            fp32_onnx, ort_int8, calibration, reduce_range=reduce_range), input_shape), os.path.getsize(ort_int8))),
+    ]
+    if installed["litert"]:
+        fp32_tflite, int8_tflite = folder / "fp32.tflite", folder / "int8.tflite"
+        result += [
+            _attempt("litert", "fp32", lambda: (TFLiteModel(onnx_to_tflite(fp32_onnx, fp32_tflite)).call(),
+                                                os.path.getsize(fp32_tflite))),
+            _attempt("litert", "int8", lambda: (TFLiteModel(onnx_to_tflite(quantize_onnx_static(
+                fp32_onnx, full_int8, calibration, reduce_range=False), int8_tflite)).call(),
+                os.path.getsize(int8_tflite))),
+        ]
+    if installed["openvino"]:
+        result += [
+            _attempt("openvino", "fp32", lambda: (_openvino_call(fp32_onnx, input_shape, "f32"),
+                                                  os.path.getsize(fp32_onnx))),
+            _attempt("openvino", "default", lambda: (_openvino_call(fp32_onnx, input_shape, None),
+                                                     os.path.getsize(fp32_onnx))),
+            _attempt("openvino", "int8 (QDQ)", lambda: (_openvino_call(ort_int8, input_shape, None),
+                                                        os.path.getsize(ort_int8))),
+        ]
+    return result
+
+
+def time_interleaved(items: list[Deployment], runs: int = 200, warmup: int = 20) -> None:
+    """Time every working deployment of ``items`` in one interleaved loop; fills each one's ``latency``."""
+    working = [d for d in items if d.call is not None]
+    for _ in range(warmup):
+        for deployment in working:
+            deployment.call()
+    times = np.empty((len(working), runs))
+    for i in range(runs):
+        for row, deployment in enumerate(working):
+            start = time.perf_counter()
+            deployment.call()
+            times[row, i] = time.perf_counter() - start
+    for row, deployment in enumerate(working):
+        deployment.latency = _summary(times[row] * 1000.0, warmup)
+
+
+def int8_gemm_floor(m: int = 256, k: int = 512, n: int = 512, runs: int = 30) -> dict:
+    """This machine's single-thread INT8 matrix-product throughput (GOP/s, 2 ops per multiply-add) through the
+    runtimes' own kernels: an ``(m, k) x (k, n)`` product, as a 1x1 convolution over ``m`` positions (what both
+    runtimes run as a GEMM), in a static INT8 ONNX Runtime graph and a full-integer LiteRT model; the best is the
+    floor. Returns each runtime's figure and ``best``."""
+    side = int(round(m ** 0.5))
+    if side * side != m:
+        raise ValueError(f"m must be a square number of positions, got {m}")
+    torch.manual_seed(0)
+    layer = nn.Conv2d(k, n, 1).eval()
+    ops = 2.0 * m * k * n
+    shape = (k, side, side)
+    with tempfile.TemporaryDirectory(prefix="edge-audio-gemm-") as scratch:
+        scratch = Path(scratch)
+        fp32 = export_to_onnx(layer, scratch / "gemm.onnx", input_shape=(1, *shape))
+        calibration = np.random.default_rng(0).standard_normal((4, *shape)).astype(np.float32)
+        int8 = quantize_onnx_static(fp32, scratch / "gemm_int8.onnx", calibration, reduce_range=False)
+        items = [_attempt("onnxruntime", "int8", lambda: (onnx_call(int8, shape), 0))]
+        if installed_runtimes()["litert"]:
+            items.append(_attempt("litert", "int8", lambda: (TFLiteModel(onnx_to_tflite(
+                int8, scratch / "gemm.tflite")).call(), 0)))
+        time_interleaved(items, runs=runs, warmup=5)
+    rates = {item.runtime: round(ops / (item.latency["min_ms"] / 1000.0) / 1e9, 1) if item.call else None
+             for item in items}
+    found = [rate for rate in rates.values() if rate]
+    return {"shape": [m, k, n], "gops": rates, "best": max(found) if found else None}

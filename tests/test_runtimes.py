@@ -1,0 +1,43 @@
+"""Runtimes side by side (edge_audio.runtimes, edge-audio bench --runtimes)."""
+import json
+
+from edge_audio.bench import run_runtime_benchmarks
+from edge_audio.runtimes import installed_runtimes, int8_gemm_floor
+from helpers import run_cli
+
+
+def test_every_installed_runtime_is_timed_and_an_absent_one_is_reported_absent(tmp_path, capsys):
+    report = run_runtime_benchmarks(latency_runs=3, presets=["tiny"], out=str(tmp_path / "runtimes.json"))
+    rows = report["models"]["tiny"]["deployments"]
+    expected = {"onnxruntime fp32", "onnxruntime int8", "litert fp32", "litert int8"}
+    assert expected <= set(rows)
+    for name in expected:
+        assert rows[name]["median_ms"] > 0 and rows[name]["runs"] == 3, (name, rows[name])
+    assert rows["onnxruntime fp32"]["speedup_vs_onnxruntime_fp32"] == 1.0
+    # full-integer TFLite stores every weight in one byte: about 4x below the FP32 ONNX file
+    assert rows["litert int8"]["size_ratio_vs_fp32_onnx"] > 3.0
+    assert report["installed"] == installed_runtimes()
+    if report["installed"]["openvino"]:  # FP32 pinned, the CPU's default precision, and the QDQ file
+        assert {"openvino fp32", "openvino default", "openvino int8 (QDQ)"} <= set(rows)
+    assert json.loads((tmp_path / "runtimes.json").read_text())["models"]["tiny"]["macs"] > 0
+
+
+def test_a_runtime_that_is_not_installed_is_reported_absent(monkeypatch, capsys):
+    import edge_audio.runtimes as runtimes
+
+    monkeypatch.setattr(runtimes, "installed_runtimes", lambda: {"onnxruntime": True, "litert": True,
+                                                                 "openvino": False})
+    report = run_runtime_benchmarks(latency_runs=2, presets=["tiny"])
+    assert not any(name.startswith("openvino") for name in report["models"]["tiny"]["deployments"])
+    assert "runtimes absent: openvino" in capsys.readouterr().out
+
+
+def test_the_int8_floor_is_measured_through_the_runtimes_kernels():
+    floor = int8_gemm_floor(m=64, k=64, n=64, runs=3)
+    assert floor["gops"]["onnxruntime"] > 0 and floor["best"] == max(v for v in floor["gops"].values() if v)
+
+
+def test_an_unknown_preset_is_a_one_line_error(tmp_path):
+    result = run_cli("bench", "--runtimes", "--models", "tinyy", cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "unknown preset 'tinyy'" in result.stderr
