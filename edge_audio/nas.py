@@ -7,11 +7,12 @@ pooling, head size and dropout.
 
 Per trial, in this order:
 
-1. **Cost before training.** The candidate is built, its FP32 checkpoint written (size = its bytes on disk),
-   exported to ONNX and timed in ONNX Runtime at batch 1 (the runtime and threads of the baselines' headline
-   latency); MACs counted. Cached per (spec, input shape, classes, threads, runs, machine, library versions).
-2. **Hard budgets.** A candidate over ``max_size_mb`` or ``max_latency_ms`` is recorded as infeasible, with why,
-   and is **never trained**.
+1. **Cost before training.** The candidate is built, exported to ONNX and written as the full-integer TFLite
+   model a device would store (size and flash = its bytes), its peak RAM with INT8 activations planned, and it is
+   timed in ONNX Runtime at batch 1 (the runtime and threads of the baselines' headline latency); MACs counted.
+   Cached per (spec, input shape, classes, threads, runs, machine, library versions).
+2. **Hard budgets.** A candidate over ``max_size_mb``, ``max_latency_ms``, ``max_ram_kb`` or ``max_flash_kb`` is
+   recorded as infeasible, with why, and is **never trained**.
 3. **Proxy accuracy.** A feasible one is trained briefly (``proxy_epochs`` on the cached features, optionally on
    the first ``proxy_train_folds`` training folds) and scored on the validation fold; ``min_accuracy`` applies
    to that proxy score. Proxy runs are ordinary cached training runs, so a spec both searches sample is
@@ -20,14 +21,24 @@ Per trial, in this order:
 The three budgets reach Optuna as constraints (``trial.set_constraint``; <= 0 is feasible), so NSGA-II ranks
 by constrained domination. Objectives: maximise proxy accuracy, minimise latency, minimise size. The study
 lives in an Optuna storage (default: SQLite under ``logs/``), named by everything that defines the search but
-the number of generations (the machine whose latencies it optimises included), so a killed search resumes, a
-longer one continues the same study, and workers on different hardware never mix latencies in one objective.
+the number of generations, so a killed search resumes and a longer one continues the same study. It records the
+CPU it was started on, and refuses a worker on another CPU (``nas_mixed_machines`` overrides), so latencies
+measured on two machines never mix in one objective unless asked for.
+
+**Several workers, one study** (:func:`open_storage`): any number of processes or machines may run the same search
+against one storage URL. A database URL (``postgresql://``, ``mysql://``, ``sqlite:///``) opens Optuna's RDB
+storage with a heartbeat: a trial whose worker stops beating for :data:`GRACE_PERIOD_S` (killed, machine lost) is
+marked failed and re-queued once (``RetryHeartbeatStaleTrialCallback``), so it is neither left running forever nor lost.
+``journal:///path/file.log`` opens Optuna's journal storage, an append-only file for shared file systems without
+a database. Workers share the trial budget exactly: a worker starts a trial only while the completed and running
+trials of the study are fewer than population x generations (:func:`run_study`).
 """
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
 import os
+import socket
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -198,6 +209,7 @@ class SearchContext:
     work_dir: Path  # candidates' cost artifacts and proxy runs
     device: str = "auto"
     train: Callable = train_model  # the training function (a test counts its calls)
+    mixed_machines: bool = False  # let workers on different CPUs share a study (their latencies then mix)
 
 
 def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Trial], tuple[float, float, float]]:
@@ -205,6 +217,10 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
 
     def objective(trial: optuna.Trial) -> tuple[float, float, float]:
         started = time.perf_counter()
+        # two workers can start a trial at the same moment: trial numbers decide which are within the budget
+        taken = sorted(t.number for t in trial.study.get_trials(deepcopy=False, states=TAKEN))
+        if trial.number not in taken[:config.trials]:
+            raise optuna.TrialPruned("the study's trial budget is taken by other workers' trials")
         spec, n_mels = suggest_candidate(trial, config.n_mels_choices)
         n_mels = n_mels or context.default_n_mels
         features = context.features(n_mels)
@@ -237,6 +253,7 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
             "cost_seconds": 0.0 if cost["cached"] else cost["seconds"], "train_seconds": train_seconds,
             "seconds": round(time.perf_counter() - started, 3),
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
         }
         trial.set_user_attr("entry", entry)
         # an untrained candidate scores 0 for the sampler; its history entry says "not trained" (None)
@@ -260,6 +277,46 @@ def make_sampler(sampler_name: str, config: SearchConfig) -> optuna.samplers.Bas
     raise ParameterError(f"sampler must be one of {SAMPLERS}, got {sampler_name!r}")
 
 
+#: The trials that count toward a study's budget: done, or being done by a live worker.
+TAKEN = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+#: Seconds between a running trial's heartbeats, and how long without one before it is taken for dead.
+HEARTBEAT_S = 10
+GRACE_PERIOD_S = 60
+JOURNAL_SCHEME = "journal:///"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """The Optuna storage at ``url`` (see the module docstring): RDB with heartbeat and one retry of a failed
+    trial, or a journal file for ``journal:///path``. Raises :class:`~edge_audio.errors.ParameterError` for a URL
+    that is neither."""
+    if url.startswith(JOURNAL_SCHEME):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        path = Path("/" + url[len(JOURNAL_SCHEME):])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    if "://" not in url:
+        raise ParameterError(f"nas_storage must be a database URL (postgresql://..., sqlite:///...) or "
+                             f"{JOURNAL_SCHEME}path, got {url!r}")
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    def rdb() -> optuna.storages.RDBStorage:
+        with warnings.catch_warnings():  # the heartbeat API is marked experimental since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_PERIOD_S,
+                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
+
+    for attempt in range(2):
+        try:
+            return rdb()
+        except (IntegrityError, ProgrammingError):
+            # two workers creating Optuna's tables in an empty database at the same moment (seen with PostgreSQL):
+            # the one that lost the race finds them made on its next attempt
+            time.sleep(1.0 + attempt)
+    return rdb()
+
+
 def default_storage(logs_dir: Path) -> str:
     """The default Optuna storage: a SQLite file under ``logs/``."""
     return f"sqlite:///{(Path(logs_dir) / 'nas_study.db').resolve()}"
@@ -269,22 +326,51 @@ def run_study(context: SearchContext, sampler_name: str, storage: str, identity:
               progress: bool = False) -> optuna.Study:
     """Create or reopen the study and run trials until ``config.trials`` have completed (all workers together).
 
-    Several processes or machines may run this against one database URL at once: each finished trial counts
-    toward the shared budget (``MaxTrialsCallback``), and each worker stops when it is reached.
+    Several processes or machines may run this against one storage URL at once (:func:`open_storage`). A worker
+    starts a trial only while the study's completed and running trials are fewer than the budget (and a trial
+    that another worker's started at the same moment pushes beyond it is pruned at once), waits while the rest
+    runs elsewhere, and returns when ``config.trials`` trials are complete: exactly that many, none computed twice.
+    A dead worker's trial is failed once its heartbeat is :data:`GRACE_PERIOD_S` old and run again, so a search
+    resumed after a hard kill may wait that long first.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=study_name(sampler_name, identity), storage=storage,
+    study = optuna.create_study(study_name=study_name(sampler_name, identity), storage=open_storage(storage),
                                 sampler=make_sampler(sampler_name, context.config),
                                 directions=["maximize", "minimize", "minimize"], load_if_exists=True)
+    _check_machine(study, context.mixed_machines)
     target = context.config.trials
-    done = _completed(study)
-    if done < target:
-        bar = tqdm(total=target, initial=done, desc=f"NAS ({sampler_name})", unit="trial", disable=not progress)
-        study.optimize(_objective(context, sampler_name), n_trials=target - done,
-                       callbacks=[optuna.study.MaxTrialsCallback(target, states=(optuna.trial.TrialState.COMPLETE,)),
-                                  lambda study, trial: bar.update()])
-        bar.close()
+    objective = _objective(context, sampler_name)
+    bar = tqdm(total=target, initial=_completed(study), desc=f"NAS ({sampler_name})", unit="trial",
+               disable=not progress)
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial: failed, re-queued by the callback
+        if _completed(study) >= target:
+            break
+        if len(study.get_trials(deepcopy=False, states=TAKEN)) >= target:
+            time.sleep(HEARTBEAT_S / 2)  # the rest of the budget is running in other workers: wait for them
+            continue
+        study.optimize(objective, n_trials=1)
+        bar.n = _completed(study)
+        bar.refresh()
+    bar.close()
     return study
+
+
+def _check_machine(study: optuna.Study, mixed: bool) -> None:
+    """Candidate latency is an objective, so a study belongs to the CPU it was started on: it records that CPU,
+    and a worker on another one is refused (:class:`~edge_audio.errors.ParameterError`) unless ``mixed``."""
+    here = {key: machine_identity()[key] for key in ("cpu", "isa", "arch")}
+    started_on = study.user_attrs.get("machine")
+    if started_on is None:
+        study.set_user_attr("machine", here)
+    elif started_on != here and not mixed:
+        raise ParameterError(
+            f"study {study.study_name} was started on {started_on['cpu']} ({', '.join(started_on['isa'])}); this "
+            f"worker runs on {here['cpu']} ({', '.join(here['isa'])}), and candidate latencies from two CPUs would "
+            "mix in one objective. Search afresh with another nas_storage, or pass -p nas_mixed_machines true to "
+            "share the study anyway")
 
 
 def _completed(study: optuna.Study) -> int:

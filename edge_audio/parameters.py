@@ -201,6 +201,9 @@ _PARAMETERS = (
               "architecture search", "an integer >= 1", lambda v: _is_int(v, 1)),
     Parameter("nas_storage", None, "Optuna database URL of the study; None: SQLite logs/nas_study.db", ("04",),
               "architecture search", "None or a database URL", _optional_text),
+    Parameter("nas_mixed_machines", False, "let workers on different CPUs share one search study (their candidate "
+              "latencies then mix in one objective); False: a study refuses a worker on another CPU than its first",
+              ("04",), "architecture search", "true or false", lambda v: isinstance(v, bool)),
     Parameter("proxy_epochs", 3, "epochs of a candidate's proxy training", ("04",), "architecture search",
               "an integer >= 1", lambda v: _is_int(v, 1), book=6),
     Parameter("proxy_train_folds", None, "None: the proxy trains on all training folds; N: on the first N", ("04",),

@@ -115,12 +115,14 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     # every published ONNX model has its card, and the frontier told it which profiles it meets
     models = tmp_path / "out" / "models"
     for name in ("mini.onnx", "mini_ort_static.onnx", "mini_waveform.onnx", "mini_tflite_int8.tflite", "nas_1.onnx",
-                 "nas_best_model.onnx", "nas_best_model_int8.tflite"):
+                 "nas_best_model.onnx", "nas_best_model_int8.onnx", "nas_best_model_tflite_int8.tflite"):
         stem = name.rsplit(".", 1)[0]
         card = json.loads((models / f"{stem}.card.json").read_text())
         assert card["file"] == name and card["classes"] == ["pitch3", "pitch7", "pitch12"], name
         assert (models / f"{stem}.card.md").is_file()
     assert json.loads((models / "mini.card.json").read_text())["profiles"] is not None
+    for card in ("nas_best_model", "nas_best_model_int8", "nas_best_model_tflite_int8"):  # the best's copies too
+        assert json.loads((models / f"{card}.card.json").read_text())["profiles"] is not None, card
 
     # classify prints, for each test clip, what the pipeline predicted for it: the true class where it was right
     correct = {r["variant"]: r["test"]["correct"] for r in records if r["model"] == "mini"}

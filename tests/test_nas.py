@@ -1,9 +1,11 @@
 """The architecture search: hard budgets before training, resumable studies, a fair random control."""
+import dataclasses
 import json
 
 import optuna
 import pytest
 
+from edge_audio import nas
 from edge_audio.errors import ParameterError
 from edge_audio.nas import (SAMPLERS, SearchConfig, SearchContext, SearchOutcome, closest_candidate, compare_searches,
                             run_search, run_study, study_history, study_name)
@@ -178,3 +180,47 @@ def test_candidates_over_a_device_budget_are_never_trained(data, work_dir, tmp_p
     assert over and all(not h["trained"] and not h["feasible"] for h in over)
     assert all(reason in " ".join(h["reasons"]) for h in over)
     assert not any(h["spec"] in trainer.specs for h in over)
+
+
+def test_a_journal_file_holds_a_study_for_workers_without_a_database(data, work_dir, tmp_path):
+    journal = f"journal:///{tmp_path / 'shared' / 'nas.log'}"
+    study = run_study(context_for(data, work_dir, Budgets(2.0, 50.0, 0.0), CountingTrainer()), "random", journal,
+                      IDENTITY)
+    assert len(study_history(study)) == 6 and (tmp_path / "shared" / "nas.log").stat().st_size > 0
+    trainer = CountingTrainer()  # a second worker on the finished study: nothing left to do
+    again = run_study(context_for(data, work_dir, Budgets(2.0, 50.0, 0.0), trainer), "random", journal, IDENTITY)
+    assert study_history(again) == study_history(study) and trainer.specs == []
+    with pytest.raises(ParameterError, match="nas_storage must be a database URL"):
+        nas.open_storage("nas.db")
+
+
+def test_a_dead_workers_trial_is_failed_and_run_again(data, work_dir, tmp_path, monkeypatch):
+    """A worker that died mid-trial (its trial RUNNING, its heartbeat stopped): the next worker fails the trial
+    once the grace period is over, runs it again, and the study still ends with exactly its budget."""
+    monkeypatch.setattr(nas, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(nas, "GRACE_PERIOD_S", 2)
+    storage = storage_url(tmp_path)
+    study = optuna.create_study(study_name=study_name("nsga2", IDENTITY), storage=nas.open_storage(storage),
+                                directions=["maximize", "minimize", "minimize"])
+    dead = study.ask()
+    study._storage.record_heartbeat(dead._trial_id)
+    study = run_study(context_for(data, work_dir, Budgets(2.0, 50.0, 0.0), CountingTrainer()), "nsga2", storage,
+                      IDENTITY)
+    trials = study.get_trials(deepcopy=False)
+    assert trials[dead.number].state == optuna.trial.TrialState.FAIL
+    retried = [t for t in trials if optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t)
+               == dead.number]
+    assert len(retried) == 1 and retried[0].state == optuna.trial.TrialState.COMPLETE
+    assert len(study_history(study)) == 6
+
+
+def test_a_study_refuses_a_worker_on_another_cpu_unless_told(data, work_dir, tmp_path):
+    storage = storage_url(tmp_path)
+    context = context_for(data, work_dir, Budgets(2.0, 50.0, 0.0), CountingTrainer(), population=2, generations=1)
+    study = run_study(context, "random", storage, IDENTITY)
+    assert study.user_attrs["machine"]["cpu"]  # the CPU it was started on
+    study.set_user_attr("machine", {"cpu": "Some Other CPU", "isa": ["avx2"], "arch": "x86_64"})
+    with pytest.raises(ParameterError, match="was started on Some Other CPU .* nas_mixed_machines true"):
+        run_study(context, "random", storage, IDENTITY)
+    mixed = dataclasses.replace(context, mixed_machines=True)
+    assert len(study_history(run_study(mixed, "random", storage, IDENTITY))) == 2

@@ -4,6 +4,7 @@ Reads results only: it never trains or measures anything, so any budget or profi
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from ..cards import card_path, read_card, write_card
 from ..parameters import Settings
 from ..results import load_results, upsert_results
 from .data import PreparedData
+from .search import NAS_BEST_FILES
 
 
 @dataclass
@@ -24,6 +26,12 @@ class FrontierResult:
     report: FrontierReport
     records: list[dict]
     paths: dict[str, Path]
+
+
+def _tell_card(published: Path, record: dict) -> None:
+    """Write into the card of the published model file the profiles its placed ``record`` meets."""
+    if published.suffix in (".onnx", ".tflite") and card_path(published).is_file():
+        write_card({**read_card(published), "profiles": record["frontier"]["profiles"]}, published)
 
 
 def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
@@ -47,7 +55,13 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
     placed = [{**record, "frontier": report.placement(record)} for record in records]
     for record in placed:  # the cards of this run's published models learn which profiles they meet
         published = layout.root / record.get("onnx_artifact", record.get("artifact", ""))
-        if published.suffix in (".onnx", ".tflite") and card_path(published).is_file():
-            write_card({**read_card(published), "profiles": record["frontier"]["profiles"]}, published)
+        _tell_card(published, record)
+    best = layout.models / NAS_BEST_FILES["spec"]
+    if best.is_file():  # and so do the copies of the search's best model
+        name = json.loads(best.read_text())["model"]
+        for kind, variant in (("onnx", "fp32"), ("int8", "ort_static"), ("tflite", "tflite_int8")):
+            record = next((r for r in placed if r["model"] == name and r["variant"] == variant), None)
+            if record is not None:
+                _tell_card(layout.models / NAS_BEST_FILES[kind], record)
     upsert_results(layout.logs, placed)
     return FrontierResult(report, load_results(layout.logs, context_key), paths)

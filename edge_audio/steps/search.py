@@ -38,9 +38,10 @@ from .baselines import BaselineResult, train_baselines
 from .data import PreparedData
 from .quantization import QuantizationResult, quantize_models
 
-#: The files a search's best model is published as, under ``models/``.
+#: The files a search's best model is published as, under ``models/`` (every stem distinct: a file's card is
+#: named by its stem).
 NAS_BEST_FILES = {"pth": "nas_best_model.pth", "onnx": "nas_best_model.onnx", "int8": "nas_best_model_int8.onnx",
-                  "tflite": "nas_best_model_int8.tflite", "spec": "nas_best_model.json"}
+                  "tflite": "nas_best_model_tflite_int8.tflite", "spec": "nas_best_model.json"}
 #: How every finalist is compressed (chapter 3's methods of the same names): static INT8 in ONNX Runtime, and the
 #: full-integer TFLite model a microcontroller runs.
 FINALIST_METHODS = ["ort_static", "tflite_int8"]
@@ -175,10 +176,11 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
     if search.proxy_train_folds is not None:
         split = dataclasses.replace(split, train_folds=split.train_folds[:search.proxy_train_folds])
     context = SearchContext(features_for, data.feature_config.n_mels, split, budgets, search,
-                            layout.cache / "nas", settings.device)
+                            layout.cache / "nas", settings.device, mixed_machines=settings.nas_mixed_machines)
+    # the machine is not in the study's name: a study records the CPU it was started on and refuses others
     identity = {"dataset": data.fingerprint, "features": {**data.feature_config.to_dict(), "n_mels": None},
                 "budgets": budgets.to_dict(), "search": {**asdict(search), "generations": None, "top_k": None},
-                "split": asdict(split), "machine": machine_identity(), "onnxruntime": versions()["onnxruntime"]}
+                "split": asdict(split), "onnxruntime": versions()["onnxruntime"]}
     history_path = layout.logs / HISTORY_FILE
     outcome = run_search(context, settings.searches, settings.nas_storage or default_storage(layout.logs), identity,
                          history_path, progress)
