@@ -25,7 +25,7 @@ ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16",
 INT8_DOT_PRODUCT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")
 #: The libraries whose versions change what is computed or measured.
 LIBRARIES = ("torch", "onnx", "onnxruntime", "onnxscript", "numpy", "librosa", "soxr", "optuna", "ai-edge-litert",
-             "tflite-micro")
+             "tflite-micro", "openvino")
 
 
 @functools.lru_cache(maxsize=1)

@@ -160,9 +160,10 @@ _PARAMETERS = (
     _training("latency_runs", 50, "timed runs per latency measurement, after warm-up (the median is reported)",
               "an integer >= 1", lambda v: _is_int(v, 1), chapters=("02", "03", "04"), book=200),
     # quantization
-    Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8"],
-              "quantization methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic, "
-              "tflite_int8",
+    Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
+                          "openvino_bf16"],
+              "compression methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic, "
+              "tflite_int8, openvino_bf16",
               ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list),
     Parameter("calibration_size", 100, "clips drawn from the training folds to calibrate static INT8", ("03", "04"),
               "quantization", "an integer >= 1", lambda v: _is_int(v, 1)),

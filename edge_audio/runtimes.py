@@ -2,10 +2,10 @@
 
 A *deployment* is a (runtime, precision) that loads the model: ONNX Runtime FP32 and static INT8 (QDQ, the
 ``ort_static`` scheme, ``reduce_range`` following the CPU), LiteRT (XNNPACK) FP32 and full-integer INT8 (the
-``tflite_int8`` files of :mod:`edge_audio.tflite`), and OpenVINO FP32 (precision pinned, so a CPU whose default is
-bf16 does not change it silently) and its default precision, when ``openvino`` is installed. A runtime that is not
-installed is reported as absent, never as an error; a runtime that is installed but refuses a file reports its
-error in that cell.
+``tflite_int8`` files of :mod:`edge_audio.tflite`), and OpenVINO FP32, bf16 where the CPU has it, and the QDQ
+INT8 file, each with its precision stated (:mod:`edge_audio.ov_runtime`), when ``openvino`` is installed. A runtime
+that is not installed is reported as absent, never as an error; a runtime that is installed but refuses a file
+reports its error in that cell.
 
 Every deployment of a model is timed in one interleaved loop (A, B, C, A, B, C, ...), batch 1, one thread, so the
 machine's drift hits all alike and the ratios are fair. **The machine's INT8 limit** (:func:`int8_gemm_floor`) is
@@ -66,19 +66,6 @@ def _attempt(runtime: str, precision: str, make: Callable[[], tuple[Callable[[],
         return Deployment(runtime, precision, error=f"{type(exc).__name__}: {message}")
 
 
-def _openvino_call(path: Path, input_shape: tuple[int, ...], precision: str | None) -> Callable[[], object]:
-    import openvino as ov
-
-    core = ov.Core()
-    config = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1}
-    if precision is not None:
-        config["INFERENCE_PRECISION_HINT"] = precision
-    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-    request = compiled.create_infer_request()
-    x = np.random.default_rng(0).standard_normal((1, *input_shape)).astype(np.float32)
-    return lambda: request.infer([x])
-
-
 def deployments(fp32_onnx: Path, input_shape: tuple[int, ...], calibration: np.ndarray, folder: Path,
                 reduce_range: bool) -> list[Deployment]:
     """Every (runtime, precision) of the FP32 ONNX model at ``fp32_onnx`` (per-clip ``input_shape``), its INT8
@@ -104,14 +91,15 @@ def deployments(fp32_onnx: Path, input_shape: tuple[int, ...], calibration: np.n
                 os.path.getsize(int8_tflite))),
         ]
     if installed["openvino"]:
-        result += [
-            _attempt("openvino", "fp32", lambda: (_openvino_call(fp32_onnx, input_shape, "f32"),
-                                                  os.path.getsize(fp32_onnx))),
-            _attempt("openvino", "default", lambda: (_openvino_call(fp32_onnx, input_shape, None),
-                                                     os.path.getsize(fp32_onnx))),
-            _attempt("openvino", "int8 (QDQ)", lambda: (_openvino_call(ort_int8, input_shape, None),
-                                                        os.path.getsize(ort_int8))),
-        ]
+        from .ov_runtime import OpenVINOModel, bf16_supported
+
+        def openvino(path: Path, precision: str):
+            return lambda: (OpenVINOModel(path, precision).call(input_shape), os.path.getsize(path))
+
+        result += [_attempt("openvino", "fp32", openvino(fp32_onnx, "f32"))]
+        if bf16_supported():
+            result += [_attempt("openvino", "bf16", openvino(fp32_onnx, "bf16"))]
+        result += [_attempt("openvino", "int8 (QDQ)", openvino(ort_int8, "f32"))]
     return result
 
 

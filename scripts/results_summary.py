@@ -42,7 +42,8 @@ def summary(output_dir: Path) -> str:
     lines += [f"| {r['model']} | {r['accuracy']:.2f} | {interval_text(r['test'])} | {r['test']['n']} | "
               f"{r['val_accuracy']:.2f} | {r['size_bytes'] / 1e3:.1f} | {r['peak_ram_bytes'] / 1e3:.1f} | "
               f"{r['latency_ms']:.3f} |" for r in baselines]
-    lines += ["", "INT8 against FP32 on the same test clips (exact McNemar test; latency timed interleaved, "
+    lines += ["", "Every compressed variant against FP32 on the same test clips (exact McNemar test; latency timed "
+              "interleaved, "
               "Wilcoxon signed-rank test with a 5% margin):", "",
               "| model | method | accuracy (%) | changed | McNemar p | verdict | size ratio | speedup | latency | "
               "peak RAM (kB) | flash (kB) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -78,7 +79,8 @@ def summary(output_dir: Path) -> str:
               f"**{frontier['fr_budget_model']}** ({frontier['fr_budget_acc']}).",
               f"- NSGA-II against random search over the seeds {nas['nas_seeds']}: {nas['nas_winner']}. "
               f"Baselines a NAS finalist dominates: {nas['nas_dominated']}.",
-              f"- INT8 against FP32: {quant['n_acc_tie']} of {quant['n_variants']} variants are a tie within noise in "
+              f"- Compressed variants against FP32: {quant['n_acc_tie']} of {quant['n_variants']} variants are a tie "
+              "within noise in "
               f"accuracy, {quant['n_acc_loss']} resolvably less accurate; {quant['n_faster']} resolvably faster, "
               f"{quant['n_slower']} resolvably slower."]
     return "\n".join(lines) + "\n"

@@ -78,7 +78,7 @@ def test_static_int8_is_smaller_and_scored_from_its_own_outputs(trained):
     assert not {"Conv", "Gemm"} & set(static["quantization"]["float_operators"]), "weighted layers stayed float"
     assert {"Conv", "Gemm"} <= set(float_operators(data.layout.models / "mini.onnx"))  # an FP32 graph: all float
     table = quantization_table(results)
-    assert {"Method", "Size ratio", "Speedup", "Drop (points)", "INT8 acc (%)"} <= set(table.columns)
+    assert {"Method", "Size ratio", "Speedup", "Drop (points)", "Acc (%)", "Precision"} <= set(table.columns)
 
 
 def test_a_model_that_fails_to_quantize_gets_an_error_row_and_the_others_go_on(trained):
@@ -166,3 +166,22 @@ def test_static_quantization_with_entropy_calibration_runs(trained, tmp_path):
     out = quantize_onnx_static(data.layout.models / "mini.onnx", tmp_path / "e.onnx", calibration_set(x_train, 8),
                                calibration_method="entropy")
     assert out.is_file() and os.path.getsize(out) < os.path.getsize(data.layout.models / "mini.onnx")
+
+
+def test_bf16_in_openvino_is_a_variant_paired_with_its_fp32_twin_or_an_error_row(trained, monkeypatch):
+    """bf16 is measured where the CPU has it (paired accuracy, latency against OpenVINO with FP32 pinned); on a CPU
+    without it OpenVINO would silently compute FP32, so the variant is an error row that says so."""
+    from edge_audio import ov_runtime
+
+    data, settings, baselines = trained
+    if ov_runtime.bf16_supported():
+        [result, _] = quantize_models(data, settings, baselines, ["openvino_bf16"])
+        record = result.record
+        assert record["precision"] == "bf16" and record["runtime"] == "openvino"
+        assert record["quantization"]["precision"] == "bf16"
+        assert record["paired"]["test"]["n"] == record["test"]["n"] and record["size_ratio"] == 1.0
+        assert record["latency"]["openvino"]["runtime"].startswith("openvino")
+    monkeypatch.setattr(ov_runtime, "bf16_supported", lambda: False)
+    fresh = settings.replace(calibration_size=19)  # a new cache key: the variant is made again, on "this" CPU
+    results = quantize_models(data, fresh, baselines, ["openvino_bf16"])
+    assert all(r.record is None and "no bf16 support" in r.error for r in results)

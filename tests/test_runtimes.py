@@ -17,8 +17,11 @@ def test_every_installed_runtime_is_timed_and_an_absent_one_is_reported_absent(t
     # full-integer TFLite stores every weight in one byte: about 4x below the FP32 ONNX file
     assert rows["litert int8"]["size_ratio_vs_fp32_onnx"] > 3.0
     assert report["installed"] == installed_runtimes()
-    if report["installed"]["openvino"]:  # FP32 pinned, the CPU's default precision, and the QDQ file
-        assert {"openvino fp32", "openvino default", "openvino int8 (QDQ)"} <= set(rows)
+    if report["installed"]["openvino"]:  # FP32 pinned, bf16 where the CPU has it, and the QDQ file
+        from edge_audio.ov_runtime import bf16_supported
+
+        assert {"openvino fp32", "openvino int8 (QDQ)"} <= set(rows)
+        assert ("openvino bf16" in rows) == bf16_supported()
     assert json.loads((tmp_path / "runtimes.json").read_text())["models"]["tiny"]["macs"] > 0
 
 

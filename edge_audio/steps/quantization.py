@@ -39,6 +39,7 @@ from ..profile import ONNX_RUNTIME, TORCH_RUNTIME, compare_latency, onnx_call, o
 from ..quantize import METHODS, QuantizationInputs, calibration_set, check_methods
 from ..results import upsert_results
 from ..stats import interval_text, mcnemar, pooled
+from ..ov_runtime import OpenVINOModel, openvino_version
 from ..tflite import TFLiteModel, litert_runtime, onnx_to_tflite
 from ..storage import CacheEntry, cached, publish
 from ..train import TrainResult, predict
@@ -87,7 +88,8 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
            "calibration": {"clips": settings.calibration_size, "method": settings.calibration_method,
                            "seed": settings.seed},
            "reduce_range": reduce_range, "version": QUANT_VERSION,
-           "versions": {n: library[n] for n in ("torch", "onnx", "onnxruntime", "ai-edge-litert", "tflite-micro")}}
+           "versions": {n: library[n] for n in ("torch", "onnx", "onnxruntime", "ai-edge-litert", "tflite-micro",
+                                                "openvino")}}
 
     def quantize(folder: Path) -> dict:
         model = run.load_model()
@@ -106,6 +108,8 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
                 logits = predict(_load_torch_variant(model, artifact), x)
             elif method.runtime == "litert":
                 logits = TFLiteModel(artifact, settings.latency_threads).predict(x[:, None])
+            elif method.runtime == "openvino":
+                logits = OpenVINOModel(artifact, method.precision, settings.latency_threads).predict(x[:, None])
             else:
                 logits = onnx_predict(onnx_session(artifact, settings.latency_threads), x[:, None],
                                       name=str(artifact))
@@ -124,7 +128,7 @@ def _timing(variant: CacheEntry, baseline: BaselineResult, method_name: str, dat
     threads, runs = settings.latency_threads, settings.latency_runs
     key = {"variant": variant.path.name, "export": baseline.exports[-1].path.name, "threads": threads, "runs": runs,
            "machine": machine_identity(), "version": QUANT_VERSION,
-           "versions": {n: library[n] for n in ("torch", "onnxruntime", "ai-edge-litert")}}
+           "versions": {n: library[n] for n in ("torch", "onnxruntime", "ai-edge-litert", "openvino")}}
 
     def time_it(folder: Path) -> dict:
         artifact = variant.file(f"variant{method.suffix}")
@@ -135,6 +139,10 @@ def _timing(variant: CacheEntry, baseline: BaselineResult, method_name: str, dat
             timed = compare_latency(TFLiteModel(artifact, threads).call(), TFLiteModel(twin_file, threads).call(),
                                     runs)
             runtime = litert_runtime()
+        elif method.runtime == "openvino":  # the twin: the same FP32 file with FP32 pinned
+            timed = compare_latency(OpenVINOModel(artifact, method.precision, threads).call(input_shape),
+                                    OpenVINOModel(baseline.onnx_path, "f32", threads).call(input_shape), runs)
+            runtime = openvino_version()
         elif method.runtime == "pytorch":
             model = baseline.deployed_run.load_model()
             with torch_threads(threads), torch.inference_mode():
@@ -200,7 +208,7 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
     latency, twin_latency = timing["latency"], timing["twin"]
     return {
         **{k: fp32[k] for k in SHARED_FIELDS if k in fp32},
-        "variant": method.name, "method": method.name, "runtime": method.runtime, "precision": "int8",
+        "variant": method.name, "method": method.name, "runtime": method.runtime, "precision": method.precision,
         "int8_weights": method.int8_weights, "int8_activations": method.int8_activations,
         "full_integer_tflite": method.full_integer_tflite,
         "accuracy": test["fold_mean"], "accuracy_std": test["fold_std"], "test": test,
@@ -240,7 +248,7 @@ def _memory(method, artifact: Path, baseline: BaselineResult, settings_used: dic
 
 def accuracy_verdict(comparison: dict) -> str:
     """The paired test's verdict on a variant against its FP32 twin (a = the variant, b = FP32)."""
-    return {None: "tie within noise", "a": "INT8 more accurate", "b": "INT8 less accurate"}[comparison["better"]]
+    return {None: "tie within noise", "a": "variant more accurate", "b": "variant less accurate"}[comparison["better"]]
 
 
 def latency_verdict(comparison: dict) -> str:
@@ -261,13 +269,13 @@ def quantization_table(results: list[QuantizationResult]) -> pd.DataFrame:
             continue
         paired = r["paired"]["test"]
         rows.append({
-            "Model": r["model"], "Method": r["method"], "INT8 acc (%)": r["accuracy"],
+            "Model": r["model"], "Method": r["method"], "Precision": r["precision"], "Acc (%)": r["accuracy"],
             "95% interval": interval_text(r["test"]), "FP32 acc (%)": r["fp32"]["accuracy"],
             "Drop (points)": r["accuracy_drop"], "Clips": paired["n"], "Changed": paired["changed"],
             "Agreement (%)": paired["agreement"], "McNemar p": paired["p_value"],
             "Accuracy": accuracy_verdict(paired), "Size ratio": r["size_ratio"], "Speedup": r["speedup"],
-            "Latency": latency_verdict(r["latency_comparison"]), "INT8 size (kB)": round(r["size_bytes"] / 1e3, 1),
-            "INT8 (ms)": r["latency_ms"], "FP32 (ms)": r["fp32"]["latency_ms"],
+            "Latency": latency_verdict(r["latency_comparison"]), "Size (kB)": round(r["size_bytes"] / 1e3, 1),
+            "Latency (ms)": r["latency_ms"], "FP32 (ms)": r["fp32"]["latency_ms"],
             "Peak RAM (kB)": round(r["peak_ram_bytes"] / 1e3, 1), "Flash (kB)": round(r["flash_bytes"] / 1e3, 1),
             "INT8 activations": r["int8_activations"], "Full-integer TFLite": r["full_integer_tflite"], "Error": "",
         })
