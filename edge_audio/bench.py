@@ -110,8 +110,7 @@ def run_runtime_benchmarks(latency_runs: int = 200, presets: list[str] | None = 
     from .machine import cpu_int8_dot_product
     from .runtimes import deployments, installed_runtimes, int8_gemm_floor, time_interleaved
 
-    features = FeatureConfig(sample_rate=16000, n_mels=40)  # the book's front end
-    input_shape = (1, *features.shape)
+    input_shape = (1, *FeatureConfig().shape)  # the book's front end
     fp32_gflops = matmul_throughput(1)
     int8_floor = int8_gemm_floor()
     reduce_range = not cpu_int8_dot_product()

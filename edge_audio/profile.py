@@ -44,46 +44,43 @@ def torch_threads(threads: int):
 
 def measure_latency(call: Callable[[], object], runs: int = 200, warmup: int = 20) -> dict:
     """Time ``call`` ``runs`` times after ``warmup`` calls; milliseconds (median, p90, mean, min)."""
-    if runs < 1:
-        raise ValueError(f"runs must be >= 1, got {runs}")
-    for _ in range(warmup):
-        call()
-    times = np.empty(runs)
-    for i in range(runs):
-        start = time.perf_counter()
-        call()
-        times[i] = time.perf_counter() - start
-    return _summary(times * 1000.0, warmup)
+    return latency_summary(interleaved_times([call], runs, warmup)[0], warmup)
 
 
-def _summary(times_ms: np.ndarray, warmup: int) -> dict:
+def latency_summary(times_ms: np.ndarray, warmup: int) -> dict:
+    """The summary of timed calls (milliseconds): median, p90, mean, min, the number of runs and of warm-up calls."""
     return {"median_ms": round(float(np.median(times_ms)), 4), "p90_ms": round(float(np.percentile(times_ms, 90)), 4),
             "mean_ms": round(float(times_ms.mean()), 4), "min_ms": round(float(times_ms.min()), 4),
             "runs": int(times_ms.size), "warmup": warmup}
 
 
-def compare_latency(call: Callable[[], object], twin: Callable[[], object], runs: int = 200,
-                    warmup: int = 20) -> dict:
-    """Latency of two callables timed interleaved (call, twin, call, twin, ...) after warm-up.
+def interleaved_times(calls: list[Callable[[], object]], runs: int = 200, warmup: int = 20) -> np.ndarray:
+    """Time ``calls`` interleaved (A, B, C, A, B, C, ...) after ``warmup`` rounds: milliseconds, one row per call.
 
-    Interleaving makes the machine's drift (frequency, neighbours on a shared host) hit both alike, so their
-    ratio is fair even when absolute numbers move between measurements, and the calls pair up for a test.
-    Returns ``latency`` and ``twin`` (summaries, as :func:`measure_latency`) and ``comparison``
-    (:func:`edge_audio.stats.latency_comparison`: ``faster`` is ``"a"`` for the call, ``"b"`` for the twin).
+    Interleaving makes the machine's drift (frequency, neighbours on a shared host) hit every call alike, so their
+    ratios are fair even when absolute numbers move between measurements, and the calls pair up for a test.
     """
     if runs < 1:
         raise ValueError(f"runs must be >= 1, got {runs}")
     for _ in range(warmup):
-        call()
-        twin()
-    times = np.empty((2, runs))
+        for call in calls:
+            call()
+    times = np.empty((len(calls), runs))
     for i in range(runs):
-        for row, fn in enumerate((call, twin)):
+        for row, call in enumerate(calls):
             start = time.perf_counter()
-            fn()
+            call()
             times[row, i] = time.perf_counter() - start
-    times *= 1000.0
-    return {"latency": _summary(times[0], warmup), "twin": _summary(times[1], warmup),
+    return times * 1000.0
+
+
+def compare_latency(call: Callable[[], object], twin: Callable[[], object], runs: int = 200,
+                    warmup: int = 20) -> dict:
+    """Latency of two callables timed interleaved (:func:`interleaved_times`): ``latency`` and ``twin``
+    (summaries, as :func:`measure_latency`) and ``comparison`` (:func:`edge_audio.stats.latency_comparison`:
+    ``faster`` is ``"a"`` for the call, ``"b"`` for the twin)."""
+    times = interleaved_times([call, twin], runs, warmup)
+    return {"latency": latency_summary(times[0], warmup), "twin": latency_summary(times[1], warmup),
             "comparison": latency_comparison(times[0], times[1])}
 
 

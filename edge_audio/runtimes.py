@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,7 +26,7 @@ import torch
 from torch import nn
 
 from .export import export_to_onnx
-from .profile import _summary, onnx_call
+from .profile import interleaved_times, latency_summary, onnx_call
 from .quantize import quantize_onnx_static
 from .tflite import TFLiteModel, onnx_to_tflite
 
@@ -106,17 +105,9 @@ def deployments(fp32_onnx: Path, input_shape: tuple[int, ...], calibration: np.n
 def time_interleaved(items: list[Deployment], runs: int = 200, warmup: int = 20) -> None:
     """Time every working deployment of ``items`` in one interleaved loop; fills each one's ``latency``."""
     working = [d for d in items if d.call is not None]
-    for _ in range(warmup):
-        for deployment in working:
-            deployment.call()
-    times = np.empty((len(working), runs))
-    for i in range(runs):
-        for row, deployment in enumerate(working):
-            start = time.perf_counter()
-            deployment.call()
-            times[row, i] = time.perf_counter() - start
+    times = interleaved_times([d.call for d in working], runs, warmup)
     for row, deployment in enumerate(working):
-        deployment.latency = _summary(times[row] * 1000.0, warmup)
+        deployment.latency = latency_summary(times[row], warmup)
 
 
 def int8_gemm_floor(m: int = 256, k: int = 512, n: int = 512, runs: int = 30) -> dict:
