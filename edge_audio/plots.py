@@ -150,7 +150,7 @@ def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
     ax.scatter([], [], color="black", s=30, label="FP32")
     ax.set_xscale("log")
     ax.set(xlabel="size on disk (MB, log scale)", ylabel="test accuracy (%)",
-           title="FP32 -> INT8: size and accuracy, each variant computed from its own outputs")
+           title="FP32 -> compressed (INT8, bf16): size and accuracy, each from its own outputs")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()
