@@ -1,7 +1,8 @@
 """``edge-audio``: the command line.
 
     edge-audio data synth OUT_DIR [--seed N] [--clips-per-class-per-fold K]
-    edge-audio data check PATH [--max-bad-fraction F]
+    edge-audio data check PATH [--max-bad-fraction F] [--index INDEX.json]
+    edge-audio data download urbansound8k|esc50 DIR [--mirror URL] [--keep-archive]
     edge-audio run [--mode full|baseline|quantization|nas|reports] [--dataset-path PATH] [--output-dir DIR]
                    [--epochs N] [--batch-size N] [--nas-generations N] [--nas-population N] [--storage URL]
                    [-p NAME VALUE ...] [-f params.yaml] [--no-build] [--quick]
@@ -10,7 +11,8 @@
 
 A user error (a wrong path, an unknown or invalid parameter, a dataset without a required column; any
 :class:`~edge_audio.errors.UserError`, also when a chapter raises it) prints one line, ``edge-audio: error: ...``,
-and exits with status 2: no traceback. Anything else is a bug or a failure of the environment: its traceback is
+and exits with status 2: no traceback. A failed download (:class:`~edge_audio.errors.DownloadError`) prints one
+line too and exits with status 1. Anything else is a bug or a failure of the environment: its traceback is
 printed and the exit status is 1.
 """
 from __future__ import annotations
@@ -24,7 +26,8 @@ import yaml
 
 from . import __version__
 from .book import MODES
-from .errors import ParameterError, UserError
+from .download import SOURCES
+from .errors import DownloadError, ParameterError, UserError
 from .parameters import PARAMETERS
 
 EXIT_USAGE = 2
@@ -65,15 +68,30 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from .data import check_dataset, load_dataset
+    from .download import read_index
 
+    index = None if args.index is None else read_index(args.index)
     dataset = load_dataset(args.path, layout=args.layout)
-    report = check_dataset(dataset, silence_threshold=args.silence_threshold, progress=not args.quiet)
+    report = check_dataset(dataset, silence_threshold=args.silence_threshold, progress=not args.quiet, index=index)
     print(f"Checked {dataset.root}")
     print(report)
     if report.bad_fraction > args.max_bad_fraction:
         print(f"edge-audio: {100 * report.bad_fraction:.1f}% of files are unusable, above --max-bad-fraction "
               f"{100 * args.max_bad_fraction:g}%", file=sys.stderr)
         return EXIT_FAILED
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .data import load_dataset
+    from .download import download_dataset
+
+    report = download_dataset(args.name, args.out_dir, mirror=args.mirror, keep_archive=args.keep_archive,
+                              progress=not args.quiet)
+    dataset = load_dataset(report.root)
+    print(report)
+    print(f"{len(dataset)} clips, {dataset.num_classes} classes, folds {dataset.folds[0]}..{dataset.folds[-1]}; "
+          f"run the book on it with: edge-audio run --dataset-path {report.root}")
     return 0
 
 
@@ -195,8 +213,21 @@ def build_parser() -> argparse.ArgumentParser:
         parameter = PARAMETERS[name]
         check.add_argument(f"--{name.replace('_', '-')}", type=float, default=parameter.default, metavar=metavar,
                            help=f"{parameter.meaning} (default {parameter.default:g})")
+    check.add_argument("--index", default=None, metavar="INDEX.json", help="also compare every file's MD5 with "
+                       "the dataset's published soundata index (edge-audio data download saves it in the folder)")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     check.set_defaults(func=_cmd_check)
+
+    download = data_commands.add_parser("download", help="fetch UrbanSound8K or ESC-50 through soundata, resumable, "
+                                        "and verify every file against the published index")
+    download.add_argument("name", choices=list(SOURCES), help="the dataset")
+    download.add_argument("out_dir", metavar="DIR", help="folder to put it in (created; an interrupted download "
+                          "into it resumes)")
+    download.add_argument("--mirror", default=None, metavar="URL",
+                          help="fetch the archive and index from URL/<file name> instead of soundata's source")
+    download.add_argument("--keep-archive", action="store_true", help="keep the archive after unpacking it")
+    download.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    download.set_defaults(func=_cmd_download)
 
     run = commands.add_parser("run", help="execute the chapters with papermill and build the book")
     run.add_argument("--dataset-path", default=None, metavar="PATH",
@@ -252,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"edge-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except DownloadError as exc:
+        print(f"edge-audio: error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except ChapterFailed as exc:
         if exc.is_user_error:
             print(f"edge-audio: error: {exc.chapter}: {exc.evalue}", file=sys.stderr)

@@ -8,7 +8,8 @@ Folds are always the dataset's own; nothing here reshuffles clips across folds (
 that random splits inflate accuracy, because slices of one recording then land on both sides).
 
 :func:`check_dataset` reads every file and reports the missing, unreadable or corrupt (truncated), empty,
-silent and unsupported ones, each with a count; :meth:`Dataset.valid_only` drops exactly the reported files,
+silent and unsupported ones, each with a count (given a dataset's published index, see :mod:`edge_audio.download`,
+also every file whose MD5 differs from the published one); :meth:`Dataset.valid_only` drops exactly the reported files,
 and :func:`edge_audio.pipeline.prepare_data` stops with a clear error when more than a set fraction is bad.
 """
 from __future__ import annotations
@@ -273,6 +274,8 @@ def default_dataset(data_dir: str | os.PathLike, synth: SynthConfig = SynthConfi
 # ---------------------------------------------------------------------------------------------------------------
 
 PROBLEM_KINDS = ("missing", "unsupported format", "unreadable", "truncated", "empty", "silent")
+#: The kind only a check against a published index (file -> MD5) can find.
+INDEX_PROBLEM = "checksum mismatch"
 
 
 @dataclass
@@ -283,6 +286,9 @@ class ValidationReport:
     files: pd.DataFrame
     problems: pd.DataFrame
     silence_threshold: float = field(default=default("silence_threshold"))
+    #: With a published index: how many files it lists, and those of them the metadata does not list.
+    index_files: int | None = None
+    not_in_metadata: list[str] = field(default_factory=list)
 
     @property
     def num_files(self) -> int:
@@ -299,7 +305,8 @@ class ValidationReport:
     def counts(self) -> dict[str, int]:
         """Bad files per kind of problem, every kind listed (zero where none)."""
         found = self.problems["problem"].value_counts()
-        return {kind: int(found.get(kind, 0)) for kind in PROBLEM_KINDS}
+        kinds = PROBLEM_KINDS + ((INDEX_PROBLEM,) if self.index_files is not None else ())
+        return {kind: int(found.get(kind, 0)) for kind in kinds}
 
     def __str__(self) -> str:
         lines = [f"Dataset check of {self.dataset.name} ({self.dataset.layout} layout); paths below are relative "
@@ -308,6 +315,9 @@ class ValidationReport:
                  f"excluded: {self.num_bad} ({100 * self.bad_fraction:.1f}%)"]
         for kind, count in self.counts().items():
             lines.append(f"  {kind:<19}{count}")
+        if self.index_files is not None:
+            lines.append(f"  published index: {self.index_files} files, {len(self.not_in_metadata)} of them not "
+                         "in the metadata" + "".join(f"\n  - not in the metadata: {p}" for p in self.not_in_metadata))
         for row in self.problems.itertuples():
             lines.append(f"  - {row.problem}: {os.path.relpath(row.path, self.dataset.root)} ({row.detail})")
         return "\n".join(lines)
@@ -366,18 +376,37 @@ def _declared_data_frames(path: str, channels: int, subtype: str) -> int | None:
 
 
 def check_dataset(dataset: Dataset, silence_threshold: float = default("silence_threshold"), workers: int = 4,
-                  progress: bool = True) -> ValidationReport:
-    """Read every file of ``dataset`` and report its properties and problems (nothing is dropped here)."""
+                  progress: bool = True, index: dict[str, str] | None = None) -> ValidationReport:
+    """Read every file of ``dataset`` and report its properties and problems (nothing is dropped here).
+
+    ``index``: a published index as ``{path relative to the dataset folder: MD5}`` (see
+    :func:`edge_audio.download.read_index`); every readable file it lists must then have that MD5, and the
+    index's files the metadata does not list are named in the report.
+    """
+    from .download import md5_of
+
+    def inspect(path: str) -> dict:
+        info = _inspect_file(path, silence_threshold)
+        expected = (index or {}).get(os.path.normpath(os.path.relpath(path, dataset.root)))
+        if info["problem"] is None and expected is not None and md5_of(path) != expected:
+            info.update(problem=INDEX_PROBLEM, detail=f"MD5 differs from the published index ({expected})")
+        return info
+
     paths = dataset.table["path"].tolist()
     with ThreadPoolExecutor(workers) as pool:
-        rows = list(tqdm(pool.map(lambda p: _inspect_file(p, silence_threshold), paths), total=len(paths),
-                         desc="checking files", unit="file", disable=not progress))
+        rows = list(tqdm(pool.map(inspect, paths), total=len(paths), desc="checking files", unit="file",
+                         disable=not progress))
     files = pd.DataFrame(rows)
     files.insert(1, "fold", dataset.table["fold"].values)
     files.insert(2, "class_name", dataset.table["class_name"].values)
     problems = files[files["problem"].notna()][["path", "fold", "class_name", "problem", "detail"]]
-    return ValidationReport(dataset, files, problems.reset_index(drop=True), silence_threshold)
-
+    report = ValidationReport(dataset, files, problems.reset_index(drop=True), silence_threshold)
+    if index is not None:
+        listed = {os.path.normpath(os.path.relpath(p, dataset.root)) for p in paths}
+        audio = {p for p in index if Path(p).suffix.lower() in SUPPORTED_EXTENSIONS}
+        report.index_files = len(audio)
+        report.not_in_metadata = sorted(audio - listed)
+    return report
 
 __all__ = [
     "Dataset", "DatasetError", "ValidationReport", "LAYOUTS", "URBANSOUND8K_CLASSES", "check_dataset",

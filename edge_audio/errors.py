@@ -1,7 +1,10 @@
-"""The two kinds of failure edge-audio tells apart.
+"""The kinds of failure edge-audio tells apart.
 
 * :class:`UserError`: something the user gave is wrong (a path, a parameter, a dataset, a model file). The message
   says what is wrong and what was expected; the command line prints it as one line and exits with status 2.
+* :class:`DownloadError`: the network or a server failed a download (unreachable, interrupted, a corrupt
+  archive). Nothing is wrong with what the user typed and the message says how to go on (usually: run the same
+  command again, which resumes); the command line prints it as one line and exits with status 1.
 * Anything else is a bug or a failure of the environment: it keeps its traceback, and the command line exits
   with status 1.
 """
@@ -26,6 +29,10 @@ class ModelFileError(UserError, ValueError):
 
 class PathError(UserError, OSError):
     """A path the user gave that cannot be used as asked (say, an output folder that must be empty and is not)."""
+
+
+class DownloadError(Exception):
+    """A download that failed for a reason outside the user's input; the message says how to go on."""
 
 
 def user_error_names() -> set[str]:
