@@ -9,13 +9,17 @@ crop or zero-pad at the end to ``duration`` seconds.
 
 The cache (:func:`extract_features`) is one :func:`~edge_audio.storage.cached` entry per (dataset content,
 feature settings, feature code version, librosa and soxr versions); extraction runs in worker processes on every
-core and shows a progress bar.
+core and shows a progress bar. The features are written clip by clip into a memory-mapped ``.npy`` (never the
+whole set in memory at once, whatever the dataset's size) and loaded memory-mapped, so a chapter touches only the
+folds it selects. An interrupted extraction resumes: the entry's partial folder keeps the clips written so far and
+how many, and the next call goes on from there.
 """
 from __future__ import annotations
 
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +34,7 @@ from tqdm import tqdm
 from .config import FeatureConfig
 from .data import Dataset
 from .machine import versions
-from .storage import cached
+from .storage import atomic_write_json, cached, read_json
 
 #: Bump when the feature computation changes, so old cache entries are not reused.
 FEATURE_VERSION = 2
@@ -125,24 +129,32 @@ def extract_features(dataset: Dataset, config: FeatureConfig, cache_root: str | 
 
     def compute(folder: Path) -> dict:
         paths = dataset.table["path"].tolist()
-        chunks = [(paths[i:i + chunk_size], config) for i in range(0, len(paths), chunk_size)]
-        count = workers or len(os.sched_getaffinity(0))
-        parts = []
-        with tqdm(total=len(paths), desc="extracting log-mels", unit="clip", disable=not progress) as bar:
-            if count > 1:
-                with ProcessPoolExecutor(count) as pool:
-                    for part in pool.map(_extract_chunk, chunks):
-                        parts.append(part)
-                        bar.update(len(part))
-            else:
-                for chunk in chunks:
-                    parts.append(_extract_chunk(chunk))
-                    bar.update(len(parts[-1]))
-        np.save(folder / "features.npy", np.concatenate(parts).astype(np.float32))
-        return {"clips": len(paths), "clips_per_second": len(paths) / (time.perf_counter() - start)}
+        target, progress_file = folder / "features.npy", folder / "progress.json"
+        shape = (len(paths), *config.shape)
+        done = 0
+        if target.is_file() and progress_file.is_file():  # an interrupted extraction: go on where it stopped
+            out = np.load(target, mmap_mode="r+")
+            done = read_json(progress_file)["clips"] if out.shape == shape else 0
+        if not done:
+            out = np.lib.format.open_memmap(target, mode="w+", dtype=np.float32, shape=shape)
+        resumed = done
+        chunks = [(paths[i:i + chunk_size], config) for i in range(done, len(paths), chunk_size)]
+        count = min(workers or len(os.sched_getaffinity(0)), max(len(chunks), 1))
+        with tqdm(total=len(paths), initial=done, desc="extracting log-mels", unit="clip",
+                  disable=not progress) as bar, ProcessPoolExecutor(count) if count > 1 else nullcontext() as pool:
+            for part in (pool.map if pool else map)(_extract_chunk, chunks):
+                out[done:done + len(part)] = part
+                done += len(part)
+                bar.update(len(part))
+                if done == len(paths) or (done // chunk_size) % 32 == 0:  # the written clips survive a kill
+                    out.flush()
+                    atomic_write_json(progress_file, {"clips": done})
+        del out
+        progress_file.unlink()
+        return {"clips": len(paths), "clips_per_second": (len(paths) - resumed) / (time.perf_counter() - start)}
 
     entry = cached(Path(cache_root) / "features", key, compute, name="features")
-    features = np.load(entry.file("features.npy"))
+    features = np.load(entry.file("features.npy"), mmap_mode="r")
     return FeatureSet(features, dataset.table["label"].to_numpy(np.int64), dataset.table["fold"].to_numpy(np.int64),
                       dataset.num_classes, config, entry.path.name, entry.hit, time.perf_counter() - start,
                       float(entry.value["clips_per_second"]))

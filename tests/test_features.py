@@ -43,6 +43,33 @@ def test_features_are_deterministic_and_cached(us8k_dir, tmp_path):
     assert np.array_equal(fresh.features, first.features)
 
 
+def test_features_are_memory_mapped_and_an_interrupted_extraction_resumes(us8k_dir, tmp_path, monkeypatch):
+    import edge_audio.features as features_module
+
+    dataset = load_dataset(us8k_dir)
+    extract = features_module._extract_chunk
+    calls = []
+
+    def interrupted(args):
+        if len(calls) == 40:
+            raise KeyboardInterrupt
+        calls.append(len(args[0]))
+        return extract(args)
+
+    monkeypatch.setattr(features_module, "_extract_chunk", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), workers=1, chunk_size=1, progress=False)
+    monkeypatch.setattr(features_module, "_extract_chunk", lambda args: calls.append(len(args[0])) or extract(args))
+    resumed = extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), workers=1, chunk_size=1,
+                               progress=False)
+    assert sum(calls) == len(dataset) + 40 - 32  # clips 33..40 are redone: progress is saved every 32 clips
+    assert isinstance(resumed.features, np.memmap) and not resumed.features.flags.writeable
+    monkeypatch.undo()
+    whole = extract_features(dataset, SMALL, tmp_path / "other", dataset.fingerprint(), progress=False)
+    assert np.array_equal(resumed.features, whole.features)
+    assert not list(tmp_path.glob("features/*/progress.json"))
+
+
 def test_changed_setting_makes_a_new_cache_entry(us8k_dir, tmp_path):
     dataset = load_dataset(us8k_dir)
     first = extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), progress=False)
