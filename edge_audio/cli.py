@@ -97,7 +97,7 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 #: ``edge-audio run`` flags that set a chapter parameter (flag attribute -> parameter); they win over -p and -f.
 RUN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "nas_generations": "nas_generations",
-             "nas_population": "nas_population", "storage": "nas_storage"}
+             "nas_population": "nas_population", "storage": "storage"}
 
 
 def _positive_int(text: str) -> int:
@@ -242,8 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
         "each reuses the cached results of earlier steps, and the book is rebuilt (default: full)"))
     for flag, name in RUN_FLAGS.items():
         parameter = PARAMETERS[name]
-        run.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar="URL" if name == "nas_storage" else "N",
-                         type=None if name == "nas_storage" else _positive_int,
+        run.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar="URL" if name == "storage" else "N",
+                         type=None if name == "storage" else _positive_int,
                          help=f"sets {name}: {parameter.meaning} (book: {parameter.book_value!r})")
     run.add_argument("--no-build", action="store_true", help="execute the chapters but do not build the book")
     run.add_argument("--quick", action="store_true",

@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import os
-import socket
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -47,14 +46,7 @@ from typing import Callable
 
 import numpy as np
 import torch
-from tqdm import TqdmExperimentalWarning, tqdm
-
-with warnings.catch_warnings():  # optuna imports tqdm.auto, which warns in a kernel without ipywidgets
-    warnings.simplefilter("ignore", TqdmExperimentalWarning)
-    from tqdm.std import TqdmWarning
-
-    warnings.simplefilter("ignore", TqdmWarning)
-    import optuna
+from tqdm import tqdm
 
 from .errors import ParameterError
 from .export import export_to_onnx
@@ -70,6 +62,7 @@ from .stats import seeds_comparison
 from .storage import atomic_write_json, cached, stable_hash
 from .targets import Budgets
 from .train import Split, TrainConfig, train_model
+from .workers import HEARTBEAT_S, open_storage, optuna, worker_name  # optuna, imported quietly there
 
 #: The search space. Channels are per stage (``channels_1`` .. ``channels_5``, each from its own widening set, so a
 #: network keeps its wide layers where the resolution is low, as the baselines do); a trial draws all five channel
@@ -253,7 +246,7 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
             "cost_seconds": 0.0 if cost["cached"] else cost["seconds"], "train_seconds": train_seconds,
             "seconds": round(time.perf_counter() - started, 3),
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "worker": f"{socket.gethostname()}:{os.getpid()}",
+            "worker": worker_name(),
         }
         trial.set_user_attr("entry", entry)
         # an untrained candidate scores 0 for the sampler; its history entry says "not trained" (None)
@@ -279,44 +272,6 @@ def make_sampler(sampler_name: str, config: SearchConfig) -> optuna.samplers.Bas
 
 #: The trials that count toward a study's budget: done, or being done by a live worker.
 TAKEN = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
-#: Seconds between a running trial's heartbeats, and how long without one before it is taken for dead.
-HEARTBEAT_S = 10
-GRACE_PERIOD_S = 60
-JOURNAL_SCHEME = "journal:///"
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """The Optuna storage at ``url`` (see the module docstring): RDB with heartbeat and one retry of a failed
-    trial, or a journal file for ``journal:///path``. Raises :class:`~edge_audio.errors.ParameterError` for a URL
-    that is neither."""
-    if url.startswith(JOURNAL_SCHEME):
-        from optuna.storages.journal import JournalFileBackend, JournalStorage
-
-        path = Path("/" + url[len(JOURNAL_SCHEME):])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
-    if "://" not in url:
-        raise ParameterError(f"nas_storage must be a database URL (postgresql://..., sqlite:///...) or "
-                             f"{JOURNAL_SCHEME}path, got {url!r}")
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
-
-    def rdb() -> optuna.storages.RDBStorage:
-        with warnings.catch_warnings():  # the heartbeat API is marked experimental since Optuna 2.9
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_PERIOD_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
-
-    for attempt in range(2):
-        try:
-            return rdb()
-        except (IntegrityError, ProgrammingError):
-            # two workers creating Optuna's tables in an empty database at the same moment (seen with PostgreSQL):
-            # the one that lost the race finds them made on its next attempt
-            time.sleep(1.0 + attempt)
-    return rdb()
-
-
 def default_storage(logs_dir: Path) -> str:
     """The default Optuna storage: a SQLite file under ``logs/``."""
     return f"sqlite:///{(Path(logs_dir) / 'nas_study.db').resolve()}"
@@ -369,7 +324,7 @@ def _check_machine(study: optuna.Study, mixed: bool) -> None:
         raise ParameterError(
             f"study {study.study_name} was started on {started_on['cpu']} ({', '.join(started_on['isa'])}); this "
             f"worker runs on {here['cpu']} ({', '.join(here['isa'])}), and candidate latencies from two CPUs would "
-            "mix in one objective. Search afresh with another nas_storage, or pass -p nas_mixed_machines true to "
+            "mix in one objective. Search afresh with another storage, or pass -p nas_mixed_machines true to "
             "share the study anyway")
 
 

@@ -159,6 +159,9 @@ _PARAMETERS = (
               "an integer >= 1", lambda v: _is_int(v, 1)),
     _training("latency_runs", 50, "timed runs per latency measurement, after warm-up (the median is reported)",
               "an integer >= 1", lambda v: _is_int(v, 1), chapters=("02", "03", "04"), book=200),
+    _training("storage", None, "Optuna storage shared by workers (postgresql://..., journal:///path): chapter 2's "
+              "queue of training runs and chapter 4's search; None: one worker, the search in SQLite "
+              "logs/nas_study.db", "None or a storage URL", _optional_text, chapters=("02", "04")),
     # quantization
     Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
                           "openvino_bf16"],
@@ -200,8 +203,6 @@ _PARAMETERS = (
               "None or a non-empty list of distinct integers >= 0", _seed_list, book=[0, 1, 2]),
     Parameter("nas_generations", 2, "NSGA-II generations (trials per search: population x generations)", ("04",),
               "architecture search", "an integer >= 1", lambda v: _is_int(v, 1)),
-    Parameter("nas_storage", None, "Optuna database URL of the study; None: SQLite logs/nas_study.db", ("04",),
-              "architecture search", "None or a database URL", _optional_text),
     Parameter("nas_mixed_machines", False, "let workers on different CPUs share one search study (their candidate "
               "latencies then mix in one objective); False: a study refuses a worker on another CPU than its first",
               ("04",), "architecture search", "true or false", lambda v: isinstance(v, bool)),

@@ -21,7 +21,7 @@ from typing import Callable
 import pandas as pd
 
 from .stats import interval_text
-from .storage import atomic_write_json, read_json, stable_hash
+from .storage import atomic_write_json, file_lock, read_json, stable_hash
 
 RESULTS_FILE = "all_results.json"
 
@@ -54,16 +54,17 @@ def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict],
     records, such as a new search's candidates, uses it so that no stale record survives).
     """
     path = Path(logs_dir) / RESULTS_FILE
-    records = [r for r in read_json(path, default=[]) if drop is None or not drop(r)]
-    index = {record_key(r): i for i, r in enumerate(records)}
-    for record in new_records:
-        key = record_key(record)
-        if key in index:
-            records[index[key]] = record
-        else:
-            index[key] = len(records)
-            records.append(record)
-    atomic_write_json(path, records)
+    with file_lock(path.with_name(f".{RESULTS_FILE}.lock")):  # workers sharing an output folder: no lost update
+        records = [r for r in read_json(path, default=[]) if drop is None or not drop(r)]
+        index = {record_key(r): i for i, r in enumerate(records)}
+        for record in new_records:
+            key = record_key(record)
+            if key in index:
+                records[index[key]] = record
+            else:
+                index[key] = len(records)
+                records.append(record)
+        atomic_write_json(path, records)
     return records
 
 

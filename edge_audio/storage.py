@@ -117,7 +117,7 @@ class CacheEntry:
 
 
 @contextlib.contextmanager
-def _locked(lock_path: Path):
+def file_lock(lock_path: Path):
     """Hold an exclusive lock on ``lock_path`` (waits while another process holds it)."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as handle:
@@ -155,7 +155,7 @@ def cached(root: str | os.PathLike, key: Any, compute: Callable[[Path], Any], na
     stored = _load_entry(folder, key)
     if stored is not None:
         return CacheEntry(folder, stored["value"], True)
-    with _locked(root / f".{folder.name}.lock"):
+    with file_lock(root / f".{folder.name}.lock"):
         stored = _load_entry(folder, key)  # another process may have finished it while we waited
         if stored is not None:
             return CacheEntry(folder, stored["value"], True)

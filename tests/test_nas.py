@@ -5,7 +5,7 @@ import json
 import optuna
 import pytest
 
-from edge_audio import nas
+from edge_audio import nas, workers
 from edge_audio.errors import ParameterError
 from edge_audio.nas import (SAMPLERS, SearchConfig, SearchContext, SearchOutcome, closest_candidate, compare_searches,
                             run_search, run_study, study_history, study_name)
@@ -112,7 +112,7 @@ def test_impossible_budgets_give_no_finalist_and_name_the_closest_candidate(data
     settings = small_settings(data.dataset.root, data.layout.root, epochs=1, model_configs=["tiny"], device="cpu",
                               latency_runs=5, calibration_size=10, nas_population=2, nas_generations=1,
                               proxy_epochs=1, max_size_mb=0.0001, min_accuracy=70.0,
-                              nas_storage=storage_url(tmp_path))
+                              storage=storage_url(tmp_path))
     budgets = settings.budgets
     result = run_nas(data, settings, train_baselines(data, settings))
     assert result.finalists == [] and result.best is None and result.best_files == {}
@@ -190,17 +190,18 @@ def test_a_journal_file_holds_a_study_for_workers_without_a_database(data, work_
     trainer = CountingTrainer()  # a second worker on the finished study: nothing left to do
     again = run_study(context_for(data, work_dir, Budgets(2.0, 50.0, 0.0), trainer), "random", journal, IDENTITY)
     assert study_history(again) == study_history(study) and trainer.specs == []
-    with pytest.raises(ParameterError, match="nas_storage must be a database URL"):
-        nas.open_storage("nas.db")
+    with pytest.raises(ParameterError, match="storage must be a database URL"):
+        workers.open_storage("nas.db")
 
 
 def test_a_dead_workers_trial_is_failed_and_run_again(data, work_dir, tmp_path, monkeypatch):
     """A worker that died mid-trial (its trial RUNNING, its heartbeat stopped): the next worker fails the trial
     once the grace period is over, runs it again, and the study still ends with exactly its budget."""
     monkeypatch.setattr(nas, "HEARTBEAT_S", 1)
-    monkeypatch.setattr(nas, "GRACE_PERIOD_S", 2)
+    monkeypatch.setattr(workers, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(workers, "GRACE_PERIOD_S", 2)
     storage = storage_url(tmp_path)
-    study = optuna.create_study(study_name=study_name("nsga2", IDENTITY), storage=nas.open_storage(storage),
+    study = optuna.create_study(study_name=study_name("nsga2", IDENTITY), storage=workers.open_storage(storage),
                                 directions=["maximize", "minimize", "minimize"])
     dead = study.ask()
     study._storage.record_heartbeat(dead._trial_id)

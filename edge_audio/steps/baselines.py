@@ -18,6 +18,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -33,8 +34,10 @@ from ..parameters import Settings
 from ..profile import profile_model
 from ..results import upsert_results
 from ..stats import pooled
-from ..storage import CacheEntry, cached, publish
-from ..train import TrainResult, predict, train_model
+from ..storage import CacheEntry, cached, publish, stable_hash
+from ..features import FeatureSet
+from ..train import Split, TrainConfig, TrainResult, predict, run_key, select_device, train_model
+from ..workers import run_queue
 from .data import PreparedData
 
 #: Bump when an export or a profile gains or changes fields, so cached ones are recomputed.
@@ -106,6 +109,21 @@ def summary(evaluation: dict) -> dict:
     return {k: v for k, v in evaluation.items() if k not in ("labels", "predictions")}
 
 
+def share_training_runs(storage: str, features: FeatureSet, device: str,
+                        jobs: list[tuple[dict, Split, TrainConfig]],
+                        run: Callable[[dict, Split, TrainConfig], TrainResult], progress: bool) -> dict:
+    """Train this worker's share of ``jobs`` (model spec, split, training settings) from a queue in ``storage``.
+
+    Every worker started on the same data with the same settings opens the same queue (named by the runs' cache
+    keys) and takes runs from it until none waits (:func:`edge_audio.workers.run_queue`); the caller then goes
+    over every run, finding the others' in the shared cache. Returns the queue's summary.
+    """
+    keyed = {stable_hash(run_key(spec, features, config, split, select_device(device))): (spec, split, config)
+             for spec, split, config in jobs}
+    return run_queue(storage, f"training-runs-{stable_hash(sorted(keyed))[:16]}",
+                     {key: (lambda job=job: run(*job).train_seconds) for key, job in keyed.items()}, progress)
+
+
 def train_baselines(data: PreparedData, settings: Settings, model_configs: list | None = None,
                     progress: bool = False) -> list[BaselineResult]:
     """Train (or load) every model of ``model_configs`` (default: ``settings.model_configs``) under the run's
@@ -116,14 +134,21 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
     names = [spec["name"] for spec in specs]
     if len(set(names)) != len(names):
         raise ParameterError(f"model config names must be unique, got {names}")
-    protocol, train = settings.protocol, settings.train
+    protocol = settings.protocol
     splits = protocol.splits(data.dataset.folds)
     context = data.context(settings)
+
+    configs = {seed: dataclasses.replace(settings.train, seed=seed) for seed in settings.training_seeds}
+
+    def run(spec: dict, split: Split, config: TrainConfig) -> TrainResult:
+        return train_model(spec, data.features, split, config, data.layout.cache / "runs", settings.device, progress)
+
+    if settings.storage:
+        jobs = [(spec, split, config) for spec in specs for config in configs.values() for split in splits]
+        share_training_runs(settings.storage, data.features, settings.device, jobs, run, progress)
     results = []
     for spec in specs:
-        seed_runs = {seed: [train_model(spec, data.features, split, dataclasses.replace(train, seed=seed),
-                                        data.layout.cache / "runs", settings.device, progress) for split in splits]
-                     for seed in settings.training_seeds}
+        seed_runs = {seed: [run(spec, split, config) for split in splits] for seed, config in configs.items()}
         runs = seed_runs[settings.training_seeds[0]]
         deployed = runs[-1]
         exports = [_export(run, data) for run in runs]
@@ -155,7 +180,8 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
                                        "flop_gap_percent", "latency", "flop_floor_ms", "latency_floor_ratio")},
             "onnx_max_abs_difference": max(e.value["onnx_max_abs_difference"] for e in exports),
             "threads": settings.latency_threads, "seed": settings.training_seeds[0],
-            "features": data.feature_config.to_dict(), "train": train.to_dict(), "best_epoch": deployed.best_epoch,
+            "features": data.feature_config.to_dict(), "train": settings.train.to_dict(),
+            "best_epoch": deployed.best_epoch,
             "epochs_run": deployed.epochs_run,
             "train_seconds": round(sum(r.train_seconds for rs in seed_runs.values() for r in rs), 2),
             "device": deployed.device,

@@ -156,7 +156,7 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
     """Search under the run's budgets (NSGA-II and the random control), retrain the top-k feasible candidates with
     the baseline protocol, quantize them like chapter 3 (static INT8), and publish the best (by validation
     accuracy) as ``models/nas_best_model.*``; write ``logs/nas_history.json`` and the two reports. Resumes an
-    interrupted search from ``settings.nas_storage`` (default: SQLite under ``logs/``).
+    interrupted search from ``settings.storage`` (default: SQLite under ``logs/``).
 
     When no candidate meets the budgets there are no finalists: ``best`` is None and no best-model file exists
     (a previous search's files are removed, so nothing stale is published).
@@ -182,7 +182,7 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
                 "budgets": budgets.to_dict(), "search": {**asdict(search), "generations": None, "top_k": None},
                 "split": asdict(split), "onnxruntime": versions()["onnxruntime"]}
     history_path = layout.logs / HISTORY_FILE
-    outcome = run_search(context, settings.searches, settings.nas_storage or default_storage(layout.logs), identity,
+    outcome = run_search(context, settings.searches, settings.storage or default_storage(layout.logs), identity,
                          history_path, progress)
     run_key = data.context(settings)["key"]
 
