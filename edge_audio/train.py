@@ -13,9 +13,15 @@ While it trains, its ``.partial`` folder holds ``checkpoint.pt`` (updated every 
 scheduler, best weights, RNG state, history); once finished, the entry holds ``best.pt`` and the metrics. A
 finished run is loaded, never retrained; an interrupted one resumes from its last epoch and ends with the same
 numbers an uninterrupted run gives.
+
+On CUDA, the forward pass and the loss run under bf16 autocast (mixed precision: bf16 matmuls and convolutions,
+FP32 weights and optimizer; no loss scaling is needed with bf16), and the training folds are copied to the GPU
+once, every batch indexed there: no DataLoader, no per-batch host-to-device copy, nothing for the GPU to wait on
+(the full-size UrbanSound8K's features are under 200 MB). On CPU, training is FP32.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from dataclasses import asdict, dataclass
@@ -156,6 +162,13 @@ def _spec_augment(x: torch.Tensor, config: TrainConfig, generator: torch.Generat
 
 
 @torch.no_grad()
+def mixed_precision(device: torch.device):
+    """bf16 autocast on CUDA (the context the training step's forward pass and loss run in); nothing elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def predict(model: nn.Module, features: np.ndarray, device: torch.device | None = None,
             batch_size: int = 128) -> np.ndarray:
     """Logits of ``model`` for log-mel ``features`` ``(clips, n_mels, frames)``, in eval mode."""
@@ -273,16 +286,17 @@ def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, 
             xb, yb = x_train_t[index].contiguous(memory_format=torch.channels_last), y_train_t[index]
             if config.spec_augment:
                 xb = _spec_augment(xb, config, generator)
-            if config.mixup_alpha > 0:
-                lam = float(np.random.default_rng([config.seed, state["epoch"], step]).beta(
-                    config.mixup_alpha, config.mixup_alpha))
-                perm = torch.randperm(len(xb), generator=generator).to(torch_device)
-                logits = model(lam * xb + (1 - lam) * xb[perm])
-                loss = lam * F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing) + (
-                    1 - lam) * F.cross_entropy(logits, yb[perm], label_smoothing=config.label_smoothing)
-            else:
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+            with mixed_precision(torch_device):
+                if config.mixup_alpha > 0:
+                    lam = float(np.random.default_rng([config.seed, state["epoch"], step]).beta(
+                        config.mixup_alpha, config.mixup_alpha))
+                    perm = torch.randperm(len(xb), generator=generator).to(torch_device)
+                    logits = model(lam * xb + (1 - lam) * xb[perm])
+                    loss = lam * F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing) + (
+                        1 - lam) * F.cross_entropy(logits, yb[perm], label_smoothing=config.label_smoothing)
+                else:
+                    logits = model(xb)
+                    loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -141,3 +141,17 @@ def test_a_run_on_another_device_or_torch_is_another_run(features, tmp_path):
     keys = {stable_hash(run_key(SPEC, features, CONFIG, SPLIT, torch.device(device))) for device in ("cpu", "cuda")}
     assert len(keys) == 2
     assert run_key(SPEC, features, CONFIG, SPLIT, torch.device("cpu"))["torch"] == torch.__version__
+
+
+def test_training_uses_bf16_autocast_on_cuda_only():
+    import warnings
+
+    from edge_audio.train import mixed_precision
+
+    with warnings.catch_warnings():  # constructing a CUDA autocast without a GPU warns and disables it
+        warnings.simplefilter("ignore")
+        cuda = mixed_precision(torch.device("cuda"))
+    assert isinstance(cuda, torch.autocast) and cuda.fast_dtype == torch.bfloat16 and cuda.device == "cuda"
+    with mixed_precision(torch.device("cpu")):
+        assert not torch.is_autocast_enabled("cpu")
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
