@@ -161,7 +161,6 @@ def _spec_augment(x: torch.Tensor, config: TrainConfig, generator: torch.Generat
     return torch.where(freq | time_, fill, x)
 
 
-@torch.no_grad()
 def mixed_precision(device: torch.device):
     """bf16 autocast on CUDA (the context the training step's forward pass and loss run in); nothing elsewhere."""
     if device.type == "cuda":
@@ -169,6 +168,7 @@ def mixed_precision(device: torch.device):
     return contextlib.nullcontext()
 
 
+@torch.no_grad()
 def predict(model: nn.Module, features: np.ndarray, device: torch.device | None = None,
             batch_size: int = 128) -> np.ndarray:
     """Logits of ``model`` for log-mel ``features`` ``(clips, n_mels, frames)``, in eval mode."""
