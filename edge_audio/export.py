@@ -62,13 +62,48 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return folded
 
 
+def strip_for_deployment(proto: onnx.ModelProto, short_names: bool = False) -> onnx.ModelProto:
+    """``proto`` without what a deployed file does not need to run, in place; returns it.
+
+    Always removed: the exporter's per-node metadata (PyTorch stack traces, FX node names and module scopes: 28 kB
+    of ds_cnn's 311 kB FP32 file), graph and model metadata, doc strings and ``value_info`` (intermediate shapes,
+    which any runtime infers again). ``short_names`` also clears node names and renames every tensor but the
+    graph's inputs and outputs to ``t0``, ``t1``, ...: ONNX Runtime's quantizer names each scale, zero point and
+    Q/DQ output after the tensor it serves, about 7 kB of ds_cnn's INT8 file. The FP32 graph keeps its names (the
+    per-layer sensitivity analysis quantizes its nodes by name).
+    """
+    graph = proto.graph
+    for node in graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del graph.metadata_props[:], graph.value_info[:], proto.metadata_props[:]
+    graph.doc_string = proto.doc_string = ""
+    if short_names:
+        kept = {value.name for value in [*graph.input, *graph.output]}
+        renamed: dict[str, str] = {}
+
+        def short(name: str) -> str:
+            if not name or name in kept:
+                return name
+            return renamed.setdefault(name, f"t{len(renamed)}")
+
+        for initializer in graph.initializer:
+            initializer.name = short(initializer.name)
+        for node in graph.node:
+            node.name = ""
+            node.input[:] = [short(name) for name in node.input]
+            node.output[:] = [short(name) for name in node.output]
+    return proto
+
+
 def export_to_onnx(model: nn.Module, path: str | os.PathLike, example_input: torch.Tensor | None = None,
                    input_shape: tuple[int, ...] | None = None) -> Path:
     """Export ``model`` (eval mode, CPU) to ``path`` with a dynamic batch dimension; returns the path.
 
     Give an ``example_input`` or an ``input_shape`` (batch first). BatchNorm is folded into the convolutions
-    first (:func:`fold_batchnorm`). The file is checked with ``onnx.checker`` and written atomically (weights
-    embedded in the one file).
+    first (:func:`fold_batchnorm`). The file is stripped of what inference does not need
+    (:func:`strip_for_deployment`), checked with ``onnx.checker`` and written atomically (weights embedded in the
+    one file).
     """
     if example_input is None:
         if input_shape is None:
@@ -80,7 +115,7 @@ def export_to_onnx(model: nn.Module, path: str | os.PathLike, example_input: tor
         program = torch.onnx.export(model, (example_input,), dynamo=True, opset_version=OPSET,
                                     input_names=["input"], output_names=["logits"],
                                     dynamic_shapes=({0: batch},), optimize=True, verbose=False)
-    proto = program.model_proto
+    proto = strip_for_deployment(program.model_proto)
     onnx.checker.check_model(proto)
     return atomic_write_bytes(path, proto.SerializeToString())
 

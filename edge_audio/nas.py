@@ -82,7 +82,7 @@ SEARCH_SPACE: dict[str, tuple] = {
 }
 MAX_STAGES = max(SEARCH_SPACE["stages"])
 #: Bump when the space, the trial procedure or the history format changes: a new study name, nothing stale reused.
-SEARCH_VERSION = 2
+SEARCH_VERSION = 3
 SAMPLERS = ("nsga2", "random")
 HISTORY_FILE = "nas_history.json"
 

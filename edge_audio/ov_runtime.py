@@ -2,7 +2,9 @@
 
 OpenVINO's CPU plugin picks its own precision when none is given: bf16 on a CPU with bf16 instructions (AVX-512
 BF16, AMX), FP32 elsewhere. That silently changes what is computed, so every session here names its precision
-(``"f32"`` or ``"bf16"``) and reports the one the compiled model really uses.
+(``"f32"`` or ``"bf16"``) and reports the one the compiled model really uses. ``"int8"`` is for a static QDQ
+file: OpenVINO runs its quantized operators in INT8 (its low-precision transformations read the Q/DQ pairs) and
+everything else in FP32, pinned as for ``"f32"``.
 """
 from __future__ import annotations
 
@@ -31,8 +33,8 @@ def openvino_version() -> str:
 
 @dataclass
 class OpenVINOModel:
-    """An ONNX file compiled by OpenVINO for the CPU, one thread by default, in ``precision`` (``f32`` or
-    ``bf16``); batch-first inputs in the package's layout, float logits out."""
+    """An ONNX file compiled by OpenVINO for the CPU, one thread by default, in ``precision`` (``f32``, ``bf16``,
+    or ``int8`` for a QDQ file); batch-first inputs in the package's layout, float logits out."""
 
     path: Path
     precision: str = "f32"
@@ -47,8 +49,11 @@ class OpenVINOModel:
         if self.precision == "bf16" and not bf16_supported():
             raise RuntimeError("this CPU has no bf16 support in OpenVINO (no AVX-512 BF16 or AMX): it would run FP32")
         core = ov.Core()
+        if self.precision not in ("f32", "bf16", "int8"):
+            raise ValueError(f"precision must be f32, bf16 or int8, got {self.precision!r}")
+        hint = "f32" if self.precision == "int8" else self.precision  # int8: the Q/DQ pairs decide, the rest f32
         self.compiled = core.compile_model(core.read_model(str(self.path)), "CPU", {
-            "INFERENCE_PRECISION_HINT": self.precision, "INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1})
+            "INFERENCE_PRECISION_HINT": hint, "INFERENCE_NUM_THREADS": self.threads, "NUM_STREAMS": 1})
         used = self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.precision_used = {"bf16": "bf16", "f32": "f32"}.get(used, used)
         self.request = self.compiled.create_infer_request()

@@ -166,8 +166,10 @@ _PARAMETERS = (
     Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
                           "openvino_bf16"],
               "compression methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic, "
-              "tflite_int8, openvino_bf16",
-              ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list),
+              "tflite_int8, openvino_bf16, openvino_int8",
+              ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list,
+              book=["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
+                    "openvino_bf16", "openvino_int8"]),
     Parameter("calibration_size", 100, "clips drawn from the training folds to calibrate static INT8", ("03", "04"),
               "quantization", "an integer >= 1", lambda v: _is_int(v, 1)),
     Parameter("calibration_method", "minmax", "static INT8 calibration: minmax, entropy or percentile", ("03", "04"),

@@ -11,6 +11,9 @@
   (VNNI/AMX) the weights use 7 bits (``reduce_range``) to avoid saturation in ONNX Runtime's AVX2 kernels.
 * ``ort_static_per_tensor``: the same with one scale per weight tensor (the classic source of accuracy loss in
   depthwise CNNs, kept for comparison).
+* ``openvino_int8``: the ``ort_static`` file run by OpenVINO (a QDQ file is OpenVINO's INT8 input format too;
+  its NNCF flow writes the same kind of graph, so it is not needed while the import works), against the FP32 file
+  in OpenVINO with FP32 pinned.
 * ``ort_dynamic``: ONNX Runtime dynamic quantization (weights INT8, activations quantized on the fly).
 * ``openvino_bf16``: not a smaller file but a cheaper arithmetic: the FP32 ONNX file run by OpenVINO with bf16
   inference precision (the CPU plugin's own default where the CPU has bf16 instructions, so measured here rather
@@ -53,9 +56,10 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from torch import nn
 
 from .errors import ModelFileError, ParameterError
-from .export import onnx_predict, onnx_session
+from .export import onnx_predict, onnx_session, strip_for_deployment
 from .machine import cpu_int8_dot_product
 from .metrics import classification_metrics
+from .storage import atomic_write_bytes
 
 CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                        "percentile": CalibrationMethod.Percentile}
@@ -78,7 +82,7 @@ class Method:
     extension of the file it writes, and the function that writes it and returns the settings it used."""
 
     name: str
-    runtime: str  # "onnxruntime", "pytorch" or "litert"
+    runtime: str  # "onnxruntime", "pytorch", "litert" or "openvino"
     suffix: str
     int8_weights: bool  # every weight stored in INT8 (what the DCASE profile counts)
     int8_activations: bool  # activations stored in INT8 between operators (what a microcontroller needs)
@@ -152,6 +156,14 @@ def _preprocessed(fp32_path: Path, scratch: Path) -> Path:
     return out
 
 
+def _write_deployed(quantized: Path, out_path: Path) -> None:
+    """The quantizer's output, stripped for deployment with short tensor names, written atomically to
+    ``out_path``."""
+    proto = strip_for_deployment(onnx.load(str(quantized)), short_names=True)
+    onnx.checker.check_model(proto)
+    atomic_write_bytes(out_path, proto.SerializeToString())
+
+
 def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLike, calibration: np.ndarray,
                          calibration_method: str = "minmax", per_channel: bool = True,
                          nodes_to_quantize: list[str] | None = None, reduce_range: bool | None = None,
@@ -182,7 +194,7 @@ def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
                             calibrate_method=CALIBRATION_METHODS[calibration_method],
                             nodes_to_quantize=nodes_to_quantize,
                             extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
-        os.replace(tmp_out, out_path)
+        _write_deployed(tmp_out, out_path)
     return out_path
 
 
@@ -210,7 +222,7 @@ def quantize_onnx_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathL
         tmp_out = Path(scratch) / "int8.onnx"
         with _quiet_quantizer():
             quantize_dynamic(str(source), str(tmp_out), weight_type=QuantType.QInt8)
-        os.replace(tmp_out, out_path)
+        _write_deployed(tmp_out, out_path)
     return out_path
 
 
@@ -343,6 +355,16 @@ def _openvino_bf16(inputs: QuantizationInputs, out: Path) -> dict:
             "note": "bf16 arithmetic and activations inside OpenVINO; the file keeps FP32 weights"}
 
 
+def _openvino_int8(inputs: QuantizationInputs, out: Path) -> dict:
+    from .ov_runtime import OpenVINOModel, openvino_version
+
+    settings = _ort_static(per_channel=True)(inputs, out)  # the same QDQ file as ort_static, in another runtime
+    OpenVINOModel(out, "int8")  # OpenVINO must compile it (older releases refused QDQ files: an error row)
+    return {**settings, "runtime": openvino_version(),
+            "note": "the ort_static QDQ file; OpenVINO's low-precision transformations run its quantized operators "
+                    "in INT8, the rest in FP32"}
+
+
 def _ort_dynamic(inputs: QuantizationInputs, out: Path) -> dict:
     quantize_onnx_dynamic(inputs.fp32_onnx, out)
     return {"weights": "int8", "activations": "dynamic"}
@@ -363,4 +385,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("openvino_bf16", "openvino", ".onnx", False, False, "the FP32 ONNX file run by OpenVINO in bf16 (on a CPU "
            "with AVX-512 BF16 or AMX); its twin is the same file in OpenVINO with FP32 pinned", _openvino_bf16,
            precision="bf16"),
+    Method("openvino_int8", "openvino", ".onnx", True, True, "the ort_static QDQ file run by OpenVINO (INT8 where "
+           "quantized, FP32 pinned elsewhere); its twin is the FP32 file in OpenVINO with FP32 pinned",
+           _openvino_int8),
 )}

@@ -98,7 +98,7 @@ def deployments(fp32_onnx: Path, input_shape: tuple[int, ...], calibration: np.n
         result += [_attempt("openvino", "fp32", openvino(fp32_onnx, "f32"))]
         if bf16_supported():
             result += [_attempt("openvino", "bf16", openvino(fp32_onnx, "bf16"))]
-        result += [_attempt("openvino", "int8 (QDQ)", openvino(ort_int8, "f32"))]
+        result += [_attempt("openvino", "int8 (QDQ)", openvino(ort_int8, "int8"))]
     return result
 
 

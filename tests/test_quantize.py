@@ -38,6 +38,30 @@ def test_exported_onnx_matches_pytorch(trained):
     assert np.abs(onnx_logits - torch_logits).max() < 1e-4
 
 
+def test_deployed_files_carry_no_exporter_metadata_and_int8_files_short_names(trained, tmp_path):
+    import onnx
+
+    from edge_audio.export import strip_for_deployment
+
+    data, _, _ = trained
+    fp32 = onnx.load(str(data.layout.models / "mini.onnx"))
+    assert not fp32.graph.value_info and not fp32.graph.metadata_props
+    assert not any(node.metadata_props for node in fp32.graph.node)  # no stack traces, FX names, scopes
+    assert all(node.name for node in fp32.graph.node)  # the FP32 graph keeps its names (layer sensitivity)
+    calibration = data.features.features[:8][:, None]
+    int8 = onnx.load(str(quantize_onnx_static(data.layout.models / "mini.onnx", tmp_path / "int8.onnx", calibration)))
+    names = [name for node in int8.graph.node for name in [*node.input, *node.output] if name]
+    assert not any(node.name for node in int8.graph.node) and max(map(len, names)) <= 6
+    assert [v.name for v in int8.graph.input] == ["input"] and [v.name for v in int8.graph.output] == ["logits"]
+
+    renamed = strip_for_deployment(onnx.load(str(data.layout.models / "mini.onnx")), short_names=True)
+    (tmp_path / "short.onnx").write_bytes(renamed.SerializeToString())
+    x = data.features.features[:4][:, None]
+    assert np.array_equal(onnx_predict(onnx_session(tmp_path / "short.onnx"), x),
+                          onnx_predict(onnx_session(data.layout.models / "mini.onnx"), x))
+    assert renamed.ByteSize() < fp32.ByteSize()
+
+
 def test_batchnorm_folding_keeps_the_function():
     torch.manual_seed(0)
     model = LightweightCNN(channels=[4, 8], fc_size=0, block="dsconv").eval()
@@ -185,3 +209,16 @@ def test_bf16_in_openvino_is_a_variant_paired_with_its_fp32_twin_or_an_error_row
     fresh = settings.replace(calibration_size=19)  # a new cache key: the variant is made again, on "this" CPU
     results = quantize_models(data, fresh, baselines, ["openvino_bf16"])
     assert all(r.record is None and "no bf16 support" in r.error for r in results)
+
+
+def test_the_static_int8_file_in_openvino_is_a_variant_paired_with_openvino_fp32(trained):
+    """The ort_static QDQ file run by OpenVINO: an INT8 variant with its own accuracy (paired with the FP32 file
+    in OpenVINO, FP32 pinned), latency and memory counted on the INT8 graph."""
+    data, settings, baselines = trained
+    [result, _] = quantize_models(data, settings, baselines, ["openvino_int8"])
+    record, static = result.record, quantize_models(data, settings, baselines, ["ort_static"])[0].record
+    assert (record["runtime"], record["precision"], record["int8_activations"]) == ("openvino", "int8", True)
+    assert record["quantization"]["runtime"].startswith("openvino") and record["size_bytes"] == static["size_bytes"]
+    assert record["paired"]["test"]["n"] == record["test"]["n"] and record["size_ratio"] == static["size_ratio"] > 1
+    assert record["latency"]["openvino"]["runtime"].startswith("openvino")
+    assert record["memory"]["arena_bytes"] == static["memory"]["arena_bytes"]  # both count the INT8 graph

@@ -41,7 +41,7 @@ from ..workers import run_queue
 from .data import PreparedData
 
 #: Bump when an export or a profile gains or changes fields, so cached ones are recomputed.
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 PROFILE_VERSION = 3
 #: How close the exported ONNX model's logits must be to PyTorch's (max absolute difference on test clips).
 ONNX_TOLERANCE = 1e-4

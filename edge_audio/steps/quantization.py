@@ -47,7 +47,7 @@ from .baselines import BaselineResult, summary
 from .data import PreparedData
 
 #: Bump when a variant or timing entry gains or changes fields, so cached entries are recomputed.
-QUANT_VERSION = 5
+QUANT_VERSION = 6
 #: Failures that mean "this method cannot handle this model": reported as an error row, the others go on.
 QUANTIZATION_FAILURES = (ModelFileError, RuntimeError, onnx.checker.ValidationError, ort_errors.Fail,
                          ort_errors.InvalidArgument, ort_errors.InvalidGraph, ort_errors.NotImplemented,
