@@ -105,22 +105,23 @@ def run_runtime_benchmarks(latency_runs: int = 200, presets: list[str] | None = 
                            out: str | None = None) -> dict:
     """``edge-audio bench --runtimes``: every preset (untrained: latency does not depend on the weights' values) in
     every installed runtime and precision (:mod:`edge_audio.runtimes`), timed interleaved, one thread, batch 1,
-    at the book's feature shape; each latency as a speedup over ONNX Runtime FP32, each INT8 latency as a ratio to
-    the machine's INT8 floor, and each file's size ratio to the FP32 ONNX file. Prints a table, returns it."""
+    at the book's feature shape; each latency as a speedup over ONNX Runtime FP32 and as a ratio to the machine's
+    floor in its precision (bf16 against FP32's), and each file's size ratio to the FP32 ONNX file. Prints a
+    table, returns it."""
     from .machine import cpu_int8_dot_product
-    from .runtimes import deployments, installed_runtimes, int8_gemm_floor, time_interleaved
+    from .runtimes import deployments, gemm_floors, installed_runtimes, time_interleaved
 
     input_shape = (1, *FeatureConfig().shape)  # the book's front end
-    fp32_gflops = matmul_throughput(1)
-    int8_floor = int8_gemm_floor()
+    floors = gemm_floors()
+    fp32_gflops, int8_gops = floors["fp32"]["best"], floors["int8"]["best"]
     reduce_range = not cpu_int8_dot_product()
     report = {"cpu": cpu_name(), "isa": cpu_isa(), "threads": 1, "batch": 1, "input_shape": list(input_shape),
-              "installed": installed_runtimes(), "fp32_matmul_gflops": fp32_gflops, "int8_gemm": int8_floor,
+              "installed": installed_runtimes(), "gemm_floors": floors,
               "reduce_range": reduce_range, "models": {}}
     absent = [name for name, found in report["installed"].items() if not found]
     print(f"machine: {report['cpu']} ({', '.join(report['isa'])}); one thread, batch 1, input {input_shape}")
-    print(f"floors: FP32 matmul {fp32_gflops} GFLOP/s (PyTorch); INT8 GEMM {int8_floor['best']} GOP/s "
-          f"(best of {int8_floor['gops']}); runtimes absent: {', '.join(absent) or 'none'}")
+    print(f"floors: FP32 GEMM {fp32_gflops} GFLOP/s (best of {floors['fp32']['gops']}); INT8 GEMM {int8_gops} GOP/s "
+          f"(best of {floors['int8']['gops']}); runtimes absent: {', '.join(absent) or 'none'}")
     rng = np.random.default_rng(0)
     calibration = rng.standard_normal((8, *input_shape)).astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="edge-audio-runtimes-") as scratch:
@@ -137,7 +138,7 @@ def run_runtime_benchmarks(latency_runs: int = 200, presets: list[str] | None = 
             fp32_bytes = os.path.getsize(fp32)
             rows = {}
             print(f"\n{name} ({macs / 1e6:.1f} M MACs; FP32 floor {2 * macs / fp32_gflops / 1e6:.3f} ms, INT8 floor "
-                  f"{2 * macs / int8_floor['best'] / 1e6 if int8_floor['best'] else float('nan'):.3f} ms)")
+                  f"{2 * macs / int8_gops / 1e6 if int8_gops else float('nan'):.3f} ms)")
             print(f"  {'runtime precision':<26} {'median ms':>10} {'vs ORT FP32':>12} {'x floor':>8} "
                   f"{'size ratio':>11}")
             for d in items:
@@ -146,7 +147,7 @@ def run_runtime_benchmarks(latency_runs: int = 200, presets: list[str] | None = 
                     print(f"  {d.name:<26} {'failed: ' + d.error}")
                     continue
                 median = d.latency["median_ms"]
-                floor_gops = int8_floor["best"] if d.precision.startswith("int8") else fp32_gflops
+                floor_gops = int8_gops if d.precision.startswith("int8") else fp32_gflops
                 floor_ms = 2 * macs / floor_gops / 1e6 if floor_gops else float("nan")
                 rows[d.name] = {**d.latency, "speedup_vs_onnxruntime_fp32": round(baseline / median, 3),
                                 "floor_ratio": round(median / floor_ms, 2), "file_bytes": d.file_bytes,

@@ -8,10 +8,10 @@ that is not installed is reported as absent, never as an error; a runtime that i
 reports its error in that cell.
 
 Every deployment of a model is timed in one interleaved loop (A, B, C, A, B, C, ...), batch 1, one thread, so the
-machine's drift hits all alike and the ratios are fair. **The machine's INT8 limit** (:func:`int8_gemm_floor`) is
-the single-thread throughput of an INT8 matrix product through the runtimes' own kernels (the best of ONNX
-Runtime's and LiteRT's), beside the FP32 floor of :func:`edge_audio.machine.matmul_throughput`; an INT8 latency
-divided by its model's INT8 floor says how far the runtime is from what the hardware allows.
+machine's drift hits all alike and the ratios are fair. **The machine's limits** (:func:`gemm_floors`) are the
+single-thread throughputs of an FP32 and an INT8 matrix product through the runtimes' own kernels (the best of
+ONNX Runtime's and LiteRT's, and for FP32 PyTorch's matmul too); a latency divided by its model's floor in its
+precision says how far the runtime is from what the hardware allows.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from .export import export_to_onnx
+from .machine import matmul_throughput
 from .profile import interleaved_times, latency_summary, onnx_call
 from .quantize import quantize_onnx_static
 from .tflite import TFLiteModel, onnx_to_tflite
@@ -110,11 +111,13 @@ def time_interleaved(items: list[Deployment], runs: int = 200, warmup: int = 20)
         deployment.latency = latency_summary(times[row], warmup)
 
 
-def int8_gemm_floor(m: int = 256, k: int = 512, n: int = 512, runs: int = 30) -> dict:
-    """This machine's single-thread INT8 matrix-product throughput (GOP/s, 2 ops per multiply-add) through the
-    runtimes' own kernels: an ``(m, k) x (k, n)`` product, as a 1x1 convolution over ``m`` positions (what both
-    runtimes run as a GEMM), in a static INT8 ONNX Runtime graph and a full-integer LiteRT model; the best is the
-    floor. Returns each runtime's figure and ``best``."""
+def gemm_floors(m: int = 256, k: int = 512, n: int = 512, runs: int = 30) -> dict:
+    """This machine's single-thread matrix-product throughput (GOP/s, 2 ops per multiply-add) in FP32 and INT8,
+    through the runtimes' own kernels: an ``(m, k) x (k, n)`` product, as a 1x1 convolution over ``m`` positions
+    (what every runtime runs as a GEMM), in ONNX Runtime (FP32 and static INT8) and LiteRT (FP32 and full-integer),
+    all timed in one interleaved loop; the FP32 figures also count PyTorch's matmul
+    (:func:`edge_audio.machine.matmul_throughput`). The best of each precision is its floor: no kernel here ran
+    faster. Returns ``{"fp32": {"gops": {...}, "best": ...}, "int8": {...}, "shape": [m, k, n]}``."""
     side = int(round(m ** 0.5))
     if side * side != m:
         raise ValueError(f"m must be a square number of positions, got {m}")
@@ -127,12 +130,19 @@ def int8_gemm_floor(m: int = 256, k: int = 512, n: int = 512, runs: int = 30) ->
         fp32 = export_to_onnx(layer, scratch / "gemm.onnx", input_shape=(1, *shape))
         calibration = np.random.default_rng(0).standard_normal((4, *shape)).astype(np.float32)
         int8 = quantize_onnx_static(fp32, scratch / "gemm_int8.onnx", calibration, reduce_range=False)
-        items = [_attempt("onnxruntime", "int8", lambda: (onnx_call(int8, shape), 0))]
+        items = [_attempt("onnxruntime", "fp32", lambda: (onnx_call(fp32, shape), 0)),
+                 _attempt("onnxruntime", "int8", lambda: (onnx_call(int8, shape), 0))]
         if installed_runtimes()["litert"]:
-            items.append(_attempt("litert", "int8", lambda: (TFLiteModel(onnx_to_tflite(
-                int8, scratch / "gemm.tflite")).call(), 0)))
+            for precision, graph in (("fp32", fp32), ("int8", int8)):
+                items.append(_attempt("litert", precision, lambda graph=graph, precision=precision: (TFLiteModel(
+                    onnx_to_tflite(graph, scratch / f"gemm_{precision}.tflite")).call(), 0)))
         time_interleaved(items, runs=runs, warmup=5)
-    rates = {item.runtime: round(ops / (item.latency["min_ms"] / 1000.0) / 1e9, 1) if item.call else None
-             for item in items}
-    found = [rate for rate in rates.values() if rate]
-    return {"shape": [m, k, n], "gops": rates, "best": max(found) if found else None}
+    floors = {"shape": [m, k, n]}
+    for precision in ("fp32", "int8"):
+        rates = {item.runtime: round(ops / (item.latency["min_ms"] / 1000.0) / 1e9, 1) if item.call else None
+                 for item in items if item.precision == precision}
+        if precision == "fp32":
+            rates["pytorch"] = matmul_throughput(1)
+        found = [rate for rate in rates.values() if rate]
+        floors[precision] = {"gops": rates, "best": max(found) if found else None}
+    return floors

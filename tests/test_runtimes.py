@@ -2,7 +2,7 @@
 import json
 
 from edge_audio.bench import run_runtime_benchmarks
-from edge_audio.runtimes import installed_runtimes, int8_gemm_floor
+from edge_audio.runtimes import gemm_floors, installed_runtimes
 from helpers import run_cli
 
 
@@ -35,9 +35,12 @@ def test_a_runtime_that_is_not_installed_is_reported_absent(monkeypatch, capsys)
     assert "runtimes absent: openvino" in capsys.readouterr().out
 
 
-def test_the_int8_floor_is_measured_through_the_runtimes_kernels():
-    floor = int8_gemm_floor(m=64, k=64, n=64, runs=3)
-    assert floor["gops"]["onnxruntime"] > 0 and floor["best"] == max(v for v in floor["gops"].values() if v)
+def test_the_floors_are_measured_through_the_runtimes_kernels():
+    floors = gemm_floors(m=64, k=64, n=64, runs=3)
+    for precision in ("fp32", "int8"):
+        rates = floors[precision]["gops"]
+        assert rates["onnxruntime"] > 0 and floors[precision]["best"] == max(v for v in rates.values() if v)
+    assert floors["fp32"]["gops"]["pytorch"] > 0 and "pytorch" not in floors["int8"]["gops"]
 
 
 def test_an_unknown_preset_is_a_one_line_error(tmp_path):
