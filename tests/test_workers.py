@@ -95,14 +95,14 @@ def _train_worker(dataset, output, storage):
     train_baselines(prepare_data(settings, progress=False), settings)
 
 
-def test_two_workers_share_the_kfold_training_runs_of_one_output_folder(us8k_dir, tmp_path):
-    """Chapter 2 under the official 10-fold protocol in two processes sharing an output folder and a queue: every
-    run is trained by exactly one of them, and both publish the same record."""
+def test_two_workers_share_the_kfold_training_runs_of_one_output_folder(esc50_dir, tmp_path):
+    """Chapter 2 under the official 5-fold protocol of an ESC-50-layout set, in two processes sharing an output
+    folder and a queue: every run is trained by exactly one of them, and the record lists every test fold."""
     from edge_audio.results import load_results
 
     storage = f"journal:///{tmp_path / 'queue.log'}"
     context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_train_worker, args=(us8k_dir, tmp_path / "out", storage)) for _ in range(2)]
+    processes = [context.Process(target=_train_worker, args=(esc50_dir, tmp_path / "out", storage)) for _ in range(2)]
     for process in processes:
         process.start()
     for process in processes:
@@ -111,7 +111,7 @@ def test_two_workers_share_the_kfold_training_runs_of_one_output_folder(us8k_dir
     (summary,) = optuna.get_all_study_summaries(storage=open_storage(storage))
     trials = trials_of(storage, summary.study_name)
     complete = Counter(t.user_attrs["job"] for t in trials if t.state.name == "COMPLETE")
-    assert len(complete) == 10 and set(complete.values()) == {1}
-    assert len(list((tmp_path / "out" / "cache" / "runs").glob("*/entry.json"))) == 10
+    assert len(complete) == 5 and set(complete.values()) == {1}
+    assert len(list((tmp_path / "out" / "cache" / "runs").glob("*/entry.json"))) == 5
     (record,) = load_results(tmp_path / "out" / "logs")
-    assert record["test_folds"] == list(range(1, 11))
+    assert record["test_folds"] == list(range(1, 6))
