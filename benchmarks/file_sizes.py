@@ -2,12 +2,14 @@
 
     python benchmarks/file_sizes.py [--models tiny ds_cnn]
 
-For each preset (untrained and calibrated on random inputs: a file's size does not depend on the values of its
-weights or scales), it exports the FP32 ONNX file as the book does, quantizes it (static QDQ, per-channel) and
-converts that to full-integer TFLite, and prints each file's bytes split into weights, quantization parameters
-(scales and zero points: per channel of every convolution, and in TFLite per channel of every bias too, with
-int64 zero points) and the rest (graph structure, names). The last column is the ratio to the FP32 ONNX file,
-and "ceiling" is the ratio if the file held nothing but its weights and quantization parameters.
+For each preset (untrained, with BatchNorm statistics like a trained model's so that every convolution keeps its
+bias, :func:`edge_audio.models.untrained_like_trained`, and calibrated on random inputs: a file's size does not
+depend on the values of its weights or scales), it exports the FP32 ONNX file as the book does, quantizes it
+(static QDQ, per-channel) and converts that to full-integer TFLite, and prints each file's bytes split into
+weights, quantization parameters (scales and zero points: per channel of every convolution, and in TFLite per
+channel of every bias too, with int64 zero points) and the rest (graph structure, names). The last column is the
+ratio to the FP32 ONNX file, and "ceiling" is the ratio if the file held nothing but its weights and quantization
+parameters.
 """
 from __future__ import annotations
 
@@ -18,12 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import torch
 from onnx import numpy_helper
 
 from edge_audio.config import FeatureConfig
 from edge_audio.export import export_to_onnx
-from edge_audio.models import PRESETS, LightweightCNN, count_parameters, spec_from_config
+from edge_audio.models import PRESETS, count_parameters, preset_spec, untrained_like_trained
 from edge_audio.quantize import quantize_onnx_static
 from edge_audio.tflite import onnx_to_tflite
 
@@ -69,9 +70,7 @@ def main() -> None:
           f"{'ratio':>6s} {'ceiling':>7s}")
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.models:
-            spec = {**spec_from_config(name), "num_classes": 10}
-            torch.manual_seed(0)
-            model = LightweightCNN.from_spec(spec).eval()
+            model = untrained_like_trained(preset_spec(name))
             shape = (1, 1, *features.shape)
             fp32 = export_to_onnx(model, Path(scratch) / f"{name}.onnx", input_shape=shape)
             calibration = np.random.default_rng(0).normal(size=(8, *shape[1:])).astype(np.float32)

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-import torch
 
 from edge_audio.config import FeatureConfig
 from edge_audio.export import export_to_onnx
 from edge_audio.machine import cpu_int8_dot_product, cpu_name
-from edge_audio.models import PRESETS, LightweightCNN, spec_from_config
+from edge_audio.models import PRESETS, preset_spec, untrained_like_trained
 from edge_audio.quantize import quantize_onnx_static
 
 
@@ -61,8 +60,7 @@ def main() -> None:
     print(f"{cpu_name()}; ONNX Runtime {ort.__version__}, one thread, batch 1, input {shape}; ms per inference")
     with tempfile.TemporaryDirectory() as scratch:
         for name in args.models:
-            torch.manual_seed(0)
-            model = LightweightCNN.from_spec({**spec_from_config(name), "num_classes": 10}).eval()
+            model = untrained_like_trained(preset_spec(name))
             fp32 = export_to_onnx(model, Path(scratch) / f"{name}.onnx", input_shape=(1, *shape))
             calibration = np.random.default_rng(0).standard_normal((8, *shape)).astype(np.float32)
             int8 = quantize_onnx_static(fp32, Path(scratch) / f"{name}_int8.onnx", calibration,

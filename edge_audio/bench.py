@@ -26,7 +26,7 @@ from .config import FeatureConfig
 from .data import load_dataset
 from .export import export_to_onnx
 from .features import extract_features
-from .models import PRESETS, LightweightCNN, preset_spec
+from .models import PRESETS, LightweightCNN, preset_spec, untrained_like_trained
 from .machine import cores, cpu_isa, cpu_name, matmul_throughput
 from .profile import count_macs, profile_model, torch_threads
 from .storage import atomic_write_json
@@ -79,7 +79,7 @@ def run_benchmarks(latency_runs: int = 200, clips_per_class_per_fold: int = 4, o
         for name in PRESETS:
             with torch_threads(count):
                 samples_per_second = training_throughput(name, input_shape)
-            model = LightweightCNN.from_spec(preset_spec(name)).eval()
+            model = untrained_like_trained(preset_spec(name))
             export_to_onnx(model, scratch / f"{name}.onnx", input_shape=(1, *input_shape))
             profile = profile_model(model, input_shape, scratch / f"{name}.onnx", report["matmul_gflops_1thread"],
                                     threads=1, runs=latency_runs)
@@ -128,8 +128,7 @@ def run_runtime_benchmarks(latency_runs: int = 200, presets: list[str] | None = 
         for name in presets or list(PRESETS):
             folder = Path(scratch) / name
             folder.mkdir()
-            torch.manual_seed(0)
-            model = LightweightCNN.from_spec(preset_spec(name)).eval()
+            model = untrained_like_trained(preset_spec(name))
             fp32 = export_to_onnx(model, folder / "fp32.onnx", input_shape=(1, *input_shape))
             macs = count_macs(model, input_shape)["macs"]
             items = deployments(fp32, input_shape, calibration, folder, reduce_range)

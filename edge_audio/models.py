@@ -154,3 +154,23 @@ class WaveformClassifier(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Number of parameters (trainable and frozen)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def untrained_like_trained(spec: dict[str, Any], seed: int = 0) -> LightweightCNN:
+    """An untrained model of ``spec`` (eval mode) whose files and graphs look like a trained one's.
+
+    Random weights, and every BatchNorm given the non-trivial running statistics and affine parameters training
+    leaves: a fresh BatchNorm folds into the convolutions as zero biases, which the ONNX exporter drops, so an
+    untrained model's files would lack the biases (and their quantization parameters) every trained model's files
+    carry. For measuring sizes and latencies without training (``edge-audio bench``, ``benchmarks/``).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = LightweightCNN.from_spec(spec).eval()
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
+                                          (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):
+                    tensor.copy_(torch.empty(tensor.shape).uniform_(low, high, generator=generator))
+    return model

@@ -66,3 +66,22 @@ def test_flops_of_one_conv_layer_equal_the_analytic_count():
     assert counts["macs"] == analytic_macs
     assert counts["flops"] == 2 * analytic_macs == counts["flop_counter_flops"]
     assert counts["flop_gap_percent"] == 0
+
+
+def test_an_untrained_model_for_benchmarks_exports_the_biases_a_trained_one_has(tmp_path):
+    """A fresh BatchNorm folds into zero biases the exporter drops; untrained_like_trained's does not, so the
+    benchmarks' untrained files have every bias (and its quantization parameters) a trained model's file has."""
+    import onnx
+
+    from edge_audio.export import export_to_onnx
+    from edge_audio.models import untrained_like_trained
+
+    def conv_biases(model) -> int:
+        graph = onnx.load(str(export_to_onnx(model, tmp_path / "m.onnx", input_shape=(1, 1, 16, 20)))).graph
+        return sum(len(node.input) == 3 for node in graph.node if node.op_type == "Conv")
+
+    spec = preset_spec("ds_cnn")
+    assert conv_biases(untrained_like_trained(spec)) == 9
+    assert conv_biases(LightweightCNN.from_spec(spec).eval()) < 9
+    first, again = untrained_like_trained(spec, seed=3), untrained_like_trained(spec, seed=3)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
