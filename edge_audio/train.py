@@ -176,7 +176,8 @@ def predict(model: nn.Module, features: np.ndarray, device: torch.device | None 
     model.eval()
     outputs = []
     for start in range(0, len(features), batch_size):
-        batch = torch.from_numpy(features[start:start + batch_size]).unsqueeze(1).to(device)
+        # a copy: the features may be a read-only memory map, which torch.from_numpy warns about
+        batch = torch.from_numpy(np.array(features[start:start + batch_size])).unsqueeze(1).to(device)
         outputs.append(model(batch).float().cpu().numpy())
     return np.concatenate(outputs)
 

@@ -32,7 +32,7 @@ def trained(us8k_dir, tmp_path_factory):
 def test_exported_onnx_matches_pytorch(trained):
     data, _, baselines = trained
     model = baselines[0].deployed_run.load_model()
-    x = data.features.features[:6]
+    x = np.array(data.features.features[:6])  # a writable copy of the memory-mapped features
     onnx_logits = onnx_predict(onnx_session(data.layout.models / "mini.onnx"), x[:, None])
     torch_logits = model(torch.from_numpy(x[:, None])).detach().numpy()
     assert np.abs(onnx_logits - torch_logits).max() < 1e-4
