@@ -20,8 +20,9 @@ from pathlib import Path
 import yaml
 
 from edge_audio.machine import cpu_int8_dot_product, machine_identity
-from edge_audio.parameters import Settings, book_values
-from edge_audio.profile import compare_latency, onnx_call
+from edge_audio.settings import Settings, book_values
+from edge_audio.profile import compare_latency
+from edge_audio.runtimes import open_model
 from edge_audio.quantize import calibration_set, evaluate_onnx, quantize_onnx_static
 from edge_audio.stats import mcnemar
 from edge_audio.steps.baselines import train_baselines
@@ -58,14 +59,13 @@ def main() -> None:
         x_test, y_test = data.features.select([run.split.test_fold])
         calibration = calibration_set(x_train, settings.calibration_size, seed=settings.seed)
         fp32 = evaluate_onnx(baseline.onnx_path, x_test, y_test, data.num_classes)
-        shape = (1, *data.feature_config.shape)
         with tempfile.TemporaryDirectory() as scratch:
             for name, options in CONFIGURATIONS.items():
                 path = quantize_onnx_static(baseline.onnx_path, Path(scratch) / "int8.onnx", calibration,
                                            settings.calibration_method, **options)
                 int8 = evaluate_onnx(path, x_test, y_test, data.num_classes)
                 paired = mcnemar(int8, fp32)
-                timing = compare_latency(onnx_call(path, shape), onnx_call(baseline.onnx_path, shape), args.runs)
+                timing = compare_latency(open_model(path).call(), open_model(baseline.onnx_path).call(), args.runs)
                 speedup = timing["twin"]["median_ms"] / timing["latency"]["median_ms"]
                 print(f"| {baseline.name} | {name} | {int8['accuracy']:.2f} | {fp32['accuracy']:.2f} | "
                       f"{paired['changed']} of {paired['n']} | {paired['p_value']:.3g} | {speedup:.2f}x |", flush=True)

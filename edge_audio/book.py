@@ -20,7 +20,8 @@ from typing import Any
 
 from .config import OutputLayout, is_project, project_root, resolve_path
 from .errors import UserError, user_error_names
-from .parameters import PARAMETERS, Settings, book_values, chapter_parameters, check_names
+from .parameters import PARAMETERS, book_values, chapter_parameters, check_names
+from .settings import Settings
 from .stats import unbacked_claims
 
 #: ``edge-audio run --mode``: the chapters (by number) each mode executes.
@@ -128,25 +129,8 @@ def build_book(executed_dir: Path, build_root: Path, staging_dir: Path) -> Path:
 
 
 def check_settings(values: dict[str, Any]) -> Settings:
-    """Check run parameters as the chapters will: names, types, and every setting derived from them (features,
-    training, protocol, budgets, search, model configs, methods, profiles, the dataset path), so that a user
-    error stops the run before any kernel starts. Returns the settings."""
-    from .data import detect_layout
-    from .models import spec_from_config
-    from .quantize import check_methods
-    from .targets import check_profiles
-
-    settings = Settings(**values)
-    for derived in ("features", "synth", "train", "protocol", "budgets", "search"):
-        getattr(settings, derived)
-    for config in settings.model_configs:
-        spec_from_config(config)
-    check_methods(settings.methods, settings.calibration_method)
-    if settings.profiles is not None:
-        check_profiles(settings.profiles)
-    if settings.dataset_path is not None:
-        detect_layout(resolve_path(settings.dataset_path))
-    return settings
+    """Check run parameters as the chapters will (:meth:`edge_audio.settings.Settings.check`); returns them."""
+    return Settings(**values).check()
 
 
 def glued_values(executed: Path) -> dict[str, str]:

@@ -36,7 +36,7 @@ def model_card(record: dict, model_file: Path, input_kind: str = "log-mel", prof
         "input": ({"kind": "log-mel", "shape": [1, features["n_mels"], frames, 1], "dtype": "int8",
                    "description": "log-mel features in NHWC, quantized with the input tensor's scale and zero point "
                                   "(edge-audio classify does this)"}
-                  if model_file.suffix == ".tflite" else
+                  if record.get("full_integer_tflite") else
                   {"kind": "log-mel", "shape": [1, 1, features["n_mels"], frames], "dtype": "float32"}
                   if input_kind == "log-mel" else
                   {"kind": "waveform", "shape": [1, samples], "dtype": "float32",

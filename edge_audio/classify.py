@@ -19,14 +19,13 @@ import torch
 from .cards import read_card
 from .config import FeatureConfig
 from .errors import DatasetError, ModelFileError
-from .export import onnx_predict, onnx_session
 from .features import LogMelFrontEnd, fit_window, read_mono
-from .tflite import TFLiteModel
+from .runtimes import for_file
 
 
 @dataclass
 class Classifier:
-    """A published ONNX or TFLite model with the front end its card names."""
+    """A published model (a file type of :data:`edge_audio.runtimes.DEPLOYABLE`) with the front end its card names."""
 
     path: Path
     card: dict
@@ -37,16 +36,10 @@ class Classifier:
         path = Path(path)
         if not path.is_file():
             raise ModelFileError(f"model file {path} does not exist")
-        if path.suffix not in (".onnx", ".tflite"):
-            raise ModelFileError(f"{path}: classify runs ONNX (.onnx) and TFLite (.tflite) models, got "
-                                 f"{path.suffix or 'no extension'}")
+        runtime = for_file(path)
         card = read_card(path)
         classifier = cls(path, card)
-        if path.suffix == ".tflite":
-            classifier._logits = TFLiteModel(path).predict
-        else:
-            session = onnx_session(path)
-            classifier._logits = lambda inputs: onnx_predict(session, inputs, name=str(path))
+        classifier._logits = runtime.session(path).predict
         classifier._config = FeatureConfig(**card["front_end"])
         classifier._front_end = LogMelFrontEnd(classifier._config)
         return classifier

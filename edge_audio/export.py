@@ -1,8 +1,8 @@
-"""ONNX export and ONNX Runtime sessions (TFLite models are written from the ONNX graphs: :mod:`edge_audio.tflite`).
+"""ONNX export (TFLite models are written from the ONNX graphs: :mod:`edge_audio.tflite`; sessions of every runtime
+are opened through :mod:`edge_audio.runtimes`).
 
 Models are exported with the dynamo exporter (``torch.onnx.export(..., dynamo=True)``), which also handles the
-``torch.stft`` front end, with a dynamic batch dimension, and checked with ``onnx.checker``. Sessions are made
-with an explicit thread count, so latency is always measured with a known number of threads.
+``torch.stft`` front end, with a dynamic batch dimension, and checked with ``onnx.checker``.
 """
 from __future__ import annotations
 
@@ -14,13 +14,10 @@ import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 from torch import nn
 
-from .errors import ModelFileError
 from .storage import atomic_write_bytes
 
 OPSET = 18
@@ -118,50 +115,6 @@ def export_to_onnx(model: nn.Module, path: str | os.PathLike, example_input: tor
     proto = strip_for_deployment(program.model_proto)
     onnx.checker.check_model(proto)
     return atomic_write_bytes(path, proto.SerializeToString())
-
-
-def onnx_session(path: str | os.PathLike, threads: int = 1) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session with ``threads`` intra-op threads, one inter-op thread, all optimisations.
-
-    Raises :class:`~edge_audio.errors.ModelFileError` naming the file when it is missing or not a loadable ONNX
-    model.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"ONNX model {path} not found")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for corrupt files
-        raise ModelFileError(f"cannot load ONNX model {path}: {str(exc).strip().splitlines()[0][:200]}") from None
-
-
-def onnx_predict(session: ort.InferenceSession, inputs: np.ndarray, batch_size: int = 64,
-                 name: str = "model") -> np.ndarray:
-    """Run ``session`` over ``inputs`` (batch first) in batches; returns the stacked first output.
-
-    Raises :class:`~edge_audio.errors.ModelFileError` naming ``name`` when the inputs' shape does not fit the
-    model's declared input; any other failure of ONNX Runtime propagates with its own message.
-    """
-    declared = session.get_inputs()[0]
-    expected = list(declared.shape)
-    per_clip = tuple(inputs.shape[1:])
-    fixed_batch = isinstance(expected[0], int)
-    fits = len(expected) == inputs.ndim and all(
-        not isinstance(want, int) or want == got for want, got in zip(expected[1:], per_clip))
-    if not fits:
-        raise ModelFileError(f"ONNX model {name} expects input {expected} (batch first), got {per_clip} per clip")
-    step = expected[0] if fixed_batch else batch_size
-    outputs = []
-    for start in range(0, len(inputs), step):
-        batch = np.ascontiguousarray(inputs[start:start + step], dtype=np.float32)
-        outputs.append(session.run(None, {declared.name: batch})[0])
-    return np.concatenate(outputs)
 
 
 def export_waveform_model(model: nn.Module, front_end: nn.Module, num_samples: int,

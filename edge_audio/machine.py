@@ -85,7 +85,7 @@ def matmul_throughput(threads: int = 1, size: int = 512, repeats: int = 30) -> f
     """Sustained FP32 matmul throughput of this machine in GFLOP/s (best of 5 blocks of ``repeats`` products)."""
     import torch
 
-    from .profile import torch_threads
+    from .runtimes.pytorch import torch_threads
 
     a = torch.randn(size, size)
     b = torch.randn(size, size)

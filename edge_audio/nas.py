@@ -57,7 +57,8 @@ from .models import LightweightCNN, count_parameters
 from .parameters import default
 from .pareto import hypervolume, pareto_mask
 from .quantize import tflite_int8_bytes
-from .profile import count_macs, onnx_latency
+from .profile import count_macs, runtime_latency
+from .runtimes.pytorch import save_checkpoint
 from .stats import seeds_comparison
 from .storage import atomic_write_json, cached, stable_hash
 from .targets import Budgets
@@ -174,9 +175,9 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
         started = time.perf_counter()
         torch.manual_seed(0)
         model = LightweightCNN.from_spec(spec, num_classes=num_classes).eval()
-        torch.save({"spec": model.spec, "state_dict": model.state_dict()}, folder / "fp32.pth")
+        save_checkpoint(model, folder / "fp32.pth", (1, *input_shape))
         export_to_onnx(model, folder / "model.onnx", input_shape=(1, 1, *input_shape))
-        latency = onnx_latency(folder / "model.onnx", (1, *input_shape), threads, runs)
+        latency = runtime_latency("onnxruntime", folder / "model.onnx", threads, runs)
         return {"size_bytes": tflite_int8_bytes(folder / "model.onnx"),
                 "fp32_size_bytes": os.path.getsize(folder / "fp32.pth"),
                 "onnx_size_bytes": os.path.getsize(folder / "model.onnx"),

@@ -141,7 +141,7 @@ def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
         ax.scatter(*start, color="black", s=30, zorder=3)
         ax.scatter(*end, color=color, s=30, zorder=3)
     for model in dict.fromkeys(r["model"] for r in records):
-        first = next(r for r in records if r["model"] == model and r["runtime"] == "onnxruntime")
+        first = next(r for r in records if r["model"] == model)
         ax.annotate(model, (first["fp32"]["size_bytes"] / 1e6, first["fp32"]["accuracy"]),
                     textcoords="offset points", xytext=(6, 6), fontsize="small")
     for method, color in METHOD_COLORS.items():

@@ -14,32 +14,20 @@ Conventions (used everywhere in the book):
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import time
 from typing import Callable
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .export import onnx_session
 from .models import count_parameters
+from .runtimes import FP32Model
+from .runtimes import get as get_runtime
 from .stats import latency_comparison
-
-
-@contextlib.contextmanager
-def torch_threads(threads: int):
-    """Temporarily set torch's intra-op thread count."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def measure_latency(call: Callable[[], object], runs: int = 200, warmup: int = 20) -> dict:
@@ -84,37 +72,13 @@ def compare_latency(call: Callable[[], object], twin: Callable[[], object], runs
             "comparison": latency_comparison(times[0], times[1])}
 
 
-def torch_call(model: nn.Module, input_shape: tuple[int, ...]) -> Callable[[], object]:
-    """A batch-1 inference call of ``model`` on CPU (run it inside :func:`torch_threads` and inference mode)."""
-    model = model.eval().cpu()
-    x = torch.randn(1, *input_shape)
-    return lambda: model(x)
-
-
-def onnx_call(path: str | os.PathLike, input_shape: tuple[int, ...], threads: int = 1) -> Callable[[], object]:
-    """A batch-1 inference call of the ONNX model at ``path`` in a session with ``threads`` threads."""
-    session = onnx_session(path, threads)
-    x = {session.get_inputs()[0].name: np.random.default_rng(0).standard_normal((1, *input_shape)).astype(
-        np.float32)}
-    return lambda: session.run(None, x)
-
-
-TORCH_RUNTIME = f"pytorch {torch.__version__} eager"
-ONNX_RUNTIME = f"onnxruntime {ort.__version__} CPU"
-
-
-def torch_latency(model: nn.Module, input_shape: tuple[int, ...], threads: int = 1, runs: int = 200) -> dict:
-    """PyTorch eager latency of ``model`` at batch 1 on CPU, ``threads`` threads."""
-    call = torch_call(model, input_shape)
-    with torch_threads(threads), torch.inference_mode():
-        result = measure_latency(call, runs=runs)
-    return {**result, "threads": threads, "runtime": TORCH_RUNTIME}
-
-
-def onnx_latency(path: str | os.PathLike, input_shape: tuple[int, ...], threads: int = 1, runs: int = 200) -> dict:
-    """ONNX Runtime latency of the model at ``path``, batch 1, ``threads`` intra-op threads."""
-    result = measure_latency(onnx_call(path, input_shape, threads), runs=runs)
-    return {**result, "threads": threads, "runtime": ONNX_RUNTIME}
+def runtime_latency(runtime: str, path: str | os.PathLike, threads: int = 1, runs: int = 200,
+                    precision: str = "fp32") -> dict:
+    """Latency of the model file at ``path`` in ``runtime`` (a name of :data:`edge_audio.runtimes.RUNTIMES`), batch
+    1, ``threads`` intra-op threads, with the runtime's version."""
+    found = get_runtime(runtime)
+    result = measure_latency(found.session(path, precision, threads).call(), runs=runs)
+    return {**result, "threads": threads, "runtime": found.version()}
 
 
 def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
@@ -134,13 +98,15 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict:
             "flop_gap_percent": round(100.0 * (flops - counted) / max(counted, 1), 3)}
 
 
-def profile_model(model: nn.Module, input_shape: tuple[int, ...], onnx_path: str | os.PathLike,
-                  matmul_gflops: float, threads: int = 1, runs: int = 200) -> dict:
-    """Everything :mod:`edge_audio.profile` measures for one FP32 model and its ONNX export, as a flat record:
-    parameters, MACs and FLOPs, latency in PyTorch eager and ONNX Runtime, the FLOP floor and the ratios to it."""
+def profile_model(model: nn.Module, input_shape: tuple[int, ...], files: FP32Model, matmul_gflops: float,
+                  threads: int = 1, runs: int = 200) -> dict:
+    """Everything :mod:`edge_audio.profile` measures for one FP32 model and its files (checkpoint and ONNX export),
+    as a flat record: parameters, MACs and FLOPs, latency in PyTorch eager and ONNX Runtime, the FLOP floor and the
+    ratios to it."""
     counts = count_macs(model, input_shape)
-    torch_ms = torch_latency(model, input_shape, threads, runs)
-    onnx_ms = onnx_latency(onnx_path, input_shape, threads, runs)
+    torch_ms = runtime_latency("pytorch", files.checkpoint, threads, runs)
+    onnx_ms = runtime_latency("onnxruntime", files.onnx, threads, runs)
+    onnx_path = files.onnx
     floor_ms = counts["flops"] / (matmul_gflops * 1e9) * 1000.0
     return {
         "params": count_parameters(model),

@@ -31,7 +31,6 @@ in the same runtime, with the same threads, as its FP32 twin (see :mod:`edge_aud
 from __future__ import annotations
 
 import contextlib
-import copy
 import logging
 import os
 import shutil
@@ -43,7 +42,6 @@ from typing import Callable
 
 import numpy as np
 import onnx
-import torch
 
 with warnings.catch_warnings():
     # ONNX Runtime's calibrator imports tqdm.auto, which warns inside kernels without ipywidgets; import it once,
@@ -56,9 +54,12 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from torch import nn
 
 from .errors import ModelFileError, ParameterError
-from .export import onnx_predict, onnx_session, strip_for_deployment
+from .export import strip_for_deployment
 from .machine import cpu_int8_dot_product
 from .metrics import classification_metrics
+from .runtimes import RUNTIMES, open_model
+from .runtimes.onnxruntime import onnx_session
+from .runtimes.pytorch import DYNAMIC_LINEAR, quantize_dynamic_linear, save_checkpoint
 from .storage import atomic_write_bytes
 
 CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
@@ -78,18 +79,26 @@ class QuantizationInputs:
 
 @dataclass(frozen=True)
 class Method:
-    """A quantization method: its one name, the runtime its variant runs in (its FP32 twin runs there too), the
-    extension of the file it writes, and the function that writes it and returns the settings it used."""
+    """A quantization method: its one name, the runtime its variant runs in (a name of
+    :data:`edge_audio.runtimes.RUNTIMES`; its FP32 twin runs there too, and its file is of that runtime's type), and
+    the function that writes the file and returns the settings it used. ``ram_graph`` says which ONNX graph its
+    activations are counted on: its own file (``"artifact"``), the FP32 graph (``"fp32"``: a variant whose
+    activations stay FP32 in a non-ONNX file), or the QDQ graph it was written from (``"source"``)."""
 
     name: str
-    runtime: str  # "onnxruntime", "pytorch", "litert" or "openvino"
-    suffix: str
+    runtime: str
     int8_weights: bool  # every weight stored in INT8 (what the DCASE profile counts)
     int8_activations: bool  # activations stored in INT8 between operators (what a microcontroller needs)
     description: str
     apply: Callable[[QuantizationInputs, Path], dict]
     full_integer_tflite: bool = False  # a full-integer TFLite file: what a microcontroller runtime executes
     precision: str = "int8"  # what the variant computes in
+    ram_graph: str = "artifact"
+
+    @property
+    def suffix(self) -> str:
+        """The extension of the variant's file: its runtime's file type."""
+        return RUNTIMES[self.runtime].suffix
 
     def artifact(self, model: str) -> str:
         """The published file name of ``model``'s variant."""
@@ -226,15 +235,6 @@ def quantize_onnx_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathL
     return out_path
 
 
-def quantize_torch_dynamic(model: nn.Module) -> nn.Module:
-    """PyTorch eager dynamic INT8 of the Linear layers (convolutions stay FP32), on a copy of ``model``."""
-    from torch.ao.quantization import quantize_dynamic as torch_quantize_dynamic
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
-        return torch_quantize_dynamic(copy.deepcopy(model).eval().cpu(), {nn.Linear}, dtype=torch.qint8)
-
-
 def quantizable_nodes(path: str | os.PathLike) -> list[str]:
     """Names of the Conv and Gemm/MatMul nodes of an ONNX model, in graph order (the layers that carry weights)."""
     graph = onnx.load(str(path)).graph
@@ -248,8 +248,7 @@ def evaluate_onnx(path: str | os.PathLike, features: np.ndarray, labels: np.ndar
     Raises :class:`~edge_audio.errors.ModelFileError` naming the file when it is corrupt or does not take
     these features.
     """
-    session = onnx_session(path, threads)
-    logits = onnx_predict(session, features[:, None], name=str(path))
+    logits = open_model(path, "onnxruntime", threads=threads).predict(features[:, None])
     if logits.ndim != 2 or logits.shape[1] != num_classes:
         raise ModelFileError(f"ONNX model {path} outputs shape {logits.shape[1:]}, expected ({num_classes},) logits")
     return classification_metrics(labels, logits.argmax(axis=1), num_classes)
@@ -311,8 +310,7 @@ def float_operators(path: str | os.PathLike) -> dict[str, int]:
 # ---------------------------------------------------------------------------------------------------------------
 
 def _pytorch_dynamic(inputs: QuantizationInputs, out: Path) -> dict:
-    quantized = quantize_torch_dynamic(inputs.model)
-    torch.save(quantized.state_dict(), out)
+    save_checkpoint(quantize_dynamic_linear(inputs.model), out, inputs.calibration.shape[1:], DYNAMIC_LINEAR)
     return {"layers": "Linear", "dtype": "qint8"}
 
 
@@ -333,7 +331,8 @@ TFLITE_SOURCE_GRAPH = "source.qdq.onnx"
 
 
 def _tflite_int8(inputs: QuantizationInputs, out: Path) -> dict:
-    from .tflite import onnx_to_tflite, tflm_arena
+    from .runtimes.tflm import tflm_arena
+    from .tflite import onnx_to_tflite
 
     source = out.with_name(TFLITE_SOURCE_GRAPH)
     # full 8-bit weights: the 7-bit range only works around ONNX Runtime's AVX2 kernels, not a TFLite runtime
@@ -347,20 +346,18 @@ def _tflite_int8(inputs: QuantizationInputs, out: Path) -> dict:
 
 
 def _openvino_bf16(inputs: QuantizationInputs, out: Path) -> dict:
-    from .ov_runtime import OpenVINOModel, openvino_version
-
+    openvino = RUNTIMES["openvino"]
     shutil.copyfile(inputs.fp32_onnx, out)
-    used = OpenVINOModel(out, "bf16").precision_used  # raises on a CPU without bf16: it would run FP32
-    return {"format": "the FP32 ONNX file", "precision": used, "runtime": openvino_version(),
+    used = openvino.session(out, "bf16").precision_used  # raises on a CPU without bf16: it would run FP32
+    return {"format": "the FP32 ONNX file", "precision": used, "runtime": openvino.version(),
             "note": "bf16 arithmetic and activations inside OpenVINO; the file keeps FP32 weights"}
 
 
 def _openvino_int8(inputs: QuantizationInputs, out: Path) -> dict:
-    from .ov_runtime import OpenVINOModel, openvino_version
-
+    openvino = RUNTIMES["openvino"]
     settings = _ort_static(per_channel=True)(inputs, out)  # the same QDQ file as ort_static, in another runtime
-    OpenVINOModel(out, "int8")  # OpenVINO must compile it (older releases refused QDQ files: an error row)
-    return {**settings, "runtime": openvino_version(),
+    openvino.session(out, "int8")  # OpenVINO must compile it (older releases refused QDQ files: an error row)
+    return {**settings, "runtime": openvino.version(),
             "note": "the ort_static QDQ file; OpenVINO's low-precision transformations run its quantized operators "
                     "in INT8, the rest in FP32"}
 
@@ -372,20 +369,22 @@ def _ort_dynamic(inputs: QuantizationInputs, out: Path) -> dict:
 
 #: Every quantization method, by its one name.
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("pytorch_dynamic", "pytorch", ".pth", False, False,
-           "PyTorch dynamic INT8 of the Linear layers; convolutions stay FP32", _pytorch_dynamic),
-    Method("ort_static", "onnxruntime", ".onnx", True, True, "ONNX Runtime static QDQ, per-channel INT8 weights, "
+    Method("pytorch_dynamic", "pytorch", False, False,
+           "PyTorch dynamic INT8 of the Linear layers; convolutions stay FP32", _pytorch_dynamic,
+           ram_graph="fp32"),
+    Method("ort_static", "onnxruntime", True, True, "ONNX Runtime static QDQ, per-channel INT8 weights, "
            "calibrated INT8 activations, BatchNorm folded", _ort_static(per_channel=True)),
-    Method("ort_static_per_tensor", "onnxruntime", ".onnx", True, True, "the same with one scale per weight tensor",
+    Method("ort_static_per_tensor", "onnxruntime", True, True, "the same with one scale per weight tensor",
            _ort_static(per_channel=False)),
-    Method("ort_dynamic", "onnxruntime", ".onnx", True, False, "ONNX Runtime dynamic INT8: weights INT8, activations "
+    Method("ort_dynamic", "onnxruntime", True, False, "ONNX Runtime dynamic INT8: weights INT8, activations "
            "quantized at run time", _ort_dynamic),
-    Method("tflite_int8", "litert", ".tflite", True, True, "full-integer TFLite (int8 weights, activations, input "
-           "and output) from the static QDQ graph, run in LiteRT (XNNPACK)", _tflite_int8, full_integer_tflite=True),
-    Method("openvino_bf16", "openvino", ".onnx", False, False, "the FP32 ONNX file run by OpenVINO in bf16 (on a CPU "
+    Method("tflite_int8", "litert", True, True, "full-integer TFLite (int8 weights, activations, input "
+           "and output) from the static QDQ graph, run in LiteRT (XNNPACK)", _tflite_int8, full_integer_tflite=True,
+           ram_graph="source"),
+    Method("openvino_bf16", "openvino", False, False, "the FP32 ONNX file run by OpenVINO in bf16 (on a CPU "
            "with AVX-512 BF16 or AMX); its twin is the same file in OpenVINO with FP32 pinned", _openvino_bf16,
            precision="bf16"),
-    Method("openvino_int8", "openvino", ".onnx", True, True, "the ort_static QDQ file run by OpenVINO (INT8 where "
+    Method("openvino_int8", "openvino", True, True, "the ort_static QDQ file run by OpenVINO (INT8 where "
            "quantized, FP32 pinned elsewhere); its twin is the FP32 file in OpenVINO with FP32 pinned",
            _openvino_int8),
 )}

@@ -23,7 +23,8 @@ import os
 from typing import Any
 
 from .errors import ParameterError
-from .parameters import PARAMETERS, Settings
+from .parameters import PARAMETERS
+from .settings import Settings
 
 #: PipelineConfig's settings (the reference pipeline's names) and the parameters they stand for.
 SETTING_PARAMETERS = {"NAS_POPULATION_SIZE": "nas_population", "NAS_GENERATIONS": "nas_generations",

@@ -1,4 +1,5 @@
-"""TFLite models written from the project's ONNX graphs (no TensorFlow), run in LiteRT and TensorFlow Lite Micro.
+"""TFLite models written from the project's ONNX graphs (no TensorFlow): the converter only. LiteRT runs the files
+(:mod:`edge_audio.runtimes.litert`), TensorFlow Lite Micro counts their arena (:func:`edge_audio.memory.tflm_arena`).
 
 **Why a converter of our own.** The PyTorch -> TFLite route (``litert-torch``) is a 1.2 GB install that pip cannot
 resolve together with the book's dependencies in reasonable time, and it pins ``typing-extensions`` below what
@@ -14,7 +15,7 @@ ships with ``ai-edge-litert`` (the LiteRT runtime, 60 MB, which also runs it).
 * convolution weights are int8, symmetric, one scale per output channel (ONNX Runtime's values); fully connected
   weights are int8 with one scale per tensor (re-quantized from the dequantized weights: the scheme every TFLite
   runtime, TFLite Micro included, runs); biases are int32 at scale ``input scale x weight scale``;
-* the model's input and output are int8 (:func:`tflite_predict` quantizes the log-mels with the input's scale and
+* the model's input and output are int8 (the LiteRT session quantizes the log-mels with the input's scale and
   dequantizes the logits); a ReLU is the clamp of its producer's output range (zero point -128), as in the QDQ
   graph.
 
@@ -30,14 +31,9 @@ TFLite Micro requires.
 """
 from __future__ import annotations
 
-import contextlib
 import os
-import re
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import flatbuffers
 import numpy as np
@@ -438,126 +434,3 @@ def onnx_to_tflite(onnx_path: str | os.PathLike, tflite_path: str | os.PathLike)
     graph = _Graph(model)
     precision = "int8" if graph.quant else "float32"
     return atomic_write_bytes(tflite_path, _Converter(graph, precision).convert())
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Running a TFLite model: LiteRT (XNNPACK) for accuracy and latency, TensorFlow Lite Micro for its arena
-# ---------------------------------------------------------------------------------------------------------------
-
-@dataclass
-class TFLiteModel:
-    """A LiteRT interpreter of one ``.tflite`` file, taking float log-mels ``(clips, 1, mels, frames)`` and
-    returning float logits whatever the model's own input and output types (int8 is quantized/dequantized with
-    the tensors' own scales)."""
-
-    path: Path
-    threads: int = 1
-
-    def __post_init__(self):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.path = Path(self.path)
-        if not self.path.is_file():
-            raise ModelFileError(f"TFLite model {self.path} not found")
-        try:
-            with _captured_stderr() as log:  # LiteRT announces its XNNPACK delegate on every process's first model
-                self.interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads)
-                self.interpreter.allocate_tensors()
-        except (ValueError, RuntimeError) as exc:
-            raise ModelFileError(f"cannot load TFLite model {self.path}: {str(exc).strip().splitlines()[0][:200]}"
-                                 ) from None
-        unexpected = [line for line in log[0].splitlines() if line and not line.startswith("INFO: ")]
-        if unexpected:
-            print("\n".join(unexpected), file=sys.stderr)
-        self.input = self.interpreter.get_input_details()[0]
-        self.output = self.interpreter.get_output_details()[0]
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """The per-clip input shape in the package's layout ``(1, mels, frames)``."""
-        shape = tuple(int(d) for d in self.input["shape"][1:])
-        return (shape[2], shape[0], shape[1]) if len(shape) == 3 else shape
-
-    def _encode(self, clip: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(clip, dtype=np.float32).reshape(self.input["shape"])
-        if self.input["dtype"] == np.int8:
-            scale, zero = self.input["quantization"]
-            x = np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
-        return x
-
-    def _decode(self, y: np.ndarray) -> np.ndarray:
-        if self.output["dtype"] == np.int8:
-            scale, zero = self.output["quantization"]
-            return (y.astype(np.float32) - zero) * scale
-        return y.astype(np.float32)
-
-    def predict(self, inputs: np.ndarray) -> np.ndarray:
-        """Logits of every clip of ``inputs`` (batch first, each clip of :attr:`input_shape`), one at a time."""
-        if tuple(inputs.shape[1:]) != self.input_shape:
-            raise ModelFileError(f"TFLite model {self.path} expects input {list(self.input_shape)} per clip, got "
-                                 f"{list(inputs.shape[1:])}")
-        outputs = []
-        for clip in inputs:
-            self.interpreter.set_tensor(self.input["index"], self._encode(clip))
-            self.interpreter.invoke()
-            outputs.append(self._decode(self.interpreter.get_tensor(self.output["index"]))[0])
-        return np.stack(outputs)
-
-    def call(self) -> Callable[[], object]:
-        """A batch-1 inference call on a fixed random input (for latency)."""
-        x = self._encode(np.random.default_rng(0).standard_normal(self.input_shape).astype(np.float32))
-
-        def run():
-            self.interpreter.set_tensor(self.input["index"], x)
-            self.interpreter.invoke()
-        return run
-
-
-def tflite_predict(path: str | os.PathLike, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
-    """Float logits of the TFLite model at ``path`` on ``inputs`` ``(clips, 1, mels, frames)``, in LiteRT."""
-    return TFLiteModel(path, threads).predict(inputs)
-
-
-def litert_runtime() -> str:
-    """The runtime's name and version, for records."""
-    from importlib.metadata import version
-
-    return f"ai-edge-litert {version('ai-edge-litert')} (XNNPACK)"
-
-
-@contextlib.contextmanager
-def _captured_stderr():
-    """Collect what C code writes to file descriptor 2 (TFLite Micro prints its allocations there)."""
-    with tempfile.TemporaryFile(mode="w+b") as sink:
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        text: list[str] = []
-        try:
-            yield text
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            text.append(sink.read().decode(errors="replace"))
-
-
-def tflm_arena(path: str | os.PathLike, arena_bytes: int = 16 * 2 ** 20) -> dict:
-    """TensorFlow Lite Micro's own accounting of the model at ``path``: the interpreter (reference kernels) with
-    its recording allocator runs one inference, and the arena it used is read from its allocation report.
-
-    Returns ``head_bytes`` (the non-persistent section: the planned activation tensors and kernel scratch),
-    ``tail_bytes`` (persistent: tensor structs, quantization and operator data) and ``total_bytes``.
-    """
-    from tflite_micro.python.tflite_micro import runtime
-
-    with _captured_stderr() as report:
-        interpreter = runtime.Interpreter.from_file(str(path), arena_size=arena_bytes)
-        details = interpreter.get_input_details(0)
-        interpreter.set_input(np.zeros(details["shape"], details["dtype"]), 0)
-        interpreter.invoke()
-        interpreter.print_allocations()
-    numbers = {key: int(value) for key, value in re.findall(
-        r"Arena allocation (total|head|tail) (\d+) bytes", report[0])}
-    if set(numbers) != {"total", "head", "tail"}:
-        raise RuntimeError(f"TFLite Micro's allocation report was not understood: {report[0][:300]!r}")
-    return {"head_bytes": numbers["head"], "tail_bytes": numbers["tail"], "total_bytes": numbers["total"]}

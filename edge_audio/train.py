@@ -39,6 +39,7 @@ from .features import FeatureSet
 from .metrics import classification_metrics
 from .models import LightweightCNN
 from .parameters import default
+from .runtimes.base import predict_batches
 from .storage import atomic_write_with, cached
 
 SCHEDULES = ("onecycle", "cosine")
@@ -174,12 +175,8 @@ def predict(model: nn.Module, features: np.ndarray, device: torch.device | None 
     """Logits of ``model`` for log-mel ``features`` ``(clips, n_mels, frames)``, in eval mode."""
     device = device or next(model.parameters()).device
     model.eval()
-    outputs = []
-    for start in range(0, len(features), batch_size):
-        # a copy: the features may be a read-only memory map, which torch.from_numpy warns about
-        batch = torch.from_numpy(np.array(features[start:start + batch_size])).unsqueeze(1).to(device)
-        outputs.append(model(batch).float().cpu().numpy())
-    return np.concatenate(outputs)
+    return predict_batches(lambda batch: model(torch.from_numpy(batch).unsqueeze(1).to(device)).float().cpu().numpy(),
+                           features, batch_size)
 
 
 def evaluate(model: nn.Module, features: np.ndarray, labels: np.ndarray, num_classes: int) -> dict:

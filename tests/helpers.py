@@ -27,7 +27,7 @@ SMALL_FEATURES = dict(sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_
 
 def small_settings(dataset_path, output_dir, **overrides):
     """Settings for unit tests: a dataset path, an output folder, small features, and any overrides."""
-    from edge_audio.parameters import Settings
+    from edge_audio.settings import Settings
 
     return Settings(dataset_path=str(dataset_path), output_dir=str(output_dir), **{**SMALL_FEATURES, **overrides})
 

@@ -33,7 +33,7 @@ def test_a_model_without_its_card_or_not_onnx_is_a_clear_error(tmp_path):
     with pytest.raises(ModelFileError, match="no model card beside"):
         Classifier.load(tmp_path / "m.onnx")
     (tmp_path / "m.pth").write_bytes(b"")
-    with pytest.raises(ModelFileError, match=r"classify runs ONNX \(.onnx\) and TFLite"):
+    with pytest.raises(ModelFileError, match=r"published models are \.onnx \(onnxruntime\) or \.tflite \(litert\) files, got \.pth"):
         Classifier.load(tmp_path / "m.pth")
     with pytest.raises(ModelFileError, match="does not exist"):
         Classifier.load(tmp_path / "none.onnx")

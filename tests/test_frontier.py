@@ -6,7 +6,7 @@ from edge_audio.errors import ParameterError, UserError
 from edge_audio.frontier import analyze_frontier, comparison_table
 from edge_audio.pareto import hypervolume, knee_index, pareto_mask
 from edge_audio.stats import evaluation
-from edge_audio.parameters import Settings
+from edge_audio.settings import Settings
 from edge_audio.device_latency import KWS_INPUT
 from edge_audio.targets import CYCLES_PER_MAC, DEPLOYMENT_PROFILES, Budgets, check_profiles
 

@@ -10,8 +10,8 @@ from edge_audio.book import chapters
 from edge_audio.cli import build_parser
 from edge_audio.config import project_root
 from edge_audio.errors import ParameterError
-from edge_audio.parameters import (PARAMETERS, Settings, chapter_parameters, check_names, configuration_table,
-                                   parameters_cell)
+from edge_audio.parameters import PARAMETERS, chapter_parameters, check_names, configuration_table, parameters_cell
+from edge_audio.settings import Settings
 
 
 @pytest.mark.parametrize("notebook", chapters(), ids=lambda p: p.name)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from edge_audio.errors import ModelFileError, ParameterError
-from edge_audio.export import export_to_onnx, fold_batchnorm, onnx_predict, onnx_session
+from edge_audio.export import export_to_onnx, fold_batchnorm
+from edge_audio.runtimes import open_model
 from edge_audio.metrics import classification_metrics
 from edge_audio.models import LightweightCNN
 from edge_audio.quantize import METHODS, calibration_set, evaluate_onnx, float_operators, quantize_onnx_static
@@ -33,7 +34,7 @@ def test_exported_onnx_matches_pytorch(trained):
     data, _, baselines = trained
     model = baselines[0].deployed_run.load_model()
     x = np.array(data.features.features[:6])  # a writable copy of the memory-mapped features
-    onnx_logits = onnx_predict(onnx_session(data.layout.models / "mini.onnx"), x[:, None])
+    onnx_logits = open_model(data.layout.models / "mini.onnx").predict(x[:, None])
     torch_logits = model(torch.from_numpy(x[:, None])).detach().numpy()
     assert np.abs(onnx_logits - torch_logits).max() < 1e-4
 
@@ -57,8 +58,8 @@ def test_deployed_files_carry_no_exporter_metadata_and_int8_files_short_names(tr
     renamed = strip_for_deployment(onnx.load(str(data.layout.models / "mini.onnx")), short_names=True)
     (tmp_path / "short.onnx").write_bytes(renamed.SerializeToString())
     x = data.features.features[:4][:, None]
-    assert np.array_equal(onnx_predict(onnx_session(tmp_path / "short.onnx"), x),
-                          onnx_predict(onnx_session(data.layout.models / "mini.onnx"), x))
+    assert np.array_equal(open_model(tmp_path / "short.onnx").predict(x),
+                          open_model(data.layout.models / "mini.onnx").predict(x))
     assert renamed.ByteSize() < fp32.ByteSize()
 
 
@@ -86,13 +87,13 @@ def test_raw_audio_model_matches_the_feature_pipeline(trained):
 def test_static_int8_is_smaller_and_scored_from_its_own_outputs(trained):
     data, settings, baselines = trained
     results = quantize_models(data, settings, baselines, ["ort_static", "pytorch_dynamic"])
-    assert all(r.error is None for r in results)
+    assert all(r.error is None for r in results), [r.error for r in results]
     assert failure_note(results).startswith("All 4 (model, method) pairs")
     static = next(r.record for r in results if r.model == "mini" and r.method == "ort_static")
     int8_path = data.layout.root / static["artifact"]
     assert static["size_bytes"] == os.path.getsize(int8_path) < os.path.getsize(data.layout.models / "mini.onnx")
     x_test, y_test = data.features.select([10])
-    logits = onnx_predict(onnx_session(int8_path), x_test[:, None])
+    logits = open_model(int8_path).predict(x_test[:, None])
     assert static["accuracy"] == classification_metrics(y_test, logits.argmax(1), 10)["accuracy"]
     assert static["quantization"]["per_channel"] and static["quantization"]["calibration_clips"] == 20
     assert static["variant"] == static["method"] == "ort_static"
@@ -158,7 +159,7 @@ def test_corrupt_or_mismatched_onnx_is_named_in_the_error(trained, tmp_path):
     x_test, y_test = data.features.select([10])
     with pytest.raises(ModelFileError, match="corrupt.onnx"):
         evaluate_onnx(corrupt, x_test, y_test, 10)
-    with pytest.raises(ModelFileError, match="not found"):
+    with pytest.raises(ModelFileError, match="absent.onnx does not exist"):
         evaluate_onnx(tmp_path / "absent.onnx", x_test, y_test, 10)
     other = export_to_onnx(LightweightCNN(channels=[4], fc_size=0), tmp_path / "other.onnx",
                            input_shape=(1, 1, 64, 173))
@@ -180,7 +181,7 @@ def test_an_onnx_runtime_failure_is_not_reported_as_a_shape_mismatch(tmp_path):
     path = tmp_path / "bad.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), path)
     with pytest.raises(Exception) as info:
-        onnx_predict(onnx_session(path), np.zeros((2, 4), dtype=np.float32), name="bad.onnx")
+        open_model(path).predict(np.zeros((2, 4), dtype=np.float32))
     assert not isinstance(info.value, ModelFileError) and "expects input" not in str(info.value)
 
 
@@ -195,7 +196,7 @@ def test_static_quantization_with_entropy_calibration_runs(trained, tmp_path):
 def test_bf16_in_openvino_is_a_variant_paired_with_its_fp32_twin_or_an_error_row(trained, monkeypatch):
     """bf16 is measured where the CPU has it (paired accuracy, latency against OpenVINO with FP32 pinned); on a CPU
     without it OpenVINO would silently compute FP32, so the variant is an error row that says so."""
-    from edge_audio import ov_runtime
+    from edge_audio.runtimes import openvino as ov_runtime
 
     data, settings, baselines = trained
     if ov_runtime.bf16_supported():

@@ -1,8 +1,8 @@
 """Runtimes side by side (edge_audio.runtimes, edge-audio bench --runtimes)."""
 import json
 
-from edge_audio.bench import run_runtime_benchmarks
-from edge_audio.runtimes import gemm_floors, installed_runtimes
+from edge_audio.bench import gemm_floors, run_runtime_benchmarks
+from edge_audio.runtimes import installed_runtimes
 from helpers import run_cli
 
 
@@ -17,19 +17,18 @@ def test_every_installed_runtime_is_timed_and_an_absent_one_is_reported_absent(t
     # full-integer TFLite stores every weight in one byte: about 4x below the FP32 ONNX file
     assert rows["litert int8"]["size_ratio_vs_fp32_onnx"] > 3.0
     assert report["installed"] == installed_runtimes()
-    if report["installed"]["openvino"]:  # FP32 pinned, bf16 where the CPU has it, and the QDQ file
-        from edge_audio.ov_runtime import bf16_supported
+    if report["installed"]["openvino"]:  # FP32 pinned, bf16 where the CPU has it (an error row elsewhere), QDQ INT8
+        from edge_audio.runtimes.openvino import bf16_supported
 
-        assert {"openvino fp32", "openvino int8 (QDQ)"} <= set(rows)
-        assert ("openvino bf16" in rows) == bf16_supported()
+        assert {"openvino fp32", "openvino int8", "openvino bf16"} <= set(rows)
+        assert ("error" not in rows["openvino bf16"]) == bf16_supported()
     assert json.loads((tmp_path / "runtimes.json").read_text())["models"]["tiny"]["macs"] > 0
 
 
 def test_a_runtime_that_is_not_installed_is_reported_absent(monkeypatch, capsys):
-    import edge_audio.runtimes as runtimes
+    from edge_audio.runtimes import RUNTIMES
 
-    monkeypatch.setattr(runtimes, "installed_runtimes", lambda: {"onnxruntime": True, "litert": True,
-                                                                 "openvino": False})
+    monkeypatch.setattr(type(RUNTIMES["openvino"]), "installed", lambda runtime: runtime.name != "openvino")
     report = run_runtime_benchmarks(latency_runs=2, presets=["tiny"])
     assert not any(name.startswith("openvino") for name in report["models"]["tiny"]["deployments"])
     assert "runtimes absent: openvino" in capsys.readouterr().out

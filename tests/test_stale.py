@@ -3,7 +3,7 @@ run."""
 import numpy as np
 import pytest
 
-from edge_audio.export import onnx_predict, onnx_session
+from edge_audio.runtimes import open_model
 from edge_audio.results import load_results
 from edge_audio.steps.baselines import train_baselines
 from edge_audio.steps.data import prepare_data
@@ -68,7 +68,7 @@ def test_published_files_and_records_are_the_last_runs(runs):
     run = baselines[0].deployed_run
     assert run.epochs_run == 2 and run.reused
     x = data.features.features[:8]
-    logits = onnx_predict(onnx_session(data.layout.models / "mini.onnx"), x[:, None])
+    logits = open_model(data.layout.models / "mini.onnx").predict(x[:, None])
     assert np.abs(logits - predict(run.load_model(), x)).max() < 1e-4
     # the published best search model is this run's finalist, and the frontier read this run's records only
     best = read_json(data.layout.models / NAS_BEST_FILES["spec"])

@@ -1,4 +1,5 @@
-"""The package's structure: modules import one way (no cycles), and the analysis primitives stand alone."""
+"""The package's structure: modules import one way (no cycles, lazy imports inside functions included), the
+parameter table and the analysis primitives stand alone, and runtimes are chosen only through their registry."""
 import ast
 from pathlib import Path
 
@@ -8,13 +9,13 @@ PACKAGE = Path(edge_audio.__file__).parent
 
 
 def module_imports() -> dict[str, set[str]]:
-    """Each module's edge_audio imports made at import time (module level), as dotted names."""
+    """Each module's edge_audio imports, at module level and inside functions alike, as dotted names."""
     graph = {}
     for path in PACKAGE.rglob("*.py"):
         name = ".".join(("edge_audio", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
         package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
         imported = set()
-        for node in ast.parse(path.read_text()).body:  # module level only: lazy imports inside functions are fine
+        for node in ast.walk(ast.parse(path.read_text())):  # every import, lazy ones inside functions too
             if isinstance(node, ast.ImportFrom):
                 if node.level:
                     base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
@@ -46,6 +47,34 @@ def test_no_module_imports_itself_through_a_cycle():
 
     for module in graph:
         visit(module, [])
+
+
+def test_the_parameter_table_is_a_leaf():
+    """The table imports nothing from the package but its error type (a module that imports nothing itself)."""
+    graph = module_imports()
+    assert graph["edge_audio.parameters"] <= {"edge_audio.errors"}, graph["edge_audio.parameters"]
+    assert not graph["edge_audio.errors"]
+
+
+def test_no_runtime_is_chosen_outside_the_registry():
+    """No ``runtime == ...`` chain or file-suffix dispatch outside edge_audio/runtimes/: methods, steps, the
+    benchmark, classify and the cards look a runtime up in edge_audio.runtimes.RUNTIMES."""
+    import re
+
+    runtimes = "onnxruntime|litert|openvino|pytorch"
+    pattern = re.compile(rf"""runtime["'\]]*\s*[!=]=\s*["']|[!=]=\s*["']({runtimes})["']|suffix\s*(==|!=|in|not in)\s*[(\[]?\s*["']\.(onnx|tflite|pth)""")
+    offenders = [f"{path.relative_to(PACKAGE)}:{number}: {line.strip()}"
+                 for path in PACKAGE.rglob("*.py") if "runtimes" not in path.parts
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not offenders, offenders
+
+
+def test_every_method_runs_in_a_registered_runtime():
+    from edge_audio.quantize import METHODS
+    from edge_audio.runtimes import RUNTIMES
+
+    assert {m.runtime for m in METHODS.values()} <= set(RUNTIMES)
+    assert all(m.suffix == RUNTIMES[m.runtime].suffix for m in METHODS.values())
 
 
 def test_the_pareto_primitives_depend_on_numpy_alone():

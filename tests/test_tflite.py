@@ -5,11 +5,13 @@ import pytest
 import torch
 
 from edge_audio.errors import ModelFileError
-from edge_audio.export import export_to_onnx, onnx_predict, onnx_session
-from edge_audio.memory import memory_report
+from edge_audio.export import export_to_onnx
+from edge_audio.runtimes import open_model
 from edge_audio.models import LightweightCNN, spec_from_config
 from edge_audio.quantize import quantize_onnx_static, tflite_int8_bytes
-from edge_audio.tflite import ConversionError, TFLiteModel, onnx_to_tflite, tflite_predict, tflm_arena
+from edge_audio.memory import memory_report
+from edge_audio.runtimes.tflm import tflm_arena
+from edge_audio.tflite import ConversionError, onnx_to_tflite
 
 SHAPE = (1, 32, 63)  # one clip: 32 mel bands x 63 frames (odd: ceil-mode pooling pads at the end)
 #: Architectures covering every operator the models use: standard and depthwise-separable blocks, max and
@@ -41,18 +43,19 @@ def graphs(request, tmp_path_factory):
 
 def test_fp32_tflite_computes_what_the_onnx_graph_computes(graphs):
     clips = graphs["clips"]
-    expected = onnx_predict(onnx_session(graphs["fp32"]), clips)
-    assert np.abs(tflite_predict(graphs["fp32_tflite"], clips) - expected).max() < 1e-5
+    expected = open_model(graphs["fp32"]).predict(clips)
+    assert np.abs(open_model(graphs["fp32_tflite"]).predict(clips) - expected).max() < 1e-5
 
 
 def test_full_integer_tflite_computes_what_the_qdq_graph_computes(graphs):
-    """Same int8 arithmetic as ONNX Runtime's QDQ graph: the logits agree to about one output quantization step."""
+    """Same int8 arithmetic as ONNX Runtime's QDQ graph: the logits agree to a few output quantization steps (at most
+    3 measured on CPUs with VNNI, 4 on an AVX2-only EPYC, where ONNX Runtime's AVX2 int8 kernels round otherwise)."""
     clips = graphs["clips"]
-    expected = onnx_predict(onnx_session(graphs["int8"]), clips)
-    model = TFLiteModel(graphs["int8_tflite"])
+    expected = open_model(graphs["int8"]).predict(clips)
+    model = open_model(graphs["int8_tflite"])
     got = model.predict(clips)
     step = model.output["quantization"][0]
-    assert np.abs(got - expected).max() <= 3 * step
+    assert np.abs(got - expected).max() <= 5 * step
     assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.9
 
 
@@ -95,13 +98,13 @@ def test_unsupported_operators_and_bad_files_are_named(tmp_path):
     (tmp_path / "junk.onnx").write_text("not a model")
     with pytest.raises(ModelFileError, match="not a readable ONNX model"):
         onnx_to_tflite(tmp_path / "junk.onnx", tmp_path / "out.tflite")
-    with pytest.raises(ModelFileError, match="not found"):
-        TFLiteModel(tmp_path / "missing.tflite")
+    with pytest.raises(ModelFileError, match="does not exist"):
+        open_model(tmp_path / "missing.tflite")
     (tmp_path / "junk.tflite").write_bytes(b"\0" * 64)
     with pytest.raises(ModelFileError, match="cannot load TFLite model"):
-        TFLiteModel(tmp_path / "junk.tflite")
+        open_model(tmp_path / "junk.tflite")
 
 
 def test_a_clip_of_the_wrong_shape_is_named(graphs):
     with pytest.raises(ModelFileError, match="expects input"):
-        tflite_predict(graphs["int8_tflite"], np.zeros((2, 1, 16, 63), np.float32))
+        open_model(graphs["int8_tflite"]).predict(np.zeros((2, 1, 16, 63), np.float32))

@@ -6,7 +6,7 @@
 4. :mod:`~edge_audio.steps.search` (chapter 4): the architecture search, its finalists trained like baselines;
 5. :mod:`~edge_audio.steps.frontier` (chapter 5): the frontier over every record of the run, and the reports.
 
-Each step takes the prepared data and the run's :class:`~edge_audio.parameters.Settings`, loads what an earlier
+Each step takes the prepared data and the run's :class:`~edge_audio.settings.Settings`, loads what an earlier
 run computed with the same settings (every cache is a :func:`~edge_audio.storage.cached` entry keyed by all that
 changes it) or computes it, publishes the files users deploy under ``models/``, upserts its records, and returns
 its results. So any chapter runs on its own, and re-running is cheap.

@@ -21,16 +21,17 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 
 from ..cards import model_card, write_card
 from ..errors import ParameterError
-from ..export import export_to_onnx, onnx_predict, onnx_session
+from ..export import export_to_onnx
+from ..runtimes import FP32Model, open_model
+from ..runtimes.pytorch import save_checkpoint
 from ..machine import machine_identity, versions
 from ..memory import device_memory
 from ..metrics import classification_metrics
 from ..models import spec_from_config
-from ..parameters import Settings
+from ..settings import Settings
 from ..profile import profile_model
 from ..results import upsert_results
 from ..stats import pooled
@@ -41,8 +42,8 @@ from ..workers import run_queue
 from .data import PreparedData
 
 #: Bump when an export or a profile gains or changes fields, so cached ones are recomputed.
-EXPORT_VERSION = 2
-PROFILE_VERSION = 3
+EXPORT_VERSION = 3
+PROFILE_VERSION = 4
 #: How close the exported ONNX model's logits must be to PyTorch's (max absolute difference on test clips).
 ONNX_TOLERANCE = 1e-4
 
@@ -68,6 +69,11 @@ class BaselineResult:
         """The deployed run's FP32 ONNX export in its cache entry."""
         return self.exports[-1].file("model.onnx")
 
+    @property
+    def fp32_files(self) -> FP32Model:
+        """The deployed run's FP32 files: ONNX export and PyTorch checkpoint (what every runtime's twin comes from)."""
+        return FP32Model(self.onnx_path, self.exports[-1].file("fp32.pth"))
+
 
 def _export(run: TrainResult, data: PreparedData) -> CacheEntry:
     """A run's model saved, exported to ONNX, checked against PyTorch, and evaluated by ONNX Runtime; cached."""
@@ -77,13 +83,13 @@ def _export(run: TrainResult, data: PreparedData) -> CacheEntry:
 
     def export(folder: Path) -> dict:
         model = run.load_model()
-        torch.save({"spec": run.spec, "state_dict": model.state_dict()}, folder / "fp32.pth")
+        save_checkpoint(model, folder / "fp32.pth", (1, *data.feature_config.shape))
         export_to_onnx(model, folder / "model.onnx", input_shape=(1, 1, *data.feature_config.shape))
-        session = onnx_session(folder / "model.onnx")
+        session = open_model(folder / "model.onnx")
         evaluations, difference = {}, 0.0
         for part, folds in (("test", [run.split.test_fold]), ("val", [run.split.val_fold])):
             x, y = data.features.select(folds)
-            logits = onnx_predict(session, x[:, None])
+            logits = session.predict(x[:, None])
             difference = max(difference, float(np.abs(logits - predict(model, x)).max()))
             evaluations[part] = classification_metrics(y, logits.argmax(1), data.num_classes)
         return {"size_bytes": os.path.getsize(folder / "fp32.pth"), "onnx_max_abs_difference": difference,
@@ -100,7 +106,8 @@ def _profile(export: CacheEntry, run: TrainResult, data: PreparedData, settings:
            "runs": settings.latency_runs, "machine": machine_identity(), "version": PROFILE_VERSION,
            "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime")}}
     return cached(data.layout.cache / "profiles", key, lambda folder: profile_model(
-        run.load_model(), input_shape, export.file("model.onnx"), data.machine["matmul_gflops_1thread"],
+        run.load_model(), input_shape, FP32Model(export.file("model.onnx"), export.file("fp32.pth")),
+        data.machine["matmul_gflops_1thread"],
         settings.latency_threads, settings.latency_runs), name=f"profile-{run.spec['name']}")
 
 

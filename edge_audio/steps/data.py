@@ -15,7 +15,7 @@ from ..data import Dataset, FileDigests, ValidationReport, check_dataset, defaul
 from ..errors import DatasetError
 from ..features import FeatureSet, extract_features
 from ..machine import machine_profile
-from ..parameters import Settings
+from ..settings import Settings
 from ..results import run_context
 from ..storage import cached
 

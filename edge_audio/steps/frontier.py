@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 from .. import plots
 from ..frontier import FrontierReport, analyze_frontier, comparison_table, feasibility_points
 from ..cards import card_path, read_card, write_card
-from ..parameters import Settings
+from ..settings import Settings
+from ..runtimes import DEPLOYABLE
 from ..results import load_results, upsert_results
 from .data import PreparedData
 from .search import NAS_BEST_FILES
@@ -30,7 +31,7 @@ class FrontierResult:
 
 def _tell_card(published: Path, record: dict) -> None:
     """Write into the card of the published model file the profiles its placed ``record`` meets."""
-    if published.suffix in (".onnx", ".tflite") and card_path(published).is_file():
+    if published.suffix in DEPLOYABLE and card_path(published).is_file():
         write_card({**read_card(published), "profiles": record["frontier"]["profiles"]}, published)
 
 

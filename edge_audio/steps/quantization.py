@@ -17,37 +17,36 @@ that it did. Anything else (a bug) stops the step with its traceback.
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pandas as pd
-import torch
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from ..cards import model_card, write_card
 from ..errors import ModelFileError
-from ..export import export_waveform_model, onnx_predict, onnx_session
+from ..export import export_waveform_model
 from ..features import LogMelFrontEnd, load_audio
 from ..machine import machine_identity, versions
 from ..memory import device_memory
 from ..metrics import classification_metrics
-from ..parameters import Settings
-from ..profile import ONNX_RUNTIME, TORCH_RUNTIME, compare_latency, onnx_call, onnx_latency, torch_call, torch_threads
+from ..settings import Settings
+from ..profile import compare_latency, runtime_latency
 from ..quantize import METHODS, QuantizationInputs, calibration_set, check_methods
 from ..results import upsert_results
 from ..stats import interval_text, mcnemar, pooled
-from ..ov_runtime import OpenVINOModel, openvino_version
-from ..tflite import TFLiteModel, litert_runtime, onnx_to_tflite
+from ..runtimes import DEPLOYABLE, FP32Model, open_model
+from ..runtimes import get as get_runtime
+from ..runtimes.onnxruntime import onnx_session
 from ..storage import CacheEntry, cached, publish
 from ..train import TrainResult, predict
 from .baselines import BaselineResult, summary
 from .data import PreparedData
 
 #: Bump when a variant or timing entry gains or changes fields, so cached entries are recomputed.
-QUANT_VERSION = 6
+QUANT_VERSION = 7
 #: Failures that mean "this method cannot handle this model": reported as an error row, the others go on.
 QUANTIZATION_FAILURES = (ModelFileError, RuntimeError, onnx.checker.ValidationError, ort_errors.Fail,
                          ort_errors.InvalidArgument, ort_errors.InvalidGraph, ort_errors.NotImplemented,
@@ -68,21 +67,12 @@ class QuantizationResult:
     error: str | None = None
 
 
-def _load_torch_variant(model: torch.nn.Module, artifact: Path) -> torch.nn.Module:
-    """The PyTorch dynamic variant rebuilt from its saved state dict (what a user loading the file gets)."""
-    from ..quantize import quantize_torch_dynamic
-
-    variant = quantize_torch_dynamic(model)
-    with warnings.catch_warnings():  # packed quantized weights load through torch's deprecated TypedStorage
-        warnings.filterwarnings("ignore", "TypedStorage is deprecated")
-        variant.load_state_dict(torch.load(artifact, weights_only=False))
-    return variant.eval()
-
-
 def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: PreparedData, settings: Settings,
              reduce_range: bool) -> CacheEntry:
-    """One split's model quantized with one method, and the variant's own evaluation of the split; cached."""
+    """One split's model quantized with one method, and the variant's own evaluation of the split's test and
+    validation folds beside its FP32 twin's, both run in the method's runtime; cached."""
     method = METHODS[method_name]
+    runtime = get_runtime(method.runtime)
     library = versions()
     key = {"export": export.path.name, "method": method_name,
            "calibration": {"clips": settings.calibration_size, "method": settings.calibration_method,
@@ -93,71 +83,49 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
 
     def quantize(folder: Path) -> dict:
         model = run.load_model()
-        fp32_onnx = export.file("model.onnx")
-        if method.runtime != "pytorch":
-            onnx_session(fp32_onnx)  # an unusable FP32 file is named here, not deep inside the quantizer
+        fp32 = FP32Model(export.file("model.onnx"), export.file("fp32.pth"))
+        onnx_session(fp32.onnx)  # an unusable FP32 file is named here, not deep inside the quantizer
         x_train, _ = data.features.select(run.split.train_folds)
         calibration = calibration_set(x_train, settings.calibration_size, seed=settings.seed)
         artifact = folder / f"variant{method.suffix}"
-        settings_used = method.apply(QuantizationInputs(model, fp32_onnx, calibration, settings.calibration_method,
+        settings_used = method.apply(QuantizationInputs(model, fp32.onnx, calibration, settings.calibration_method,
                                                         reduce_range), artifact)
+        twin_file = runtime.twin(fp32, folder)
+        sessions = {"variant": runtime.session(artifact, method.precision, settings.latency_threads),
+                    "twin": runtime.session(twin_file, "fp32", settings.latency_threads)}
         evaluations = {}
         for part, folds in (("test", [run.split.test_fold]), ("val", [run.split.val_fold])):
             x, y = data.features.select(folds)
-            if method.runtime == "pytorch":
-                logits = predict(_load_torch_variant(model, artifact), x)
-            elif method.runtime == "litert":
-                logits = TFLiteModel(artifact, settings.latency_threads).predict(x[:, None])
-            elif method.runtime == "openvino":
-                logits = OpenVINOModel(artifact, method.precision, settings.latency_threads).predict(x[:, None])
-            else:
-                logits = onnx_predict(onnx_session(artifact, settings.latency_threads), x[:, None],
-                                      name=str(artifact))
-            evaluations[part] = classification_metrics(y, logits.argmax(1), data.num_classes)
-        return {"size_bytes": os.path.getsize(artifact), "quantization": settings_used, **evaluations}
+            for name, session in sessions.items():
+                evaluations.setdefault(name, {})[part] = classification_metrics(
+                    y, session.predict(x[:, None]).argmax(1), data.num_classes)
+        return {"size_bytes": os.path.getsize(artifact), "twin_size_bytes": os.path.getsize(twin_file),
+                "quantization": settings_used, **evaluations["variant"],
+                "twin": evaluations["twin"]}
 
     return cached(data.layout.cache / "quantized", key, quantize, name=f"{run.spec['name']}-{method_name}")
 
 
-def _timing(variant: CacheEntry, baseline: BaselineResult, method_name: str, data: PreparedData,
+def _timing(variant: CacheEntry, fp32: FP32Model, method_name: str, data: PreparedData,
             settings: Settings) -> CacheEntry:
     """The deployed variant timed interleaved with its FP32 twin, in the same runtime and threads; cached."""
     method = METHODS[method_name]
+    runtime = get_runtime(method.runtime)
     library = versions()
-    input_shape = (1, *data.feature_config.shape)
     threads, runs = settings.latency_threads, settings.latency_runs
-    key = {"variant": variant.path.name, "export": baseline.exports[-1].path.name, "threads": threads, "runs": runs,
+    key = {"variant": variant.path.name, "threads": threads, "runs": runs,
            "machine": machine_identity(), "version": QUANT_VERSION,
            "versions": {n: library[n] for n in ("torch", "onnxruntime", "ai-edge-litert", "openvino")}}
 
     def time_it(folder: Path) -> dict:
-        artifact = variant.file(f"variant{method.suffix}")
-        twin_size = None
-        if method.runtime == "litert":  # the twin: the FP32 TFLite model of the same ONNX graph, in LiteRT too
-            twin_file = onnx_to_tflite(baseline.onnx_path, folder / "twin.tflite")
-            twin_size = os.path.getsize(twin_file)
-            timed = compare_latency(TFLiteModel(artifact, threads).call(), TFLiteModel(twin_file, threads).call(),
-                                    runs)
-            runtime = litert_runtime()
-        elif method.runtime == "openvino":  # the twin: the same FP32 file with FP32 pinned
-            timed = compare_latency(OpenVINOModel(artifact, method.precision, threads).call(input_shape),
-                                    OpenVINOModel(baseline.onnx_path, "f32", threads).call(input_shape), runs)
-            runtime = openvino_version()
-        elif method.runtime == "pytorch":
-            model = baseline.deployed_run.load_model()
-            with torch_threads(threads), torch.inference_mode():
-                timed = compare_latency(torch_call(_load_torch_variant(model, artifact), input_shape),
-                                        torch_call(model, input_shape), runs)
-            runtime = TORCH_RUNTIME
-        else:
-            timed = compare_latency(onnx_call(artifact, input_shape, threads),
-                                    onnx_call(baseline.onnx_path, input_shape, threads), runs)
-            runtime = ONNX_RUNTIME
+        timed = compare_latency(
+            runtime.session(variant.file(f"variant{method.suffix}"), method.precision, threads).call(),
+            runtime.session(runtime.twin(fp32, folder), "fp32", threads).call(), runs)
         for part in ("latency", "twin"):
-            timed[part].update(threads=threads, runtime=runtime)
-        return {**timed, "twin_size_bytes": twin_size}
+            timed[part].update(threads=threads, runtime=runtime.version())
+        return timed
 
-    return cached(data.layout.cache / "timings", key, time_it, name=f"{baseline.name}-{method_name}")
+    return cached(data.layout.cache / "timings", key, time_it, name=f"{variant.path.name}-timing")
 
 
 def quantize_models(data: PreparedData, settings: Settings, baselines: list[BaselineResult],
@@ -177,13 +145,13 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
             try:
                 variants = [_variant(run, export, name, data, settings, reduce_range)
                             for run, export in zip(baseline.runs, baseline.exports)]
-                timing = _timing(variants[-1], baseline, name, data, settings).value
+                timing = _timing(variants[-1], baseline.fp32_files, name, data, settings).value
             except QUANTIZATION_FAILURES as exc:
                 message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
                 results.append(QuantizationResult(baseline.name, name, None, f"{type(exc).__name__}: {message}"))
                 continue
             record = {**_record(baseline, method, variants, timing, data), "reduce_range": reduce_range}
-            if method.suffix in (".onnx", ".tflite"):
+            if method.suffix in DEPLOYABLE:
                 published = data.layout.root / record["artifact"]
                 write_card(model_card(record, published), published)
             results.append(QuantizationResult(baseline.name, name, record))
@@ -195,13 +163,9 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
     """The results record of one (baseline, method): the variant pooled over splits, paired with its FP32 twin."""
     fp32 = baseline.record
     test, val = (pooled([v.value[part] for v in variants]) for part in ("test", "val"))
-    if method.runtime == "pytorch":  # the twin runs where the variant runs
-        twin = {part: pooled([getattr(run, part) for run in baseline.runs]) for part in ("test", "val")}
-        twin_size = fp32["size_bytes"]
-    else:  # an FP32 TFLite twin gives the ONNX export's predictions (checked by the tests); its size is its own
-        twin = {part: pooled([e.value[part] for e in baseline.exports]) for part in ("test", "val")}
-        twin_size = timing["twin_size_bytes"] or os.path.getsize(baseline.onnx_path)
+    twin = {part: pooled([v.value["twin"][part] for v in variants]) for part in ("test", "val")}
     deployed = variants[-1]
+    twin_size = deployed.value["twin_size_bytes"]
     size = deployed.value["size_bytes"]
     artifact = deployed.file(f"variant{method.suffix}")
     published = data.layout.models / method.artifact(baseline.name)
@@ -216,7 +180,7 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
         "macro_f1": round(float(np.mean([v.value["test"]["macro_f1"] for v in variants])), 4),
         "per_class_accuracy": deployed.value["test"]["per_class_accuracy"],
         "confusion": deployed.value["test"]["confusion"], "size_bytes": size,
-        **_memory(method, artifact, baseline, deployed.value["quantization"], size),
+        **_memory(method, artifact, baseline.onnx_path, deployed.value["quantization"], size),
         "latency": {method.runtime: latency}, "latency_ms": latency["median_ms"],
         "fp32": {"accuracy": twin["test"]["fold_mean"], "test": summary(twin["test"]),
                  "val_accuracy": twin["val"]["fold_mean"], "size_bytes": twin_size,
@@ -231,18 +195,17 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
     }
 
 
-def _memory(method, artifact: Path, baseline: BaselineResult, settings_used: dict, size: int) -> dict:
-    """A variant's flash and peak RAM (:func:`edge_audio.memory.device_memory`). A PyTorch variant runs the FP32
-    graph's activations and its flash is its own file; a TFLite variant is counted on the QDQ graph it was written
-    from, with its own bytes as flash, and carries TensorFlow Lite Micro's arena beside the planner's estimate."""
-    if method.runtime == "pytorch":
-        return device_memory(baseline.onnx_path, flash_bytes=size)
-    if method.runtime != "litert":
-        return device_memory(artifact)
-    fields = device_memory(artifact.with_name(settings_used["source_graph"]), flash_bytes=size)
-    tflm = settings_used["tflm"]
-    fields["memory"]["tflm"] = {**tflm, "planner_difference_percent": round(
-        100.0 * (fields["memory"]["arena_bytes"] - tflm["head_bytes"]) / tflm["head_bytes"], 3)}
+def _memory(method, artifact: Path, fp32_onnx: Path, settings_used: dict, size: int) -> dict:
+    """A variant's flash (its own file's bytes) and peak RAM (:func:`edge_audio.memory.device_memory`), counted on
+    the graph its method names (``Method.ram_graph``); a variant checked by TensorFlow Lite Micro carries TFLite
+    Micro's arena beside the planner's estimate."""
+    graph = {"artifact": lambda: artifact, "fp32": lambda: fp32_onnx,
+             "source": lambda: artifact.with_name(settings_used["source_graph"])}[method.ram_graph]()
+    fields = device_memory(graph, flash_bytes=size)
+    if "tflm" in settings_used:
+        tflm = settings_used["tflm"]
+        fields["memory"]["tflm"] = {**tflm, "planner_difference_percent": round(
+            100.0 * (fields["memory"]["arena_bytes"] - tflm["head_bytes"]) / tflm["head_bytes"], 3)}
     return fields
 
 
@@ -375,11 +338,11 @@ def export_deployable(data: PreparedData, baseline: BaselineResult, clips: int =
     paths = data.dataset.table["path"].to_numpy()[mask][:clips]
     waves = np.stack([load_audio(p, config) for p in paths])
     # batch 1, as a device runs it (the exported STFT graph has a fixed batch dimension of 1)
-    onnx_logits = onnx_predict(onnx_session(path, threads), waves, name=str(path))
+    onnx_logits = open_model(path, threads=threads).predict(waves)
     torch_logits = predict(run.load_model(), data.features.features[mask][:clips])
     difference = float(np.abs(onnx_logits - torch_logits).max())
     return {"model": baseline.name, "path": os.path.relpath(path, data.layout.root),
             "size_bytes": os.path.getsize(path), "clips": len(paths), "max_abs_logit_difference": difference,
             "tolerance": WAVEFORM_TOLERANCE, "within_tolerance": difference <= WAVEFORM_TOLERANCE,
             "predictions_agree": bool((onnx_logits.argmax(1) == torch_logits.argmax(1)).all()),
-            "latency": onnx_latency(path, (config.num_samples,), threads, 50)}
+            "latency": runtime_latency("onnxruntime", path, threads, 50)}

@@ -28,8 +28,9 @@ from ..features import FeatureSet, extract_features
 from ..machine import machine_identity, versions
 from ..memory import memory_report
 from ..nas import HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
-from ..parameters import Settings
-from ..profile import compare_latency, onnx_call
+from ..settings import Settings
+from ..profile import compare_latency
+from ..runtimes import get as get_runtime
 from ..quantize import tflite_int8_bytes
 from ..results import pick_key, upsert_results
 from ..stats import interval_text, mcnemar
@@ -95,10 +96,10 @@ def dominance(candidate: BaselineResult, baseline: BaselineResult, data: Prepare
     key = {"a": candidate.exports[-1].path.name, "b": baseline.exports[-1].path.name,
            "threads": settings.latency_threads, "runs": settings.latency_runs, "machine": machine_identity(),
            "onnxruntime": library["onnxruntime"]}
-    shape = (1, *data.feature_config.shape)
+    onnxruntime = get_runtime("onnxruntime")
     timing = cached(data.layout.cache / "pair-timings", key, lambda _folder: compare_latency(
-        onnx_call(candidate.onnx_path, shape, settings.latency_threads),
-        onnx_call(baseline.onnx_path, shape, settings.latency_threads), settings.latency_runs),
+        onnxruntime.session(candidate.onnx_path, "fp32", settings.latency_threads).call(),
+        onnxruntime.session(baseline.onnx_path, "fp32", settings.latency_threads).call(), settings.latency_runs),
                     name=f"{candidate.name}-{baseline.name}").value
     latency = timing["comparison"]
     size_a, size_b = candidate.record["size_bytes"], baseline.record["size_bytes"]

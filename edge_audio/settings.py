@@ -1,0 +1,141 @@
+"""The settings of one run: every parameter's value, checked, and the typed configurations the steps use.
+
+Built one level above the parameter table (:mod:`edge_audio.parameters`, a leaf): the table says what each
+parameter is and checks its type; :class:`Settings` holds one run's values and derives the typed configurations
+(features, synthetic data, training, protocol, budgets, search, output layout) from them, and :meth:`Settings.check`
+is the one place where a whole run's parameters are validated together before anything runs.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .config import FeatureConfig, OutputLayout, resolve_path
+from .data import detect_layout
+from .errors import ParameterError
+from .models import spec_from_config
+from .nas import SearchConfig
+from .parameters import PARAMETERS, book_values, chapter_parameters, check_names
+from .quantize import check_methods
+from .synth import SynthConfig
+from .targets import DEPLOYMENT_PROFILES, Budgets, check_profiles
+from .train import Protocol, TrainConfig
+
+
+class Settings:
+    """The values of every parameter for one run, checked: defaults from the table, overridden by ``values``.
+
+    Attribute access by parameter name (``settings.epochs``); the typed configurations the steps use are derived
+    properties (``features``, ``synth``, ``train``, ``protocol``, ``budgets``, ``search``), so an invalid
+    combination fails with a :class:`ParameterError` as soon as it is asked for.
+    """
+
+    def __init__(self, **values: Any):
+        check_names(values)
+        merged = {name: p.default for name, p in PARAMETERS.items()} | values
+        self._values = {name: PARAMETERS[name].validate(value) for name, value in merged.items()}
+
+    @classmethod
+    def of_chapter(cls, chapter: str, namespace: dict[str, Any]) -> "Settings":
+        """The settings of chapter ``chapter`` from its namespace (the values its ``parameters`` cell, and
+        papermill's injected cell, assigned); the parameters the chapter does not declare keep their defaults."""
+        names = [p.name for p in chapter_parameters(chapter)]
+        missing = [name for name in names if name not in namespace]
+        if missing:
+            raise ParameterError(f"chapter {chapter} does not define {', '.join(missing)}; regenerate its parameters "
+                                 "cell with scripts/sync_parameters.py")
+        return cls(**{name: namespace[name] for name in names})
+
+    @classmethod
+    def book(cls, **overrides: Any) -> "Settings":
+        """The book values, overridden by ``overrides``."""
+        check_names(overrides)
+        return cls(**(book_values() | overrides))
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(f"no parameter {name!r}") from None
+
+    def __repr__(self) -> str:
+        changed = {n: v for n, v in self._values.items() if v != PARAMETERS[n].default}
+        return f"Settings({', '.join(f'{n}={v!r}' for n, v in changed.items())})"
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with ``changes`` applied."""
+        return Settings(**(self._values | changes))
+
+    def as_dict(self) -> dict[str, Any]:
+        return copy.deepcopy(self._values)
+
+    def check(self) -> "Settings":
+        """Check every setting derived from the values (features, training, protocol, budgets, search, model
+        configs, methods, profiles, the dataset path) as the chapters will use them, so that a user error stops a
+        run before any chapter starts; returns ``self``."""
+        for derived in ("features", "synth", "train", "protocol", "budgets", "search"):
+            getattr(self, derived)
+        for config in self.model_configs:
+            spec_from_config(config)
+        check_methods(self.methods, self.calibration_method)
+        if self.profiles is not None:
+            check_profiles(self.profiles)
+        if self.dataset_path is not None:
+            detect_layout(resolve_path(self.dataset_path))
+        return self
+
+    # -- the typed configurations the steps use ------------------------------------------------------------------
+    @property
+    def features(self):
+        return FeatureConfig(sample_rate=self.sample_rate, duration=self.duration, n_mels=self.n_mels,
+                             n_fft=self.n_fft, hop_length=self.hop_length)
+
+    @property
+    def training_seeds(self) -> list[int]:
+        """The seeds every model is trained with (the first one's models are the ones deployed and compared)."""
+        return list(self.seeds) if self.seeds else [self.seed]
+
+    @property
+    def searches(self) -> list[int]:
+        """The seeds each search runs with."""
+        return list(self.search_seeds) if self.search_seeds else [self.seed]
+
+    @property
+    def synth(self):
+        return SynthConfig(seed=self.seed, clips_per_class_per_fold=self.synth_clips_per_class_per_fold)
+
+    @property
+    def train(self):
+        return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.learning_rate, seed=self.seed)
+
+    @property
+    def protocol(self):
+        """The fold protocol (the ``protocol`` parameter names its kind: ``settings.protocol.kind``)."""
+        return Protocol(self._values["protocol"])
+
+    @property
+    def budgets(self):
+        budgets = Budgets(self.max_size_mb, self.max_latency_ms, self.min_accuracy, self.max_ram_kb,
+                          self.max_flash_kb)
+        return budgets if self.target_device is None else budgets.for_device(self.deployment_profiles[
+            self.target_device])
+
+    @property
+    def deployment_profiles(self) -> dict[str, dict]:
+        """The profiles of this run (``profiles``, or the built-in ones), checked; ``target_device`` must name one."""
+        profiles = check_profiles(DEPLOYMENT_PROFILES if self.profiles is None else self.profiles)
+        if self.target_device is not None and self.target_device not in profiles:
+            raise ParameterError(f"target_device {self.target_device!r} is not a deployment profile; choose one of "
+                                 f"{', '.join(profiles)}")
+        return profiles
+
+    @property
+    def search(self):
+        return SearchConfig(population=self.nas_population, generations=self.nas_generations,
+                            proxy_epochs=self.proxy_epochs, proxy_train_folds=self.proxy_train_folds,
+                            n_mels_choices=tuple(self.nas_n_mels), top_k=self.top_k, seed=self.seed,
+                            threads=self.latency_threads)
+
+    @property
+    def layout(self):
+        return OutputLayout.at(self.output_dir)
