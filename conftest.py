@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 
-from edge_audio.config import OUTPUT_DIR_ENV
+from edge_audio.paths import OUTPUT_DIR_ENV
 
 
 def pytest_configure(config):

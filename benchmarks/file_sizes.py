@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from edge_audio.config import FeatureConfig
+from edge_audio.features import FeatureConfig
 from edge_audio.export import export_to_onnx
 from edge_audio.models import PRESETS, count_parameters, preset_spec, untrained_like_trained
 from edge_audio.quantize import quantize_onnx_static

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edge_audio.config import FeatureConfig
+from edge_audio.features import FeatureConfig
 from edge_audio.export import export_to_onnx
 from edge_audio.machine import cpu_int8_dot_product, cpu_name
 from edge_audio.models import PRESETS, preset_spec, untrained_like_trained

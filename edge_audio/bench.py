@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import FeatureConfig
+from .features import FeatureConfig
 from .data import load_dataset
 from .export import export_to_onnx
 from .features import extract_features

@@ -5,7 +5,7 @@ name or an invalid value is a :class:`~edge_audio.errors.ParameterError`), execu
 in order with papermill, in ``book/`` as their working directory (as nbval and Jupyter Book do), giving each
 chapter exactly the parameters it declares, writes the executed copies under ``<output>/notebooks/`` (the
 sources stay untouched), then builds the HTML book from those copies into ``_build/html``. The chapters are
-found from the package's location (:func:`edge_audio.config.project_root`), so it runs from any directory.
+found from the package's location (:func:`edge_audio.paths.project_root`), so it runs from any directory.
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import OutputLayout, is_project, project_root, resolve_path
+from .paths import OutputLayout, is_project, project_root, resolve_path
 from .errors import UserError, user_error_names
 from .parameters import PARAMETERS, book_values, chapter_parameters, check_names
 from .settings import Settings
-from .stats import unbacked_claims
+from .claims import unbacked_claims
 
 #: ``edge-audio run --mode``: the chapters (by number) each mode executes.
 MODES: dict[str, tuple[str, ...]] = {"full": ("01", "02", "03", "04", "05"), "baseline": ("01", "02"),
@@ -103,7 +103,7 @@ def _collapse_injected_cells(path: Path) -> None:
 def build_book(executed_dir: Path, build_root: Path, staging_dir: Path) -> Path:
     """Build the HTML book from executed chapters; returns ``build_root/_build/html``.
 
-    The project's ``_config.yml``, ``_toc.yml`` and the non-notebook pages of ``book/`` are copied into
+    The project's ``_config.yml``, ``_toc.yml`` and the non-notebook pages of ``book/`` (and its subfolders) are copied into
     ``staging_dir`` next to the executed notebooks, and Jupyter Book runs there with warnings as errors.
     """
     root = book_dir().parent
@@ -111,9 +111,11 @@ def build_book(executed_dir: Path, build_root: Path, staging_dir: Path) -> Path:
     (staging_dir / "book").mkdir(parents=True)
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy2(root / name, staging_dir / name)
-    for page in (root / "book").iterdir():
+    for page in (root / "book").rglob("*"):  # the prose pages, the Reference part's folder included
         if page.suffix != ".ipynb" and page.is_file():
-            shutil.copy2(page, staging_dir / "book" / page.name)
+            target = staging_dir / "book" / page.relative_to(root / "book")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(page, target)
     for notebook in sorted(executed_dir.glob("*.ipynb")):
         target = staging_dir / "book" / notebook.name
         shutil.copy2(notebook, target)
@@ -149,7 +151,7 @@ def glued_values(executed: Path) -> dict[str, str]:
 
 def statement_problems(executed: Path) -> list[str]:
     """What an executed chapter states about differences that its own tests do not back: a sentence it glued as a
-    claim (``claims``, see :class:`edge_audio.stats.Claims`) asserting a difference its test did not resolve, or a
+    claim (``claims``, see :class:`edge_audio.claims.Claims`) asserting a difference its test did not resolve, or a
     sentence of its computed prose (Markdown outputs, glued text) asserting one that no resolved claim states."""
     glued = glued_values(executed)
     texts = [value for name, value in glued.items() if name != "claims"]

@@ -17,7 +17,7 @@ import soundfile as sf
 import torch
 
 from .cards import read_card
-from .config import FeatureConfig
+from .features import FeatureConfig
 from .errors import DatasetError, ModelFileError
 from .features import LogMelFrontEnd, fit_window, read_mono
 from .runtimes import for_file

@@ -112,7 +112,7 @@ def _positive_int(text: str) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .book import run_book
-    from .config import OutputLayout
+    from .paths import OutputLayout
 
     parameters: dict[str, Any] = {}
     for path in args.parameter_file or []:

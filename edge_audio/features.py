@@ -20,7 +20,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import librosa
@@ -31,14 +31,62 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .config import FeatureConfig
 from .data import Dataset
+from .errors import ParameterError
 from .machine import versions
+from .parameters import default
 from .storage import atomic_write_json, cached, read_json
 
 #: Bump when the feature computation changes, so old cache entries are not reused.
 FEATURE_VERSION = 2
 LOG_EPSILON = 1e-6
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """How a clip becomes a log-mel spectrogram: resample, mix to mono, pad/crop, mel filterbank, log."""
+
+    sample_rate: int = default("sample_rate")
+    duration: float = default("duration")
+    n_mels: int = default("n_mels")
+    n_fft: int = default("n_fft")
+    hop_length: int = default("hop_length")
+    fmin: float = 0.0
+    fmax: float | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.sample_rate < 1000:
+            problems.append(f"sample_rate must be >= 1000 Hz, got {self.sample_rate}")
+        if self.duration <= 0:
+            problems.append(f"duration must be > 0 s, got {self.duration}")
+        if self.n_mels < 1:
+            problems.append(f"n_mels must be >= 1, got {self.n_mels}")
+        if self.hop_length < 1 or self.n_fft < 8:
+            problems.append(f"need n_fft >= 8 and hop_length >= 1, got {self.n_fft} and {self.hop_length}")
+        if self.fmax is not None and not (self.fmin < self.fmax <= self.sample_rate / 2):
+            problems.append(f"need fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
+        if problems:
+            raise ParameterError("invalid feature settings: " + "; ".join(problems))
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per clip after padding/cropping."""
+        return int(round(self.sample_rate * self.duration))
+
+    @property
+    def num_frames(self) -> int:
+        """Time frames of the log-mel (centred STFT)."""
+        return 1 + self.num_samples // self.hop_length
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(n_mels, frames) of one clip's features."""
+        return (self.n_mels, self.num_frames)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 
 class LogMelFrontEnd(nn.Module):

@@ -1,5 +1,6 @@
-"""Figures the chapters show. Each function draws one figure from the data it is given and returns it (the chapter
-calls ``plt.show()``); none of them computes an analysis of its own."""
+"""Figures the chapters show. Each function draws one figure from the data it is given and returns it; none of them
+computes an analysis of its own. A figure written under ``reports/`` is drawn once, by the step that owns it, and
+saved with :func:`save_figure`; its chapter displays that same figure."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -7,10 +8,18 @@ import numpy as np
 import seaborn as sns
 import torch
 
-from .config import FeatureConfig
+from pathlib import Path
+
 from .data import Dataset, ValidationReport
-from .features import LogMelFrontEnd, load_audio
+from .features import FeatureConfig, LogMelFrontEnd, load_audio
 from .quantize import METHODS
+
+def save_figure(figure: plt.Figure, path: Path) -> plt.Figure:
+    """Write ``figure`` to ``path`` (PNG, 120 dpi) and close it (it stays displayable); returns it."""
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return figure
+
 
 BIT_DEPTH_NAMES = {"PCM_16": "16-bit PCM", "PCM_24": "24-bit PCM", "PCM_32": "32-bit PCM", "FLOAT": "32-bit float",
                    "DOUBLE": "64-bit float", "PCM_U8": "8-bit PCM"}

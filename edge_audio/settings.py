@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .config import FeatureConfig, OutputLayout, resolve_path
+from .paths import OutputLayout, resolve_path
+
+from .features import FeatureConfig
 from .data import detect_layout
 from .errors import ParameterError
 from .models import spec_from_config

@@ -13,11 +13,10 @@
   (:func:`seeds_comparison`); with one seed there is no verdict.
 
 Every verdict is a value (``better`` is ``"a"``, ``"b"`` or None for a tie), and every sentence the book states
-about a difference is made from it (:func:`difference_phrase`), never typed.
+about a difference is made from it (:func:`difference_phrase`), never typed; the prose audit that checks it is
+:mod:`edge_audio.claims`.
 """
 from __future__ import annotations
-
-import re
 
 import numpy as np
 from scipy import stats
@@ -133,59 +132,3 @@ def seeds_comparison(scores_a: list[float], scores_b: list[float]) -> dict:
     return {"seeds": int(a.size), "mean_a": round(float(a.mean()), 6), "std_a": round(float(a.std(ddof=0)), 6),
             "mean_b": round(float(b.mean()), 6), "std_b": round(float(b.std(ddof=0)), 6),
             "p_value": None if p_value is None else round(p_value, 6), "better": better, "test": SEEDS_TEST}
-
-
-#: Words that assert a difference; a sentence using one must be backed by a test that resolved it.
-DIFFERENCE_WORDS = ("more accurate than", "less accurate than", "faster than", "slower than", "won", "dominates")
-
-
-def asserts_difference(sentence: str) -> bool:
-    """Whether ``sentence`` uses one of :data:`DIFFERENCE_WORDS` (as whole words, Markdown emphasis ignored)."""
-    return any(re.search(rf"\b{re.escape(words)}\b", sentence) for words in DIFFERENCE_WORDS)
-
-
-class Claims:
-    """The sentences a chapter states about differences, each with the verdict of the test behind it.
-
-    A chapter makes every such sentence through :meth:`state` and glues :meth:`as_json` as ``claims``; a test reads
-    the executed chapters and fails when a sentence asserts a difference its own test calls unresolvable, or
-    when a displayed sentence asserts a difference no claim backs.
-    """
-
-    def __init__(self):
-        self.items: list[dict] = []
-
-    def state(self, sentence: str, resolved: bool, p_value: float | None, test: str) -> str:
-        """Register ``sentence`` (backed by ``test``, which resolved a difference or not) and return it."""
-        self.items.append({"sentence": sentence, "resolved": bool(resolved), "p_value": p_value, "test": test})
-        return sentence
-
-    def accuracy(self, name_a: str, name_b: str, comparison: dict) -> str:
-        """The :func:`difference_phrase` of a paired accuracy comparison, registered."""
-        return self.state(difference_phrase(name_a, name_b, comparison), comparison["better"] is not None,
-                          comparison["p_value"], comparison["test"])
-
-    def as_json(self) -> str:
-        import json
-
-        return json.dumps(self.items)
-
-
-def unbacked_claims(claims: list[dict], texts: list[str]) -> list[str]:
-    """The problems with a chapter's statements: a claim that asserts a difference its test did not resolve (or
-    calls a resolved one a tie), and a sentence among ``texts`` asserting a difference that no resolved claim
-    states."""
-    problems = []
-    for claim in claims:
-        asserts = asserts_difference(claim["sentence"])
-        if asserts and not claim["resolved"]:
-            problems.append(f"asserts an unresolved difference: {claim['sentence']}")
-        if claim["resolved"] and not asserts and "tie within noise" in claim["sentence"]:
-            problems.append(f"calls a resolved difference a tie: {claim['sentence']}")
-    backed = [c["sentence"] for c in claims if c["resolved"]]
-    for text in texts:
-        for sentence in text.replace("\n", " ").split(". "):
-            if asserts_difference(sentence) and not any(
-                    claim.rstrip(".") in sentence or sentence.strip().rstrip(".") in claim for claim in backed):
-                problems.append(f"states a difference no resolved test backs: {sentence.strip()}")
-    return problems

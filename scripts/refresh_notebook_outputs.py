@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from edge_audio.config import OUTPUT_DIR_ENV
+from edge_audio.paths import OUTPUT_DIR_ENV
 from edge_audio.book import chapters, execute_chapter
 
 CHECK_TAG = "nbval-check-output"

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from edge_audio.book import glued_values
-from edge_audio.config import OutputLayout
+from edge_audio.paths import OutputLayout
 from edge_audio.results import load_results
 from edge_audio.stats import interval_text
 from edge_audio.steps.quantization import QuantizationResult, accuracy_verdict, latency_verdict, recommendations

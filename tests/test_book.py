@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from edge_audio.config import default_output_dir
+from edge_audio.paths import default_output_dir
 from edge_audio.book import chapters, run_book, statement_problems
 
 from helpers import SMALL_FEATURES
@@ -83,6 +83,11 @@ def test_a_second_run_of_the_baselines_chapter_trains_nothing(built_book):
 def test_book_has_the_reference_pages(built_book):
     for page in ("intro", "configuration", "reproducibility"):
         assert (built_book / "book" / f"{page}.html").is_file(), page
+    reference = ("cli", "evidence", "datasets", "models", "runtimes", "devices", "search", "tests", "decisions")
+    for page in reference:  # the Reference part: what the README used to hold
+        assert (built_book / "book" / "reference" / f"{page}.html").is_file(), page
+    runtimes = text_of((built_book / "book" / "reference" / "runtimes.html").read_text(encoding="utf-8"))
+    assert "Adding a runtime" in runtimes and "RUNTIMES" in runtimes
 
 
 def test_frontier_chapter_shows_the_frontier_figure(built_book):

@@ -2,7 +2,7 @@
 import pytest
 
 from edge_audio.classify import Classifier
-from edge_audio.config import FeatureConfig
+from edge_audio.features import FeatureConfig
 from edge_audio.errors import DatasetError, ModelFileError
 from helpers import write_tone
 

@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from edge_audio.config import FeatureConfig
+from edge_audio.features import FeatureConfig
 from edge_audio.data import load_dataset
 from edge_audio.features import LogMelFrontEnd, extract_features, load_audio
 

@@ -121,7 +121,7 @@ def test_impossible_budgets_give_no_finalist_and_name_the_closest_candidate(data
     near = closest_candidate(entries, budgets)
     assert near is not None and not near["trained"] and near["size_bytes"] == min(h["size_bytes"] for h in entries)
     assert (data.layout.reports / "nas_evolution.png").is_file()
-    assert (data.layout.reports / "constraint_feasibility.png").is_file()
+    assert (data.layout.reports / "nas_feasibility.png").is_file()
 
 
 @pytest.mark.parametrize("kwargs, message", [

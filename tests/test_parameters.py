@@ -8,7 +8,7 @@ import pytest
 
 from edge_audio.book import chapters
 from edge_audio.cli import build_parser
-from edge_audio.config import project_root
+from edge_audio.paths import project_root
 from edge_audio.errors import ParameterError
 from edge_audio.parameters import PARAMETERS, chapter_parameters, check_names, configuration_table, parameters_cell
 from edge_audio.settings import Settings
@@ -48,7 +48,7 @@ def test_the_cli_takes_its_defaults_from_the_table():
 
 
 def test_dataclass_defaults_are_the_tables():
-    from edge_audio.config import FeatureConfig
+    from edge_audio.features import FeatureConfig
     from edge_audio.nas import SearchConfig
     from edge_audio.targets import Budgets
     from edge_audio.train import TrainConfig

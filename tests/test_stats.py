@@ -6,8 +6,8 @@ import nbformat
 import pytest
 
 from edge_audio.book import statement_problems
-from edge_audio.stats import (Claims, accuracy_interval, evaluation, latency_comparison, mcnemar, pooled,
-                              seeds_comparison, unbacked_claims)
+from edge_audio.claims import Claims, unbacked_claims
+from edge_audio.stats import accuracy_interval, evaluation, latency_comparison, mcnemar, pooled, seeds_comparison
 
 
 def wilson(correct, n, z=1.959963984540054):

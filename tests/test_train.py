@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge_audio.config import FeatureConfig
+from edge_audio.features import FeatureConfig
 from edge_audio.data import load_dataset
 from edge_audio.features import extract_features
 from edge_audio.metrics import classification_metrics

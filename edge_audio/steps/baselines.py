@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from ..cards import model_card, write_card
+from ..claims import Claims
 from ..errors import ParameterError
 from ..export import export_to_onnx
 from ..runtimes import FP32Model, open_model
@@ -33,9 +35,9 @@ from ..metrics import classification_metrics
 from ..models import spec_from_config
 from ..settings import Settings
 from ..profile import profile_model
-from ..results import upsert_results
-from ..stats import pooled
-from ..storage import CacheEntry, cached, publish, stable_hash
+from ..results import pick_key, upsert_results
+from ..stats import interval_text, mcnemar, pooled
+from ..storage import CacheEntry, cached, file_sha256, publish, stable_hash
 from ..features import FeatureSet
 from ..train import Split, TrainConfig, TrainResult, predict, run_key, select_device, train_model
 from ..workers import run_queue
@@ -205,3 +207,82 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
         results.append(BaselineResult(spec["name"], runs, exports, record, model_path, seed_runs))
     upsert_results(data.layout.logs, [r.record for r in results])
     return results
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What chapter 2 shows
+# ---------------------------------------------------------------------------------------------------------------
+
+def best_and_smallest(baselines: list[BaselineResult]) -> tuple[dict, dict]:
+    """The record picked by validation accuracy (:func:`edge_audio.results.pick_key`) and the smallest one."""
+    records = [b.record for b in baselines]
+    return max(records, key=pick_key), min(records, key=lambda r: r["size_bytes"])
+
+
+def chapter_values(baselines: list[BaselineResult], data: PreparedData, settings: Settings) -> dict:
+    """Every value chapter 2's prose quotes."""
+    records = [b.record for b in baselines]
+    runs = [r for b in baselines for seed_runs in b.seed_runs.values() for r in seed_runs]
+    best, smallest = best_and_smallest(baselines)
+    first = records[0]
+    return {
+        "protocol_name": first["protocol"], "dataset_name": data.dataset.name, "n_test_clips": int(first["test"]["n"]),
+        "n_test_folds": len(first["test_folds"]), "n_trained": sum(not r.reused for r in runs),
+        "n_reused": sum(r.reused for r in runs), "threads_used": int(settings.latency_threads),
+        "runs_used": int(settings.latency_runs),
+        "best_model": best["model"], "best_val": round(float(best["val_accuracy"]), 2),
+        "best_accuracy": round(float(best["accuracy"]), 2), "best_interval": interval_text(best["test"]),
+        "best_n": int(best["test"]["n"]), "best_size_mb": round(best["size_bytes"] / 1e6, 3),
+        "smallest_model": smallest["model"], "smallest_accuracy": round(float(smallest["accuracy"]), 2),
+        "smallest_interval": interval_text(smallest["test"]),
+        "size_ratio": round(best["size_bytes"] / smallest["size_bytes"], 1),
+        "matmul_gflops": float(first["machine"]["matmul_gflops_1thread"]), "cpu_name": first["machine"]["cpu"],
+    }
+
+
+def comparisons_with_best(baselines: list[BaselineResult], claims: Claims) -> str:
+    """A Markdown list: the best model against each other baseline, each sentence made from the paired test."""
+    best, _ = best_and_smallest(baselines)
+    return "\n".join(f"- {claims.accuracy(best['model'], r['model'], mcnemar(best['test'], r['test']))}."
+                     for r in (b.record for b in baselines) if r is not best)
+
+
+def seed_table(baselines: list[BaselineResult]) -> pd.DataFrame:
+    """Test accuracy per training seed, with the mean and the standard deviation over seeds."""
+    return pd.DataFrame({r["model"]: {**{f"seed {s}": a for s, a in r["seed_accuracies"].items()},
+                                      "mean": r["seed_mean"], "std over seeds": r["seed_std"]}
+                         for r in (b.record for b in baselines)}).T.rename_axis("test accuracy (%)")
+
+
+def cost_table(baselines: list[BaselineResult]) -> pd.DataFrame:
+    """MACs and FLOPs by both counters, the FLOP floor, and each runtime's latency over it."""
+    records = [b.record for b in baselines]
+    return pd.DataFrame({
+        "MACs (thop)": [r["macs"] for r in records], "FLOPs (thop, 2 x MACs)": [r["flops"] for r in records],
+        "FLOPs (FlopCounterMode)": [r["flop_counter_flops"] for r in records],
+        "gap (%)": [r["flop_gap_percent"] for r in records], "floor (ms)": [r["flop_floor_ms"] for r in records],
+        "PyTorch / floor": [r["latency_floor_ratio"]["pytorch"] for r in records],
+        "ONNX Runtime / floor": [r["latency_floor_ratio"]["onnxruntime"] for r in records],
+    }, index=pd.Index([r["model"] for r in records], name="model"))
+
+
+def check(baselines: list[BaselineResult], data: PreparedData) -> str:
+    """Chapter 2's invariants (an AssertionError names the first that fails); returns a one-line summary."""
+    records = [b.record for b in baselines]
+    chance = 100.0 / data.num_classes
+    for record in records:
+        # the published files are this run's: their bytes are the ones the record names
+        path = data.layout.root / record["artifact"]
+        assert path.is_file() and os.path.getsize(path) == record["size_bytes"], record["model"]
+        assert file_sha256(path) == record["artifact_sha256"], f"{record['model']}: models/ holds another run's file"
+        assert file_sha256(data.layout.root / record["onnx_artifact"]) == record["onnx_sha256"], record["model"]
+        # the exported ONNX model computes what the PyTorch model computes
+        assert record["onnx_max_abs_difference"] < ONNX_TOLERANCE, (record["model"], record["onnx_max_abs_difference"])
+        if record["protocol_kind"] == "holdout":  # the accuracy is the test fold's confusion matrix's diagonal
+            confusion = np.array(record["confusion"])
+            assert abs(100 * np.trace(confusion) / confusion.sum() - record["accuracy"]) < 1e-3, record["model"]
+        assert record["test_folds"] and all(f in data.dataset.folds for f in record["test_folds"])
+        assert record["test"]["n"] == sum(data.features.select([f])[1].size for f in record["test_folds"])
+        assert record["test"]["ci95"][0] <= record["test"]["accuracy"] <= record["test"]["ci95"][1]
+    assert max(r["accuracy"] for r in records) > chance, "no baseline beats chance"
+    return f"all baseline invariants hold ({len(records)} models; chance is {chance:.1f}%)"

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..config import FeatureConfig, OutputLayout, resolve_path
+from ..paths import OutputLayout, resolve_path
+
+from ..features import FeatureConfig
 from ..data import Dataset, FileDigests, ValidationReport, check_dataset, default_dataset, load_dataset
 from ..errors import DatasetError
 from ..features import FeatureSet, extract_features
@@ -47,6 +49,37 @@ class PreparedData:
         return {"name": self.dataset.name, "layout": self.dataset.layout, "clips": len(self.dataset),
                 "fingerprint": self.fingerprint, "features": self.features.key,
                 "class_ids": self.dataset.class_ids}
+
+    def glued(self) -> dict:
+        """Every value chapter 1's prose quotes."""
+        dataset, report, features, config = self.dataset, self.report, self.features, self.feature_config
+        readable = report.files.dropna(subset=["sample_rate"])
+        return {
+            "dataset_name": dataset.name, "dataset_layout": dataset.layout, "n_listed": int(report.num_files),
+            "n_usable": len(dataset), "n_classes": len(dataset.class_names), "n_folds": len(dataset.folds),
+            "target_rate": int(config.sample_rate), "target_duration": float(config.duration),
+            "n_rates": int(readable["sample_rate"].nunique()), "min_rate": int(readable["sample_rate"].min()),
+            "max_rate": int(readable["sample_rate"].max()),
+            "min_duration": round(float(readable["duration"].min()), 2),
+            "max_duration": round(float(readable["duration"].max()), 2),
+            "n_excluded": int(report.num_bad),
+            "n_mels_shape": int(features.features.shape[1]), "n_frames": int(features.features.shape[2]),
+            "n_fft_value": int(config.n_fft), "hop_value": int(config.hop_length),
+            "clips_per_second": round(float(features.clips_per_second), 1),
+        }
+
+    def check(self) -> str:
+        """Chapter 1's invariants (an AssertionError names the first that fails); returns a one-line summary."""
+        dataset, report, features = self.dataset, self.report, self.features
+        # every fold of the dataset is present after validation
+        assert dataset.folds == sorted(report.files["fold"].unique().tolist()), "a fold lost all its files"
+        # no clip is lost without a report: usable + excluded = listed
+        assert len(dataset) + report.num_bad == report.num_files
+        # one feature row per usable clip, of the configured shape
+        assert features.features.shape == (len(dataset), *self.feature_config.shape), features.features.shape
+        # labels are the class's index 0..K-1 in id order, whatever ids the dataset uses
+        assert (features.labels == dataset.table["class_id"].map(dataset.class_ids.index).to_numpy()).all()
+        return "all data invariants hold"
 
     def context(self, settings: Settings) -> dict:
         """The context of this run's records (see :func:`edge_audio.results.run_context`)."""

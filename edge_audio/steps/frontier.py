@@ -5,14 +5,18 @@ Reads results only: it never trains or measures anything, so any budget or profi
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
 from .. import plots
 from ..frontier import FrontierReport, analyze_frontier, comparison_table, feasibility_points
 from ..cards import card_path, read_card, write_card
+from ..claims import Claims
+from ..stats import interval_text
 from ..settings import Settings
 from ..runtimes import DEPLOYABLE
 from ..results import load_results, upsert_results
@@ -27,6 +31,119 @@ class FrontierResult:
     report: FrontierReport
     records: list[dict]
     paths: dict[str, Path]
+    figures: dict[str, plt.Figure]  # name -> the figure written to paths[name]
+
+    def fronts_table(self) -> pd.DataFrame:
+        """One row per cost axis: how many models are on its front, its hypervolume, its knee and the front."""
+        report = self.report
+        return pd.DataFrame([{"cost": axis, "models on the front": len(front), "hypervolume": report.hypervolumes[axis],
+                              "knee": report.knees[axis], "front (cheapest first)": ", ".join(front["label"])}
+                             for axis, front in report.fronts.items()]).set_index("cost")
+
+    def test_records(self) -> list[dict]:
+        """The records whose accuracy was measured on test folds (not the search's proxy candidates)."""
+        return [r for r in self.records if r.get("accuracy_kind", "test") == "test"]
+
+    def glued(self, data: PreparedData, settings: Settings, claims: Claims) -> dict:
+        """Every value chapter 5 and the book's introduction quote, as plain Python values; each sentence about a
+        difference is made by ``claims`` from its paired test."""
+        report, budgets = self.report, settings.budgets
+        tested = report.evaluated.set_index("label")
+        best = tested.loc[report.best]
+        within = report.within_budgets()
+        values = {
+            "fr_max_size": float(budgets.max_size_mb), "fr_max_latency": float(budgets.max_latency_ms),
+            "fr_min_accuracy": float(budgets.min_accuracy),
+            "fr_ram": "no peak-RAM limit" if budgets.max_ram_kb is None else f"peak RAM <= {budgets.max_ram_kb:g} kB",
+            "fr_flash": "no flash limit" if budgets.max_flash_kb is None else f"flash <= {budgets.max_flash_kb:g} kB",
+            "fr_target": "no target device" if settings.target_device is None else
+                         f"tightened by the target device {settings.target_device}",
+            "fr_n_within": int(len(within)), "fr_n_models": int(len(report.evaluated)),
+            "fr_best_model": report.best, "fr_best_acc": round(float(best["accuracy"]), 2),
+            "fr_best_interval": interval_text(report.evaluations[report.best]), "fr_best_n": int(best["n"]),
+            "fr_protocol_kind": "mean over the k folds" if best["protocol"] == "kfold" else "one held-out test fold",
+            "fr_n_ties": len(report.ties_with(report.best)),
+            "fr_best_size": round(float(best["size_bytes"]) / 1e3, 1),
+            "fr_best_latency": round(float(best["latency_ms"]), 3),
+            "fr_knee_size": report.knees["size"],
+        }
+        for name, key in (("cortex_m4", "fr_m4_cycles"), ("cortex_m7", "fr_m7_cycles")):
+            values[key] = report.profiles.get(name, {}).get("cycles_per_mac", "n/a")
+        values.update(self._answer(within["label"].iloc[0] if len(within) else None, "fr_budget", tested, claims))
+        mcu = report.profile_best["best model (validation)"].get("cortex_m4", "none fits")
+        values["fr_mcu_profile"] = (report.profiles["cortex_m4"]["description"] if "cortex_m4" in report.profiles
+                                    else "no cortex_m4 profile given")
+        values.update(self._answer(None if mcu == "none fits" else mcu, "fr_mcu", tested, claims))
+        values["fr_mcu_memory"] = self._device_memory(mcu)
+        # the setup, for the book's introduction
+        reference = self.test_records()[0]
+        config = data.feature_config
+        values.update({
+            "fr_dataset": f"{data.dataset.name} ({len(data.dataset)} clips, {len(data.dataset.folds)} folds, "
+                          f"{len(data.dataset.class_names)} classes)",
+            "fr_protocol": settings.protocol.describe(data.dataset.folds),
+            "fr_features": f"{config.n_mels} log-mel bands, {config.sample_rate} Hz, {config.duration:g} s clips, "
+                           f"{config.n_fft}-point FFT, hop {config.hop_length}",
+            "fr_machine": f"{reference['machine']['cpu']}, {reference['machine']['cores']} cores",
+            "fr_threads": int(reference["threads"]),
+            "fr_context": data.context(settings)["key"],
+        })
+        return values
+
+    def _answer(self, label: str | None, prefix: str, tested: pd.DataFrame, claims: Claims) -> dict:
+        """A pick and, as a sentence made from the paired test, what choosing it costs against the best model."""
+        report = self.report
+        if label is None:
+            return {f"{prefix}_model": "none fits", f"{prefix}_acc": "n/a",
+                    f"{prefix}_tradeoff": "no evaluated model fits"}
+        top, best = tested.loc[label], tested.loc[report.best]
+        if label == report.best:
+            tradeoff = "it is the best model overall, so nothing is given up"
+        else:
+            shrink = float(best["size_bytes"] / top["size_bytes"])
+            tradeoff = (claims.accuracy(label, report.best, report.compare(label, report.best))
+                        + f", in {shrink:.1f}x {'fewer' if shrink >= 1 else 'more'} bytes")
+        return {f"{prefix}_model": label,
+                f"{prefix}_acc": f"{top['accuracy']:.2f} %, 95% interval {interval_text(report.evaluations[label])}",
+                f"{prefix}_tradeoff": tradeoff}
+
+    def _device_memory(self, label: str) -> str:
+        """What the microcontroller pick needs on the device: flash, peak RAM, TFLite Micro's arena, latency."""
+        record = next((r for r in self.records if f"{r['model']} ({r['variant']})" == label), None)
+        if record is None:
+            return "nothing: no model fits"
+        text = (f"{record['flash_bytes'] / 1e3:.1f} kB of flash ({record['artifact']}, a full-integer TFLite model) "
+                f"and {record['peak_ram_bytes'] / 1e3:.1f} kB of peak RAM")
+        if "tflm" in record.get("memory", {}):
+            text += (f" (TensorFlow Lite Micro's own arena: {record['memory']['tflm']['head_bytes'] / 1e3:.1f} kB, "
+                     "plus CMSIS-NN's convolution scratch)")
+        latency = self.report.profile_best.at["cortex_m4", "estimated device latency (ms)"]
+        if not pd.isna(latency):
+            text += f", and runs in an estimated {latency:g} ms there (MACs x cycles per MAC / clock: an estimate)"
+        return text
+
+    def check(self, context_key: str) -> str:
+        """The chapter's invariants (an AssertionError names the first that fails); returns a one-line summary."""
+        report = self.report
+        for axis, front in report.fronts.items():
+            column = report.axes[axis][0]
+            labels = list(report.evaluated["label"])
+            for label in labels:  # on the front exactly when no other model dominates it (paired test)
+                dominated = any(report.dominates(other, label, axis) for other in labels if other != label)
+                assert (label in set(front["label"])) == (not dominated), (axis, label)
+            # a cheaper model on the front is never a tie within noise with a costlier one: the front resolves it
+            for cheap, dear in zip(front["label"], front["label"][1:]):
+                if front.set_index("label").at[cheap, column] < front.set_index("label").at[dear, column]:
+                    assert report.compare(dear, cheap)["better"] == "a", (axis, cheap, dear)
+            assert front["accuracy"].is_monotonic_increasing, f"{axis} front is not increasing in accuracy"
+        for path in self.paths.values():
+            assert os.path.getsize(path) > 0, path
+        # every record of this run's context, and only those, was analysed and placed
+        assert self.records and all(r["context"]["key"] == context_key and "frontier" in r for r in self.records)
+        assert len(report.table) == len(self.records)
+        # every pick is the highest validation accuracy among what it picks from
+        assert report.best == report.by_validation(report.evaluated)["label"].iloc[0]
+        return f"all frontier invariants hold ({len(report.fronts)} fronts, {len(self.paths)} reports)"
 
 
 def _tell_card(published: Path, record: dict) -> None:
@@ -47,11 +164,9 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
     paths = {"pareto_frontier": layout.reports / "pareto_frontier.png",
              "constraint_feasibility": layout.reports / "constraint_feasibility.png",
              "model_comparison": layout.reports / "model_comparison.csv"}
-    for name, figure in (("pareto_frontier", plots.plot_pareto_frontier(report)),
-                         ("constraint_feasibility", plots.plot_constraint_feasibility(feasibility_points(report),
-                                                                                      report.budgets))):
-        figure.savefig(paths[name], dpi=120, bbox_inches="tight")
-        plt.close(figure)
+    figures = {"pareto_frontier": plots.save_figure(plots.plot_pareto_frontier(report), paths["pareto_frontier"]),
+               "constraint_feasibility": plots.save_figure(plots.plot_constraint_feasibility(
+                   feasibility_points(report), report.budgets), paths["constraint_feasibility"])}
     comparison_table(report).to_csv(paths["model_comparison"], index=False)
     placed = [{**record, "frontier": report.placement(record)} for record in records]
     for record in placed:  # the cards of this run's published models learn which profiles they meet
@@ -65,4 +180,4 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
             if record is not None:
                 _tell_card(layout.models / NAS_BEST_FILES[kind], record)
     upsert_results(layout.logs, placed)
-    return FrontierResult(report, load_results(layout.logs, context_key), paths)
+    return FrontierResult(report, load_results(layout.logs, context_key), paths, figures)

@@ -25,7 +25,9 @@ import onnx
 import pandas as pd
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
+from .. import plots
 from ..cards import model_card, write_card
+from ..claims import Claims
 from ..errors import ModelFileError
 from ..export import export_waveform_model
 from ..features import LogMelFrontEnd, load_audio
@@ -34,13 +36,13 @@ from ..memory import device_memory
 from ..metrics import classification_metrics
 from ..settings import Settings
 from ..profile import compare_latency, runtime_latency
-from ..quantize import METHODS, QuantizationInputs, calibration_set, check_methods
+from ..quantize import METHODS, QuantizationInputs, calibration_set, check_methods, layer_sensitivity
 from ..results import upsert_results
 from ..stats import interval_text, mcnemar, pooled
 from ..runtimes import DEPLOYABLE, FP32Model, open_model
 from ..runtimes import get as get_runtime
 from ..runtimes.onnxruntime import onnx_session
-from ..storage import CacheEntry, cached, publish
+from ..storage import CacheEntry, cached, file_sha256, publish
 from ..train import TrainResult, predict
 from .baselines import BaselineResult, summary
 from .data import PreparedData
@@ -346,3 +348,137 @@ def export_deployable(data: PreparedData, baseline: BaselineResult, clips: int =
             "tolerance": WAVEFORM_TOLERANCE, "within_tolerance": difference <= WAVEFORM_TOLERANCE,
             "predictions_agree": bool((onnx_logits.argmax(1) == torch_logits.argmax(1)).all()),
             "latency": runtime_latency("onnxruntime", path, threads, 50)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What chapter 3 shows
+# ---------------------------------------------------------------------------------------------------------------
+
+def _machine_sentence(machine: dict) -> str:
+    """What the CPU's INT8 instructions mean for ONNX Runtime's kernels and the weights' bit width."""
+    isa = ", ".join(machine["isa"]) or "no listed SIMD extension"
+    if machine["int8_dot_product"]:
+        return (f"This machine ({machine['cpu']}; {isa}) has an INT8 dot-product instruction, so ONNX Runtime's "
+                "INT8 kernels use it and weights keep 8 bits.")
+    return (f"This machine ({machine['cpu']}; {isa}) has no INT8 dot-product instruction (VNNI, AMX or ARM dot "
+            "product): ONNX Runtime's INT8 kernels run on AVX2 multiply-add, and weights are quantized to 7 bits "
+            "(reduce_range) to keep its 16-bit intermediate sums from saturating. That choice follows the CPU, "
+            "never the data.")
+
+
+def chapter_values(results: list[QuantizationResult], deployable: dict, data: PreparedData,
+                   settings: Settings) -> dict:
+    """Every value chapter 3's prose quotes."""
+    records = [r.record for r in results if r.record is not None]
+    static = [r for r in records if r["method"] == "ort_static"]
+    pytorch = [r for r in records if r["method"] == "pytorch_dynamic"]
+    tflite = tflite_table(results)
+    verdicts = [r["paired"]["test"]["better"] for r in records]
+    values = {
+        "q_threads": int(settings.latency_threads), "q_runs": int(settings.latency_runs),
+        "q_clips": int(records[0]["test"]["n"]) if records else 0,
+        "q_protocol": records[0]["protocol"] if records else "none",
+        "q_tflm_worst": float(tflite["Planner - TFLM (%)"].abs().max()) if not tflite.empty
+        else "n/a (no tflite_int8 variant in methods)",
+        "n_acc_tie": verdicts.count(None), "n_acc_loss": verdicts.count("b"), "n_acc_gain": verdicts.count("a"),
+        "n_faster": sum(r["latency_comparison"]["faster"] == "a" for r in records),
+        "n_slower": sum(r["latency_comparison"]["faster"] == "b" for r in records), "n_variants": len(records),
+        "q_machine": _machine_sentence(records[0]["machine"]),
+        "wave_rate": int(data.feature_config.sample_rate),
+        "wave_diff": float(f"{deployable['max_abs_logit_difference']:.2e}"),
+        "wave_tol": float(deployable["tolerance"]), "wave_agree": "yes" if deployable["predictions_agree"] else "no",
+    }
+    if static:
+        values.update({"static_min_ratio": round(min(r["size_ratio"] for r in static), 2),
+                       "static_max_ratio": round(max(r["size_ratio"] for r in static), 2),
+                       "static_min_speedup": round(min(r["speedup"] for r in static), 2),
+                       "static_max_speedup": round(max(r["speedup"] for r in static), 2),
+                       "sensitive_model": most_sensitive(results)["model"]})
+    if pytorch:
+        values["pt_max_ratio"] = round(max(r["size_ratio"] for r in pytorch), 2)
+    return values
+
+
+def report_figures(results: list[QuantizationResult], layout) -> dict[str, object]:
+    """Chapter 3's figures, drawn once and written under ``reports/``: every variant against its FP32 twin
+    (``quantization_comparison.png``) and the latencies (``quantization_latency.png``)."""
+    records = [r.record for r in results if r.record is not None]
+    return {"quantization_comparison": plots.save_figure(plots.plot_quantization_comparison(records),
+                                                         layout.reports / "quantization_comparison.png"),
+            "quantization_latency": plots.save_figure(plots.plot_latency_bars(records),
+                                                      layout.reports / "quantization_latency.png")}
+
+
+def state_recommendations(results: list[QuantizationResult], claims: Claims) -> pd.DataFrame:
+    """:func:`recommendations`, with each recommended variant's speedup over its FP32 twin stated through
+    ``claims`` from its paired latency test."""
+    records = [r.record for r in results if r.record is not None]
+    deploy = recommendations(results)
+    for model, row in deploy.iterrows():
+        if row["deploy"] != "fp32":
+            r = next(r for r in records if r["model"] == model and r["variant"] == row["deploy"])
+            lat = r["latency_comparison"]
+            claims.state(f"{model} ({row['deploy']}) is faster than its FP32 twin: {r['speedup']:.2f}x, "
+                         f"Wilcoxon p = {lat['p_value']:.3g}", lat["faster"] == "a", lat["p_value"], lat["test"])
+    return deploy
+
+
+def export_checks(results: list[QuantizationResult], baselines: list[BaselineResult]) -> pd.DataFrame:
+    """Per baseline: how far its ONNX export is from PyTorch, and the operators static INT8 left in float."""
+    static = [r.record for r in results if r.record is not None and r.record["method"] == "ort_static"]
+    return pd.DataFrame([{
+        "model": b.name, "ONNX vs PyTorch, max abs logit difference": b.record["onnx_max_abs_difference"],
+        "operators left in float (static INT8)": ", ".join(
+            f"{op} x{count}" for r in static if r["model"] == b.name
+            for op, count in r["quantization"]["float_operators"].items()),
+    } for b in baselines]).set_index("model")
+
+
+def most_sensitive(results: list[QuantizationResult]) -> dict:
+    """The ``ort_static`` record that lost the most validation accuracy against its FP32 twin."""
+    static = [r.record for r in results if r.record is not None and r.record["method"] == "ort_static"]
+    return max(static, key=lambda r: r["fp32"]["val_accuracy"] - r["val_accuracy"])
+
+
+def sensitivity_of_most_sensitive(results: list[QuantizationResult], baselines: list[BaselineResult],
+                                  data: PreparedData, settings: Settings) -> tuple[str, list[dict]]:
+    """The most sensitive model (:func:`most_sensitive`) and its per-layer sensitivity rows
+    (:func:`edge_audio.quantize.layer_sensitivity`) on its test fold, calibrated on its training folds."""
+    name = most_sensitive(results)["model"]
+    split = next(b for b in baselines if b.name == name).deployed_run.split
+    x_train, _ = data.features.select(split.train_folds)
+    x_test, y_test = data.features.select([split.test_fold])
+    return name, layer_sensitivity(data.layout.models / f"{name}.onnx",
+                                   calibration_set(x_train, settings.calibration_size, seed=settings.seed), x_test,
+                                   y_test, len(data.dataset.class_names), settings.calibration_method,
+                                   settings.latency_threads)
+
+
+def check(results: list[QuantizationResult], baselines: list[BaselineResult], deploy: pd.DataFrame,
+          deployable: dict, data: PreparedData) -> str:
+    """Chapter 3's invariants (an AssertionError names the first that fails); returns a one-line summary."""
+    records = [r.record for r in results if r.record is not None]
+    for r in records:
+        artifact = data.layout.root / r["artifact"]
+        assert artifact.is_file() and os.path.getsize(artifact) == r["size_bytes"], r["artifact"]
+        assert file_sha256(artifact) == r["artifact_sha256"], f"{r['artifact']} is not this run's variant"
+        assert r["latency_ms"] > 0 and r["fp32"]["latency_ms"] > 0
+        # every variant was paired with its FP32 twin on the same clips, test and validation
+        assert r["paired"]["test"]["n"] == r["test"]["n"] == r["fp32"]["test"]["n"]
+        assert r["paired"]["test"]["changed"] <= r["test"]["n"] and r["paired"]["val"]["n"] == r["val"]["n"]
+        if r["method"].startswith("ort_static") or r["full_integer_tflite"]:  # INT8 weights and activations
+            assert r["size_bytes"] < r["fp32"]["size_bytes"], f"{r['model']} ({r['method']}) is not smaller than FP32"
+        if r["full_integer_tflite"]:  # it ran in TensorFlow Lite Micro, and the planner is within 5% of its arena
+            assert r["flash_bytes"] == r["size_bytes"] and r["int8_activations"], r["model"]
+            assert abs(r["memory"]["tflm"]["planner_difference_percent"]) <= 5.0, (r["model"], r["memory"]["tflm"])
+    # a recommended variant is never resolvably less accurate than FP32 on the validation clips, and resolvably faster
+    for model, row in deploy.iterrows():
+        picked = [r for r in records if r["model"] == model and r["variant"] == row["deploy"]]
+        assert all(r["paired"]["val"]["better"] != "b" and r["latency_comparison"]["faster"] == "a" for r in picked)
+    # every failed (model, method) is named in the chapter's prose, under the table
+    failures = failure_note(results)
+    assert all(f"{r.model} with {r.method}" in failures for r in results if r.error), failures
+    # the FP32 ONNX files the variants were made from compute what PyTorch computes, and so does the raw-audio model
+    assert all(b.record["onnx_max_abs_difference"] < 1e-4 for b in baselines)
+    assert deployable["within_tolerance"] and deployable["predictions_agree"], deployable
+    return f"all quantization invariants hold ({len(records)} variants)"

@@ -19,15 +19,15 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from .. import plots
 from ..cards import card_path, read_card, write_card
+from ..claims import Claims
 from ..features import FeatureSet, extract_features
 from ..machine import machine_identity, versions
 from ..memory import memory_report
-from ..nas import HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
+from ..nas import HISTORY_FILE, SAMPLERS, closest_candidate, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
 from ..settings import Settings
 from ..profile import compare_latency
 from ..runtimes import get as get_runtime
@@ -60,6 +60,7 @@ class NASResult:
     best_files: dict[str, Path]  # empty when no candidate met the budgets
     history_path: Path
     fronts: dict[int, list[dict]]  # generation -> NSGA-II's feasible front after it
+    figures: dict[str, object] = dataclasses.field(default_factory=dict)  # name -> the figure under reports/
 
     def finalist_table(self) -> pd.DataFrame:
         """The finalists, retrained with the baseline protocol, with their INT8 variant: the baseline metrics."""
@@ -78,6 +79,132 @@ class NASResult:
                          "INT8 (ms)": int8["latency_ms"] if int8 else None,
                          "Architecture": describe_spec(r["architecture"], r["features"]["n_mels"])})
         return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
+
+
+    # -- what chapter 4 shows ------------------------------------------------------------------------------------
+    def entries(self) -> list[dict]:
+        """Every trial of every search."""
+        return [h for seed in self.search.history for h in self.search.history[seed]]
+
+    def chapter_values(self, settings: Settings) -> dict:
+        """The values chapter 4's prose quotes about the searches' settings and outcome."""
+        budgets, search = settings.budgets, settings.search
+        winner = self.search.winner
+        names = {"nsga2": "NSGA-II", "random": "random search"}
+        return {
+            "nas_trials": int(search.trials), "nas_population": int(search.population),
+            "nas_generations": int(search.generations), "nas_seeds": ", ".join(map(str, self.search.seeds)),
+            "nas_max_size": float(budgets.max_size_mb), "nas_max_latency": float(budgets.max_latency_ms),
+            "nas_min_accuracy": float(budgets.min_accuracy),
+            "nas_ram": "no peak-RAM limit" if budgets.max_ram_kb is None else
+                       f"peak RAM <= {budgets.max_ram_kb:g} kB with INT8 activations (estimated from the graph "
+                       "before training)",
+            "nas_flash": "no flash limit" if budgets.max_flash_kb is None else
+                         f"flash <= {budgets.max_flash_kb:g} kB (the full-integer TFLite model's bytes)",
+            "nas_winner": {"tie": "neither: a tie within noise over the seeds" if len(self.search.seeds) > 1 else
+                           "no verdict (one seed)"}.get(winner, f"{names.get(winner)}, resolvably, over the seeds"),
+        }
+
+    def summary_table(self) -> pd.DataFrame:
+        """Per seed and search: trials trained, feasible, and the best feasible proxy accuracy."""
+        return pd.DataFrame([{"seed": seed, "search": sampler, **row}
+                             for seed, by_sampler in self.search.summaries.items()
+                             for sampler, row in by_sampler.items()]).set_index(["seed", "search"]).rename(columns={
+            "trained": "trained (met size and latency)", "feasible": "feasible (all budgets)",
+            "best_feasible_accuracy": "best feasible proxy acc (%)", "best_trial": "best trial"})
+
+    def search_verdicts(self, claims: Claims) -> str:
+        """NSGA-II against random search over the seeds, each sentence made by ``claims`` from the paired t-test,
+        and how many candidates broke a hard budget and were never trained."""
+        verdicts = []
+        for score, label in (("hypervolume", "hypervolume"), ("best_feasible_accuracy",
+                                                              "best feasible proxy accuracy")):
+            cmp = self.search.comparison[score]
+            spread = (f"{label} {cmp['mean_a']:.4g} +- {cmp['std_a']:.2g} (NSGA-II) against {cmp['mean_b']:.4g} +- "
+                      f"{cmp['std_b']:.2g} (random) over {cmp['seeds']} seed(s)")
+            if cmp["p_value"] is None:
+                sentence = f"On {spread}, there is no verdict: one seed cannot tell a method from luck"
+            elif cmp["better"] is None:
+                sentence = (f"On {spread}, NSGA-II and random search are a tie within noise (paired t-test p = "
+                            f"{cmp['p_value']:.3g})")
+            else:
+                winner, loser = ("NSGA-II", "random search") if cmp["better"] == "a" else ("random search", "NSGA-II")
+                sentence = f"On {spread}, {winner} won over {loser} (paired t-test p = {cmp['p_value']:.3g})"
+            verdicts.append(claims.state(sentence, cmp["better"] is not None, cmp["p_value"], cmp["test"]) + ".")
+        untrained = sum(not h["trained"] for h in self.entries())
+        return (" ".join(verdicts) + f" Across all searches {untrained} candidate(s) broke the size, latency or RAM "
+                "budget and were never trained.")
+
+    def outcome(self, data: PreparedData, budgets) -> list:
+        """What the search produced, to display: the finalists' tables, any INT8 failure and the published files;
+        or, when nothing met the budgets, the closest candidate and how far it missed (Markdown)."""
+        from IPython.display import Markdown
+
+        from ..results import fold_table
+        from .quantization import failure_note
+
+        if not self.finalists:
+            entries = self.entries()
+            near = closest_candidate(entries, budgets)
+            return [Markdown(
+                f"**No architecture in the search space met these budgets** in {len(entries)} trials, so nothing "
+                f"was retrained or published. The closest candidate (trial {near['number']} of {near['sampler']}, "
+                f"{'-'.join(map(str, near['spec']['channels']))} {near['spec']['block']}) measured "
+                f"{near['size_bytes'] / 1e6:.4f} MB and {near['latency_ms']:.3f} ms"
+                + (f" with {near['proxy_accuracy']:.2f} % proxy accuracy" if near["trained"] else " (not trained)")
+                + ": " + "; ".join(near["reasons"]) + ". Loosen the budgets or widen the search space.")]
+        shown = [self.finalist_table(), fold_table([f.record for f in self.finalists]
+                                                   + [q.record for q in self.quantized if q.record])]
+        if any(q.error for q in self.quantized):
+            shown.append(Markdown(failure_note(self.quantized)))
+        best = self.best.record
+        shown.append(Markdown(f"Published: **{self.best.name}** ({best['accuracy']:.2f} % test accuracy, "
+                              f"{best['size_bytes'] / 1e3:.1f} kB, {best['latency_ms']:.3f} ms) as "
+                              + ", ".join(f"`{p.relative_to(data.layout.root)}`" for p in self.best_files.values())
+                              + "."))
+        return shown
+
+    def dominance(self, baselines: list[BaselineResult], data: PreparedData, settings: Settings,
+                  claims: Claims) -> tuple[str, pd.DataFrame, dict]:
+        """Does a finalist dominate a baseline? The answer (Markdown, each sentence stated through ``claims``), the
+        table of every pair, and the glued list of dominated baselines."""
+        table = dominance_table(self.finalists, baselines, data, settings)
+        wins = table[table["dominates"]] if len(table) else table
+        sentences = [claims.state(f"{row['NAS model']} dominates {row['baseline']}: size "
+                                  f"{row['size kB (NAS / baseline)']} kB, accuracy {row['accuracy: paired test']}, "
+                                  f"latency {row['latency: paired test']}",
+                                  True, None, "exact size, exact McNemar test, Wilcoxon signed-rank test")
+                     for _, row in wins.iterrows()]
+        answer = ("**Yes**: " + "; ".join(sentences) + "." if sentences else
+                  "**No**: no NAS finalist is at least as good as a baseline on all three counts and better on one"
+                  + (" (see the table)." if len(table) else " (there is no finalist)."))
+        glued = {"nas_dominated": ", ".join(sorted(set(wins["baseline"]))) if len(wins) else "none"}
+        return answer, table, glued
+
+    def check(self, settings: Settings, dominance: pd.DataFrame, data: PreparedData) -> str:
+        """Chapter 4's invariants (an AssertionError names the first that fails); returns a one-line summary."""
+        import json
+
+        from .quantization import failure_note
+
+        search, failures = settings.search, failure_note(self.quantized)
+        saved = json.loads(self.history_path.read_text())
+        entries = self.entries()
+        assert len(saved["trials"]) == len(entries) == 2 * search.trials * len(settings.searches), len(entries)
+        assert sorted({h["seed"] for h in entries}) == sorted(settings.searches)
+        assert all(h["trained"] == all(h["violations"][k] <= 0 for k in ("size_mb", "latency_ms", "ram_kb", "flash_kb"))
+                   for h in entries), "a candidate over a hard budget was trained"
+        assert all(h["feasible"] == (not h["reasons"]) for h in entries)
+        assert bool(self.finalists) == bool(self.best_files) and all(p.is_file() for p in self.best_files.values())
+        # each finalist's exported ONNX computes what its PyTorch model computes; every INT8 failure is in the prose
+        assert all(f.record["onnx_max_abs_difference"] < 1e-4 for f in self.finalists)
+        assert all(f"{q.model} with {q.method}" in failures for q in self.quantized if q.error), failures
+        assert (data.layout.reports / "nas_evolution.png").is_file()
+        # a finalist that dominates a baseline is not resolvably worse on any count
+        wins = dominance[dominance["dominates"]] if len(dominance) else dominance
+        assert all(not row["accuracy: paired test"].startswith("baseline")
+                   and row["latency: paired test"] != "baseline better" for _, row in wins.iterrows())
+        return f"all NAS invariants hold ({len(entries)} trials in {self.history_path.name})"
 
 
 def describe_spec(spec: dict, n_mels: int) -> str:
@@ -214,12 +341,11 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
     fronts = {generation: feasible_front([h for h in nsga if h["number"] // population <= generation])
               for generation in sorted({h["number"] // population for h in nsga})}
     result = NASResult(outcome, finalists, quantized, best, best_files, history_path, fronts)
-    figure = plots.plot_nas_evolution(outcome.history, population, fronts)
-    figure.savefig(layout.reports / "nas_evolution.png", dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    figure = plots.plot_constraint_feasibility(nas_feasibility_points(result, baselines), budgets)
-    figure.savefig(layout.reports / "constraint_feasibility.png", dpi=120, bbox_inches="tight")
-    plt.close(figure)
+    result.figures = {
+        "nas_evolution": plots.save_figure(plots.plot_nas_evolution(outcome.history, population, fronts),
+                                           layout.reports / "nas_evolution.png"),
+        "nas_feasibility": plots.save_figure(plots.plot_constraint_feasibility(
+            nas_feasibility_points(result, baselines), budgets), layout.reports / "nas_feasibility.png")}
     return result
 
 

@@ -1,4 +1,4 @@
-"""Paths and the feature settings: where the project and the output are, and how a clip becomes a log-mel.
+"""Paths: where the project and the output are, and the layout of one run's output folder.
 
 The project root is the edge-audio checkout this package was installed from (the folder holding ``_toc.yml``
 and ``book/``), found from the package's own location, so ``edge-audio run`` works from any directory. Relative
@@ -10,11 +10,9 @@ directory they were typed in before passing them on.)
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ParameterError
-from .parameters import default
 
 #: Environment variable that moves the default output folder (the test suite points it at a temporary folder).
 OUTPUT_DIR_ENV = "EDGE_AUDIO_OUTPUT_DIR"
@@ -44,52 +42,6 @@ def resolve_path(path: str | os.PathLike) -> Path:
 def default_output_dir() -> Path:
     """``$EDGE_AUDIO_OUTPUT_DIR`` when set, else ``output/`` under the project root."""
     return resolve_path(os.environ.get(OUTPUT_DIR_ENV) or "output")
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """How a clip becomes a log-mel spectrogram: resample, mix to mono, pad/crop, mel filterbank, log."""
-
-    sample_rate: int = default("sample_rate")
-    duration: float = default("duration")
-    n_mels: int = default("n_mels")
-    n_fft: int = default("n_fft")
-    hop_length: int = default("hop_length")
-    fmin: float = 0.0
-    fmax: float | None = None
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.sample_rate < 1000:
-            problems.append(f"sample_rate must be >= 1000 Hz, got {self.sample_rate}")
-        if self.duration <= 0:
-            problems.append(f"duration must be > 0 s, got {self.duration}")
-        if self.n_mels < 1:
-            problems.append(f"n_mels must be >= 1, got {self.n_mels}")
-        if self.hop_length < 1 or self.n_fft < 8:
-            problems.append(f"need n_fft >= 8 and hop_length >= 1, got {self.n_fft} and {self.hop_length}")
-        if self.fmax is not None and not (self.fmin < self.fmax <= self.sample_rate / 2):
-            problems.append(f"need fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
-        if problems:
-            raise ParameterError("invalid feature settings: " + "; ".join(problems))
-
-    @property
-    def num_samples(self) -> int:
-        """Samples per clip after padding/cropping."""
-        return int(round(self.sample_rate * self.duration))
-
-    @property
-    def num_frames(self) -> int:
-        """Time frames of the log-mel (centred STFT)."""
-        return 1 + self.num_samples // self.hop_length
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(n_mels, frames) of one clip's features."""
-        return (self.n_mels, self.num_frames)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

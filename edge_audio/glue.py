@@ -1,0 +1,23 @@
+"""Glue a step's values into its chapter: the numbers and sentences the prose quotes (``{glue:text}`name```).
+
+Every value is glued as a plain Python ``int``, ``float`` or ``str`` (NumPy scalars repr as ``np.float64(...)``
+under NumPy 2, which breaks ``{glue:text}`` formatting), without display.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def plain(value: Any) -> Any:
+    """``value`` as a plain Python scalar (NumPy scalars converted; anything else as it is)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def glue_all(values: dict[str, Any]) -> None:
+    """Glue every ``name: value`` of ``values`` for the chapter's prose, without displaying it."""
+    from myst_nb import glue
+
+    for name, value in values.items():
+        glue(name, plain(value), display=False)
