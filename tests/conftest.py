@@ -50,3 +50,36 @@ def csv_dataset(tmp_path) -> Path:
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
     return root / "labels.csv"
 
+
+
+#: The suite's one end-to-end book run (`edge-audio run --quick` with these), at the size CI can afford: the
+#: official k-fold protocol on a CSV dataset whose class ids are 3, 7 and 12, two models, two training seeds and
+#: two search seeds, every chapter. The other execution of each chapter is nbval's, over book/ with the
+#: chapters' own defaults (holdout on the embedded data).
+BOOK_RUN = ["-p", "protocol", "kfold", "-p", "sample_rate", "8000", "-p", "duration", "1.0", "-p", "n_mels", "32",
+            "-p", "n_fft", "256", "-p", "hop_length", "128", "-p", "epochs", "8", "-p", "batch_size", "8",
+            "-p", "seeds", "[0, 1]", "-p", "search_seeds", "[0, 1]", "-p", "latency_runs", "5",
+            "-p", "calibration_size", "10",
+            "-p", "model_configs", "[{name: mini, channels: [8, 16], fc_size: 16}, {name: mini2, channels: [8, 16, 32]}]",
+            "-p", "methods", "[ort_static, tflite_int8, pytorch_dynamic]",
+            "-p", "nas_population", "2", "-p", "nas_generations", "2", "-p", "proxy_epochs", "1",
+            "-p", "min_accuracy", "0"]
+
+
+@pytest.fixture(scope="session")
+def book_run(tmp_path_factory):
+    """The whole book, run once per session from a folder outside the checkout with relative paths
+    (``edge-audio run --dataset-path odd/labels.csv --output-dir out``), then built into HTML. Returns the folder
+    it ran in, its output folder, the HTML folder and the runner's stderr. Treat as read-only."""
+    from types import SimpleNamespace
+
+    from edge_audio.book import build_book
+    from helpers import run_cli, write_odd_class_csv
+
+    root = tmp_path_factory.mktemp("book-run")
+    write_odd_class_csv(root / "odd")
+    result = run_cli("run", "--dataset-path", "odd/labels.csv", "--output-dir", "out", "--quick", "--no-build",
+                     *BOOK_RUN, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = build_book(root / "out" / "notebooks", root / "build", root / "staging")
+    return SimpleNamespace(root=root, output=root / "out", html=html, stderr=result.stderr)

@@ -4,26 +4,19 @@ import re
 
 import pytest
 
-from edge_audio.paths import default_output_dir
-from edge_audio.book import chapters, run_book, statement_problems
-
-from helpers import SMALL_FEATURES
+from edge_audio.book import chapters, statement_problems
 
 
 @pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    build_root = tmp_path_factory.mktemp("book")
-    # The official protocol end to end at small size: k-fold on the 10 folds, two training seeds and two search
-    # seeds (nbval runs the chapters' own defaults, holdout, over book/).
-    html = run_book(KFOLD_RUN, output_dir=default_output_dir(), build_root=build_root, quick=True, progress=False)
-    return html
+def built_book(book_run):
+    """The HTML of the session's end-to-end run (tests/conftest.py: k-fold, odd class ids, two seeds)."""
+    return book_run.html
 
 
-#: `edge-audio run --quick -p protocol kfold` at the size the CI can afford.
-KFOLD_RUN = {**SMALL_FEATURES, "protocol": "kfold", "synth_clips_per_class_per_fold": 2, "epochs": 2,
-             "model_configs": ["tiny", "small"], "methods": ["ort_static", "pytorch_dynamic"], "seeds": [0, 1],
-             "search_seeds": [0, 1], "nas_population": 2, "nas_generations": 2, "proxy_epochs": 1,
-             "latency_runs": 20, "calibration_size": 20}
+@pytest.fixture(scope="module")
+def notebooks(book_run):
+    """The folder of that run's executed chapters."""
+    return book_run.output / "notebooks"
 
 
 def test_book_has_an_index_and_every_chapter_page(built_book):
@@ -34,14 +27,14 @@ def test_book_has_an_index_and_every_chapter_page(built_book):
         assert (built_book / "book" / f"{notebook.stem}.html").is_file(), notebook.name
 
 
-def test_data_chapter_shows_its_figures_and_glued_numbers(built_book):
+def test_data_chapter_shows_its_figures_and_glued_numbers(built_book, notebooks):
     page = (built_book / "book" / "01_data.html").read_text(encoding="utf-8")
     assert len(re.findall(r"<img[^>]+src=\"[^\"]+\.png\"", page)) >= 3
     images = list((built_book / "_images").glob("*.png"))
     assert len(images) >= 3
     # glued numbers are rendered in place of their keys
     assert "{glue:text}" not in page
-    value = glued(default_output_dir() / "notebooks" / "01_data.ipynb", "n_usable")
+    value = glued(notebooks / "01_data.ipynb", "n_usable")
     assert re.search(rf"of which\s+(<[^>]+>\s*)*{value}(\s*<[^>]+>)*\s+are usable", page)
 
 
@@ -61,23 +54,16 @@ def glued(notebook_path, name):
     raise AssertionError(f"{notebook_path.name} glues no {name!r}")
 
 
-def test_every_chapter_reports_every_fold_and_states_only_resolved_differences(built_book):
-    folds = [f"fold {k}" for k in range(1, 11)]
+def test_every_chapter_reports_every_fold_and_states_only_resolved_differences(built_book, notebooks):
+    folds = [f"fold {k}" for k in range(1, 6)]  # the CSV dataset's five folds
     for notebook in chapters():
-        executed = default_output_dir() / "notebooks" / notebook.name
+        executed = notebooks / notebook.name
         assert statement_problems(executed) == [], notebook.name
-        if notebook.name[:2] in ("02", "03", "04", "05"):  # a per-fold table of the 10 test folds
+        if notebook.name[:2] in ("02", "03", "04", "05"):  # a per-fold table of the 5 test folds
             text = executed.read_text(encoding="utf-8")
             assert all(fold in text for fold in folds), notebook.name
     intro = text_of((built_book / "book" / "intro.html").read_text(encoding="utf-8"))
     assert "mean over the k folds" in intro
-
-
-def test_a_second_run_of_the_baselines_chapter_trains_nothing(built_book):
-    run_book(KFOLD_RUN, output_dir=default_output_dir(), mode="baseline", build=False, quick=True, progress=False)
-    executed = default_output_dir() / "notebooks" / "02_baselines.ipynb"
-    assert glued(executed, "n_trained") == "0"
-    assert int(glued(executed, "n_reused")) >= 3
 
 
 def test_book_has_the_reference_pages(built_book):
@@ -90,12 +76,12 @@ def test_book_has_the_reference_pages(built_book):
     assert "Adding a runtime" in runtimes and "RUNTIMES" in runtimes
 
 
-def test_frontier_chapter_shows_the_frontier_figure(built_book):
+def test_frontier_chapter_shows_the_frontier_figure(built_book, notebooks, book_run):
     page = (built_book / "book" / "05_frontier.html").read_text(encoding="utf-8")
     assert len(re.findall(r"<img[^>]+src=\"[^\"]+\.png\"", page)) >= 2  # the frontier and the feasibility plots
     assert "{glue:text}" not in page
-    assert (default_output_dir() / "reports" / "pareto_frontier.png").is_file()
-    best = glued(default_output_dir() / "notebooks" / "05_frontier.ipynb", "fr_best_model").strip("'")
+    assert (book_run.output / "reports" / "pareto_frontier.png").is_file()
+    best = glued(notebooks / "05_frontier.ipynb", "fr_best_model").strip("'")
     assert best in page
 
 
@@ -106,30 +92,17 @@ def text_of(html_page):
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", html_page)))
 
 
-def test_intro_summary_numbers_are_glued_from_the_chapters(built_book):
+def test_intro_summary_numbers_are_glued_from_the_chapters(built_book, notebooks):
     intro = text_of((built_book / "book" / "intro.html").read_text(encoding="utf-8"))
     assert "glue:text" not in intro and "::" not in intro
-    frontier = default_output_dir() / "notebooks" / "05_frontier.ipynb"
+    frontier = notebooks / "05_frontier.ipynb"
     for key in ("fr_best_model", "fr_mcu_model", "fr_budget_model", "fr_dataset", "fr_protocol"):
         assert glued(frontier, key).strip("'") in intro, key
     accuracy = float(glued(frontier, "fr_best_acc"))
     assert f"{accuracy} % test accuracy" in intro
-    nas = default_output_dir() / "notebooks" / "04_nas.ipynb"
+    nas = notebooks / "04_nas.ipynb"
     assert glued(nas, "nas_winner").strip(chr(39)) in intro
     assert f"95% interval {glued(frontier, 'fr_best_interval').strip(chr(39))}" in intro
-
-
-def test_nas_chapter_with_impossible_budgets_says_so_and_renders(built_book, tmp_path):
-    from edge_audio.book import book_dir, execute_chapter
-
-    executed = tmp_path / "04_nas.ipynb"
-    execute_chapter(book_dir() / "04_nas.ipynb", executed,
-                    {"output_dir": str(default_output_dir()), "max_size_mb": 0.0001, "max_latency_ms": 5.0},
-                    progress=False)
-    text = executed.read_text(encoding="utf-8")
-    assert "No architecture in the search space met these budgets" in text
-    assert "The closest candidate" in text and "size 0." in text  # how far it missed, in its own words
-    assert glued(executed, "nas_dominated") == "'none'"
 
 
 def test_nas_chapter_rejects_invalid_budgets_with_a_clear_error(tmp_path):

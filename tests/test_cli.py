@@ -80,29 +80,16 @@ def test_a_wrong_value_is_a_one_line_error_before_any_chapter_runs(tmp_path):
     assert not (tmp_path / "out" / "notebooks").exists()
 
 
-SMALL_RUN = ["-p", "sample_rate", "8000", "-p", "duration", "1.0", "-p", "n_mels", "32", "-p", "n_fft", "256",
-             "-p", "hop_length", "128", "-p", "epochs", "8", "-p", "batch_size", "8", "-p", "latency_runs", "5",
-             "-p", "calibration_size", "10",
-             "-p", "model_configs", "[{name: mini, channels: [8, 16], fc_size: 16}]",
-             "-p", "methods", "[ort_static, tflite_int8]",
-             "-p", "nas_population", "2", "-p", "nas_generations", "1", "-p", "proxy_epochs", "1",
-             "-p", "min_accuracy", "0"]
-
-
-def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids(tmp_path):
-    """Class ids 3, 7, 12 (not 0..K-1) through every chapter, started outside the checkout, relative paths."""
-    from helpers import write_odd_class_csv
-
+def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids(book_run, tmp_path):
+    """Class ids 3, 7, 12 (not 0..K-1) through every chapter, started outside the checkout, relative paths (the
+    session's end-to-end run, tests/conftest.py)."""
     from edge_audio.results import load_results
 
-    write_odd_class_csv(tmp_path / "odd")
-    result = run_cli("run", "--dataset-path", "odd/labels.csv", "--output-dir", "out", "--quick", "--no-build",
-                     *SMALL_RUN, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert all(f"== executing {name}" in result.stderr for name in ("01_data", "02_baselines", "05_frontier"))
-    assert sorted(p.name for p in (tmp_path / "out" / "notebooks").glob("*.ipynb")) == [
+    root, stderr = book_run.root, book_run.stderr
+    assert all(f"== executing {name}" in stderr for name in ("01_data", "02_baselines", "05_frontier"))
+    assert sorted(p.name for p in (root / "out" / "notebooks").glob("*.ipynb")) == [
         "01_data.ipynb", "02_baselines.ipynb", "03_quantization.ipynb", "04_nas.ipynb", "05_frontier.ipynb"]
-    records = load_results(tmp_path / "out" / "logs")
+    records = load_results(root / "out" / "logs")
     variants = {(r["model"], r["variant"]) for r in records}
     assert {("mini", "fp32"), ("mini", "ort_static"), ("mini", "tflite_int8"), ("nas_1", "fp32"),
             ("nas_1", "ort_static"), ("nas_1", "tflite_int8")} <= variants
@@ -113,7 +100,7 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
             assert record["class_names"] == ["pitch3", "pitch7", "pitch12"]
     assert all("frontier" in r for r in records)
     # every published ONNX model has its card, and the frontier told it which profiles it meets
-    models = tmp_path / "out" / "models"
+    models = root / "out" / "models"
     for name in ("mini.onnx", "mini_ort_static.onnx", "mini_waveform.onnx", "mini_tflite_int8.tflite", "nas_1.onnx",
                  "nas_best_model.onnx", "nas_best_model_int8.onnx", "nas_best_model_tflite_int8.tflite"):
         stem = name.rsplit(".", 1)[0]
@@ -124,27 +111,29 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     for card in ("nas_best_model", "nas_best_model_int8", "nas_best_model_tflite_int8"):  # the best's copies too
         assert json.loads((models / f"{card}.card.json").read_text())["profiles"] is not None, card
 
-    # classify prints, for each test clip, what the pipeline predicted for it: the true class where it was right
-    correct = {r["variant"]: r["test"]["correct"] for r in records if r["model"] == "mini"}
-    clips = sorted((tmp_path / "odd" / "clips").glob("*_5_*.wav"))  # fold 5 is the holdout test fold
+    # classify prints, for each test clip, what the published model (the split testing on the last fold, 5)
+    # predicted for it: the true class where it was right, as often as that split's record says
+    last = {r["variant"]: r["test"] for r in records if r["model"] == "mini"}
+    clips = sorted((root / "odd" / "clips").glob("*_5_*.wav"))
+    correct = {variant: round(test["fold_accuracies"][-1] * len(clips) / 100) for variant, test in last.items()}
     truth = {str(p): f"pitch{p.name.split('_')[0]}" for p in clips}
     for model, variant in (("mini.onnx", "fp32"), ("mini_waveform.onnx", "fp32"),
                            ("mini_ort_static.onnx", "ort_static"), ("mini_tflite_int8.tflite", "tflite_int8")):
-        result = run_cli("classify", f"out/models/{model}", *truth, "--top", "1", cwd=tmp_path)
+        result = run_cli("classify", f"out/models/{model}", *truth, "--top", "1", cwd=root)
         assert result.returncode == 0, result.stderr
         printed = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
         right = sum(printed[path].split()[0] == label for path, label in truth.items())
         assert right == correct[variant], (model, result.stdout)
     # a bad file is one line on stderr and exit 2, and the good ones are still classified; --stream slides
     (tmp_path / "bad.wav").write_text("not audio")
-    result = run_cli("classify", "out/models/mini.onnx", "bad.wav", str(clips[0]), cwd=tmp_path)
+    result = run_cli("classify", "out/models/mini.onnx", tmp_path / "bad.wav", str(clips[0]), cwd=root)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
-    assert result.stderr.startswith("edge-audio: error: cannot read audio file bad.wav")
+    assert result.stderr.startswith(f"edge-audio: error: cannot read audio file {tmp_path / 'bad.wav'}")
     assert result.stdout.startswith(str(clips[0]))
     long = tmp_path / "long.wav"
     rate = 44100  # not the model's rate, and stereo: classify resamples and mixes
     sf.write(long, np.stack([np.sin(2 * np.pi * 440 * np.arange(int(3.5 * rate)) / rate)] * 2, axis=1), rate)
-    result = run_cli("classify", "out/models/mini.onnx", str(long), "--stream", "--hop", "0.5", cwd=tmp_path)
+    result = run_cli("classify", "out/models/mini.onnx", str(long), "--stream", "--hop", "0.5", cwd=root)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 + 6 + 1 and "real-time factor" in lines[-1]  # windows at 0, 0.5, ..., 2.5 s

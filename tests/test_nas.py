@@ -122,6 +122,14 @@ def test_impossible_budgets_give_no_finalist_and_name_the_closest_candidate(data
     assert near is not None and not near["trained"] and near["size_bytes"] == min(h["size_bytes"] for h in entries)
     assert (data.layout.reports / "nas_evolution.png").is_file()
     assert (data.layout.reports / "nas_feasibility.png").is_file()
+    # what chapter 4 shows for it: that nothing met the budgets, the closest candidate and how far it missed
+    [shown] = result.outcome(data, budgets)
+    assert "No architecture in the search space met these budgets" in shown.data
+    assert "The closest candidate" in shown.data and "size 0." in shown.data
+    from edge_audio.claims import Claims
+
+    answer, table, glued = result.dominance(train_baselines(data, settings), data, settings, Claims())
+    assert glued == {"nas_dominated": "none"} and answer.startswith("**No**") and "no finalist" in answer
 
 
 @pytest.mark.parametrize("kwargs, message", [

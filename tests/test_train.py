@@ -115,6 +115,12 @@ def test_baselines_step_writes_models_records_and_reuses_runs(us8k_dir, tmp_path
                                                             data.num_classes)["accuracy"]
     second = train_baselines(data, settings)
     assert all(r.deployed_run.reused for r in second)
+    # what chapter 2 says of a second run: it trained nothing and reused every run
+    from edge_audio.steps.baselines import chapter_values
+
+    values = chapter_values(second, data, settings)
+    assert values["n_trained"] == 0 and values["n_reused"] == sum(len(runs) for b in second
+                                                                  for runs in b.seed_runs.values())
     assert [r.record for r in second] == [r.record for r in first]
     assert len(load_results(tmp_path / "logs")) == 2  # upserted, not duplicated
     with pytest.raises(ParameterError, match="unique"):
