@@ -2,11 +2,14 @@
 
 The default output folder is moved to a temporary one for the whole session (unless EDGE_AUDIO_OUTPUT_DIR is
 already set), so tests never write into the user's output/. nbval's kernels inherit the variable, and the
-chapters run in order share what earlier ones cached, exactly as in a book run.
+chapters run in order share what earlier ones cached, exactly as in a book run. The suite runs on two xdist
+workers (``pyproject.toml``); the workers inherit the folder from the controlling process.
 """
 import os
 import shutil
 import tempfile
+
+import pytest
 
 from edge_audio.paths import OUTPUT_DIR_ENV
 
@@ -22,3 +25,21 @@ def pytest_unconfigure(config):
     path = getattr(config, "_edge_audio_output", None)
     if path:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """Share the suite out in whole units: nbval's cells of the chapters in one (they run in order, sharing one
+    output folder), the tests of the end-to-end book run in another, and each other test module in its own (so a
+    module's fixtures are built once, not once per worker). The two long units go first."""
+    def group(item) -> str:
+        if item.path.suffix == ".ipynb":
+            return "chapters"
+        if "book_run" in getattr(item, "fixturenames", ()):
+            return "book_run"
+        return item.path.stem
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    first = {"chapters": 0, "book_run": 1}
+    items.sort(key=lambda item: first.get(group(item), 2))  # a stable sort: each unit keeps its own order

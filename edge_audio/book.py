@@ -22,7 +22,6 @@ from .paths import OutputLayout, is_project, project_root, resolve_path
 from .errors import UserError, user_error_names
 from .parameters import PARAMETERS, book_values, chapter_parameters, check_names
 from .settings import Settings
-from .claims import unbacked_claims
 
 #: ``edge-audio run --mode``: the chapters (by number) each mode executes.
 MODES: dict[str, tuple[str, ...]] = {"full": ("01", "02", "03", "04", "05"), "baseline": ("01", "02"),
@@ -153,6 +152,8 @@ def statement_problems(executed: Path) -> list[str]:
     """What an executed chapter states about differences that its own tests do not back: a sentence it glued as a
     claim (``claims``, see :class:`edge_audio.claims.Claims`) asserting a difference its test did not resolve, or a
     sentence of its computed prose (Markdown outputs, glued text) asserting one that no resolved claim states."""
+    from .claims import unbacked_claims  # scipy, behind it, is not needed to start the command line
+
     glued = glued_values(executed)
     texts = [value for name, value in glued.items() if name != "claims"]
     for cell in json.loads(Path(executed).read_text(encoding="utf-8"))["cells"]:

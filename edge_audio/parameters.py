@@ -139,7 +139,7 @@ _PARAMETERS = (
     _data("silence_threshold", 1e-4, "a clip whose peak amplitude is below this is excluded as silent",
           "a number >= 0", lambda v: _is_number(v, 0.0), convert=float),
     # models and training: chapter 5 declares them too, because they say which results belong to this run
-    _training("model_configs", ["tiny", "small", "medium"], "baselines: preset names (tiny, small, medium, ds_cnn) "
+    _training("model_configs", ["tiny", "small"], "baselines: preset names (tiny, small, medium, ds_cnn) "
               "or specs like {name: custom, channels: [16, 32], fc_size: 64}",
               "a non-empty list of preset names or specs with a name", _model_configs, chapters=("02", "03", "04"),
               book=["tiny", "small", "medium", "ds_cnn"], convert=list),
@@ -210,8 +210,8 @@ _PARAMETERS = (
               ("04",), "architecture search", "true or false", lambda v: isinstance(v, bool)),
     Parameter("proxy_epochs", 3, "epochs of a candidate's proxy training", ("04",), "architecture search",
               "an integer >= 1", lambda v: _is_int(v, 1), book=6),
-    Parameter("proxy_train_folds", None, "None: the proxy trains on all training folds; N: on the first N", ("04",),
-              "architecture search", "None or an integer >= 1", lambda v: v is None or _is_int(v, 1), book=2),
+    Parameter("proxy_train_folds", 2, "None: the proxy trains on all training folds; N: on the first N", ("04",),
+              "architecture search", "None or an integer >= 1", lambda v: v is None or _is_int(v, 1)),
     Parameter("nas_n_mels", [], "mel-band counts to search too (e.g. [40, 64]); empty: n_mels, not searched",
               ("04",), "architecture search", "a list of integers", _int_list, convert=list),
     Parameter("top_k", 1, "finalists retrained with the baseline protocol from NSGA-II's feasible front", ("04",),

@@ -4,24 +4,19 @@ Built one level above the parameter table (:mod:`edge_audio.parameters`, a leaf)
 parameter is and checks its type; :class:`Settings` holds one run's values and derives the typed configurations
 (features, synthetic data, training, protocol, budgets, search, output layout) from them, and :meth:`Settings.check`
 is the one place where a whole run's parameters are validated together before anything runs.
+
+The modules the configurations come from (torch, Optuna and the rest behind them) are imported when a
+configuration is first asked for, so the command line starts, and rejects a bad argument, in a fraction of a
+second.
 """
 from __future__ import annotations
 
 import copy
 from typing import Any
 
-from .paths import OutputLayout, resolve_path
-
-from .features import FeatureConfig
-from .data import detect_layout
 from .errors import ParameterError
-from .models import spec_from_config
-from .nas import SearchConfig
 from .parameters import PARAMETERS, book_values, chapter_parameters, check_names
-from .quantize import check_methods
-from .synth import SynthConfig
-from .targets import DEPLOYMENT_PROFILES, Budgets, check_profiles
-from .train import Protocol, TrainConfig
+from .paths import OutputLayout, resolve_path
 
 
 class Settings:
@@ -75,6 +70,11 @@ class Settings:
         """Check every setting derived from the values (features, training, protocol, budgets, search, model
         configs, methods, profiles, the dataset path) as the chapters will use them, so that a user error stops a
         run before any chapter starts; returns ``self``."""
+        from .data import detect_layout
+        from .models import spec_from_config
+        from .quantize import check_methods
+        from .targets import check_profiles
+
         for derived in ("features", "synth", "train", "protocol", "budgets", "search"):
             getattr(self, derived)
         for config in self.model_configs:
@@ -89,6 +89,8 @@ class Settings:
     # -- the typed configurations the steps use ------------------------------------------------------------------
     @property
     def features(self):
+        from .features import FeatureConfig
+
         return FeatureConfig(sample_rate=self.sample_rate, duration=self.duration, n_mels=self.n_mels,
                              n_fft=self.n_fft, hop_length=self.hop_length)
 
@@ -104,19 +106,27 @@ class Settings:
 
     @property
     def synth(self):
+        from .synth import SynthConfig
+
         return SynthConfig(seed=self.seed, clips_per_class_per_fold=self.synth_clips_per_class_per_fold)
 
     @property
     def train(self):
+        from .train import TrainConfig
+
         return TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.learning_rate, seed=self.seed)
 
     @property
     def protocol(self):
         """The fold protocol (the ``protocol`` parameter names its kind: ``settings.protocol.kind``)."""
+        from .train import Protocol
+
         return Protocol(self._values["protocol"])
 
     @property
     def budgets(self):
+        from .targets import Budgets
+
         budgets = Budgets(self.max_size_mb, self.max_latency_ms, self.min_accuracy, self.max_ram_kb,
                           self.max_flash_kb)
         return budgets if self.target_device is None else budgets.for_device(self.deployment_profiles[
@@ -125,6 +135,8 @@ class Settings:
     @property
     def deployment_profiles(self) -> dict[str, dict]:
         """The profiles of this run (``profiles``, or the built-in ones), checked; ``target_device`` must name one."""
+        from .targets import DEPLOYMENT_PROFILES, check_profiles
+
         profiles = check_profiles(DEPLOYMENT_PROFILES if self.profiles is None else self.profiles)
         if self.target_device is not None and self.target_device not in profiles:
             raise ParameterError(f"target_device {self.target_device!r} is not a deployment profile; choose one of "
@@ -133,6 +145,8 @@ class Settings:
 
     @property
     def search(self):
+        from .nas import SearchConfig
+
         return SearchConfig(population=self.nas_population, generations=self.nas_generations,
                             proxy_epochs=self.proxy_epochs, proxy_train_folds=self.proxy_train_folds,
                             n_mels_choices=tuple(self.nas_n_mels), top_k=self.top_k, seed=self.seed,

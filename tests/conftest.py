@@ -1,4 +1,6 @@
-"""Fixtures: small datasets in each supported layout, generated once per session."""
+"""Fixtures: small datasets in each supported layout, generated once per session, and the session's one
+end-to-end book run. The suite runs on two xdist workers: nbval's chapters stay together, in order, in one of
+them, and every test of the end-to-end run in one other (a session fixture is built once per worker)."""
 from pathlib import Path
 
 import pytest
@@ -53,7 +55,7 @@ def csv_dataset(tmp_path) -> Path:
 
 
 #: The suite's one end-to-end book run (`edge-audio run --quick` with these), at the size CI can afford: the
-#: official k-fold protocol on a CSV dataset whose class ids are 3, 7 and 12, two models, two training seeds and
+#: official k-fold protocol on a CSV dataset whose class ids are 3, 7 and 12 (3 folds), two models, two training seeds and
 #: two search seeds, every chapter. The other execution of each chapter is nbval's, over book/ with the
 #: chapters' own defaults (holdout on the embedded data).
 BOOK_RUN = ["-p", "protocol", "kfold", "-p", "sample_rate", "8000", "-p", "duration", "1.0", "-p", "n_mels", "32",
@@ -62,7 +64,7 @@ BOOK_RUN = ["-p", "protocol", "kfold", "-p", "sample_rate", "8000", "-p", "durat
             "-p", "calibration_size", "10",
             "-p", "model_configs", "[{name: mini, channels: [8, 16], fc_size: 16}, {name: mini2, channels: [8, 16, 32]}]",
             "-p", "methods", "[ort_static, tflite_int8, pytorch_dynamic]",
-            "-p", "nas_population", "2", "-p", "nas_generations", "2", "-p", "proxy_epochs", "1",
+            "-p", "nas_population", "2", "-p", "nas_generations", "1", "-p", "proxy_epochs", "1",
             "-p", "min_accuracy", "0"]
 
 
@@ -74,10 +76,10 @@ def book_run(tmp_path_factory):
     from types import SimpleNamespace
 
     from edge_audio.book import build_book
-    from helpers import run_cli, write_odd_class_csv
+    from helpers import BOOK_RUN_FOLDS, run_cli, write_odd_class_csv
 
     root = tmp_path_factory.mktemp("book-run")
-    write_odd_class_csv(root / "odd")
+    write_odd_class_csv(root / "odd", folds=BOOK_RUN_FOLDS, clips=4)  # 12 clips a fold: one trains each split
     result = run_cli("run", "--dataset-path", "odd/labels.csv", "--output-dir", "out", "--quick", "--no-build",
                      *BOOK_RUN, cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]

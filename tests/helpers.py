@@ -21,6 +21,9 @@ def write_tone(path: Path, seconds: float = 0.5, rate: int = 16000, freq: float 
     return path
 
 
+#: The folds of the end-to-end book run's dataset (tests/conftest.py; k-fold needs three: train, validation, test).
+BOOK_RUN_FOLDS = 3
+
 #: Small feature settings for fast unit tests.
 SMALL_FEATURES = dict(sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
 

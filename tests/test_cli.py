@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from edge_audio.cli import main
-from helpers import run_cli
+from helpers import BOOK_RUN_FOLDS, run_cli
 
 
 def checksums(root: Path) -> dict:
@@ -91,8 +91,7 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
         "01_data.ipynb", "02_baselines.ipynb", "03_quantization.ipynb", "04_nas.ipynb", "05_frontier.ipynb"]
     records = load_results(root / "out" / "logs")
     variants = {(r["model"], r["variant"]) for r in records}
-    assert {("mini", "fp32"), ("mini", "ort_static"), ("mini", "tflite_int8"), ("nas_1", "fp32"),
-            ("nas_1", "ort_static"), ("nas_1", "tflite_int8")} <= variants
+    assert {(m, v) for m in ("mini", "mini2", "nas_1") for v in ("fp32", "ort_static", "tflite_int8")} <= variants
     for record in records:
         assert record["dataset"]["class_ids"] == [3, 7, 12]
         if "confusion" in record:  # three classes, whatever their ids
@@ -101,24 +100,26 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     assert all("frontier" in r for r in records)
     # every published ONNX model has its card, and the frontier told it which profiles it meets
     models = root / "out" / "models"
-    for name in ("mini.onnx", "mini_ort_static.onnx", "mini_waveform.onnx", "mini_tflite_int8.tflite", "nas_1.onnx",
-                 "nas_best_model.onnx", "nas_best_model_int8.onnx", "nas_best_model_tflite_int8.tflite"):
+    [waveform] = models.glob("*_waveform.onnx")  # the raw-audio export of the best baseline
+    best = waveform.name.removesuffix("_waveform.onnx")
+    for name in (f"{best}.onnx", f"{best}_ort_static.onnx", waveform.name, f"{best}_tflite_int8.tflite",
+                 "nas_1.onnx", "nas_best_model.onnx", "nas_best_model_int8.onnx", "nas_best_model_tflite_int8.tflite"):
         stem = name.rsplit(".", 1)[0]
         card = json.loads((models / f"{stem}.card.json").read_text())
         assert card["file"] == name and card["classes"] == ["pitch3", "pitch7", "pitch12"], name
         assert (models / f"{stem}.card.md").is_file()
-    assert json.loads((models / "mini.card.json").read_text())["profiles"] is not None
+    assert json.loads((models / f"{best}.card.json").read_text())["profiles"] is not None
     for card in ("nas_best_model", "nas_best_model_int8", "nas_best_model_tflite_int8"):  # the best's copies too
         assert json.loads((models / f"{card}.card.json").read_text())["profiles"] is not None, card
 
-    # classify prints, for each test clip, what the published model (the split testing on the last fold, 5)
+    # classify prints, for each test clip, what the published model (the split testing on the last fold)
     # predicted for it: the true class where it was right, as often as that split's record says
-    last = {r["variant"]: r["test"] for r in records if r["model"] == "mini"}
-    clips = sorted((root / "odd" / "clips").glob("*_5_*.wav"))
+    last = {r["variant"]: r["test"] for r in records if r["model"] == best}
+    clips = sorted((root / "odd" / "clips").glob(f"*_{BOOK_RUN_FOLDS}_*.wav"))
     correct = {variant: round(test["fold_accuracies"][-1] * len(clips) / 100) for variant, test in last.items()}
     truth = {str(p): f"pitch{p.name.split('_')[0]}" for p in clips}
-    for model, variant in (("mini.onnx", "fp32"), ("mini_waveform.onnx", "fp32"),
-                           ("mini_ort_static.onnx", "ort_static"), ("mini_tflite_int8.tflite", "tflite_int8")):
+    for model, variant in ((f"{best}.onnx", "fp32"), (waveform.name, "fp32"),
+                           (f"{best}_ort_static.onnx", "ort_static"), (f"{best}_tflite_int8.tflite", "tflite_int8")):
         result = run_cli("classify", f"out/models/{model}", *truth, "--top", "1", cwd=root)
         assert result.returncode == 0, result.stderr
         printed = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
@@ -126,14 +127,14 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
         assert right == correct[variant], (model, result.stdout)
     # a bad file is one line on stderr and exit 2, and the good ones are still classified; --stream slides
     (tmp_path / "bad.wav").write_text("not audio")
-    result = run_cli("classify", "out/models/mini.onnx", tmp_path / "bad.wav", str(clips[0]), cwd=root)
+    result = run_cli("classify", f"out/models/{best}.onnx", tmp_path / "bad.wav", str(clips[0]), cwd=root)
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith(f"edge-audio: error: cannot read audio file {tmp_path / 'bad.wav'}")
     assert result.stdout.startswith(str(clips[0]))
     long = tmp_path / "long.wav"
     rate = 44100  # not the model's rate, and stereo: classify resamples and mixes
     sf.write(long, np.stack([np.sin(2 * np.pi * 440 * np.arange(int(3.5 * rate)) / rate)] * 2, axis=1), rate)
-    result = run_cli("classify", "out/models/mini.onnx", str(long), "--stream", "--hop", "0.5", cwd=root)
+    result = run_cli("classify", f"out/models/{best}.onnx", str(long), "--stream", "--hop", "0.5", cwd=root)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 + 6 + 1 and "real-time factor" in lines[-1]  # windows at 0, 0.5, ..., 2.5 s

@@ -78,8 +78,12 @@ def postgres():
 def test_two_workers_share_one_postgresql_study(postgres, tmp_path):
     """Two `edge-audio run --mode nas` processes, as two machines would (each its own output folder), on one
     study: each search ends with exactly population x generations completed trials, none run twice."""
+    from helpers import write_odd_class_csv
+
+    write_odd_class_csv(tmp_path / "data")  # 30 short clips: the search's sharing is under test, not its data
     workers = [subprocess.Popen([sys.executable, "-m", "edge_audio.cli", "run", "--mode", "nas", "--no-build",
-                                 "--quick", "--output-dir", f"worker{i}", "--storage", postgres, *WORKER_RUN],
+                                 "--quick", "--output-dir", f"worker{i}", "--storage", postgres,
+                                 "--dataset-path", "data/labels.csv", *WORKER_RUN],
                                 cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for i in range(2)]
     results = [worker.communicate(timeout=900) for worker in workers]
