@@ -223,3 +223,26 @@ def test_the_static_int8_file_in_openvino_is_a_variant_paired_with_openvino_fp32
     assert record["paired"]["test"]["n"] == record["test"]["n"] and record["size_ratio"] == static["size_ratio"] > 1
     assert record["latency"]["openvino"]["runtime"].startswith("openvino")
     assert record["memory"]["arena_bytes"] == static["memory"]["arena_bytes"]  # both count the INT8 graph
+
+
+def test_a_new_runtime_is_one_registry_entry_and_a_method_runs_there(trained, monkeypatch):
+    """Adding a runtime is a Runtime in the registry; a method naming it is quantized, evaluated against its FP32
+    twin and timed there, with no other change (here: ONNX Runtime's session under another name)."""
+    import dataclasses
+
+    from edge_audio import quantize, runtimes
+    from edge_audio.runtimes.base import Runtime
+    from edge_audio.runtimes.onnxruntime import OnnxRuntimeSession
+
+    data, settings, baselines = trained
+    mine = Runtime("mine", "onnxruntime", ".onnx", OnnxRuntimeSession, twin=lambda model, folder: model.onnx,
+                   version=lambda: "mine 1.0")
+    monkeypatch.setitem(runtimes.RUNTIMES, "mine", mine)
+    monkeypatch.setitem(quantize.METHODS, "mine_int8",
+                        dataclasses.replace(quantize.METHODS["ort_static"], name="mine_int8", runtime="mine"))
+    mine_record = quantize_models(data, settings, baselines[:1], ["mine_int8"])[0].record
+    static = quantize_models(data, settings, baselines[:1], ["ort_static"])[0].record
+    assert mine_record["runtime"] == "mine" and mine_record["latency"]["mine"]["runtime"] == "mine 1.0"
+    assert mine_record["test"]["predictions"] == static["test"]["predictions"]  # the same file, the same clips
+    assert mine_record["paired"]["test"]["n"] == mine_record["test"]["n"]
+    assert (data.layout.models / "mini_mine_int8.onnx").is_file()
