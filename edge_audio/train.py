@@ -265,7 +265,7 @@ def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, 
 
     checkpoint_path = folder / "checkpoint.pt"
     if checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, map_location=torch_device, weights_only=False)
+        saved = torch.load(checkpoint_path, map_location=torch_device, weights_only=True)
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
