@@ -1,10 +1,11 @@
 """The results log: ``<output>/logs/all_results.json``, one record per evaluated model variant.
 
 A record names the model, its architecture, the dataset (name, layout, content fingerprint) and fold protocol,
-accuracy, size in bytes on disk, FLOPs, params, latency with how it was timed, and the seed. ``artifact`` is the
-published file it describes (``models/...``), ``artifact_sha256`` the SHA-256 of its bytes, and
-``artifact_source`` the keyed cache file it was published from: the published file holds what the latest run of
-its step computed, while the source always holds this record's bytes (records of other settings keep theirs).
+accuracy, size in bytes on disk, FLOPs, params, latency with how it was timed, and the seed; its fields are
+declared in :mod:`edge_audio.records`, and every record read from the log is checked against them. ``artifact``
+is the published file it describes: ``path`` (``models/...``), ``sha256`` of its bytes, and ``source``, the keyed
+cache file it was published from: the published file holds what the latest run of its step computed, while the
+source always holds this record's bytes (records of other settings keep theirs).
 
 Every record carries the **context** it was computed in (:func:`run_context`): the dataset's content, the feature
 and training settings, the protocol, the latency threads and the machine. A record is identified by (context,
@@ -14,13 +15,12 @@ context. Every write is atomic.
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Callable
 
-import pandas as pd
-
-from .stats import interval_text
+from .records import ResultsLogError, check_record
 from .storage import atomic_write_json, file_lock, read_json, stable_hash
 
 RESULTS_FILE = "all_results.json"
@@ -39,8 +39,9 @@ def record_key(record: dict) -> tuple:
 
 
 def load_results(logs_dir: str | os.PathLike, context_key: str | None = None) -> list[dict]:
-    """All records (or those of one context), in the order they were first written."""
-    records = read_json(Path(logs_dir) / RESULTS_FILE, default=[])
+    """All records (or those of one context), in the order they were first written, each checked against its
+    declared kind (:mod:`edge_audio.records`)."""
+    records = _read_log(Path(logs_dir) / RESULTS_FILE)
     if context_key is not None:
         records = [r for r in records if r["context"]["key"] == context_key]
     return records
@@ -55,7 +56,7 @@ def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict],
     """
     path = Path(logs_dir) / RESULTS_FILE
     with file_lock(path.with_name(f".{RESULTS_FILE}.lock")):  # workers sharing an output folder: no lost update
-        records = [r for r in read_json(path, default=[]) if drop is None or not drop(r)]
+        records = [r for r in _read_log(path) if drop is None or not drop(r)]
         index = {record_key(r): i for i, r in enumerate(records)}
         for record in new_records:
             key = record_key(record)
@@ -68,38 +69,18 @@ def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict],
     return records
 
 
-def results_table(records: list[dict]) -> pd.DataFrame:
-    """The comparison table: the reference columns, then the rest of what was measured.
-
-    Accuracy is the mean over test folds (one fold under holdout) with its pooled 95% interval, the test clips it
-    was scored on, the standard deviation over folds (k-fold only) and the validation accuracy picks are made on.
-
-    Latency is each record's headline runtime (``runtime``: ONNX Runtime for FP32 and ONNX variants, PyTorch
-    for PyTorch-quantized ones), batch 1, median, with the thread count the record names.
-    """
-    rows = []
-    for r in records:
-        timing = r["latency"][r["runtime"]]
-        rows.append({
-            "Model": r["model"], "Variant": r["variant"],
-            "Accuracy (%)": r["accuracy"], "95% interval": interval_text(r["test"]), "Clips": r["test"]["n"],
-            "Fold std": r["accuracy_std"], "Val acc (%)": r["val_accuracy"],
-            "Size (MB)": round(r["size_bytes"] / 1e6, 3), "Peak RAM (kB)": round(r["peak_ram_bytes"] / 1e3, 1),
-            "Flash (kB)": round(r["flash_bytes"] / 1e3, 1),
-            "Latency (ms)": r["latency_ms"], "FLOPs (M)": round(r["flops"] / 1e6, 1),
-            "Params": r["params"], "MACs (M)": round(r["macs"] / 1e6, 1), "Macro-F1 (%)": r["macro_f1"],
-            "Latency p90 (ms)": timing["p90_ms"], "Runtime": r["runtime"], "Protocol": r["protocol"],
-        })
-    return pd.DataFrame(rows).set_index("Model").round(3)
-
-
-def fold_table(records: list[dict]) -> pd.DataFrame:
-    """Test accuracy (%) of each record on each of its test folds, with the mean and standard deviation over folds
-    (one column under holdout; one per fold under k-fold)."""
-    rows = {(r["model"], r["variant"]): {**{f"fold {fold}": accuracy for fold, accuracy in
-                                            zip(r["test_folds"], r["test"]["fold_accuracies"])},
-                                         "mean": r["accuracy"], "std": r["accuracy_std"]} for r in records}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["model", "variant"])
+def _read_log(path: Path) -> list[dict]:
+    """The records of a results log (none when it does not exist); a damaged one is refused, naming the file."""
+    try:
+        records = read_json(path, default=[])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsLogError(f"{path} is not valid JSON ({exc}): remove it and run again (the cached steps "
+                              "recompute it quickly)") from None
+    if not isinstance(records, list):
+        raise ResultsLogError(f"{path} should hold a list of records, not {type(records).__name__}")
+    for number, record in enumerate(records, start=1):
+        check_record(record, f"{path}, record {number}")
+    return records
 
 
 def pick_key(record: dict) -> tuple:

@@ -14,7 +14,8 @@ from edge_audio.models import LightweightCNN
 from edge_audio.quantize import METHODS, calibration_set, evaluate_onnx, float_operators, quantize_onnx_static
 from edge_audio.steps.baselines import train_baselines
 from edge_audio.steps.data import prepare_data
-from edge_audio.steps.quantization import (export_deployable, failure_note, quantization_table, quantize_models)
+from edge_audio.steps.quantization import export_deployable, failure_note, quantize_models
+from edge_audio.tables import quantization_table
 from edge_audio.storage import file_sha256
 from helpers import small_settings
 
@@ -90,7 +91,7 @@ def test_static_int8_is_smaller_and_scored_from_its_own_outputs(trained):
     assert all(r.error is None for r in results), [r.error for r in results]
     assert failure_note(results).startswith("All 4 (model, method) pairs")
     static = next(r.record for r in results if r.model == "mini" and r.method == "ort_static")
-    int8_path = data.layout.root / static["artifact"]
+    int8_path = data.layout.root / static["artifact"]["path"]
     assert static["size_bytes"] == os.path.getsize(int8_path) < os.path.getsize(data.layout.models / "mini.onnx")
     x_test, y_test = data.features.select([10])
     logits = open_model(int8_path).predict(x_test[:, None])
@@ -98,7 +99,7 @@ def test_static_int8_is_smaller_and_scored_from_its_own_outputs(trained):
     assert static["quantization"]["per_channel"] and static["quantization"]["calibration_clips"] == 20
     assert static["variant"] == static["method"] == "ort_static"
     assert int8_path.name == METHODS["ort_static"].artifact("mini") == "mini_ort_static.onnx"
-    assert file_sha256(int8_path) == static["artifact_sha256"]
+    assert file_sha256(int8_path) == static["artifact"]["sha256"]
     assert static["quantization"]["float_operators"] == float_operators(int8_path)
     assert not {"Conv", "Gemm"} & set(static["quantization"]["float_operators"]), "weighted layers stayed float"
     assert {"Conv", "Gemm"} <= set(float_operators(data.layout.models / "mini.onnx"))  # an FP32 graph: all float

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from edge_audio.runtimes import open_model
+from edge_audio.records import holds_artifact
 from edge_audio.results import load_results
 from edge_audio.steps.baselines import train_baselines
 from edge_audio.steps.data import prepare_data
@@ -21,10 +22,9 @@ def stale_files(data, settings) -> list[str]:
     """Published files whose bytes are not the ones the current run's records name."""
     stale = []
     for record in load_results(data.layout.logs, data.context(settings)["key"]):
-        for path, digest in ((record.get("artifact"), record.get("artifact_sha256")),
-                             (record.get("onnx_artifact"), record.get("onnx_sha256"))):
-            if path and file_sha256(data.layout.root / path) != digest:
-                stale.append(path)
+        for artifact in (record.get("artifact"), record.get("onnx_artifact")):
+            if artifact and not holds_artifact(artifact, data.layout.root):
+                stale.append(artifact["path"])
     return stale
 
 
@@ -61,9 +61,9 @@ def test_published_files_and_records_are_the_last_runs(runs):
     for record in records:
         assert record["context"]["train"]["epochs"] == 2
         if "artifact" in record:  # every published file holds exactly the bytes its record of the last run names
-            assert file_sha256(data.layout.root / record["artifact"]) == record["artifact_sha256"], record["artifact"]
+            assert file_sha256(data.layout.root / record["artifact"]["path"]) == record["artifact"]["sha256"]
         if "onnx_artifact" in record:
-            assert file_sha256(data.layout.root / record["onnx_artifact"]) == record["onnx_sha256"]
+            assert file_sha256(data.layout.root / record["onnx_artifact"]["path"]) == record["onnx_artifact"]["sha256"]
     # the published ONNX model is the 2-epoch model (loaded from its cache, not retrained): the same logits
     run = baselines[0].deployed_run
     assert run.epochs_run == 2 and run.reused
@@ -73,7 +73,7 @@ def test_published_files_and_records_are_the_last_runs(runs):
     # the published best search model is this run's finalist, and the frontier read this run's records only
     best = read_json(data.layout.models / NAS_BEST_FILES["spec"])
     assert file_sha256(data.layout.models / NAS_BEST_FILES["onnx"]) == best["sha256"]["onnx"] \
-        == nas.best.record["onnx_sha256"]
+        == nas.best.record["onnx_artifact"]["sha256"]
     assert all(r["context"]["key"] == context for r in frontier.records)
     assert len(frontier.report.table) == len(records)
 
@@ -83,11 +83,11 @@ def test_records_of_other_settings_keep_files_that_match_them(runs):
     records = load_results(data.layout.logs)
     assert {r["context"]["train"]["epochs"] for r in records} == {2, 3}  # both settings' records are kept
     for record in records:
-        if "artifact_source" in record:
-            assert file_sha256(data.layout.root / record["artifact_source"]) == record["artifact_sha256"]
+        if "artifact" in record:
+            assert file_sha256(data.layout.root / record["artifact"]["source"]) == record["artifact"]["sha256"]
     [three] = [r for r in records if r["context"]["train"]["epochs"] == 3 and r["variant"] == "fp32"
                and r["model"] == "mini"]
-    assert file_sha256(data.layout.root / three["artifact"]) != three["artifact_sha256"]  # models/ moved on
+    assert not holds_artifact(three["artifact"], data.layout.root)  # models/ moved on
 
 
 def test_latency_caches_are_keyed_by_the_machine(runs, monkeypatch):
@@ -98,5 +98,5 @@ def test_latency_caches_are_keyed_by_the_machine(runs, monkeypatch):
                                                                      "arch": "x86_64"})
     [again] = train_baselines(data, settings)
     assert again.deployed_run.reused  # the training run is the same...
-    assert again.record["artifact_source"] == runs[-1][2][0].record["artifact_source"]  # so is its export...
+    assert again.record["artifact"]["source"] == runs[-1][2][0].record["artifact"]["source"]  # so is its export...
     assert again.record["profile_source"] != runs[-1][2][0].record["profile_source"]  # ...but it is re-profiled

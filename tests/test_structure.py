@@ -90,6 +90,35 @@ def test_plots_draw_what_they_are_given():
     assert not imported & analysis and not any(m.startswith("edge_audio.steps") for m in imported), imported
 
 
+def test_tables_lay_out_records_and_compute_nothing():
+    """edge_audio.tables reads records only: it imports no step, no runtime and nothing that measures."""
+    imported = {m for m in module_imports()["edge_audio.tables"] if m.startswith("edge_audio")}
+    assert imported <= {"edge_audio.stats"}, imported
+
+
+def test_a_record_is_built_in_one_place():
+    """Every record is made by edge_audio.records.make_record (or with_fields); no step writes a record literal:
+    a dict literal with a "model", a "variant" and a "context" key appears nowhere else in the package."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Dict) and {"model", "variant", "context"} <= {
+                    k.value for k in node.keys if isinstance(k, ast.Constant)}:
+                call = path.name == "records.py" or _inside_make_record(path, node)
+                if not call:
+                    offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert not offenders, offenders
+
+
+def _inside_make_record(path, target) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "make_record":
+            if any(d.lineno == target.lineno for arg in node.keywords for d in ast.walk(arg.value)
+                   if isinstance(d, ast.Dict)):
+                return True
+    return False
+
+
 def test_each_chapter_has_its_step_module():
     steps = {p.stem for p in (PACKAGE / "steps").glob("*.py")} - {"__init__"}
     assert steps == {"data", "baselines", "quantization", "search", "frontier"}

@@ -103,7 +103,7 @@ def test_baselines_step_writes_models_records_and_reuses_runs(us8k_dir, tmp_path
     for result in first:
         record = result.record
         assert os.path.getsize(result.model_path) == record["size_bytes"]
-        assert (tmp_path / record["artifact"]) == result.model_path
+        assert (tmp_path / record["artifact"]["path"]) == result.model_path
         assert record["protocol"] == "holdout (val fold 9, test fold 10)" and record["seed"] == 0
         assert record["latency"]["onnxruntime"]["threads"] == 1
         assert (tmp_path / "models" / f"{result.name}.onnx").is_file()

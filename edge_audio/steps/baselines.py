@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from ..cards import model_card, write_card
 from ..claims import Claims
@@ -35,9 +34,10 @@ from ..metrics import classification_metrics
 from ..models import spec_from_config
 from ..settings import Settings
 from ..profile import profile_model
+from ..records import TrainedRecord, holds_artifact, make_record, publish_artifact
 from ..results import pick_key, upsert_results
 from ..stats import interval_text, mcnemar, pooled
-from ..storage import CacheEntry, cached, file_sha256, publish, stable_hash
+from ..storage import CacheEntry, cached, stable_hash
 from ..features import FeatureSet
 from ..train import Split, TrainConfig, TrainResult, predict, run_key, select_device, train_model
 from ..workers import run_queue
@@ -168,7 +168,7 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
                            for seed, seed_run in seed_runs.items()}
         model_path = data.layout.models / f"{spec['name']}_fp32.pth"
         onnx_published = data.layout.models / f"{spec['name']}.onnx"
-        record = {
+        record = make_record(TrainedRecord, **{
             "model": spec["name"], "variant": "fp32", "precision": "fp32", "int8_weights": False,
             "int8_activations": False, "full_integer_tflite": False,
             "runtime": "onnxruntime", "latency_ms": profile["latency"]["onnxruntime"]["median_ms"],
@@ -194,15 +194,11 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
             "epochs_run": deployed.epochs_run,
             "train_seconds": round(sum(r.train_seconds for rs in seed_runs.values() for r in rs), 2),
             "device": deployed.device,
-            "artifact": os.path.relpath(model_path, data.layout.root),
-            "artifact_sha256": publish(exports[-1].file("fp32.pth"), model_path),
-            "artifact_source": os.path.relpath(exports[-1].file("fp32.pth"), data.layout.root),
-            "onnx_artifact": os.path.relpath(onnx_published, data.layout.root),
-            "onnx_sha256": publish(exports[-1].file("model.onnx"), onnx_published),
-            "onnx_source": os.path.relpath(exports[-1].file("model.onnx"), data.layout.root),
+            "artifact": publish_artifact(exports[-1].file("fp32.pth"), model_path, data.layout.root),
+            "onnx_artifact": publish_artifact(exports[-1].file("model.onnx"), onnx_published, data.layout.root),
             "profile_source": os.path.relpath(profile_entry.path, data.layout.root),
             "run_keys": [r.key for rs in seed_runs.values() for r in rs], "machine": data.machine,
-        }
+        })
         write_card(model_card(record, onnx_published), onnx_published)
         results.append(BaselineResult(spec["name"], runs, exports, record, model_path, seed_runs))
     upsert_results(data.layout.logs, [r.record for r in results])
@@ -247,35 +243,15 @@ def comparisons_with_best(baselines: list[BaselineResult], claims: Claims) -> st
                      for r in (b.record for b in baselines) if r is not best)
 
 
-def seed_table(baselines: list[BaselineResult]) -> pd.DataFrame:
-    """Test accuracy per training seed, with the mean and the standard deviation over seeds."""
-    return pd.DataFrame({r["model"]: {**{f"seed {s}": a for s, a in r["seed_accuracies"].items()},
-                                      "mean": r["seed_mean"], "std over seeds": r["seed_std"]}
-                         for r in (b.record for b in baselines)}).T.rename_axis("test accuracy (%)")
-
-
-def cost_table(baselines: list[BaselineResult]) -> pd.DataFrame:
-    """MACs and FLOPs by both counters, the FLOP floor, and each runtime's latency over it."""
-    records = [b.record for b in baselines]
-    return pd.DataFrame({
-        "MACs (thop)": [r["macs"] for r in records], "FLOPs (thop, 2 x MACs)": [r["flops"] for r in records],
-        "FLOPs (FlopCounterMode)": [r["flop_counter_flops"] for r in records],
-        "gap (%)": [r["flop_gap_percent"] for r in records], "floor (ms)": [r["flop_floor_ms"] for r in records],
-        "PyTorch / floor": [r["latency_floor_ratio"]["pytorch"] for r in records],
-        "ONNX Runtime / floor": [r["latency_floor_ratio"]["onnxruntime"] for r in records],
-    }, index=pd.Index([r["model"] for r in records], name="model"))
-
-
 def check(baselines: list[BaselineResult], data: PreparedData) -> str:
     """Chapter 2's invariants (an AssertionError names the first that fails); returns a one-line summary."""
     records = [b.record for b in baselines]
     chance = 100.0 / data.num_classes
     for record in records:
         # the published files are this run's: their bytes are the ones the record names
-        path = data.layout.root / record["artifact"]
-        assert path.is_file() and os.path.getsize(path) == record["size_bytes"], record["model"]
-        assert file_sha256(path) == record["artifact_sha256"], f"{record['model']}: models/ holds another run's file"
-        assert file_sha256(data.layout.root / record["onnx_artifact"]) == record["onnx_sha256"], record["model"]
+        assert holds_artifact(record["artifact"], data.layout.root), f"{record['model']}: models/ holds another run's file"
+        assert os.path.getsize(data.layout.root / record["artifact"]["path"]) == record["size_bytes"], record["model"]
+        assert holds_artifact(record["onnx_artifact"], data.layout.root), record["model"]
         # the exported ONNX model computes what the PyTorch model computes
         assert record["onnx_max_abs_difference"] < ONNX_TOLERANCE, (record["model"], record["onnx_max_abs_difference"])
         if record["protocol_kind"] == "holdout":  # the accuracy is the test fold's confusion matrix's diagonal

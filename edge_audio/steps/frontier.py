@@ -19,6 +19,7 @@ from ..claims import Claims
 from ..stats import interval_text
 from ..settings import Settings
 from ..runtimes import DEPLOYABLE
+from ..records import with_fields
 from ..results import load_results, upsert_results
 from .data import PreparedData
 from .search import NAS_BEST_FILES
@@ -112,7 +113,7 @@ class FrontierResult:
         record = next((r for r in self.records if f"{r['model']} ({r['variant']})" == label), None)
         if record is None:
             return "nothing: no model fits"
-        text = (f"{record['flash_bytes'] / 1e3:.1f} kB of flash ({record['artifact']}, a full-integer TFLite model) "
+        text = (f"{record['flash_bytes'] / 1e3:.1f} kB of flash ({record['artifact']['path']}, a full-integer TFLite model) "
                 f"and {record['peak_ram_bytes'] / 1e3:.1f} kB of peak RAM")
         if "tflm" in record.get("memory", {}):
             text += (f" (TensorFlow Lite Micro's own arena: {record['memory']['tflm']['head_bytes'] / 1e3:.1f} kB, "
@@ -168,10 +169,11 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
                "constraint_feasibility": plots.save_figure(plots.plot_constraint_feasibility(
                    feasibility_points(report), report.budgets), paths["constraint_feasibility"])}
     comparison_table(report).to_csv(paths["model_comparison"], index=False)
-    placed = [{**record, "frontier": report.placement(record)} for record in records]
+    placed = [with_fields(record, frontier=report.placement(record)) for record in records]
     for record in placed:  # the cards of this run's published models learn which profiles they meet
-        published = layout.root / record.get("onnx_artifact", record.get("artifact", ""))
-        _tell_card(published, record)
+        artifact = record.get("onnx_artifact") or record.get("artifact")  # a NAS candidate has no file
+        if artifact is not None:
+            _tell_card(layout.root / artifact["path"], record)
     best = layout.models / NAS_BEST_FILES["spec"]
     if best.is_file():  # and so do the copies of the search's best model
         name = json.loads(best.read_text())["model"]

@@ -37,12 +37,14 @@ from ..metrics import classification_metrics
 from ..settings import Settings
 from ..profile import compare_latency, runtime_latency
 from ..quantize import METHODS, QuantizationInputs, calibration_set, check_methods, layer_sensitivity
+from ..records import VariantRecord, holds_artifact, make_record, publish_artifact
 from ..results import upsert_results
 from ..stats import interval_text, mcnemar, pooled
+from ..tables import accuracy_verdict
 from ..runtimes import DEPLOYABLE, FP32Model, open_model
 from ..runtimes import get as get_runtime
 from ..runtimes.onnxruntime import onnx_session
-from ..storage import CacheEntry, cached, file_sha256, publish
+from ..storage import CacheEntry, cached, publish
 from ..train import TrainResult, predict
 from .baselines import BaselineResult, summary
 from .data import PreparedData
@@ -152,16 +154,17 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
                 message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
                 results.append(QuantizationResult(baseline.name, name, None, f"{type(exc).__name__}: {message}"))
                 continue
-            record = {**_record(baseline, method, variants, timing, data), "reduce_range": reduce_range}
+            record = _record(baseline, method, variants, timing, data, reduce_range)
             if method.suffix in DEPLOYABLE:
-                published = data.layout.root / record["artifact"]
+                published = data.layout.root / record["artifact"]["path"]
                 write_card(model_card(record, published), published)
             results.append(QuantizationResult(baseline.name, name, record))
     upsert_results(data.layout.logs, [r.record for r in results if r.record is not None])
     return results
 
 
-def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing: dict, data: PreparedData) -> dict:
+def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing: dict, data: PreparedData,
+            reduce_range: bool) -> dict:
     """The results record of one (baseline, method): the variant pooled over splits, paired with its FP32 twin."""
     fp32 = baseline.record
     test, val = (pooled([v.value[part] for v in variants]) for part in ("test", "val"))
@@ -172,10 +175,10 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
     artifact = deployed.file(f"variant{method.suffix}")
     published = data.layout.models / method.artifact(baseline.name)
     latency, twin_latency = timing["latency"], timing["twin"]
-    return {
-        **{k: fp32[k] for k in SHARED_FIELDS if k in fp32},
-        "variant": method.name, "method": method.name, "runtime": method.runtime, "precision": method.precision,
-        "int8_weights": method.int8_weights, "int8_activations": method.int8_activations,
+    shared = {k: fp32[k] for k in SHARED_FIELDS if k in fp32}
+    return make_record(VariantRecord, **{
+        **shared, "variant": method.name, "method": method.name, "reduce_range": reduce_range, "runtime": method.runtime,
+        "precision": method.precision, "int8_weights": method.int8_weights, "int8_activations": method.int8_activations,
         "full_integer_tflite": method.full_integer_tflite,
         "accuracy": test["fold_mean"], "accuracy_std": test["fold_std"], "test": test,
         "val_accuracy": val["fold_mean"], "val": val,
@@ -192,9 +195,7 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
         "size_ratio": round(twin_size / size, 3), "speedup": round(twin_latency["median_ms"] / latency["median_ms"], 3),
         "accuracy_drop": round(twin["test"]["fold_mean"] - test["fold_mean"], 4),
         "quantization": deployed.value["quantization"],
-        "artifact": os.path.relpath(published, data.layout.root), "artifact_sha256": publish(artifact, published),
-        "artifact_source": os.path.relpath(artifact, data.layout.root),
-    }
+        "artifact": publish_artifact(artifact, published, data.layout.root)})
 
 
 def _memory(method, artifact: Path, fp32_onnx: Path, settings_used: dict, size: int) -> dict:
@@ -209,69 +210,6 @@ def _memory(method, artifact: Path, fp32_onnx: Path, settings_used: dict, size: 
         fields["memory"]["tflm"] = {**tflm, "planner_difference_percent": round(
             100.0 * (fields["memory"]["arena_bytes"] - tflm["head_bytes"]) / tflm["head_bytes"], 3)}
     return fields
-
-
-def accuracy_verdict(comparison: dict) -> str:
-    """The paired test's verdict on a variant against its FP32 twin (a = the variant, b = FP32)."""
-    return {None: "tie within noise", "a": "variant more accurate", "b": "variant less accurate"}[comparison["better"]]
-
-
-def latency_verdict(comparison: dict) -> str:
-    """The paired latency test's verdict on a variant against its FP32 twin (a = the variant, b = FP32)."""
-    return {None: "tie within noise", "a": "faster", "b": "slower"}[comparison["faster"]]
-
-
-def quantization_table(results: list[QuantizationResult]) -> pd.DataFrame:
-    """The quantization table, one row per (model, method): accuracy with its 95% interval, the paired comparison
-    with the FP32 twin on the same test clips (changed predictions, agreement, exact McNemar p, the verdict), size
-    ratio, speedup with the paired latency test's verdict, peak RAM and flash (:mod:`edge_audio.memory`), and the error
-    of any (model, method) that failed."""
-    rows = []
-    for result in results:
-        r = result.record
-        if r is None:
-            rows.append({"Model": result.model, "Method": result.method, "Error": result.error})
-            continue
-        paired = r["paired"]["test"]
-        rows.append({
-            "Model": r["model"], "Method": r["method"], "Precision": r["precision"], "Acc (%)": r["accuracy"],
-            "95% interval": interval_text(r["test"]), "FP32 acc (%)": r["fp32"]["accuracy"],
-            "Drop (points)": r["accuracy_drop"], "Clips": paired["n"], "Changed": paired["changed"],
-            "Agreement (%)": paired["agreement"], "McNemar p": paired["p_value"],
-            "Accuracy": accuracy_verdict(paired), "Size ratio": r["size_ratio"], "Speedup": r["speedup"],
-            "Latency": latency_verdict(r["latency_comparison"]), "Size (kB)": round(r["size_bytes"] / 1e3, 1),
-            "Latency (ms)": r["latency_ms"], "FP32 (ms)": r["fp32"]["latency_ms"],
-            "Peak RAM (kB)": round(r["peak_ram_bytes"] / 1e3, 1), "Flash (kB)": round(r["flash_bytes"] / 1e3, 1),
-            "INT8 activations": r["int8_activations"], "Full-integer TFLite": r["full_integer_tflite"], "Error": "",
-        })
-    table = pd.DataFrame(rows)
-    if not table["Error"].fillna("").astype(bool).any():
-        table = table.drop(columns="Error")
-    return table.set_index("Model")
-
-
-def tflite_table(results: list[QuantizationResult]) -> pd.DataFrame:
-    """The full-integer TFLite models, one row per model: test accuracy with its interval and the paired verdict
-    against FP32, flash, the planner's peak RAM beside TensorFlow Lite Micro's own arena (and their difference),
-    and LiteRT's latency against the FP32 TFLite twin."""
-    rows = []
-    for r in (result.record for result in results if result.record is not None):
-        if not r["full_integer_tflite"]:
-            continue
-        tflm = r["memory"]["tflm"]
-        rows.append({
-            "Model": r["model"], "TFLite INT8 acc (%)": r["accuracy"], "95% interval": interval_text(r["test"]),
-            "FP32 acc (%)": r["fp32"]["accuracy"], "McNemar p": r["paired"]["test"]["p_value"],
-            "Accuracy": accuracy_verdict(r["paired"]["test"]), "Flash (kB)": round(r["flash_bytes"] / 1e3, 1),
-            "Size ratio (FP32 / INT8 TFLite)": r["size_ratio"],
-            "Planner arena (kB)": round(r["memory"]["arena_bytes"] / 1e3, 1),
-            "TFLM arena (kB)": round(tflm["head_bytes"] / 1e3, 1),
-            "Planner - TFLM (%)": tflm["planner_difference_percent"],
-            "Peak RAM with CMSIS-NN scratch (kB)": round(r["peak_ram_bytes"] / 1e3, 1),
-            "LiteRT INT8 (ms)": r["latency_ms"], "LiteRT FP32 (ms)": r["fp32"]["latency_ms"],
-            "Speedup": r["speedup"], "Latency": latency_verdict(r["latency_comparison"]),
-        })
-    return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
 
 
 def recommendations(results: list[QuantizationResult]) -> pd.DataFrame:
@@ -372,14 +310,13 @@ def chapter_values(results: list[QuantizationResult], deployable: dict, data: Pr
     records = [r.record for r in results if r.record is not None]
     static = [r for r in records if r["method"] == "ort_static"]
     pytorch = [r for r in records if r["method"] == "pytorch_dynamic"]
-    tflite = tflite_table(results)
+    tflm = [abs(r["memory"]["tflm"]["planner_difference_percent"]) for r in records if r["full_integer_tflite"]]
     verdicts = [r["paired"]["test"]["better"] for r in records]
     values = {
         "q_threads": int(settings.latency_threads), "q_runs": int(settings.latency_runs),
         "q_clips": int(records[0]["test"]["n"]) if records else 0,
         "q_protocol": records[0]["protocol"] if records else "none",
-        "q_tflm_worst": float(tflite["Planner - TFLM (%)"].abs().max()) if not tflite.empty
-        else "n/a (no tflite_int8 variant in methods)",
+        "q_tflm_worst": float(max(tflm)) if tflm else "n/a (no tflite_int8 variant in methods)",
         "n_acc_tie": verdicts.count(None), "n_acc_loss": verdicts.count("b"), "n_acc_gain": verdicts.count("a"),
         "n_faster": sum(r["latency_comparison"]["faster"] == "a" for r in records),
         "n_slower": sum(r["latency_comparison"]["faster"] == "b" for r in records), "n_variants": len(records),
@@ -459,9 +396,8 @@ def check(results: list[QuantizationResult], baselines: list[BaselineResult], de
     """Chapter 3's invariants (an AssertionError names the first that fails); returns a one-line summary."""
     records = [r.record for r in results if r.record is not None]
     for r in records:
-        artifact = data.layout.root / r["artifact"]
-        assert artifact.is_file() and os.path.getsize(artifact) == r["size_bytes"], r["artifact"]
-        assert file_sha256(artifact) == r["artifact_sha256"], f"{r['artifact']} is not this run's variant"
+        assert holds_artifact(r["artifact"], data.layout.root), f"{r['artifact']['path']} is not this run's variant"
+        assert os.path.getsize(data.layout.root / r["artifact"]["path"]) == r["size_bytes"], r["artifact"]
         assert r["latency_ms"] > 0 and r["fp32"]["latency_ms"] > 0
         # every variant was paired with its FP32 twin on the same clips, test and validation
         assert r["paired"]["test"]["n"] == r["test"]["n"] == r["fp32"]["test"]["n"]

@@ -32,7 +32,9 @@ from ..settings import Settings
 from ..profile import compare_latency
 from ..runtimes import get as get_runtime
 from ..quantize import tflite_int8_bytes
+from ..records import CandidateRecord, make_record, with_fields
 from ..results import pick_key, upsert_results
+from ..tables import fold_table
 from ..stats import interval_text, mcnemar
 from ..storage import atomic_write_json, cached
 from .baselines import BaselineResult, train_baselines
@@ -140,7 +142,6 @@ class NASResult:
         or, when nothing met the budgets, the closest candidate and how far it missed (Markdown)."""
         from IPython.display import Markdown
 
-        from ..results import fold_table
         from .quantization import failure_note
 
         if not self.finalists:
@@ -263,7 +264,7 @@ def _candidate_records(history: list[dict], data: PreparedData, settings: Settin
     for h in history:
         if not h["trained"] or h["architecture_key"] in records:
             continue
-        records[h["architecture_key"]] = {
+        records[h["architecture_key"]] = make_record(CandidateRecord, **{
             "model": f"nas-{h['architecture_key'][:8]}", "variant": "proxy", "source": "nas_candidate",
             "precision": "fp32", "int8_weights": False, "accuracy_kind": "proxy", "runtime": "onnxruntime",
             "latency_ms": h["latency_ms"], "latency": {"onnxruntime": h["latency"]}, "architecture": h["spec"],
@@ -275,7 +276,7 @@ def _candidate_records(history: list[dict], data: PreparedData, settings: Settin
             "seed": h["seed"], "features": {**data.feature_config.to_dict(), "n_mels": h["n_mels"]},
             "train": search.proxy_train_config().to_dict(),
             "nas": {"sampler": h["sampler"], "trial": h["number"], "seed": h["seed"]},
-        }
+        })
     return list(records.values())
 
 
@@ -327,10 +328,10 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
         results = quantize_models(finalist_data, settings, [finalist], FINALIST_METHODS)
         nas_info = {"trial": entry["number"], "seed": entry["seed"], "sampler": "nsga2",
                     "proxy_accuracy": entry["proxy_accuracy"], "rank": rank}
-        finalist.record.update(source="nas_finalist", nas=nas_info)
+        finalist.record = with_fields(finalist.record, source="nas_finalist", nas=nas_info)
         for result in results:
             if result.record is not None:
-                result.record.update(source="nas_finalist", nas=nas_info)
+                result.record = with_fields(result.record, source="nas_finalist", nas=nas_info)
         upsert_results(layout.logs, [finalist.record] + [r.record for r in results if r.record is not None])
         finalists.append(finalist)
         quantized.extend(results)
@@ -362,9 +363,9 @@ def _publish_best(finalists: list[BaselineResult], quantized: list[QuantizationR
     best = max(finalists, key=lambda f: pick_key(f.record))
     int8, tflite = (next((q.record for q in quantized if q.model == best.name and q.method == method
                           and q.record is not None), None) for method in FINALIST_METHODS)
-    sources = {"pth": layout.root / best.record["artifact"], "onnx": layout.root / best.record["onnx_artifact"],
-               "int8": layout.root / int8["artifact"] if int8 else None,
-               "tflite": layout.root / tflite["artifact"] if tflite else None}
+    artifacts = {"pth": best.record["artifact"], "onnx": best.record["onnx_artifact"],
+                 "int8": int8["artifact"] if int8 else None, "tflite": tflite["artifact"] if tflite else None}
+    sources = {kind: layout.root / artifact["path"] if artifact else None for kind, artifact in artifacts.items()}
     files = {}
     for kind, source in sources.items():
         if source is not None:
@@ -378,9 +379,7 @@ def _publish_best(finalists: list[BaselineResult], quantized: list[QuantizationR
         "class_names": best.record["class_names"], "accuracy": best.record["accuracy"],
         "val_accuracy": best.record["val_accuracy"], "size_bytes": best.record["size_bytes"],
         "latency_ms": best.record["latency_ms"], "nas": best.record["nas"],
-        "sha256": {"pth": best.record["artifact_sha256"], "onnx": best.record["onnx_sha256"],
-                   "int8": int8["artifact_sha256"] if int8 else None,
-                   "tflite": tflite["artifact_sha256"] if tflite else None},
+        "sha256": {kind: artifact["sha256"] if artifact else None for kind, artifact in artifacts.items()},
         "int8_accuracy": int8["accuracy"] if int8 else None, "tflite_accuracy": tflite["accuracy"] if tflite else None})
     return best, files
 

@@ -1,0 +1,275 @@
+"""The results record: what one evaluated model variant is, as a declared type.
+
+Every line of ``logs/all_results.json`` is one of three kinds, each a :class:`~typing.TypedDict` whose fields are
+named and typed here, and nowhere else:
+
+* :class:`TrainedRecord`: a trained FP32 model (a baseline, or a NAS finalist retrained with the baseline
+  protocol), variant ``"fp32"``;
+* :class:`VariantRecord`: a compressed variant of a trained model (variant = its method), paired with the
+  model's FP32 twin on the same clips (``fp32``, ``paired``);
+* :class:`CandidateRecord`: a NAS candidate scored by the search's short proxy training, variant ``"proxy"``.
+
+A record is built by :func:`make_record` (or extended by :func:`with_fields`) and only there: it refuses a field its kind does not declare, a
+missing required field and a value of the wrong type, so a typo in a step fails at once instead of writing a
+record the frontier would silently misread. :func:`check_record` is the same check on a record read back from
+the log (:func:`edge_audio.results.load_results` runs it on every record).
+
+A published file is described by an :class:`Artifact`: the file under ``models/`` (``path``, relative to the
+output folder), the SHA-256 of its bytes, and the keyed cache file it was copied from (``source``).
+:func:`publish_artifact` makes one.
+"""
+import functools
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, NotRequired, TypedDict
+
+from .errors import UserError
+from .storage import file_sha256, publish
+
+
+class ResultsLogError(UserError, ValueError):
+    """A results log whose records do not have the declared shape (written by another version, or damaged)."""
+
+
+class Artifact(TypedDict):
+    """A published file: ``path`` under the output folder, the SHA-256 of its bytes, and the keyed cache file it
+    was published from (which always holds this record's bytes, while ``path`` holds the latest run's)."""
+    path: str
+    sha256: str
+    source: str
+
+
+class Evaluation(TypedDict):
+    """An accuracy with its evidence (:func:`edge_audio.stats.pooled`): clips, correct, accuracy (%), the Wilson
+    interval, the labels and predictions, and the folds' accuracies with their mean and standard deviation."""
+    n: int
+    correct: int
+    accuracy: float
+    ci95: list[float]
+    interval: str
+    labels: list[int]
+    predictions: list[int]
+    fold_accuracies: list[float]
+    fold_mean: float
+    fold_std: float | None
+
+
+class Timing(TypedDict):
+    """Batch-1 latency of one runtime (:func:`edge_audio.profile.measure_latency`)."""
+    mean_ms: float
+    median_ms: float
+    min_ms: float
+    p90_ms: float
+    runs: int
+    warmup: int
+    threads: int
+    runtime: str
+
+
+class Twin(TypedDict):
+    """A variant's FP32 twin, evaluated and timed in the variant's own runtime on the same clips."""
+    accuracy: float
+    test: dict[str, Any]
+    val_accuracy: float
+    size_bytes: int
+    latency_ms: float
+    latency: Timing
+
+
+class NasInfo(TypedDict):
+    """Where a NAS record came from: its search's sampler, trial and seed (and, for a finalist, its proxy accuracy
+    and rank)."""
+    sampler: str
+    trial: int
+    seed: int
+    proxy_accuracy: NotRequired[float]
+    rank: NotRequired[int]
+
+
+class Placement(TypedDict):
+    """Where the frontier step placed a record: the budgets, whether it meets them, on which Pareto fronts it lies,
+    its throughput, and the device profiles it fits."""
+    budgets: dict[str, Any]
+    meets_budgets: bool
+    pareto: dict[str, bool]
+    mmacs_per_second: float
+    profiles: list[str]
+
+
+class Record(TypedDict):
+    """What every record has: the model, how it was evaluated and its costs."""
+    model: str
+    variant: str
+    precision: str
+    runtime: str  # the runtime its headline latency (``latency_ms``) was measured in
+    int8_weights: bool
+    accuracy: float  # test accuracy (%), the mean over test folds; a candidate's is its proxy accuracy
+    macro_f1: float
+    latency_ms: float
+    latency: dict[str, Timing]  # by runtime
+    architecture: dict[str, Any]
+    dataset: dict[str, Any]
+    context: dict[str, Any]  # :func:`edge_audio.results.run_context`
+    protocol: str
+    protocol_kind: str
+    size_bytes: int
+    params: int
+    macs: int
+    flops: int
+    threads: int
+    seed: int
+    features: dict[str, Any]
+    train: dict[str, Any]
+    source: NotRequired[str]  # "nas_candidate" or "nas_finalist"; absent for a baseline
+    nas: NotRequired[NasInfo]
+    frontier: NotRequired[Placement]  # added by the frontier step
+
+
+class EvaluatedRecord(Record):
+    """A model evaluated with the run's protocol: test and validation folds, per-class results, device memory and
+    its published file."""
+    test: Evaluation
+    val: Evaluation
+    val_accuracy: float
+    accuracy_std: float | None
+    test_folds: list[int]
+    per_class_accuracy: list[float]
+    confusion: list[list[int]]
+    class_names: list[str]
+    int8_activations: bool
+    full_integer_tflite: bool
+    flash_bytes: int
+    peak_ram_bytes: int
+    memory: dict[str, Any]  # :func:`edge_audio.memory.device_memory`
+    flop_counter_flops: int
+    machine: dict[str, Any]
+    artifact: Artifact
+
+
+class TrainedRecord(EvaluatedRecord):
+    """A trained FP32 model: its training runs, seeds, ONNX export and profile."""
+    onnx_artifact: Artifact
+    onnx_size_bytes: int
+    onnx_max_abs_difference: float
+    seed_accuracies: dict[str, float]
+    seed_mean: float
+    seed_std: float | None
+    best_epoch: int
+    epochs_run: int
+    train_seconds: float
+    device: str
+    flop_floor_ms: float
+    flop_gap_percent: float
+    latency_floor_ratio: dict[str, Any]
+    profile_source: str
+    run_keys: list[str]
+
+
+class VariantRecord(EvaluatedRecord):
+    """A compressed variant, paired with its FP32 twin on the same clips."""
+    method: str
+    reduce_range: bool
+    fp32: Twin
+    paired: dict[str, dict[str, Any]]  # "test" and "val": :func:`edge_audio.stats.mcnemar`
+    latency_comparison: dict[str, Any]  # :func:`edge_audio.stats.latency_comparison`
+    accuracy_drop: float
+    size_ratio: float
+    speedup: float
+    quantization: dict[str, Any]  # the settings the method used
+
+
+class CandidateRecord(Record):
+    """A NAS candidate, scored by proxy training on the search's validation fold (``accuracy_kind`` = "proxy")."""
+    accuracy_kind: str
+
+
+def record_type(record: dict) -> type:
+    """The declared kind of a record, by its variant."""
+    return {"fp32": TrainedRecord, "proxy": CandidateRecord}.get(record.get("variant"), VariantRecord)
+
+
+def make_record(kind: type, **fields: Any) -> dict:
+    """A record of ``kind`` (:class:`TrainedRecord`, :class:`VariantRecord` or :class:`CandidateRecord`) from its
+    fields, checked against the declaration; a wrong field is a bug in the step that built it (TypeError)."""
+    if record_type(fields) is not kind:
+        raise TypeError(f"a {kind.__name__} cannot have variant {fields.get('variant')!r}")
+    problem = _mismatch(kind, fields, kind.__name__)
+    if problem:
+        raise TypeError(problem)
+    return fields
+
+
+def with_fields(record: dict, **changes: Any) -> dict:
+    """A copy of ``record`` with ``changes``, checked like :func:`make_record` (a step adding its part)."""
+    return make_record(record_type(record), **{**record, **changes})
+
+
+def check_record(record: Any, where: str) -> None:
+    """Refuse a record read back from a log that does not have its kind's declared shape."""
+    problem = _mismatch(record_type(record), record, "record") if isinstance(record, dict) else "not an object"
+    if problem:
+        raise ResultsLogError(f"{where}: {problem}; it was written by another version of edge-audio or damaged: "
+                              f"remove the file and run again (the cached steps recompute it quickly)")
+
+
+def publish_artifact(source: Path, published: Path, root: Path) -> Artifact:
+    """Copy ``source`` (a keyed cache file) to ``published`` atomically and describe it."""
+    return Artifact(path=os.path.relpath(published, root), sha256=publish(source, published),
+                    source=os.path.relpath(source, root))
+
+
+def holds_artifact(artifact: Artifact, root: Path) -> bool:
+    """Whether the published file is there and holds the bytes the record names (and not another run's)."""
+    path = Path(root) / artifact["path"]
+    return path.is_file() and file_sha256(path) == artifact["sha256"]
+
+
+@functools.cache
+def _hints(declared: type) -> dict[str, Any]:
+    return typing.get_type_hints(declared)
+
+
+def _mismatch(declared: Any, value: Any, name: str) -> str | None:
+    """Why ``value`` does not match the declared type, or None."""
+    origin = typing.get_origin(declared)
+    if declared is Any:
+        return None
+    if typing.is_typeddict(declared):
+        if not isinstance(value, dict):
+            return f"{name} should be an object, got {type(value).__name__}"
+        hints = _hints(declared)
+        unknown = sorted(set(value) - set(hints))
+        missing = sorted(declared.__required_keys__ - set(value))
+        if unknown or missing:
+            label = f"{name} ({value.get('model')} / {value.get('variant')})" if "variant" in value else name
+            return (f"{label} " + "; ".join(part for part in (
+                f"has undeclared fields {unknown}" if unknown else "",
+                f"lacks {missing}" if missing else "") if part))
+        for key, item in value.items():
+            problem = _mismatch(hints[key], item, f"{name}.{key}")
+            if problem:
+                return problem
+        return None
+    if origin in (types.UnionType, typing.Union):
+        problems = [_mismatch(option, value, name) for option in typing.get_args(declared)]
+        return None if None in problems else problems[-1]
+    if declared is type(None):
+        return None if value is None else f"{name} should be null, got {type(value).__name__}"
+    if origin is list:
+        if not isinstance(value, list):
+            return f"{name} should be a list, got {type(value).__name__}"
+        [item_type] = typing.get_args(declared)
+        if item_type in (int, str) and all(type(item) is item_type for item in value):  # labels, predictions
+            return None
+        return next((p for i, item in enumerate(value) if (p := _mismatch(item_type, item, f"{name}[{i}]"))), None)
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"{name} should be an object, got {type(value).__name__}"
+        _, item_type = typing.get_args(declared)
+        return next((p for key, item in value.items() if (p := _mismatch(item_type, item, f"{name}.{key}"))), None)
+    accepted = (int, float) if declared is float else declared
+    if not isinstance(value, accepted) or (declared in (int, float) and isinstance(value, bool)):
+        return f"{name} should be {declared.__name__}, got {type(value).__name__} {value!r:.40}"
+    return None
