@@ -18,6 +18,8 @@ printed and the exit status is 1.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from .book import MODES
 from .download import SOURCES
 from .errors import DownloadError, ParameterError, UserError
 from .parameters import PARAMETERS
+from .processes import Stopped, end_children, stopping_on_signals
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -279,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     from .book import ChapterFailed
 
     try:
-        return args.func(args)
+        with stopping_on_signals():
+            return args.func(args)
     except UserError as exc:
         print(f"edge-audio: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -293,9 +297,13 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.traceback_text(), file=sys.stderr)
         print(f"edge-audio: error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except KeyboardInterrupt:
-        print("edge-audio: interrupted; cached results so far are kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (Stopped)
+        stopped = exc if isinstance(exc, Stopped) else Stopped(signal.SIGINT)
+        end_children()
+        print(f"edge-audio: {stopped}; every process it started has ended, and the cached results so far are "
+              "kept", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(stopped.exit_status)  # no interpreter shutdown: the kernel client's threads would print tracebacks
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,9 +31,10 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import Dataset
-from .errors import ParameterError
+from .errors import DatasetError, ParameterError
 from .machine import versions
 from .parameters import default
+from .processes import process_pool
 from .storage import atomic_write_json, cached, read_json
 
 #: Bump when the feature computation changes, so old cache entries are not reused.
@@ -152,7 +152,7 @@ class FeatureSet:
     folds: np.ndarray  # (clips,), int64
     num_classes: int
     config: FeatureConfig
-    key: str  # the cache entry's name: identifies these features in every key built on them
+    key: str  # the cache entry's name and its bytes' digest: identifies these features in every key built on them
     cache_hit: bool
     seconds: float  # time this call spent: extracting on a miss, loading on a hit
     clips_per_second: float  # extraction throughput of the run that filled the cache entry (stored with it)
@@ -189,7 +189,7 @@ def extract_features(dataset: Dataset, config: FeatureConfig, cache_root: str | 
         chunks = [(paths[i:i + chunk_size], config) for i in range(done, len(paths), chunk_size)]
         count = min(workers or len(os.sched_getaffinity(0)), max(len(chunks), 1))
         with tqdm(total=len(paths), initial=done, desc="extracting log-mels", unit="clip",
-                  disable=not progress) as bar, ProcessPoolExecutor(count) if count > 1 else nullcontext() as pool:
+                  disable=not progress) as bar, process_pool(count) if count > 1 else nullcontext() as pool:
             for part in (pool.map if pool else map)(_extract_chunk, chunks):
                 out[done:done + len(part)] = part
                 done += len(part)
@@ -197,12 +197,18 @@ def extract_features(dataset: Dataset, config: FeatureConfig, cache_root: str | 
                 if done == len(paths) or (done // chunk_size) % 32 == 0:  # the written clips survive a kill
                     out.flush()
                     atomic_write_json(progress_file, {"clips": done})
+        finite = np.isfinite(out).all(axis=(1, 2))
         del out
+        if not finite.all():  # never cached: a NaN here would train NaN runs
+            bad = [paths[i] for i in np.flatnonzero(~finite)[:3]]
+            raise DatasetError(f"{int((~finite).sum())} clip(s) give non-finite log-mel features (NaN or infinite "
+                               f"samples in the audio), e.g. {', '.join(bad)}: fix or remove them")
         progress_file.unlink()
         return {"clips": len(paths), "clips_per_second": (len(paths) - resumed) / (time.perf_counter() - start)}
 
     entry = cached(Path(cache_root) / "features", key, compute, name="features")
     features = np.load(entry.file("features.npy"), mmap_mode="r")
     return FeatureSet(features, dataset.table["label"].to_numpy(np.int64), dataset.table["fold"].to_numpy(np.int64),
-                      dataset.num_classes, config, entry.path.name, entry.hit, time.perf_counter() - start,
+                      dataset.num_classes, config, f"{entry.path.name}-{entry.digests['features.npy'][:16]}",
+                      entry.hit, time.perf_counter() - start,
                       float(entry.value["clips_per_second"]))

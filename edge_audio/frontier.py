@@ -55,7 +55,8 @@ def model_table(records: list[dict]) -> pd.DataFrame:
             "full_integer_tflite": bool(r.get("full_integer_tflite", False)),
             "peak_ram_bytes": r.get("peak_ram_bytes", np.nan), "flash_bytes": r.get("flash_bytes", np.nan),
             "int8_param_bytes": int(r["params"]),  # one byte per parameter once quantized
-            "mmacs_per_second": round(r["macs"] / 1e6 / duration, 3), "artifact": r["artifact"]["path"] if "artifact" in r else None,
+            "mmacs_per_second": round(r["macs"] / 1e6 / duration, 3),
+            "artifact": r["artifact"]["path"] if "artifact" in r else None,
         })
     return pd.DataFrame(rows)
 

@@ -9,8 +9,8 @@ named and typed here, and nowhere else:
   model's FP32 twin on the same clips (``fp32``, ``paired``);
 * :class:`CandidateRecord`: a NAS candidate scored by the search's short proxy training, variant ``"proxy"``.
 
-A record is built by :func:`make_record` (or extended by :func:`with_fields`) and only there: it refuses a field its kind does not declare, a
-missing required field and a value of the wrong type, so a typo in a step fails at once instead of writing a
+A record is built by :func:`make_record` (or extended by :func:`with_fields`) and only there: it refuses a
+field its kind does not declare, a missing required field and a value of the wrong type, so a typo in a step fails at once instead of writing a
 record the frontier would silently misread. :func:`check_record` is the same check on a record read back from
 the log (:func:`edge_audio.results.load_results` runs it on every record).
 
@@ -224,6 +224,17 @@ def holds_artifact(artifact: Artifact, root: Path) -> bool:
     """Whether the published file is there and holds the bytes the record names (and not another run's)."""
     path = Path(root) / artifact["path"]
     return path.is_file() and file_sha256(path) == artifact["sha256"]
+
+
+def sources_hold(record: dict, root: Path) -> bool:
+    """Whether the cache entries a record was made from still hold what it names: each artifact's source file
+    has the record's SHA-256, and its profile's entry is there. A record whose entry was discarded (damaged,
+    removed) or recomputed to other bytes no longer holds."""
+    artifacts = [record[name] for name in ("artifact", "onnx_artifact") if name in record]
+    sources = [Path(root) / a["source"] for a in artifacts]
+    if not all(path.is_file() and file_sha256(path) == a["sha256"] for path, a in zip(sources, artifacts)):
+        return False
+    return "profile_source" not in record or (Path(root) / record["profile_source"]).is_dir()
 
 
 @functools.cache

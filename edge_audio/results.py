@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
-from .records import ResultsLogError, check_record
+from .records import ResultsLogError, check_record, sources_hold
 from .storage import atomic_write_json, file_lock, read_json, stable_hash
 
 RESULTS_FILE = "all_results.json"
@@ -80,7 +81,12 @@ def _read_log(path: Path) -> list[dict]:
         raise ResultsLogError(f"{path} should hold a list of records, not {type(records).__name__}")
     for number, record in enumerate(records, start=1):
         check_record(record, f"{path}, record {number}")
-    return records
+    root = path.parent.parent  # the output folder (logs/ is in it): artifact paths are relative to it
+    held = [r for r in records if sources_hold(r, root)]
+    if len(held) < len(records):
+        print(f"edge-audio: {len(records) - len(held)} record(s) of {path} came from cache entries that were "
+              "discarded or recomputed since: left out of the results log", file=sys.stderr, flush=True)
+    return held
 
 
 def pick_key(record: dict) -> tuple:

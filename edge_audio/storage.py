@@ -5,8 +5,10 @@ then ``os.replace``), so an interrupted run never leaves a half-written result b
 
 **The cache.** Every cached step (features, dataset checks, training runs, profiles, quantized variants, search
 candidates, the machine's measurements) goes through :func:`cached`: an entry is a folder named by a hash of
-*everything that changes its result* (its key), holding ``entry.json`` (the key and the computed value) and the
-files the computation wrote. A different key is a different folder, so nothing computed under other settings,
+*everything that changes its result* (its key), holding ``entry.json`` (the key, the computed value and the SHA-256 of
+every file the computation wrote) and those files. Loading an entry checks every file against its digest: a
+damaged entry (bytes garbled in place, a file missing, an unreadable ``entry.json``) is reported in one line,
+discarded and recomputed, never used. A different key is a different folder, so nothing computed under other settings,
 on another machine or with other library versions is ever reused. An entry is computed in a ``.partial`` folder
 under a lock (two processes never compute one entry twice; a killed computation leaves its partial folder for
 the next attempt, which training uses to resume) and renamed into place when done.
@@ -22,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,12 +107,13 @@ def _json_default(value: Any) -> Any:
 
 @dataclass
 class CacheEntry:
-    """A computed (or loaded) cache entry: its folder, the value the computation returned, and whether it was
-    loaded from disk (``hit``) rather than computed by this call."""
+    """A computed (or loaded) cache entry: its folder, the value the computation returned, whether it was
+    loaded from disk (``hit``) rather than computed by this call, and the SHA-256 of each file it holds."""
 
     path: Path
     value: Any
     hit: bool
+    digests: dict[str, str]
 
     def file(self, name: str) -> Path:
         """A file the computation wrote into the entry."""
@@ -130,15 +134,29 @@ def file_lock(lock_path: Path):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _load_entry(folder: Path, key: Any) -> Any:
-    """The stored entry of ``folder`` when it is complete and made for exactly ``key``, else None."""
-    stored = read_json(folder / ENTRY_FILE)
-    if stored is None or stored.get("key") != plain(key):
+def _load_entry(folder: Path, key: Any) -> dict | None:
+    """The stored entry of ``folder`` when it is complete, made for exactly ``key`` and holds the bytes it was
+    written with; None when there is none. A damaged entry (unreadable ``entry.json``, a file missing or changed
+    since it was written) is reported in one line and removed, so the caller recomputes it."""
+    if not (folder / ENTRY_FILE).is_file():
         return None
-    if any(not (folder / name).is_file() or (folder / name).stat().st_size != size
-           for name, size in stored.get("files", {}).items()):
+    try:
+        stored = read_json(folder / ENTRY_FILE)
+        files = stored["files"]
+        if not all(isinstance(digest, str) for digest in files.values()):  # an earlier layout: sizes, no digests
+            damaged, why = list(files), "written by an earlier edge-audio, without digests"
+        else:
+            damaged = [name for name, digest in files.items()
+                       if not (folder / name).is_file() or file_sha256(folder / name) != digest]
+            why = f"{', '.join(damaged)} not as written"
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        stored, damaged, why = None, [ENTRY_FILE], f"unreadable {ENTRY_FILE}: {type(exc).__name__}"
+    if damaged:
+        print(f"edge-audio: cache entry {folder} is damaged ({why}): discarded, recomputing", file=sys.stderr,
+              flush=True)
+        shutil.rmtree(folder, ignore_errors=True)
         return None
-    return stored
+    return stored if stored.get("key") == plain(key) else None
 
 
 def cached(root: str | os.PathLike, key: Any, compute: Callable[[Path], Any], name: str = "") -> CacheEntry:
@@ -154,21 +172,21 @@ def cached(root: str | os.PathLike, key: Any, compute: Callable[[Path], Any], na
     folder = root / (f"{name}-{digest}" if name else digest)
     stored = _load_entry(folder, key)
     if stored is not None:
-        return CacheEntry(folder, stored["value"], True)
+        return CacheEntry(folder, stored["value"], True, stored["files"])
     with file_lock(root / f".{folder.name}.lock"):
         stored = _load_entry(folder, key)  # another process may have finished it while we waited
         if stored is not None:
-            return CacheEntry(folder, stored["value"], True)
+            return CacheEntry(folder, stored["value"], True, stored["files"])
         work = folder.with_name(folder.name + ".partial")
         work.mkdir(parents=True, exist_ok=True)
         value = plain(compute(work))
-        files = {p.name: p.stat().st_size for p in sorted(work.iterdir())
+        files = {p.name: file_sha256(p) for p in sorted(work.iterdir())
                  if p.is_file() and p.name != ENTRY_FILE and not p.name.startswith(".")}
         atomic_write_json(work / ENTRY_FILE, {"key": key, "value": value, "files": files})
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(work, folder)
-    return CacheEntry(folder, value, False)
+    return CacheEntry(folder, value, False, files)
 
 
 def publish(source: str | os.PathLike, target: str | os.PathLike) -> str:

@@ -26,7 +26,6 @@ import csv
 import io
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -39,6 +38,7 @@ from tqdm import tqdm
 
 from .errors import ParameterError, PathError
 from .parameters import default
+from .processes import process_pool
 from .storage import atomic_write_json, read_json
 
 #: The ten UrbanSound8K classes, in classID order.
@@ -439,7 +439,7 @@ def generate_dataset(out_dir: str | os.PathLike, config: SynthConfig = SynthConf
     tasks = [(job, config, str(tmp / "audio")) for job in jobs]
     bar = tqdm(total=len(tasks), desc="synthesising clips", unit="clip", disable=not progress)
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with process_pool(workers) as pool:
             for _ in pool.map(_write_slice, tasks, chunksize=8):
                 bar.update()
     else:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .errors import ParameterError
+from .errors import ParameterError, UserError
 from .features import FeatureSet
 from .metrics import classification_metrics
 from .models import LightweightCNN
@@ -43,9 +45,16 @@ from .runtimes.base import predict_batches
 from .storage import atomic_write_with, cached
 
 SCHEDULES = ("onecycle", "cosine")
+
+
+class TrainingDiverged(UserError, RuntimeError):
+    """A loss or a weight became NaN or infinite: the settings (learning rate) or the features are at fault."""
+
+
+
 PROTOCOLS = ("holdout", "kfold")
 #: Bump when training changes what it computes, so earlier runs are not reused.
-TRAIN_VERSION = 2
+TRAIN_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -208,7 +217,7 @@ class TrainResult:
         return self.run_dir / "best.pt"
 
     def load_model(self) -> LightweightCNN:
-        """The best-epoch model, on CPU, in eval mode."""
+        """The best-epoch model, on CPU, in eval mode (its cache entry verified its bytes when it was loaded)."""
         model = LightweightCNN.from_spec(self.spec)
         model.load_state_dict(torch.load(self.checkpoint, map_location="cpu", weights_only=True))
         return model.eval()
@@ -264,12 +273,15 @@ def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, 
              "train_seconds": 0.0, "stale": 0}
 
     checkpoint_path = folder / "checkpoint.pt"
-    if checkpoint_path.is_file():
-        saved = torch.load(checkpoint_path, map_location=torch_device, weights_only=True)
+    saved = _resume_point(checkpoint_path, torch_device)
+    if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         generator.set_state(saved["generator"].cpu())  # map_location moved it to the training device
+        torch.set_rng_state(saved["torch_rng"].cpu())  # dropout draws from torch's global generator
+        if torch_device.type == "cuda":
+            torch.cuda.set_rng_state(saved["cuda_rng"].cpu(), torch_device)
         state = saved["state"]
 
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=f"training {spec['name']}", unit="epoch",
@@ -295,6 +307,10 @@ def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, 
                 else:
                     logits = model(xb)
                     loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+            if not torch.isfinite(loss):  # never checkpointed, never cached
+                raise TrainingDiverged(f"training {spec['name']} diverged at epoch {state['epoch'] + 1}, step "
+                                       f"{step + 1} (loss {float(loss.detach())}): lower learning_rate, or check "
+                                       "the features")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -314,7 +330,9 @@ def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, 
         else:
             state["stale"] += 1
         snapshot = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(), "state": state}
+                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                    "torch_rng": torch.get_rng_state(), "state": state,
+                    **({"cuda_rng": torch.cuda.get_rng_state(torch_device)} if torch_device.type == "cuda" else {})}
         atomic_write_with(checkpoint_path, lambda handle: torch.save(snapshot, handle))
         bar.update()
         bar.set_postfix(loss=state["history"][-1]["train_loss"], train_acc=state["history"][-1]["train_accuracy"],
@@ -326,12 +344,35 @@ def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, 
 
     model.load_state_dict(state["best_state"])
     best_state = copy.deepcopy(state["best_state"])
+    if not all(torch.isfinite(t).all() for t in best_state.values() if t.is_floating_point()):
+        raise TrainingDiverged(f"training {spec['name']} ended with non-finite weights: lower learning_rate")
     atomic_write_with(folder / "best.pt", lambda handle: torch.save(best_state, handle))
     checkpoint_path.unlink(missing_ok=True)
     return {"spec": spec, "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
             "history": state["history"], "val": evaluate(model, x_val, y_val, num_classes),
             "test": evaluate(model, x_test, y_test, num_classes), "train_seconds": round(state["train_seconds"], 3),
             "device": str(torch_device)}
+
+
+def _resume_point(path: Path, device: torch.device) -> dict | None:
+    """The snapshot an interrupted run left (loaded with ``weights_only=True``: tensors, numbers, lists and dicts,
+    never code), or None. One that cannot be loaded that way (damaged, or not written by edge-audio) is
+    reported in one line and removed: the run starts over rather than trust it."""
+    if not path.is_file():
+        return None
+    try:
+        with warnings.catch_warnings():  # a file written with another pickle protocol: refused below, not warned of
+            warnings.simplefilter("ignore", UserWarning)
+            saved = torch.load(path, map_location=device, weights_only=True)
+        if not {"model", "optimizer", "scheduler", "generator", "torch_rng", "state"} <= set(saved):
+            raise ValueError("not an edge-audio training snapshot")
+    except Exception as exc:  # a planted pickle is refused here, before any of it runs
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        print(f"edge-audio: refusing to resume from {path} ({reason}): training this run from the start",
+              file=sys.stderr, flush=True)
+        path.unlink()
+        return None
+    return saved
 
 
 def summarize_folds(results: list[TrainResult]) -> dict[str, Any]:

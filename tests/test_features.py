@@ -92,3 +92,30 @@ def test_changed_audio_content_makes_a_new_cache_entry(us8k_copy, tmp_path):
 def test_bad_feature_settings_are_rejected(kwargs):
     with pytest.raises(ValueError, match="invalid feature settings"):
         FeatureConfig(**kwargs)
+
+
+def test_a_garbled_feature_cache_is_discarded_and_rebuilt(us8k_dir, tmp_path, capsys):
+    dataset = load_dataset(us8k_dir)
+    first = extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), workers=1, progress=False)
+    values = np.array(first.features)
+    path = next((tmp_path / "features").glob("features-*")) / "features.npy"
+    garbled = bytearray(path.read_bytes())
+    garbled[-4096:] = b"\xff" * 4096  # NaN bits, same size: what a size check would let through
+    path.write_bytes(bytes(garbled))
+    again = extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), workers=1, progress=False)
+    assert "is damaged (features.npy not as written): discarded, recomputing" in capsys.readouterr().err
+    assert not again.cache_hit and np.array_equal(again.features, values) and again.key == first.key
+
+
+def test_non_finite_audio_stops_feature_extraction(us8k_copy, tmp_path):
+    from edge_audio.errors import DatasetError
+
+    dataset = load_dataset(us8k_copy)
+    victim = dataset.table["path"].iloc[3]
+    wave, rate = sf.read(victim, dtype="float32")
+    wave[100:200] = np.nan
+    sf.write(victim, wave, rate, subtype="FLOAT")
+    dataset = load_dataset(us8k_copy)
+    with pytest.raises(DatasetError, match="non-finite log-mel features"):
+        extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), workers=1, progress=False)
+    assert not [p for p in (tmp_path / "features").iterdir() if p.is_dir() and not p.name.endswith(".partial")]

@@ -78,3 +78,4 @@ def test_the_results_log_is_checked_when_read(tmp_path):
     log.write_text('{"model": "tiny"}')
     with pytest.raises(ResultsLogError, match="a list of records"):
         load_results(logs)
+

@@ -100,3 +100,20 @@ def test_latency_caches_are_keyed_by_the_machine(runs, monkeypatch):
     assert again.deployed_run.reused  # the training run is the same...
     assert again.record["artifact"]["source"] == runs[-1][2][0].record["artifact"]["source"]  # so is its export...
     assert again.record["profile_source"] != runs[-1][2][0].record["profile_source"]  # ...but it is re-profiled
+
+
+def test_records_whose_cache_entry_is_discarded_leave_the_log(runs, capsys):
+    data = runs[-1][1]
+    records = load_results(data.layout.logs)
+    [three] = [r for r in records if r["context"]["train"]["epochs"] == 3 and r["variant"] == "ort_static"
+               and r["model"] == "mini"]
+    source = data.layout.root / three["artifact"]["source"]
+    original = source.read_bytes()
+    try:
+        source.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # its entry no longer holds its bytes
+        left = load_results(data.layout.logs)
+        assert "1 record(s)" in capsys.readouterr().err
+        assert len(left) == len(records) - 1 and three not in left
+    finally:
+        source.write_bytes(original)
+    assert len(load_results(data.layout.logs)) == len(records)

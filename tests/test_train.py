@@ -44,14 +44,68 @@ def test_a_finished_run_is_loaded_not_retrained(features, tmp_path):
         assert torch.equal(a, b)
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(features, tmp_path):
+#: Every source of randomness training has: dropout (torch's global generator), SpecAugment and the data order
+#: (the run's generator), mixup (NumPy, seeded per step).
+RANDOM_SPEC = {**SPEC, "fc_size": 16, "dropout": 0.3}
+RANDOM_CONFIG = TrainConfig(epochs=4, batch_size=16, lr=0.01, seed=1, spec_augment=True, mixup_alpha=0.2)
+
+
+def test_an_interrupted_run_resumes_bit_for_bit(features, tmp_path):
+    straight = train_model(RANDOM_SPEC, features, SPLIT, RANDOM_CONFIG, tmp_path / "straight", progress=False)
+    for epoch in (1, 2, 3):  # killed after each of these epochs in turn, resumed each time from the checkpoint
+        with pytest.raises(KeyboardInterrupt):
+            train_model(RANDOM_SPEC, features, SPLIT, RANDOM_CONFIG, tmp_path / "resumed", progress=False,
+                        stop_after_epoch=epoch)
+        [partial] = (tmp_path / "resumed").glob("*.partial")
+        assert (partial / "checkpoint.pt").is_file() and not (partial / "best.pt").exists()
+    resumed = train_model(RANDOM_SPEC, features, SPLIT, RANDOM_CONFIG, tmp_path / "resumed", progress=False)
+    assert resumed.history == straight.history and resumed.test == straight.test and resumed.val == straight.val
+    assert resumed.checkpoint.read_bytes() == straight.checkpoint.read_bytes()  # the weights, byte for byte
+
+
+class _Planted:
+    """A pickle that writes a file when it is loaded: what someone with write access to the cache could plant."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_planted_checkpoint_is_refused_and_runs_nothing(features, tmp_path, capsys):
+    import pickle
+
     straight = train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "straight", progress=False)
     with pytest.raises(KeyboardInterrupt):
-        train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "resumed", progress=False, stop_after_epoch=2)
-    [partial] = (tmp_path / "resumed").glob("*.partial")
-    assert (partial / "checkpoint.pt").is_file() and not (partial / "best.pt").exists()
-    resumed = train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "resumed", progress=False)
-    assert resumed.history == straight.history and resumed.test == straight.test
+        train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "runs", progress=False, stop_after_epoch=1)
+    [partial] = (tmp_path / "runs").glob("*.partial")
+    marker = tmp_path / "pwned"
+    (partial / "checkpoint.pt").write_bytes(pickle.dumps({"model": _Planted(marker)}))
+    resumed = train_model(SPEC, features, SPLIT, CONFIG, tmp_path / "runs", progress=False)
+    assert not marker.exists()  # the pickle's code never ran
+    assert "refusing to resume" in capsys.readouterr().err
+    assert resumed.history == straight.history  # trained from the start instead
+
+
+def test_a_garbled_run_is_discarded_and_retrained(features, tmp_path, capsys):
+    first = train_model(SPEC, features, SPLIT, CONFIG, tmp_path, progress=False)
+    weights = first.checkpoint.read_bytes()
+    garbled = bytearray(weights)
+    garbled[len(garbled) // 2:len(garbled) // 2 + 64] = b"\xff" * 64  # same size, NaN-making bytes in the middle
+    first.checkpoint.write_bytes(bytes(garbled))
+    again = train_model(SPEC, features, SPLIT, CONFIG, tmp_path, progress=False)
+    assert "is damaged" in capsys.readouterr().err
+    assert not again.reused and again.checkpoint.read_bytes() == weights and again.test == first.test
+
+
+def test_training_that_diverges_stops_and_caches_nothing(features, tmp_path):
+    from edge_audio.train import TrainingDiverged
+
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch 1, step \d+ \(loss nan\)"):
+        train_model(SPEC, features, SPLIT, TrainConfig(epochs=2, batch_size=16, lr=1e30, seed=1,
+                                                       spec_augment=False), tmp_path, progress=False)
+    assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".") and not p.name.endswith(".partial")]
 
 
 def test_holdout_and_kfold_use_the_datasets_own_folds():

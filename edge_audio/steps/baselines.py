@@ -249,7 +249,7 @@ def check(baselines: list[BaselineResult], data: PreparedData) -> str:
     chance = 100.0 / data.num_classes
     for record in records:
         # the published files are this run's: their bytes are the ones the record names
-        assert holds_artifact(record["artifact"], data.layout.root), f"{record['model']}: models/ holds another run's file"
+        assert holds_artifact(record["artifact"], data.layout.root), f"{record['model']}: models/ holds another file"
         assert os.path.getsize(data.layout.root / record["artifact"]["path"]) == record["size_bytes"], record["model"]
         assert holds_artifact(record["onnx_artifact"], data.layout.root), record["model"]
         # the exported ONNX model computes what the PyTorch model computes

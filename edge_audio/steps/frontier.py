@@ -113,7 +113,8 @@ class FrontierResult:
         record = next((r for r in self.records if f"{r['model']} ({r['variant']})" == label), None)
         if record is None:
             return "nothing: no model fits"
-        text = (f"{record['flash_bytes'] / 1e3:.1f} kB of flash ({record['artifact']['path']}, a full-integer TFLite model) "
+        text = (f"{record['flash_bytes'] / 1e3:.1f} kB of flash ({record['artifact']['path']}, a full-integer TFLite "
+                "model) "
                 f"and {record['peak_ram_bytes'] / 1e3:.1f} kB of peak RAM")
         if "tflm" in record.get("memory", {}):
             text += (f" (TensorFlow Lite Micro's own arena: {record['memory']['tflm']['head_bytes'] / 1e3:.1f} kB, "

@@ -177,9 +177,9 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
     latency, twin_latency = timing["latency"], timing["twin"]
     shared = {k: fp32[k] for k in SHARED_FIELDS if k in fp32}
     return make_record(VariantRecord, **{
-        **shared, "variant": method.name, "method": method.name, "reduce_range": reduce_range, "runtime": method.runtime,
-        "precision": method.precision, "int8_weights": method.int8_weights, "int8_activations": method.int8_activations,
-        "full_integer_tflite": method.full_integer_tflite,
+        **shared, "variant": method.name, "method": method.name, "reduce_range": reduce_range,
+        "runtime": method.runtime, "precision": method.precision, "int8_weights": method.int8_weights,
+        "int8_activations": method.int8_activations, "full_integer_tflite": method.full_integer_tflite,
         "accuracy": test["fold_mean"], "accuracy_std": test["fold_std"], "test": test,
         "val_accuracy": val["fold_mean"], "val": val,
         "macro_f1": round(float(np.mean([v.value["test"]["macro_f1"] for v in variants])), 4),
