@@ -70,12 +70,13 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .data import check_dataset, load_dataset
+    from .data import FileDigests, check_dataset, leaked_clips, load_dataset
     from .download import read_index
 
     index = None if args.index is None else read_index(args.index)
     dataset = load_dataset(args.path, layout=args.layout)
     report = check_dataset(dataset, silence_threshold=args.silence_threshold, progress=not args.quiet, index=index)
+    leaked_clips(dataset.valid_only(report), FileDigests(None))
     print(f"Checked {dataset.root}")
     print(report)
     if report.bad_fraction > args.max_bad_fraction:

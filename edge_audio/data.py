@@ -183,9 +183,43 @@ def _finish(root: Path, layout: str, table: pd.DataFrame, csv_path: Path, name: 
     if len(classes) < 2:
         raise DatasetError(f"metadata {csv_path}: a classifier needs at least 2 classes, found {len(classes)}")
     table["label"] = table["class_id"].map({class_id: label for label, (class_id, _) in enumerate(classes)})
+    _check_paths(root, table, csv_path)
     ordered = ["path", "fold", "class_id", "class_name", "label"]
     table = table[ordered + [c for c in table.columns if c not in ordered]].reset_index(drop=True)
     return Dataset(root=root, layout=layout, table=table, classes=classes, name=name or root.name)
+
+
+def _check_paths(root: Path, table: pd.DataFrame, csv_path: Path) -> None:
+    """Every file inside the dataset's folder, and listed once: a file in two rows (two folds) would be trained on
+    and tested on."""
+    inside = Path(os.path.realpath(root))
+    outside = [p for p in table["path"] if not Path(os.path.realpath(p)).is_relative_to(inside)]
+    if outside:
+        raise DatasetError(f"metadata {csv_path}: {len(outside)} file(s) resolve outside the dataset folder {root}, "
+                           f"e.g. {outside[0]}: keep every file under it")
+    resolved = pd.Series([os.path.realpath(p) for p in table["path"]], index=table.index)
+    repeated = resolved[resolved.duplicated(keep=False)]
+    if not repeated.empty:
+        first = repeated.iloc[0]
+        rows = table.loc[resolved == first]
+        raise DatasetError(f"metadata {csv_path}: {repeated.nunique()} file(s) are listed more than once, e.g. "
+                           f"{os.path.relpath(first, inside)} in folds {sorted(rows['fold'].tolist())} (rows "
+                           f"{', '.join(str(i + 2) for i in rows.index)}): a clip must be in one fold only")
+
+
+def leaked_clips(dataset: Dataset, digests: "FileDigests") -> None:
+    """Refuse a dataset in which the same audio (by content) is in two folds, under two names: it would be trained
+    on in one split and tested on in another. Names both files of the first pair."""
+    table = dataset.table.assign(digest=digests.of(dataset.table["path"].tolist()))
+    table = table[table["digest"] != "missing"]
+    folds = table.groupby("digest")["fold"].nunique()
+    leaked = folds[folds > 1]
+    if not leaked.empty:
+        pair = table[table["digest"] == leaked.index[0]]
+        named = " and ".join(f"{os.path.relpath(p, dataset.root)} (fold {f})" for p, f in
+                             zip(pair["path"][:2], pair["fold"][:2]))
+        raise DatasetError(f"{len(leaked)} clip(s) of {dataset.root} have the same audio in two folds, e.g. {named}: "
+                           "remove the copies, or put them in one fold")
 
 
 def load_urbansound8k(root: str | os.PathLike) -> Dataset:
@@ -273,7 +307,14 @@ def default_dataset(data_dir: str | os.PathLike, synth: SynthConfig = SynthConfi
 # Validation
 # ---------------------------------------------------------------------------------------------------------------
 
-PROBLEM_KINDS = ("missing", "unsupported format", "unreadable", "truncated", "empty", "silent")
+PROBLEM_KINDS = ("missing", "unsupported format", "wrong format", "unreadable", "truncated", "empty", "silent")
+#: What a file's first bytes say it is, by the extensions that name that format.
+_SIGNATURES = (({".wav", ".wave"}, "WAV",
+                lambda head: head[:4] in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE"),
+               ({".flac"}, "FLAC", lambda head: head[:4] == b"fLaC"),
+               ({".ogg", ".oga", ".opus"}, "Ogg", lambda head: head[:4] == b"OggS"),
+               ({".aif", ".aiff", ".aifc"}, "AIFF", lambda head: head[:4] == b"FORM" and head[8:11] == b"AIF"),
+               ({".mp3"}, "MP3", lambda head: head[:3] == b"ID3" or (head[0] == 0xFF and head[1] & 0xE0 == 0xE0)))
 #: The kind only a check against a published index (file -> MD5) can find.
 INDEX_PROBLEM = "checksum mismatch"
 
@@ -329,8 +370,14 @@ def _inspect_file(path: str, silence_threshold: float) -> dict:
             "subtype": None, "duration": np.nan, "peak": np.nan}
     if not os.path.isfile(path):
         return {**info, "problem": "missing", "detail": "no such file"}
-    if Path(path).suffix.lower() not in SUPPORTED_EXTENSIONS:
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUPPORTED_EXTENSIONS:
         return {**info, "problem": "unsupported format", "detail": f"extension {Path(path).suffix or '(none)'}"}
+    if os.path.getsize(path) == 0:
+        return {**info, "problem": "empty", "detail": "0 bytes"}
+    mismatch = _format_mismatch(path, suffix)
+    if mismatch:
+        return {**info, "problem": "wrong format", "detail": mismatch}
     try:
         with sf.SoundFile(path) as handle:
             declared = handle.frames
@@ -351,6 +398,17 @@ def _inspect_file(path: str, silence_threshold: float) -> dict:
     if peak < silence_threshold:
         return {**info, "problem": "silent", "detail": f"peak {peak:.2e} < {silence_threshold:g}"}
     return info
+
+
+def _format_mismatch(path: str, suffix: str) -> str | None:
+    """Why a file's content is another format than its name says (``"named .wav, holds Ogg"``), or None."""
+    with open(path, "rb") as handle:
+        head = handle.read(12).ljust(12, b"\0")
+    named = next(((name, test) for suffixes, name, test in _SIGNATURES if suffix in suffixes), None)
+    if named is None or named[1](head):
+        return None
+    held = next((name for _, name, test in _SIGNATURES if test(head)), None)
+    return None if held is None else f"named {suffix}, holds {held}"  # unknown bytes: reported as unreadable
 
 
 _BYTES_PER_SAMPLE = {"PCM_U8": 1, "PCM_S8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}

@@ -32,7 +32,7 @@ def esc50_dir(tmp_path) -> Path:
     for fold in range(1, 6):
         for target, category in enumerate(["dog", "rooster", "rain"]):
             name = f"{fold}-{100 + target}-A-{target}.wav"
-            write_tone(root / "audio" / name, freq=200 + 150 * target)
+            write_tone(root / "audio" / name, freq=200 + 150 * target + 5 * fold)  # no two clips alike
             rows.append(f"{name},{fold},{target},{category},False,{100 + target},A")
     (root / "meta").mkdir()
     (root / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
@@ -47,7 +47,7 @@ def csv_dataset(tmp_path) -> Path:
     for fold in (1, 2, 3):
         for label, freq in (("beep", 800), ("hum", 100)):
             rel = f"clips/{label}_{fold}.wav"
-            write_tone(root / rel, freq=freq, channels=2)
+            write_tone(root / rel, freq=freq + 7 * fold, channels=2)  # no two clips alike
             rows.append(f"{rel},{fold},{label}")
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
     return root / "labels.csv"

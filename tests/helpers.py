@@ -36,13 +36,14 @@ def small_settings(dataset_path, output_dir, **overrides):
 
 
 def write_odd_class_csv(root: Path, class_ids=(3, 7, 12), folds=5, clips=2) -> Path:
-    """A CSV dataset whose class ids are not 0..K-1 (and not in file order): tones of three pitches."""
+    """A CSV dataset whose class ids are not 0..K-1 (and not in file order): tones of three pitches (each clip its
+    own, a little apart by fold and clip: the same audio in two folds is refused as a leak)."""
     rows = ["file,fold,label,class_id"]
     for fold in range(1, folds + 1):
         for k, class_id in enumerate(sorted(class_ids, reverse=True)):
             for clip in range(clips):
                 rel = f"clips/{class_id}_{fold}_{clip}.wav"
-                write_tone(root / rel, seconds=1.0, freq=220 * (k + 1) + 15 * clip)
+                write_tone(root / rel, seconds=1.0, freq=220 * (k + 1) + 15 * clip + 2 * fold)
                 rows.append(f"{rel},{fold},pitch{class_id},{class_id}")
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
     return root / "labels.csv"

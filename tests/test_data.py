@@ -162,3 +162,64 @@ def test_excluding_every_clip_of_a_class_keeps_the_class_list(tmp_path):
         os.remove(path)
     usable = dataset.valid_only(check_dataset(dataset, progress=False))
     assert 7 not in set(usable.table["class_id"]) and usable.class_ids == [3, 7, 12] and usable.num_classes == 3
+
+
+def test_a_file_listed_in_two_folds_is_refused_naming_both(csv_dataset):
+    table = pd.read_csv(csv_dataset)
+    table.loc[len(table)] = [table["file"].iloc[0], 3, table["label"].iloc[0]]  # fold 1's first clip, again in 3
+    table.to_csv(csv_dataset, index=False)
+    with pytest.raises(DatasetError, match=r"listed more than once, e.g. clips/beep_1.wav in folds \[1, 3\] "
+                                           r"\(rows 2, 8\)"):
+        load_dataset(csv_dataset)
+
+
+def test_the_same_audio_under_two_names_in_two_folds_is_a_leak(csv_dataset, tmp_path):
+    import shutil
+
+    from edge_audio.data import FileDigests, leaked_clips
+
+    table = pd.read_csv(csv_dataset)
+    shutil.copy(csv_dataset.parent / table["file"].iloc[0], csv_dataset.parent / "clips" / "copy.wav")
+    table.loc[len(table)] = ["clips/copy.wav", 3, table["label"].iloc[0]]
+    table.to_csv(csv_dataset, index=False)
+    dataset = load_dataset(csv_dataset)
+    with pytest.raises(DatasetError, match=r"same audio in two folds, e.g. clips/beep_1.wav \(fold 1\) and "
+                                           r"clips/copy.wav \(fold 3\)"):
+        leaked_clips(dataset, FileDigests(None))
+    with pytest.raises(DatasetError, match="same audio in two folds"):  # the run refuses it too
+        prepare_data(small_settings(csv_dataset, tmp_path / "out"))
+
+
+@pytest.mark.parametrize("name", ["../outside.wav", "ABSOLUTE"])
+def test_a_path_outside_the_dataset_folder_is_refused(csv_dataset, tmp_path, name):
+    outside = csv_dataset.parent.parent / "outside.wav"
+    outside.write_bytes((csv_dataset.parent / "clips" / "beep_1.wav").read_bytes())
+    table = pd.read_csv(csv_dataset)
+    table.loc[len(table)] = [str(outside) if name == "ABSOLUTE" else name, 3, "beep"]
+    table.to_csv(csv_dataset, index=False)
+    with pytest.raises(DatasetError, match="resolve outside the dataset folder"):
+        load_dataset(csv_dataset)
+
+
+def test_a_class_with_no_training_clips_is_refused(tmp_path):
+    csv = write_odd_class_csv(tmp_path / "odd")
+    table = pd.read_csv(csv)
+    table = table[(table["class_id"] != 12) | (table["fold"] == 5)]  # pitch12 only in the test fold
+    table.to_csv(csv, index=False)
+    with pytest.raises(DatasetError, match=r"class\(es\) pitch12 .* no usable clips in the training folds \[1, 2, 3\]"):
+        prepare_data(small_settings(csv, tmp_path / "out"))
+
+
+def test_content_that_is_not_its_names_format_and_empty_files_are_reported(csv_dataset, tmp_path):
+    table = pd.read_csv(csv_dataset)
+    clips = csv_dataset.parent / "clips"
+    sf.write(clips / "really_ogg.wav", np.sin(np.arange(8000) / 5.0).astype(np.float32), 8000, format="OGG",
+             subtype="VORBIS")
+    (clips / "nothing.wav").write_bytes(b"")
+    for name in ("really_ogg.wav", "nothing.wav"):
+        table.loc[len(table)] = [f"clips/{name}", 2, "hum"]
+    table.to_csv(csv_dataset, index=False)
+    report = check_dataset(load_dataset(csv_dataset), progress=False)
+    found = {Path(p).name: (problem, detail) for p, problem, detail in
+             zip(report.problems["path"], report.problems["problem"], report.problems["detail"])}
+    assert found == {"really_ogg.wav": ("wrong format", "named .wav, holds Ogg"), "nothing.wav": ("empty", "0 bytes")}

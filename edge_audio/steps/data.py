@@ -13,7 +13,8 @@ import pandas as pd
 from ..paths import OutputLayout, resolve_path
 
 from ..features import FeatureConfig
-from ..data import Dataset, FileDigests, ValidationReport, check_dataset, default_dataset, load_dataset
+from ..data import (Dataset, FileDigests, ValidationReport, check_dataset, default_dataset, leaked_clips,
+                    load_dataset)
 from ..errors import DatasetError
 from ..features import FeatureSet, extract_features
 from ..machine import machine_profile
@@ -22,7 +23,7 @@ from ..results import run_context
 from ..storage import cached
 
 #: Bump when validation changes what it reports, so earlier checks are not reused.
-CHECK_VERSION = 1
+CHECK_VERSION = 2
 
 
 @dataclass
@@ -115,8 +116,22 @@ def prepare_data(settings: Settings, progress: bool = False) -> PreparedData:
     if lost:
         raise DatasetError(f"every file of fold(s) {lost} in {dataset.root} is unusable")
     fingerprint = usable.fingerprint(digests)
+    leaked_clips(usable, digests)
+    _check_training_classes(usable, settings)
     features = extract_features(usable, feature_config, layout.cache, fingerprint, progress=progress)
     return PreparedData(usable, report, features, layout, fingerprint, machine_profile(layout.cache))
+
+
+def _check_training_classes(dataset: Dataset, settings: Settings) -> None:
+    """Every class has clips in the training folds of every split: a class seen only when testing cannot be
+    learned, and its accuracy would say nothing about the model."""
+    for split in settings.protocol.splits(dataset.folds):
+        present = set(dataset.table.loc[dataset.table["fold"].isin(split.train_folds), "label"])
+        missing = [name for label, name in enumerate(dataset.class_names) if label not in present]
+        if missing:
+            raise DatasetError(f"class(es) {', '.join(missing)} of {dataset.root} have no usable clips in the "
+                               f"training folds {list(split.train_folds)} (validation fold {split.val_fold}, test "
+                               f"fold {split.test_fold}): add clips of them to those folds, or leave them out")
 
 
 def _validated(dataset: Dataset, layout: OutputLayout, silence_threshold: float, digests: FileDigests,
