@@ -18,10 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .paths import OutputLayout, is_project, project_root, resolve_path
-from .errors import UserError, user_error_names
+from .paths import OutputLayout, check_output_folder, default_output_dir, is_project, project_root, resolve_path
+from .errors import PathError, UserError, user_error_names
 from .parameters import PARAMETERS, book_values, chapter_parameters, check_names
 from .settings import Settings
+from .storage import file_lock
 
 #: ``edge-audio run --mode``: the chapters (by number) each mode executes.
 MODES: dict[str, tuple[str, ...]] = {"full": ("01", "02", "03", "04", "05"), "baseline": ("01", "02"),
@@ -75,11 +76,19 @@ def execute_chapter(notebook: Path, out_path: Path, parameters: dict[str, Any], 
     from papermill.exceptions import PapermillExecutionError
 
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    # papermill rewrites its output after every cell: this run's own file, renamed into place when the chapter
+    # ends, so a run sharing the output folder never reads or overwrites a half-executed copy of another's
+    working = out_path.with_name(f".{out_path.stem}.{os.getpid()}.ipynb")
     try:
-        papermill.execute_notebook(str(notebook), str(out_path), parameters=parameters, cwd=str(notebook.parent),
+        papermill.execute_notebook(str(notebook), str(working), parameters=parameters, cwd=str(notebook.parent),
                                    kernel_name="python3", progress_bar=progress, log_output=False)
     except PapermillExecutionError as exc:
+        os.replace(working, out_path)  # papermill wrote the notebook with the error in its cell
         raise ChapterFailed(notebook.name, exc.exec_count, exc.ename, exc.evalue, exc.traceback, out_path) from None
+    except BaseException:
+        working.unlink(missing_ok=True)
+        raise
+    os.replace(working, out_path)
     problems = statement_problems(out_path)
     if problems:  # a bug in the chapter's prose, not the user's input
         raise RuntimeError(f"{notebook.name} states differences its own tests do not back: " + "; ".join(problems))
@@ -115,7 +124,7 @@ def build_book(executed_dir: Path, build_root: Path, staging_dir: Path) -> Path:
             target = staging_dir / "book" / page.relative_to(root / "book")
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(page, target)
-    for notebook in sorted(executed_dir.glob("*.ipynb")):
+    for notebook in chapters(executed_dir):
         target = staging_dir / "book" / notebook.name
         shutil.copy2(notebook, target)
         _collapse_injected_cells(target)
@@ -165,6 +174,16 @@ def statement_problems(executed: Path) -> list[str]:
     return unbacked_claims(claims, texts)
 
 
+def _raise_environment_problem(root: Path, chapter: str) -> None:
+    """When a chapter failed because the output folder became unusable (the disk filled up, it was remounted
+    read-only), say that in one line (:class:`~edge_audio.errors.PathError`) instead of the traceback of whichever
+    library happened to be writing."""
+    try:
+        check_output_folder(root)
+    except PathError as exc:
+        raise PathError(f"{chapter} stopped: {exc}") from None
+
+
 def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.PathLike | None = None,
              build_root: str | os.PathLike | None = None, mode: str = "full", build: bool = True,
              quick: bool = False, progress: bool = True) -> Path | None:
@@ -186,9 +205,10 @@ def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.Path
         raise UserError("give the output folder as output_dir=... (edge-audio run --output-dir), not as a parameter")
     base = {} if quick else {name: value for name, value in book_values().items()
                              if PARAMETERS[name].book_overrides}
-    layout = OutputLayout.at(output_dir)
-    overrides = {**base, **parameters, "output_dir": str(layout.root)}
-    check_settings(overrides)
+    root = default_output_dir() if output_dir is None else resolve_path(output_dir)
+    overrides = {**base, **parameters, "output_dir": str(root)}
+    check_settings(overrides)  # the output folder and the storage too: writable, with space, reachable
+    layout = OutputLayout.at(root)
     executed_dir = layout.root / "notebooks"
     notebooks = chapters()
     for notebook in notebooks:
@@ -199,10 +219,17 @@ def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.Path
         if progress:
             reason = "" if selected else f" (not in mode {mode}, but the book needs it and it has not run yet)"
             print(f"== executing {notebook.name}{reason}", file=sys.stderr, flush=True)
-        execute_chapter(notebook, executed_dir / notebook.name, chapter_values(notebook, overrides), progress)
+        try:
+            execute_chapter(notebook, executed_dir / notebook.name, chapter_values(notebook, overrides), progress)
+        except (ChapterFailed, OSError) as exc:
+            if isinstance(exc, ChapterFailed) and exc.is_user_error:
+                raise
+            _raise_environment_problem(layout.root, notebook.name)
+            raise
     if not build:
         return None
     if progress:
         print("== building the book", file=sys.stderr, flush=True)
     root = book_dir().parent if build_root is None else resolve_path(build_root)
-    return build_book(executed_dir, root, layout.root / "book_build")
+    with file_lock(layout.root / ".book_build.lock"):  # two runs sharing the output folder build one at a time
+        return build_book(executed_dir, root, layout.root / "book_build")

@@ -20,7 +20,12 @@ from .cards import read_card
 from .features import FeatureConfig
 from .errors import DatasetError, ModelFileError
 from .features import LogMelFrontEnd, fit_window, read_mono
+from .parameters import default
 from .runtimes import for_file
+
+
+#: A recording whose peak amplitude is below this is called silent (the datasets' default silence threshold).
+SILENCE_PEAK = default("silence_threshold")
 
 
 @dataclass
@@ -34,6 +39,8 @@ class Classifier:
     def load(cls, path: str | Path) -> "Classifier":
         """The model at ``path`` and its card; a one-line error when either is missing or unusable."""
         path = Path(path)
+        if path.is_dir():
+            raise ModelFileError(f"model file {path} is a directory; give a model file in it (e.g. models/tiny.onnx)")
         if not path.is_file():
             raise ModelFileError(f"model file {path} does not exist")
         runtime = for_file(path)
@@ -42,6 +49,10 @@ class Classifier:
         classifier._logits = runtime.session(path).predict
         classifier._config = FeatureConfig(**card["front_end"])
         classifier._front_end = LogMelFrontEnd(classifier._config)
+        outputs = classifier.probabilities(np.zeros((1, classifier.config.num_samples), np.float32)).shape[1]
+        if outputs != len(card["classes"]):  # a model replaced beside another model's card
+            raise ModelFileError(f"model file {path} outputs {outputs} classes but its card names "
+                                 f"{len(card['classes'])}: the card is another model's; re-publish the model")
         return classifier
 
     @property
@@ -50,6 +61,8 @@ class Classifier:
 
     def read(self, audio_path: str | Path) -> np.ndarray:
         """The whole recording as float32 mono at the model's sample rate."""
+        if Path(audio_path).is_dir():
+            raise DatasetError(f"audio file {audio_path} is a directory; give the audio files in it")
         if not Path(audio_path).is_file():
             raise DatasetError(f"audio file {audio_path} does not exist")
         try:
@@ -58,7 +71,22 @@ class Classifier:
             raise DatasetError(f"cannot read audio file {audio_path}: {exc}") from None
         if mono.size == 0:
             raise DatasetError(f"audio file {audio_path} holds no samples")
+        if not np.isfinite(mono).all():
+            raise DatasetError(f"audio file {audio_path} holds NaN or infinite samples: its labels would mean nothing")
         return mono
+
+    def warnings(self, wave: np.ndarray) -> list[str]:
+        """What makes a recording's labels weak though it can be classified: silence, or less audio than the
+        model's window (zero-padded, as in training)."""
+        found = []
+        peak = float(np.abs(wave).max())
+        if peak < SILENCE_PEAK:
+            found.append(f"it is silent (peak amplitude {peak:.1e}): the labels say little")
+        seconds = wave.size / self.config.sample_rate
+        if seconds < self.config.duration:
+            found.append(f"it lasts {seconds:.2f} s, less than the model's {self.config.duration:g} s window: "
+                         "zero-padded")
+        return found
 
     def window(self, wave: np.ndarray) -> np.ndarray:
         """``wave`` cropped or zero-padded to the model's window, as in training."""

@@ -174,6 +174,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             print(f"edge-audio: error: {exc}", file=sys.stderr)
             failed += 1
             continue
+        for warning in classifier.warnings(wave):
+            print(f"edge-audio: warning: {audio}: {warning}", file=sys.stderr)
         seconds = wave.size / classifier.config.sample_rate
         if not args.stream:
             top = classifier.top(classifier.probabilities(classifier.window(wave)[None])[0], args.top)

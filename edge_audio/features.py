@@ -64,6 +64,11 @@ class FeatureConfig:
             problems.append(f"n_mels must be >= 1, got {self.n_mels}")
         if self.hop_length < 1 or self.n_fft < 8:
             problems.append(f"need n_fft >= 8 and hop_length >= 1, got {self.n_fft} and {self.hop_length}")
+        elif self.hop_length > self.n_fft:
+            problems.append(f"hop_length {self.hop_length} > n_fft {self.n_fft} skips samples between windows")
+        if self.n_fft >= 8 and self.n_mels > self.n_fft // 2 + 1:
+            problems.append(f"n_mels {self.n_mels} > n_fft / 2 + 1 = {self.n_fft // 2 + 1} frequency bins: mel bands "
+                            "would be empty; lower n_mels or raise n_fft")
         if self.fmax is not None and not (self.fmin < self.fmax <= self.sample_rate / 2):
             problems.append(f"need fmin < fmax <= sample_rate/2, got fmin={self.fmin}, fmax={self.fmax}")
         if problems:

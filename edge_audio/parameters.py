@@ -60,8 +60,9 @@ class Parameter:
         return self.convert(copy.deepcopy(value))
 
 
-def _is_int(value: Any, minimum: int | None = None) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and (minimum is None or value >= minimum)
+def _is_int(value: Any, minimum: int | None = None, maximum: int | None = None) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and (minimum is None or value >= minimum)
+            and (maximum is None or value <= maximum))
 
 
 def _is_number(value: Any, low: float | None = None, high: float | None = None, open_low: bool = False) -> bool:
@@ -126,14 +127,15 @@ _PARAMETERS = (
     _data("seed", 0, "seeds the synthetic dataset, training, calibration draws and both searches",
           "an integer >= 0", lambda v: _is_int(v, 0)),
     _data("synth_clips_per_class_per_fold", 3, "size of the synthetic dataset: K clips per class in each of its "
-          "10 folds", "an integer >= 1", lambda v: _is_int(v, 1), book=25),
-    _data("sample_rate", 16000, "Hz; every clip is resampled to this", "an integer >= 1000",
-          lambda v: _is_int(v, 1000)),
-    _data("duration", 4.0, "seconds; every clip is cropped or zero-padded to this", "a number > 0",
-          lambda v: _is_number(v, 0, open_low=True), convert=float),
-    _data("n_mels", 40, "mel bands of the log-mel front end", "an integer >= 1", lambda v: _is_int(v, 1)),
-    _data("n_fft", 1024, "STFT window (samples)", "an integer >= 8", lambda v: _is_int(v, 8)),
-    _data("hop_length", 512, "STFT hop (samples)", "an integer >= 1", lambda v: _is_int(v, 1)),
+          "10 folds", "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000), book=25),
+    _data("sample_rate", 16000, "Hz; every clip is resampled to this", "an integer in [1000, 192000]",
+          lambda v: _is_int(v, 1000, 192_000)),
+    _data("duration", 4.0, "seconds; every clip is cropped or zero-padded to this", "a number in (0, 60]",
+          lambda v: _is_number(v, 0, 60, open_low=True), convert=float),
+    _data("n_mels", 40, "mel bands of the log-mel front end", "an integer in [1, 512] (and <= n_fft / 2 + 1)",
+          lambda v: _is_int(v, 1, 512)),
+    _data("n_fft", 1024, "STFT window (samples)", "an integer in [8, 65536]", lambda v: _is_int(v, 8, 65536)),
+    _data("hop_length", 512, "STFT hop (samples)", "an integer >= 1 (and <= n_fft)", lambda v: _is_int(v, 1)),
     _data("max_bad_fraction", 0.05, "stop when more than this fraction of the files is unusable",
           "a number in [0, 1]", lambda v: _is_number(v, 0.0, 1.0), convert=float),
     _data("silence_threshold", 1e-4, "a clip whose peak amplitude is below this is excluded as silent",
@@ -146,9 +148,9 @@ _PARAMETERS = (
     _training("seeds", None, "training seeds: None trains each model once, with seed; a list (e.g. [0, 1, 2]) once "
               "per seed, reported as mean and std over seeds (paired tests use the first seed's models)",
               "None or a non-empty list of distinct integers >= 0", _seed_list),
-    _training("epochs", 3, "training epochs of the baselines and of the NAS finalists", "an integer >= 1",
-              lambda v: _is_int(v, 1), book=8),
-    _training("batch_size", 32, "training batch size", "an integer >= 1", lambda v: _is_int(v, 1)),
+    _training("epochs", 3, "training epochs of the baselines and of the NAS finalists", "an integer in [1, 10000]",
+              lambda v: _is_int(v, 1, 10_000), book=8),
+    _training("batch_size", 32, "training batch size", "an integer in [1, 8192]", lambda v: _is_int(v, 1, 8192)),
     _training("learning_rate", 0.003, "peak learning rate (one-cycle schedule, AdamW)", "a number > 0",
               lambda v: _is_number(v, 0, open_low=True), convert=float),
     _training("protocol", "holdout", "holdout (train / validation fold / test fold: the last two folds) or kfold "
@@ -156,9 +158,9 @@ _PARAMETERS = (
     _training("device", "auto", "auto: CUDA when present, else CPU; or a torch device string", "a device string",
               _text, chapters=("02", "03", "04")),
     _training("latency_threads", 1, "threads for every latency measurement (1 is the edge-like figure)",
-              "an integer >= 1", lambda v: _is_int(v, 1)),
+              "an integer in [1, 256]", lambda v: _is_int(v, 1, 256)),
     _training("latency_runs", 50, "timed runs per latency measurement, after warm-up (the median is reported)",
-              "an integer >= 1", lambda v: _is_int(v, 1), chapters=("02", "03", "04"), book=200),
+              "an integer in [1, 100000]", lambda v: _is_int(v, 1, 100_000), chapters=("02", "03", "04"), book=200),
     _training("storage", None, "Optuna storage shared by workers (postgresql://..., journal:///path): chapter 2's "
               "queue of training runs and chapter 4's search; None: one worker, the search in SQLite "
               "logs/nas_study.db", "None or a storage URL", _optional_text, chapters=("02", "04")),
@@ -171,7 +173,7 @@ _PARAMETERS = (
               book=["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
                     "openvino_bf16", "openvino_int8"]),
     Parameter("calibration_size", 100, "clips drawn from the training folds to calibrate static INT8", ("03", "04"),
-              "quantization", "an integer >= 1", lambda v: _is_int(v, 1)),
+              "quantization", "an integer in [1, 100000]", lambda v: _is_int(v, 1, 100_000)),
     Parameter("calibration_method", "minmax", "static INT8 calibration: minmax, entropy or percentile", ("03", "04"),
               "quantization", "a calibration method name", _text),
     # budgets
@@ -198,24 +200,24 @@ _PARAMETERS = (
               "validation accuracy in the frontier", ("04", "05"), "budgets", "a percentage in [0, 100]",
               lambda v: _is_number(v, 0.0, 100.0), book=70.0, convert=float),
     # the search
-    Parameter("nas_population", 4, "NSGA-II population size", ("04",), "architecture search", "an integer >= 2",
-              lambda v: _is_int(v, 2)),
+    Parameter("nas_population", 4, "NSGA-II population size", ("04",), "architecture search", "an integer in [2, 1000]",
+              lambda v: _is_int(v, 2, 1000)),
     Parameter("search_seeds", None, "None: each search runs once, with seed; a list (e.g. [0, 1, 2]): NSGA-II and "
               "the random control run once per seed, compared over seeds", ("04",), "architecture search",
               "None or a non-empty list of distinct integers >= 0", _seed_list, book=[0, 1, 2]),
     Parameter("nas_generations", 2, "NSGA-II generations (trials per search: population x generations)", ("04",),
-              "architecture search", "an integer >= 1", lambda v: _is_int(v, 1)),
+              "architecture search", "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000)),
     Parameter("nas_mixed_machines", False, "let workers on different CPUs share one search study (their candidate "
               "latencies then mix in one objective); False: a study refuses a worker on another CPU than its first",
               ("04",), "architecture search", "true or false", lambda v: isinstance(v, bool)),
     Parameter("proxy_epochs", 3, "epochs of a candidate's proxy training", ("04",), "architecture search",
-              "an integer >= 1", lambda v: _is_int(v, 1), book=6),
+              "an integer in [1, 10000]", lambda v: _is_int(v, 1, 10_000), book=6),
     Parameter("proxy_train_folds", 2, "None: the proxy trains on all training folds; N: on the first N", ("04",),
               "architecture search", "None or an integer >= 1", lambda v: v is None or _is_int(v, 1)),
     Parameter("nas_n_mels", [], "mel-band counts to search too (e.g. [40, 64]); empty: n_mels, not searched",
               ("04",), "architecture search", "a list of integers", _int_list, convert=list),
     Parameter("top_k", 1, "finalists retrained with the baseline protocol from NSGA-II's feasible front", ("04",),
-              "architecture search", "an integer >= 1", lambda v: _is_int(v, 1), book=2),
+              "architecture search", "an integer in [1, 100]", lambda v: _is_int(v, 1, 100), book=2),
     # the frontier
     Parameter("profiles", None, "None: the built-in deployment profiles; or {name: {max_size_bytes, "
               "max_latency_ms, max_int8_param_bytes, max_mmacs_per_second, max_ram_bytes, max_flash_bytes, "

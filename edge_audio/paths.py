@@ -10,6 +10,7 @@ directory they were typed in before passing them on.)
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,33 @@ def resolve_path(path: str | os.PathLike) -> Path:
 def default_output_dir() -> Path:
     """``$EDGE_AUDIO_OUTPUT_DIR`` when set, else ``output/`` under the project root."""
     return resolve_path(os.environ.get(OUTPUT_DIR_ENV) or "output")
+
+
+#: The free space an output folder must have when a run starts: the embedded dataset, its features, the models
+#: and the caches of one run take about 170 MB (measured with --quick).
+MIN_FREE_BYTES = 200 * 1024 * 1024
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse, in one line, an output folder that cannot be created or written (a read-only file system, no
+    permission) or that has less than :data:`MIN_FREE_BYTES` free, before any work starts."""
+    from .errors import PathError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".probe-{os.getpid()}"
+        with open(probe, "wb") as handle:
+            handle.write(b"\0" * 65536)
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+    except OSError as exc:
+        raise PathError(f"cannot write to the output folder {folder}: {exc.strerror or exc}; choose another "
+                        "--output-dir (or output_dir)") from None
+    free = shutil.disk_usage(folder).free
+    if free < MIN_FREE_BYTES:
+        raise PathError(f"the output folder {folder} has {free / 2**20:.0f} MB free, and a run needs about "
+                        f"{MIN_FREE_BYTES / 2**20:.0f} MB: free some space or choose another --output-dir")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from .records import ResultsLogError, check_record, sources_hold
-from .storage import atomic_write_json, file_lock, read_json, stable_hash
+from .storage import atomic_write_json, file_lock, plain, read_json, stable_hash
 
 RESULTS_FILE = "all_results.json"
 
@@ -66,7 +66,8 @@ def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict],
             else:
                 index[key] = len(records)
                 records.append(record)
-        atomic_write_json(path, records)
+        if plain(records) != read_json(path, default=[]):  # a fully cached run rewrites nothing
+            atomic_write_json(path, records)
     return records
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ParameterError
 from .parameters import PARAMETERS, book_values, chapter_parameters, check_names
-from .paths import OutputLayout, resolve_path
+from .paths import OutputLayout, check_output_folder, default_output_dir, resolve_path
 
 
 class Settings:
@@ -84,6 +84,11 @@ class Settings:
             check_profiles(self.profiles)
         if self.dataset_path is not None:
             detect_layout(resolve_path(self.dataset_path))
+        check_output_folder(default_output_dir() if self.output_dir is None else resolve_path(self.output_dir))
+        if self.storage:
+            from .workers import check_storage
+
+            check_storage(self.storage)
         return self
 
     # -- the typed configurations the steps use ------------------------------------------------------------------

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from .errors import ParameterError, PathError
 from .parameters import default
 from .processes import process_pool
-from .storage import atomic_write_json, read_json
+from .storage import atomic_write_json, file_lock, read_json
 
 #: The ten UrbanSound8K classes, in classID order.
 URBANSOUND8K_CLASSES = (
@@ -462,10 +462,14 @@ def generate_dataset(out_dir: str | os.PathLike, config: SynthConfig = SynthConf
 
 
 def ensure_dataset(data_dir: str | os.PathLike, config: SynthConfig = SynthConfig(), progress: bool = True) -> Path:
-    """The synthetic dataset for ``config`` under ``data_dir``: generated on first use, reused afterwards."""
+    """The synthetic dataset for ``config`` under ``data_dir``: generated on first use, reused afterwards. Generated
+    under a lock, so two runs started at once into one output folder generate it once and both use it."""
     target = Path(data_dir) / config.folder_name
-    if read_json(target / _COMPLETE_MARKER) is None:
-        if target.exists():
-            shutil.rmtree(target)
-        generate_dataset(target, config, progress=progress)
+    if read_json(target / _COMPLETE_MARKER) is not None:
+        return target
+    with file_lock(Path(data_dir) / f".{config.folder_name}.lock"):
+        if read_json(target / _COMPLETE_MARKER) is None:  # not made by another run while this one waited
+            if target.exists():
+                shutil.rmtree(target)
+            generate_dataset(target, config, progress=progress)
     return target

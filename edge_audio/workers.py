@@ -37,6 +37,8 @@ from .errors import ParameterError
 #: Seconds between a running trial's heartbeats, and how long without one before it is taken for dead.
 HEARTBEAT_S = 10
 GRACE_PERIOD_S = 60
+#: Seconds to wait for a database server to answer before the storage is called unreachable.
+CONNECT_TIMEOUT_S = 10
 JOURNAL_SCHEME = "journal:///"
 
 
@@ -47,19 +49,25 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     if url.startswith(JOURNAL_SCHEME):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        path = Path("/" + url[len(JOURNAL_SCHEME):])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path = Path("/" + url[len(JOURNAL_SCHEME):].lstrip("/"))
+        if not path.parent.is_dir():  # never create folders wherever a URL points
+            raise ParameterError(f"storage {url}: the folder {path.parent} does not exist; create it, or give a "
+                                 "journal file in an existing folder")
         return JournalStorage(JournalFileBackend(str(path)))
     if "://" not in url:
         raise ParameterError(f"storage must be a database URL (postgresql://..., sqlite:///...) or "
                              f"{JOURNAL_SCHEME}path, got {url!r}")
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
+    url = with_installed_driver(url)
+    scheme = url.split("://", 1)[0]
+    engine = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}} if scheme.startswith("postgresql") else {}
+
     def rdb() -> optuna.storages.RDBStorage:
         with warnings.catch_warnings():  # the heartbeat API is marked experimental since Optuna 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_PERIOD_S,
+                url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_PERIOD_S,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
 
     for attempt in range(2):
@@ -70,6 +78,35 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             # the one that lost the race finds them made on its next attempt
             time.sleep(1.0 + attempt)
     return rdb()
+
+
+def with_installed_driver(url: str) -> str:
+    """A ``postgresql://`` URL with the PostgreSQL driver this environment has: SQLAlchemy 2.1 maps a bare
+    ``postgresql://`` to psycopg 3, and the project installs psycopg2 (``postgresql+psycopg2://``)."""
+    import importlib.util
+
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgresql", "postgres") and importlib.util.find_spec("psycopg") is None:
+        return f"postgresql+psycopg2://{rest}"
+    return url
+
+
+def check_storage(url: str) -> None:
+    """Open the storage at ``url`` once, so that a malformed URL, a missing driver or an unreachable database is
+    one line (:class:`~edge_audio.errors.ParameterError`) before any chapter runs, not a traceback mid-run."""
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+    try:
+        open_storage(url)
+    except ImportError as exc:
+        raise ParameterError(f"storage {url}: no database driver for it is installed ({exc}); the project installs "
+                             "psycopg2 for postgresql://") from None
+    except (NoSuchModuleError, ArgumentError) as exc:
+        raise ParameterError(f"storage {url} is not a database URL SQLAlchemy knows ({exc}); use postgresql://..., "
+                             f"sqlite:///... or {JOURNAL_SCHEME}path") from None
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0][:200]
+        raise ParameterError(f"cannot open the storage database {url}: {reason}") from None
 
 
 def worker_name() -> str:

@@ -1,5 +1,6 @@
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,25 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 + 6 + 1 and "real-time factor" in lines[-1]  # windows at 0, 0.5, ..., 2.5 s
+    # NaN samples and a directory are refused in one line; silence and a short clip are classified, with a warning
+    sf.write(tmp_path / "nan.wav", np.full(8000, np.nan, dtype=np.float32), 8000, subtype="FLOAT")
+    sf.write(tmp_path / "quiet.wav", np.zeros(rate // 4, dtype=np.float32), rate)  # 0.25 s
+    for audio, message in ((tmp_path / "nan.wav", "holds NaN or infinite samples"), (tmp_path, "is a directory")):
+        result = run_cli("classify", f"out/models/{best}.onnx", audio, cwd=root)
+        assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    result = run_cli("classify", f"out/models/{best}.onnx", tmp_path / "quiet.wav", cwd=root)
+    assert result.returncode == 0 and result.stdout.startswith(str(tmp_path / "quiet.wav"))
+    assert "it is silent" in result.stderr and "less than the model's" in result.stderr
+    # a model beside another model's card (a different class count) is refused, not given confident labels
+    (tmp_path / "swapped").mkdir()
+    shutil.copy(models / f"{best}.onnx", tmp_path / "swapped" / "m.onnx")
+    card = json.loads((models / f"{best}.card.json").read_text())
+    (tmp_path / "swapped" / "m.card.json").write_text(json.dumps({**card, "file": "m.onnx",
+                                                                  "classes": card["classes"][:2]}))
+    result = run_cli("classify", tmp_path / "swapped" / "m.onnx", str(clips[0]), cwd=root)
+    assert result.returncode == 2 and "outputs 3 classes but its card names 2" in result.stderr, result.stderr
+    result = run_cli("classify", tmp_path / "swapped", str(clips[0]), cwd=root)
+    assert result.returncode == 2 and "is a directory" in result.stderr
 
 
 def test_a_user_error_in_a_chapter_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys, tmp_path):

@@ -191,6 +191,7 @@ def test_candidates_over_a_device_budget_are_never_trained(data, work_dir, tmp_p
 
 
 def test_a_journal_file_holds_a_study_for_workers_without_a_database(data, work_dir, tmp_path):
+    (tmp_path / "shared").mkdir()  # a journal's folder must exist: a URL never creates folders
     journal = f"journal:///{tmp_path / 'shared' / 'nas.log'}"
     study = run_study(context_for(data, work_dir, Budgets(2.0, 50.0, 0.0), CountingTrainer()), "random", journal,
                       IDENTITY)

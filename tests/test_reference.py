@@ -101,13 +101,13 @@ def test_run_flags_reach_the_chapters_that_declare_them(recorded_run, tmp_path):
     executed, _ = recorded_run
     assert main(["run", "--mode", "full", "--no-build", "--output-dir", str(tmp_path / "out"), "--epochs", "5",
                  "--batch-size", "16", "--nas-generations", "4", "--nas-population", "10", "--storage",
-                 "sqlite:///x.db", "-p", "epochs", "9", "-p", "max_bad_fraction", "0.2"]) == 0
+                 f"sqlite:///{tmp_path / 'x.db'}", "-p", "epochs", "9", "-p", "max_bad_fraction", "0.2"]) == 0
     parameters = dict(executed)
     assert parameters["02_baselines.ipynb"]["epochs"] == 5  # the flag wins over -p
     assert parameters["02_baselines.ipynb"]["batch_size"] == 16
     assert "nas_generations" not in parameters["02_baselines.ipynb"]
     nas = parameters["04_nas.ipynb"]
-    assert (nas["nas_generations"], nas["nas_population"], nas["storage"]) == (4, 10, "sqlite:///x.db")
+    assert (nas["nas_generations"], nas["nas_population"], nas["storage"]) == (4, 10, f"sqlite:///{tmp_path / 'x.db'}")
     assert parameters["05_frontier.ipynb"]["min_accuracy"] == 70.0  # the book's value, not the chapter's 20
     # every chapter gets the data parameters, the validation settings included
     assert [parameters[name]["max_bad_fraction"] for name in sorted(parameters)] == [0.2] * 5
