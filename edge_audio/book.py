@@ -184,6 +184,16 @@ def _raise_environment_problem(root: Path, chapter: str) -> None:
         raise PathError(f"{chapter} stopped: {exc}") from None
 
 
+def page_problems(text: str, executed_dir: Path) -> list[str]:
+    """What a rendered page (the introduction quotes the chapters) claims that no executed chapter's verdict backs
+    (:func:`edge_audio.claims.unbacked_page_claims`)."""
+    from .claims import unbacked_page_claims
+
+    claims = [claim for notebook in chapters(executed_dir)
+              for claim in json.loads(glued_values(notebook).get("claims", "[]"))]
+    return unbacked_page_claims(claims, text)
+
+
 def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.PathLike | None = None,
              build_root: str | os.PathLike | None = None, mode: str = "full", build: bool = True,
              quick: bool = False, progress: bool = True) -> Path | None:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .errors import UserError
 from .pareto import hypervolume, knee_index
-from .stats import mcnemar
+from .stats import paired_difference
 from .device_latency import estimated_latency_ms
 from .targets import PROFILE_DEVICE, PROFILE_LIMITS, Budgets, DEPLOYMENT_PROFILES, check_profiles
 
@@ -87,10 +87,11 @@ def _meets(row: pd.Series, limits: dict) -> bool:
 class FrontierReport:
     """The frontier analysis: the table of models, one front per cost axis, the best model, the budget answers.
 
-    Accuracy differences are what the exact McNemar test on the shared test clips resolves (:meth:`compare`): a
-    model *dominates* another on a cost axis (:meth:`dominates`) when it costs no more, is not resolvably less
-    accurate, and costs less or is resolvably more accurate. So a cheaper model that ties within noise dominates,
-    and a front holds only trade-offs the data can resolve. The best model overall, and per profile, is the one
+    Accuracy differences are paired differences on the shared test clips at the user's margin (:meth:`compare`,
+    :func:`edge_audio.stats.paired_difference`): a model *dominates* another on a cost axis (:meth:`dominates`)
+    when it costs no more, is shown no worse than it by more than the margin, and costs less or is resolvably more
+    accurate. A cheaper model whose difference is undetermined does not dominate: the front keeps both, and the
+    book says the data cannot tell them apart. The best model overall, and per profile, is the one
     with the highest **validation** accuracy (then the faster, then the smaller); the test folds only report it.
     """
 
@@ -99,6 +100,7 @@ class FrontierReport:
     budgets: Budgets
     profiles: dict[str, dict]
     evaluations: dict[str, dict]  # label -> the record's pooled test evaluation (predictions included)
+    margin: float = 1.0  # points of accuracy that count as no loss
     fronts: dict[str, pd.DataFrame] = field(default_factory=dict)  # axis -> front rows, cheapest first
     hypervolumes: dict[str, float] = field(default_factory=dict)
     knees: dict[str, str] = field(default_factory=dict)  # axis -> label of the knee model
@@ -111,21 +113,29 @@ class FrontierReport:
         return self.table[self.table["accuracy_kind"] == "test"]
 
     def compare(self, label_a: str, label_b: str) -> dict:
-        """The exact McNemar test of two evaluated models on their shared test clips (a = ``label_a``)."""
-        return mcnemar(self.evaluations[label_a], self.evaluations[label_b])
+        """The paired difference of two evaluated models on their shared test clips (a = ``label_a``), at the
+        margin."""
+        return paired_difference(self.evaluations[label_a], self.evaluations[label_b], self.margin)
 
     def dominates(self, label_a: str, label_b: str, axis: str) -> bool:
         """Whether model a dominates model b on ``axis`` (see the class docstring)."""
         column = self.axes[axis][0]
         rows = self.table.set_index("label")
         cost_a, cost_b = rows.at[label_a, column], rows.at[label_b, column]
-        better = self.compare(label_a, label_b)["better"]
-        return bool(cost_a <= cost_b and better != "b" and (cost_a < cost_b or better == "a"))
+        comparison = self.compare(label_a, label_b)
+        return bool(cost_a <= cost_b and comparison["a_no_worse"]
+                    and (cost_a < cost_b or comparison["verdict"] == "better"))
 
-    def ties_with(self, label: str) -> list[str]:
-        """The other evaluated models the paired test cannot tell from ``label`` in accuracy."""
-        return [other for other in self.evaluated["label"] if other != label
-                and self.compare(other, label)["better"] is None]
+    @property
+    def most_accurate(self) -> str:
+        """The evaluated model with the highest test accuracy: what a pick's cost is reported against (the test
+        clips report; they pick nothing)."""
+        return self.evaluated.sort_values(["accuracy", "size_bytes"], ascending=[False, True])["label"].iloc[0]
+
+    def verdicts_against(self, label: str) -> dict[str, int]:
+        """How the other evaluated models compare with ``label`` at the margin: counts by verdict."""
+        verdicts = [self.compare(other, label)["verdict"] for other in self.evaluated["label"] if other != label]
+        return {verdict: verdicts.count(verdict) for verdict in dict.fromkeys(verdicts)}
 
     def by_validation(self, rows: pd.DataFrame) -> pd.DataFrame:
         """``rows`` ordered as picks are made (:func:`edge_audio.results.pick_key`): highest validation accuracy
@@ -148,7 +158,7 @@ class FrontierReport:
 
 
 def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
-                     profiles: dict[str, dict] | None = None) -> FrontierReport:
+                     profiles: dict[str, dict] | None = None, margin: float = 1.0) -> FrontierReport:
     """Fronts (accuracy vs size, latency, FLOPs), hypervolumes, knees, the best model, budgets and profile
     winners; see :class:`FrontierReport` for how ties and picks are decided.
 
@@ -169,7 +179,7 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
         for row in table.itertuples()]
     evaluations = {f"{r['model']} ({r['variant']})": r["test"] for r in records
                    if r.get("accuracy_kind", "test") == "test"}
-    report = FrontierReport(table, COST_AXES, budgets, profiles, evaluations)
+    report = FrontierReport(table, COST_AXES, budgets, profiles, evaluations, margin=margin)
     tested = table["accuracy_kind"] == "test"
     labels = list(table.loc[tested, "label"])
     for axis, (column, _) in COST_AXES.items():

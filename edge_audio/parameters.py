@@ -128,6 +128,10 @@ _PARAMETERS = (
           "an integer >= 0", lambda v: _is_int(v, 0)),
     _data("synth_clips_per_class_per_fold", 3, "size of the synthetic dataset: K clips per class in each of its "
           "10 folds", "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000), book=25),
+    _data("synth_eval_clips_per_class_per_fold", None, "clips per class in folds 9 and 10 of the synthetic dataset "
+          "(holdout's validation and test folds); None: as many as the others. Cheap to evaluate, and what resolves "
+          "small differences", "None or an integer in [1, 1000]", lambda v: v is None or _is_int(v, 1, 1000),
+          book=60),
     _data("sample_rate", 16000, "Hz; every clip is resampled to this", "an integer in [1000, 192000]",
           lambda v: _is_int(v, 1000, 192_000)),
     _data("duration", 4.0, "seconds; every clip is cropped or zero-padded to this", "a number in (0, 60]",
@@ -157,6 +161,10 @@ _PARAMETERS = (
               "(the dataset's official cross-validation)", "'holdout' or 'kfold'", lambda v: v in ("holdout", "kfold")),
     _training("device", "auto", "auto: CUDA when present, else CPU; or a torch device string", "a device string",
               _text, chapters=("02", "03", "04")),
+    _training("accuracy_margin", 1.0, "points of accuracy that count as no loss: two models are called equal only "
+              "when the 95% interval of their paired difference lies within +- this, and a variant is deployed only "
+              "when shown no worse than FP32 by more than it", "a number in [0, 50]",
+              lambda v: _is_number(v, 0.0, 50.0), convert=float),
     _training("latency_threads", 1, "threads for every latency measurement (1 is the edge-like figure)",
               "an integer in [1, 256]", lambda v: _is_int(v, 1, 256)),
     _training("latency_runs", 50, "timed runs per latency measurement, after warm-up (the median is reported)",

@@ -57,18 +57,28 @@ GENERATOR_VERSION = 1
 _COMPLETE_MARKER = "synth_info.json"
 
 
+#: The folds holdout validates and tests on (the last two), which ``eval_clips_per_class_per_fold`` enlarges.
+EVAL_FOLDS = (9, 10)
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Settings of the synthetic dataset; together with the generator version they name its folder."""
 
     seed: int = default("seed")
     clips_per_class_per_fold: int = default("synth_clips_per_class_per_fold")
+    #: Clips per class in folds 9 and 10 (holdout's validation and test folds), or None: as many as the others.
+    #: Evaluation costs little next to training, and more clips there are what resolves small differences.
+    eval_clips_per_class_per_fold: int | None = default("synth_eval_clips_per_class_per_fold")
     snr_db: tuple[float, float] = (0.0, 20.0)
     distractor_prob: float = 0.35
 
     def __post_init__(self) -> None:
         if self.clips_per_class_per_fold < 1:
             raise ParameterError(f"clips_per_class_per_fold must be >= 1, got {self.clips_per_class_per_fold}")
+        if self.eval_clips_per_class_per_fold is not None and self.eval_clips_per_class_per_fold < 1:
+            raise ParameterError(f"eval_clips_per_class_per_fold must be None or >= 1, got "
+                                 f"{self.eval_clips_per_class_per_fold}")
         if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
             raise ParameterError(f"snr_db must be (low, high) with low <= high, got {self.snr_db}")
         if not 0.0 <= self.distractor_prob <= 1.0:
@@ -77,7 +87,8 @@ class SynthConfig:
     @property
     def folder_name(self) -> str:
         lo, hi = self.snr_db
-        return (f"synth-us8k-v{GENERATOR_VERSION}-seed{self.seed}-k{self.clips_per_class_per_fold}"
+        evaluation = "" if self.eval_clips_per_class_per_fold is None else f"-e{self.eval_clips_per_class_per_fold}"
+        return (f"synth-us8k-v{GENERATOR_VERSION}-seed{self.seed}-k{self.clips_per_class_per_fold}{evaluation}"
                 f"-snr{lo:g}_{hi:g}-d{self.distractor_prob:g}")
 
 
@@ -356,7 +367,8 @@ def _plan(config: SynthConfig) -> list[_SliceJob]:
     next_id = 0
     for fold in range(1, NUM_FOLDS + 1):
         for class_id in range(len(URBANSOUND8K_CLASSES)):
-            remaining = config.clips_per_class_per_fold
+            remaining = (config.eval_clips_per_class_per_fold if fold in EVAL_FOLDS and
+                         config.eval_clips_per_class_per_fold is not None else config.clips_per_class_per_fold)
             while remaining > 0:
                 n_slices = int(min(remaining, rng.integers(1, 5)))
                 fs_id = int(fs_ids[next_id])

@@ -43,22 +43,31 @@ def results_table(records: list[dict]) -> pd.DataFrame:
 
 
 def fold_table(records: list[dict]) -> pd.DataFrame:
-    """Test accuracy (%) of each record on each of its test folds, with the mean and standard deviation over folds
-    (one column under holdout; one per fold under k-fold)."""
-    rows = {(r["model"], r["variant"]): {**{f"fold {fold}": accuracy for fold, accuracy in
-                                            zip(r["test_folds"], r["test"]["fold_accuracies"])},
-                                         "mean": r["accuracy"], "std": r["accuracy_std"]} for r in records}
+    """Test accuracy (%) of each record on each of its test folds, on all its test clips (the point every table
+    shows) with its 95% interval, and, under k-fold, the standard deviation over folds."""
+    kfold = any(r["accuracy_std"] is not None for r in records)
+    rows = {(r["model"], r["variant"]): {
+        **{f"fold {fold}": accuracy for fold, accuracy in zip(r["test_folds"], r["test"]["fold_accuracies"])},
+        "all clips": r["accuracy"], "95% interval": interval_text(r["test"]),
+        **({"std over folds": r["accuracy_std"]} if kfold else {})} for r in records}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["model", "variant"])
 
 
 def accuracy_verdict(comparison: dict) -> str:
-    """The paired test's verdict on a variant against its FP32 twin (a = the variant, b = FP32)."""
-    return {None: "tie within noise", "a": "variant more accurate", "b": "variant less accurate"}[comparison["better"]]
+    """A paired accuracy comparison in a table cell (a = the variant or candidate, b = what it is compared with):
+    its verdict at the margin, the difference and its 95% interval, and for an undetermined one the clips that
+    would decide it, e.g. ``"worse: -3.20 (-5.10 to -1.40)"``."""
+    low, high = comparison["ci95"]
+    text = f"{comparison['verdict']}: {comparison['difference']:+.2f} ({low:+.2f} to {high:+.2f})"
+    if comparison["verdict"] == "undetermined":
+        text += (f", ~{comparison['clips_to_decide']:,} clips would decide" if comparison["clips_to_decide"]
+                 else ", far more clips would decide")
+    return text
 
 
 def latency_verdict(comparison: dict) -> str:
     """The paired latency test's verdict on a variant against its FP32 twin (a = the variant, b = FP32)."""
-    return {None: "tie within noise", "a": "faster", "b": "slower"}[comparison["faster"]]
+    return {None: "not resolved", "a": "faster", "b": "slower"}[comparison["faster"]]
 
 
 def quantization_table(results: Sequence[Outcome]) -> pd.DataFrame:

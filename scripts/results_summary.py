@@ -43,15 +43,15 @@ def summary(output_dir: Path) -> str:
     lines += [f"| {r['model']} | {r['accuracy']:.2f} | {interval_text(r['test'])} | {r['test']['n']} | "
               f"{r['val_accuracy']:.2f} | {r['size_bytes'] / 1e3:.1f} | {r['peak_ram_bytes'] / 1e3:.1f} | "
               f"{r['latency_ms']:.3f} |" for r in baselines]
-    lines += ["", "Every compressed variant against FP32 on the same test clips (exact McNemar test; latency timed "
-              "interleaved, "
-              "Wilcoxon signed-rank test with a 5% margin):", "",
-              "| model | method | accuracy (%) | changed | McNemar p | verdict | size ratio | speedup | latency | "
-              "peak RAM (kB) | flash (kB) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["", f"Every compressed variant against FP32 on the same test clips: the difference in points with its 95% "
+              f"interval (Tango) and its verdict at the {quant['q_margin']}-point margin; latency timed interleaved, "
+              "Wilcoxon signed-rank test with a 5% margin:", "",
+              "| model | method | accuracy (%) | changed | variant - FP32 | size ratio | speedup | latency | "
+              "peak RAM (kB) | flash (kB) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in variants:
         paired = r["paired"]["test"]
         lines.append(f"| {r['model']} | {r['method']} | {r['accuracy']:.2f} (FP32 {r['fp32']['accuracy']:.2f}) | "
-                     f"{paired['changed']} of {paired['n']} | {paired['p_value']:.3g} | {accuracy_verdict(paired)} | "
+                     f"{paired['changed']} of {paired['n']} | {accuracy_verdict(paired)} | "
                      f"{r['size_ratio']:.2f}x | {r['speedup']:.2f}x | {latency_verdict(r['latency_comparison'])} | "
                      f"{r['peak_ram_bytes'] / 1e3:.1f} | {r['flash_bytes'] / 1e3:.1f} |")
     tflite = [r for r in records if r.get("full_integer_tflite")]
@@ -63,7 +63,7 @@ def summary(output_dir: Path) -> str:
     for r in tflite:
         tflm = r["memory"]["tflm"]
         lines.append(f"| {r['model']} | {r['accuracy']:.2f} ({interval_text(r['test'])}) | "
-                     f"{accuracy_verdict(r['paired']['test'])} (p = {r['paired']['test']['p_value']:.3g}) | "
+                     f"{accuracy_verdict(r['paired']['test'])} | "
                      f"{r['flash_bytes'] / 1e3:.1f} | {r['memory']['arena_bytes'] / 1e3:.1f} | "
                      f"{tflm['head_bytes'] / 1e3:.1f} | {tflm['planner_difference_percent']:+.2f} % | "
                      f"{r['peak_ram_bytes'] / 1e3:.1f} | {r['latency_ms']:.3f} / {r['fp32']['latency_ms']:.3f} |")
@@ -73,17 +73,20 @@ def summary(output_dir: Path) -> str:
                                        if row["deploy"] != "fp32" else "") for model, row in deploy.iterrows()) + ".",
               "", f"- Best model, picked by validation accuracy: **{frontier['fr_best_model']}**, "
               f"{frontier['fr_best_acc']} % test accuracy (95% interval {frontier['fr_best_interval']}, "
-              f"n = {frontier['fr_best_n']}); a tie within noise with {frontier['fr_n_ties']} other variant(s).",
+              f"n = {frontier['fr_best_n']}); against it, {frontier['fr_n_shown_within']} other variant(s) are shown "
+              f"within the margin or no worse, {frontier['fr_n_worse']} resolvably less accurate, and for "
+              f"{frontier['fr_n_undetermined']} the data cannot tell.",
               f"- Microcontroller ({frontier['fr_mcu_profile']}): **{frontier['fr_mcu_model']}** "
               f"({frontier['fr_mcu_acc']}): {frontier['fr_mcu_tradeoff']}. It needs {frontier['fr_mcu_memory']}.",
               f"- Budgets: {frontier['fr_n_within']} of {frontier['fr_n_models']} variants qualify; the pick is "
               f"**{frontier['fr_budget_model']}** ({frontier['fr_budget_acc']}).",
               f"- NSGA-II against random search over the seeds {nas['nas_seeds']}: {nas['nas_winner']}. "
               f"Baselines a NAS finalist dominates: {nas['nas_dominated']}.",
-              f"- Compressed variants against FP32: {quant['n_acc_tie']} of {quant['n_variants']} variants are a tie "
-              "within noise in "
-              f"accuracy, {quant['n_acc_loss']} resolvably less accurate; {quant['n_faster']} resolvably faster, "
-              f"{quant['n_slower']} resolvably slower."]
+              f"- Compressed variants against FP32, of {quant['n_variants']}: {quant['n_acc_within']} shown within the "
+              f"margin, {quant['n_acc_no_worse']} no worse than it below, {quant['n_acc_loss']} resolvably less "
+              f"accurate, {quant['n_acc_undetermined']} undetermined (the hardest would need about "
+              f"{quant['q_clips_to_decide']} clips); {quant['n_faster']} resolvably faster, {quant['n_slower']} "
+              "resolvably slower."]
     return "\n".join(lines) + "\n"
 
 

@@ -55,8 +55,8 @@ def csv_dataset(tmp_path) -> Path:
 
 
 #: The suite's one end-to-end book run (`edge-audio run --quick` with these), at the size CI can afford: the
-#: official k-fold protocol on a CSV dataset whose class ids are 3, 7 and 12 (3 folds), two models, two training seeds and
-#: two search seeds, every chapter. The other execution of each chapter is nbval's, over book/ with the
+#: official k-fold protocol on a CSV dataset whose class ids are 3, 7 and 12 (4 unequal folds), two models, two
+#: training seeds and two search seeds, every chapter. The other execution of each chapter is nbval's, over book/ with the
 #: chapters' own defaults (holdout on the embedded data).
 BOOK_RUN = ["-p", "protocol", "kfold", "-p", "sample_rate", "8000", "-p", "duration", "1.0", "-p", "n_mels", "32",
             "-p", "n_fft", "256", "-p", "hop_length", "128", "-p", "epochs", "8", "-p", "batch_size", "8",
@@ -76,10 +76,10 @@ def book_run(tmp_path_factory):
     from types import SimpleNamespace
 
     from edge_audio.book import build_book
-    from helpers import BOOK_RUN_FOLDS, run_cli, write_odd_class_csv
+    from helpers import BOOK_RUN_CLIPS, BOOK_RUN_FOLDS, run_cli, write_odd_class_csv
 
     root = tmp_path_factory.mktemp("book-run")
-    write_odd_class_csv(root / "odd", folds=BOOK_RUN_FOLDS, clips=4)  # 12 clips a fold: one trains each split
+    write_odd_class_csv(root / "odd", folds=BOOK_RUN_FOLDS, clips=BOOK_RUN_CLIPS)  # folds of 12, 9, 12, 15 clips
     result = run_cli("run", "--dataset-path", "odd/labels.csv", "--output-dir", "out", "--quick", "--no-build",
                      *BOOK_RUN, cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]

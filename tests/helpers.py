@@ -21,8 +21,11 @@ def write_tone(path: Path, seconds: float = 0.5, rate: int = 16000, freq: float 
     return path
 
 
-#: The folds of the end-to-end book run's dataset (tests/conftest.py; k-fold needs three: train, validation, test).
-BOOK_RUN_FOLDS = 3
+#: The folds of the end-to-end book run's dataset (tests/conftest.py): k-fold needs a training fold, a validation
+#: fold and a test fold, and the search one more training fold to score its candidates on.
+BOOK_RUN_FOLDS = 4
+#: Clips per class in each of them: unequal folds, as real datasets have.
+BOOK_RUN_CLIPS = (4, 3, 4, 5)
 
 #: Small feature settings for fast unit tests.
 SMALL_FEATURES = dict(sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_length=128)
@@ -37,11 +40,14 @@ def small_settings(dataset_path, output_dir, **overrides):
 
 def write_odd_class_csv(root: Path, class_ids=(3, 7, 12), folds=5, clips=2) -> Path:
     """A CSV dataset whose class ids are not 0..K-1 (and not in file order): tones of three pitches (each clip its
-    own, a little apart by fold and clip: the same audio in two folds is refused as a leak)."""
+    own, a little apart by fold and clip: the same audio in two folds is refused as a leak). ``clips`` per class
+    in every fold, or one count per fold (unequal folds)."""
+    per_fold = [clips] * folds if isinstance(clips, int) else list(clips)
+    assert len(per_fold) == folds
     rows = ["file,fold,label,class_id"]
     for fold in range(1, folds + 1):
         for k, class_id in enumerate(sorted(class_ids, reverse=True)):
-            for clip in range(clips):
+            for clip in range(per_fold[fold - 1]):
                 rel = f"clips/{class_id}_{fold}_{clip}.wav"
                 write_tone(root / rel, seconds=1.0, freq=220 * (k + 1) + 15 * clip + 2 * fold)
                 rows.append(f"{rel},{fold},pitch{class_id},{class_id}")

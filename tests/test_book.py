@@ -64,7 +64,18 @@ def test_every_chapter_reports_every_fold_and_states_only_resolved_differences(b
             text = executed.read_text(encoding="utf-8")
             assert all(fold in text for fold in folds), notebook.name
     intro = text_of((built_book / "book" / "intro.html").read_text(encoding="utf-8"))
-    assert "mean over the k folds" in intro
+    assert "all k folds' test clips pooled" in intro
+
+
+def test_no_page_claims_an_equality_or_no_loss_that_no_chapter_shows(built_book, notebooks):
+    """The introduction and every page quote the chapters: none may call two models equal, a pick free ("nothing
+    is given up") or a model dominant where the chapters' verdicts do not show it, nor say "tie within noise"."""
+    from edge_audio.book import page_problems
+
+    pages = sorted((built_book / "book").rglob("*.html"))
+    assert len(pages) > 5
+    for page in pages:
+        assert page_problems(text_of(page.read_text(encoding="utf-8")), notebooks) == [], page.name
 
 
 def test_book_has_the_reference_pages(built_book):

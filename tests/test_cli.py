@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from edge_audio.cli import main
-from helpers import BOOK_RUN_FOLDS, run_cli
+from helpers import BOOK_RUN_CLIPS, BOOK_RUN_FOLDS, run_cli
 
 
 def checksums(root: Path) -> dict:
@@ -99,6 +99,12 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
             assert len(record["confusion"]) == 3
             assert record["class_names"] == ["pitch3", "pitch7", "pitch12"]
     assert all("frontier" in r for r in records)
+    # k-fold on unequal folds: every point lies inside its interval, which holds the spread between folds
+    tested = [r for r in records if "test" in r]
+    assert len({r["test"]["n"] for r in tested}) == 1 and len(set(BOOK_RUN_CLIPS)) > 1
+    for r in tested:
+        low, high = r["test"]["ci95"]
+        assert low <= r["accuracy"] <= high and r["test"]["interval"].startswith("the wider of"), r["model"]
     # every published ONNX model has its card, and the frontier told it which profiles it meets
     models = root / "out" / "models"
     [waveform] = models.glob("*_waveform.onnx")  # the raw-audio export of the best baseline

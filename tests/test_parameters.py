@@ -67,7 +67,8 @@ def test_an_unknown_name_names_the_closest_known_ones(name, closest):
 
 @pytest.mark.parametrize("name, value, expected", [
     ("epochs", "five", r"an integer in \[1, 10000\]"), ("epochs", 0, r"an integer in \[1, 10000\]"),
-    ("epochs", True, "an integer"), ("duration", -1, r"a number in \(0, 60\]"), ("duration", 3600, r"a number in"), ("min_accuracy", 101, r"a percentage in \[0, 100\]"),
+    ("epochs", True, "an integer"), ("duration", -1, r"a number in \(0, 60\]"),
+    ("duration", 3600, r"a number in"), ("min_accuracy", 101, r"a percentage in \[0, 100\]"),
     ("protocol", "random", "'holdout' or 'kfold'"), ("model_configs", [], "a non-empty list"),
     ("nas_n_mels", [40, "x"], "a list of integers"), ("max_bad_fraction", 2, r"a number in \[0, 1\]"),
 ])

@@ -7,7 +7,8 @@ import pytest
 
 from edge_audio.book import statement_problems
 from edge_audio.claims import Claims, unbacked_claims
-from edge_audio.stats import accuracy_interval, evaluation, latency_comparison, mcnemar, pooled, seeds_comparison
+from edge_audio.stats import (accuracy_interval, evaluation, latency_comparison, paired_difference, pooled,
+                              seeds_comparison, tango_interval)
 
 
 def wilson(correct, n, z=1.959963984540054):
@@ -29,29 +30,67 @@ def test_an_80_clip_fold_cannot_resolve_a_few_points():
     assert high - low > 13
 
 
-def test_mcnemar_counts_the_clips_one_model_alone_got_right():
-    labels = [0] * 100
-    a = evaluation(labels, [0] * 90 + [1] * 10)
-    b = evaluation(labels, [0] * 84 + [1] * 16)
-    result = mcnemar(a, b)
-    assert (result["a_only"], result["b_only"], result["changed"]) == (6, 0, 6)
-    assert result["p_value"] == pytest.approx(2 * 0.5 ** 6)  # exact two-sided binomial
-    assert result["better"] == "a" and result["agreement"] == 94.0
-    c = evaluation(labels, [0] * 86 + [1] * 14)
-    assert mcnemar(a, c)["better"] is None and mcnemar(a, c)["p_value"] == pytest.approx(0.125)
+def tango_score(a_only, b_only, n, delta):
+    """Tango's (1998) score statistic, written out independently of the package: the bounds solve |Z| = 1.96."""
+    a, b, c = 2 * n, -a_only - b_only + (2 * n - a_only + b_only) * delta, -b_only * delta * (1 - delta)
+    q = (math.sqrt(b * b - 4 * a * c) - b) / (2 * a)
+    return (a_only - b_only - n * delta) / math.sqrt(n * (2 * q + delta * (1 - delta)))
 
 
-def test_mcnemar_refuses_evaluations_of_different_clips():
+@pytest.mark.parametrize("a_only, b_only, n", [(0, 0, 250), (3, 0, 250), (10, 2, 250), (20, 20, 250), (30, 5, 1000)])
+def test_the_paired_interval_is_tangos_score_interval(a_only, b_only, n):
+    low, high = tango_interval(a_only, b_only, n)
+    assert low < (a_only - b_only) / n < high
+    assert tango_score(a_only, b_only, n, low) == pytest.approx(1.959964, abs=1e-6)
+    assert tango_score(a_only, b_only, n, high) == pytest.approx(-1.959964, abs=1e-6)
+
+
+def test_no_changed_prediction_in_250_clips_cannot_show_a_1_point_margin_but_400_can():
+    for n, verdict in ((250, "undetermined"), (400, "within the margin")):
+        same = evaluation([0] * n, [0] * (n - 30) + [1] * 30)
+        result = paired_difference(same, same, margin=1.0)
+        assert result["changed"] == 0 and result["difference"] == 0 and result["verdict"] == verdict
+    assert paired_difference(same, same, margin=1.0)["ci95"] == pytest.approx([-0.951, 0.951], abs=1e-3)
+    at_250 = evaluation([0] * 250, [0] * 250)
+    undetermined = paired_difference(at_250, at_250, margin=1.0)
+    assert undetermined["ci95"] == pytest.approx([-1.513, 1.513], abs=1e-3)  # about the rule of three
+    assert 380 <= undetermined["clips_to_decide"] <= 390  # what 400 clips then confirm
+
+
+def test_paired_verdicts_at_the_margin():
+    labels = [0] * 400
+
+    def scored(right_only_a, right_only_b, both=300):
+        a = [0] * both + [0] * right_only_a + [1] * right_only_b
+        b = [0] * both + [1] * right_only_a + [0] * right_only_b
+        rest = len(labels) - len(a)
+        return evaluation(labels, a + [1] * rest), evaluation(labels, b + [1] * rest)
+
+    cases = {(20, 2): "better", (2, 20): "worse", (0, 0): "within the margin", (8, 2): "no worse",
+             (2, 8): "no better", (12, 8): "undetermined"}
+    for (a_only, b_only), verdict in cases.items():
+        result = paired_difference(*scored(a_only, b_only), margin=1.0)
+        assert (result["a_only"], result["b_only"]) == (a_only, b_only)
+        assert result["verdict"] == verdict, (a_only, b_only, result)
+        assert result["a_no_worse"] == (result["ci95"][0] > -1.0) and result["b_no_worse"] == (result["ci95"][1] < 1.0)
+        assert (result["clips_to_decide"] is not None) == (verdict == "undetermined")
+    # the exact McNemar p is reported beside it
+    assert paired_difference(*scored(6, 0), margin=1.0)["p_value"] == pytest.approx(2 * 0.5 ** 6)
     with pytest.raises(ValueError, match="same clips"):
-        mcnemar(evaluation([0, 1], [0, 1]), evaluation([1, 0], [0, 1]))
+        paired_difference(evaluation([0, 1], [0, 1]), evaluation([1, 0], [0, 1]), margin=1.0)
 
 
-def test_pooled_folds_give_the_mean_the_std_and_the_pooled_interval():
-    folds = [evaluation([0] * 10, [0] * 8 + [1] * 2), evaluation([0] * 30, [0] * 30)]
+def test_pooled_folds_give_the_pooled_point_and_an_interval_with_the_spread_between_folds():
+    folds = [evaluation([0] * 10, [0] * 8 + [1] * 2), evaluation([0] * 30, [0] * 30)]  # unequal folds
     result = pooled(folds)
     assert result["n"] == 40 and result["correct"] == 38 and result["fold_accuracies"] == [80.0, 100.0]
-    assert result["fold_mean"] == 90.0 and result["fold_std"] == 10.0
-    assert result["ci95"] == list(accuracy_interval(38, 40))
+    assert result["accuracy"] == 95.0 and result["fold_mean"] == 90.0 and result["fold_std"] == 10.0
+    low, high = result["ci95"]
+    wilson_low, wilson_high = accuracy_interval(38, 40)
+    assert low <= wilson_low and high >= wilson_high and low < result["accuracy"] <= high
+    assert low < 95.0 - 12.706 * 14.142 / math.sqrt(2) + 1e-6 or low == 0.0  # t(1) over two folds: very wide
+    one = pooled(folds[:1])
+    assert one["ci95"] == list(accuracy_interval(8, 10)) and one["accuracy"] == 80.0
 
 
 def test_latency_needs_a_resolved_test_and_a_margin():
@@ -68,16 +107,26 @@ def test_one_seed_gives_no_verdict_and_seeds_give_one():
     assert seeds_comparison([0.70, 0.60, 0.65], [0.62, 0.66, 0.66])["better"] is None
 
 
-def test_a_sentence_asserting_an_unresolved_difference_is_caught():
+def test_a_sentence_asserting_an_unresolved_difference_or_an_unshown_equality_is_caught():
     labels = [0] * 80
-    tie = mcnemar(evaluation(labels, [0] * 70 + [1] * 10), evaluation(labels, [0] * 69 + [1] * 11))
+    undetermined = paired_difference(evaluation(labels, [0] * 70 + [1] * 10), evaluation(labels, [0] * 69 + [1] * 11),
+                                     margin=1.0)
     claims = Claims()
-    claims.accuracy("nas_1", "tiny", tie)  # made from the test: says "tie within noise"
+    sentence = claims.accuracy("nas_1", "tiny", undetermined)  # made from the verdict: says the data cannot tell
+    assert sentence.startswith("the data cannot tell nas_1 from tiny at a margin of 1 point")
     assert unbacked_claims(claims.items, []) == []
-    claims.state("nas_1 is more accurate than tiny", tie["better"] is not None, tie["p_value"], tie["test"])
+    claims.state("nas_1 is more accurate than tiny", False, undetermined["p_value"], undetermined["test"])
     assert any("unresolved difference" in p for p in unbacked_claims(claims.items, []))
-    # prose that asserts a difference no resolved claim states
+    # prose that asserts a difference no resolved claim states, or equality no verdict shows
     assert unbacked_claims([], ["NSGA-II won over random search."])
+    assert unbacked_claims([], ["The microcontroller pick is the best model, so nothing is given up."])
+    assert unbacked_claims([], ["tiny (ort_static) is within 1 point of its FP32 twin."])
+    assert unbacked_claims([], ["28 of 28 variants are a tie within noise."])  # the retired phrase
+    shown = paired_difference(evaluation([0] * 400, [0] * 400), evaluation([0] * 400, [0] * 400), margin=1.0)
+    claims = Claims()
+    claims.accuracy("tiny (ort_static)", "tiny (fp32)", shown)
+    assert unbacked_claims(claims.items, ["tiny (ort_static) is within 1 point of tiny (fp32) (difference +0.00 "
+                                          "points, 95% interval -0.95 to +0.95, 400 clips)."]) == []
 
 
 def write_executed(path, claims, markdown):
@@ -91,6 +140,25 @@ def write_executed(path, claims, markdown):
     nb.cells.append(cell)
     nbformat.write(nb, path)
     return path
+
+
+def test_a_page_claiming_no_loss_against_a_chapters_resolved_loss_is_caught(tmp_path):
+    from edge_audio.book import page_problems
+
+    labels = [0] * 400
+    loss = paired_difference(evaluation(labels, [0] * 340 + [1] * 60), evaluation(labels, [0] * 370 + [1] * 30),
+                             margin=1.0)
+    claims = Claims()
+    stated = claims.accuracy("nas_1 (tflite_int8)", "medium (fp32)", loss)
+    assert loss["verdict"] == "worse" and stated.startswith("nas_1 (tflite_int8) is less accurate than medium")
+    (tmp_path / "chapters").mkdir()
+    write_executed(tmp_path / "chapters" / "05_frontier.ipynb", claims.as_json(), stated + ".")
+    intro = ("The microcontroller pick is nas_1 (tflite_int8): it is the best model overall, so nothing is given up. "
+             "nas_1 (tflite_int8) is within 1 point of medium (fp32). Both are a tie within noise.")
+    problems = page_problems(intro, tmp_path / "chapters")
+    assert len(problems) == 3 and any("nothing is given up" in p for p in problems)
+    assert any("within 1 point of medium" in p for p in problems) and any("tie" in p for p in problems)
+    assert page_problems(f"The microcontroller pick: {stated}.", tmp_path / "chapters") == []
 
 
 def test_statement_problems_reads_an_executed_chapter(tmp_path):

@@ -36,7 +36,7 @@ from ..settings import Settings
 from ..profile import profile_model
 from ..records import TrainedRecord, holds_artifact, make_record, publish_artifact
 from ..results import pick_key, upsert_results
-from ..stats import interval_text, mcnemar, pooled
+from ..stats import interval_text, paired_difference, pooled
 from ..storage import CacheEntry, cached, stable_hash
 from ..features import FeatureSet
 from ..train import Split, TrainConfig, TrainResult, predict, run_key, select_device, train_model
@@ -164,7 +164,7 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
         profile_entry = _profile(exports[-1], deployed, data, settings)
         profile = profile_entry.value
         test, val = pooled([run.test for run in runs]), pooled([run.val for run in runs])
-        seed_accuracies = {str(seed): pooled([run.test for run in seed_run])["fold_mean"]
+        seed_accuracies = {str(seed): pooled([run.test for run in seed_run])["accuracy"]
                            for seed, seed_run in seed_runs.items()}
         model_path = data.layout.models / f"{spec['name']}_fp32.pth"
         onnx_published = data.layout.models / f"{spec['name']}.onnx"
@@ -175,8 +175,8 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
             "architecture": deployed.spec, "dataset": data.summary(), "context": context,
             "protocol": context["protocol"], "protocol_kind": protocol.kind,
             "test_folds": [run.split.test_fold for run in runs],
-            "accuracy": test["fold_mean"], "accuracy_std": test["fold_std"], "test": test,
-            "val_accuracy": val["fold_mean"], "val": val,
+            "accuracy": test["accuracy"], "accuracy_std": test["fold_std"], "test": test,
+            "val_accuracy": val["accuracy"], "val": val,
             "seed_accuracies": seed_accuracies,
             "seed_mean": round(float(np.mean(list(seed_accuracies.values()))), 4),
             "seed_std": round(float(np.std(list(seed_accuracies.values()))), 4) if len(seed_runs) > 1 else None,
@@ -225,7 +225,7 @@ def chapter_values(baselines: list[BaselineResult], data: PreparedData, settings
         "protocol_name": first["protocol"], "dataset_name": data.dataset.name, "n_test_clips": int(first["test"]["n"]),
         "n_test_folds": len(first["test_folds"]), "n_trained": sum(not r.reused for r in runs),
         "n_reused": sum(r.reused for r in runs), "threads_used": int(settings.latency_threads),
-        "runs_used": int(settings.latency_runs),
+        "runs_used": int(settings.latency_runs), "margin_used": float(settings.accuracy_margin),
         "best_model": best["model"], "best_val": round(float(best["val_accuracy"]), 2),
         "best_accuracy": round(float(best["accuracy"]), 2), "best_interval": interval_text(best["test"]),
         "best_n": int(best["test"]["n"]), "best_size_mb": round(best["size_bytes"] / 1e6, 3),
@@ -236,10 +236,10 @@ def chapter_values(baselines: list[BaselineResult], data: PreparedData, settings
     }
 
 
-def comparisons_with_best(baselines: list[BaselineResult], claims: Claims) -> str:
+def comparisons_with_best(baselines: list[BaselineResult], claims: Claims, margin: float) -> str:
     """A Markdown list: the best model against each other baseline, each sentence made from the paired test."""
     best, _ = best_and_smallest(baselines)
-    return "\n".join(f"- {claims.accuracy(best['model'], r['model'], mcnemar(best['test'], r['test']))}."
+    return "\n".join(f"- {claims.accuracy(best['model'], r['model'], paired_difference(best['test'], r['test'], margin))}."
                      for r in (b.record for b in baselines) if r is not best)
 
 
