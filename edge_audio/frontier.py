@@ -232,7 +232,7 @@ def comparison_table(report: FrontierReport) -> pd.DataFrame:
         "accuracy (%)": rows["accuracy"], "n": rows["n"], "95% low": rows["ci_low"], "95% high": rows["ci_high"],
         "val accuracy (%)": rows["val_accuracy"], "accuracy measured on": [
             {"test": "test fold" if protocol == "holdout" else "test folds (k-fold mean)",
-             "proxy": "validation fold (NAS proxy)"}[kind] for kind, protocol in zip(rows["accuracy_kind"],
+             "proxy": "a training fold (NAS proxy)"}[kind] for kind, protocol in zip(rows["accuracy_kind"],
                                                                                    rows["protocol"])],
         "size (kB)": (rows["size_bytes"] / 1e3).round(1), "peak RAM (kB)": (rows["peak_ram_bytes"] / 1e3).round(1),
         "flash (kB)": (rows["flash_bytes"] / 1e3).round(1), "latency (ms)": rows["latency_ms"],

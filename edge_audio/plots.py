@@ -124,7 +124,8 @@ def plot_accuracy_vs_cost(records: list[dict]) -> plt.Figure:
         for record in records:
             x = (record[key] * scale if scale else record[key]["onnxruntime"]["median_ms"])
             low, high = record["test"]["ci95"]
-            ax.errorbar(x, record["accuracy"], yerr=[[record["accuracy"] - low], [high - record["accuracy"]]],
+            ax.errorbar(x, record["accuracy"], yerr=[[max(0.0, record["accuracy"] - low)],
+                                                     [max(0.0, high - record["accuracy"])]],
                         fmt="o", markersize=7, capsize=3)
             ax.annotate(f"{record['model']} ({record['variant']})", (x, record["accuracy"]),
                         textcoords="offset points", xytext=(6, 4), fontsize="small")
@@ -292,11 +293,11 @@ def plot_pareto_frontier(report) -> plt.Figure:
         shown = proxies[proxies["accuracy"] >= low]
         if len(shown):
             ax.scatter(shown[column], shown["accuracy"], color="0.75", marker=".",
-                       label="NAS candidates (proxy accuracy, validation fold)")
+                       label="NAS candidates (search score, a training fold)")
         for kind, rows in tested.groupby("kind", sort=False):
             color, marker = KIND_STYLE[kind]
-            ax.errorbar(rows[column], rows["accuracy"], yerr=[rows["accuracy"] - rows["ci_low"],
-                                                              rows["ci_high"] - rows["accuracy"]],
+            ax.errorbar(rows[column], rows["accuracy"], yerr=[(rows["accuracy"] - rows["ci_low"]).clip(lower=0),
+                                                              (rows["ci_high"] - rows["accuracy"]).clip(lower=0)],
                         fmt="none", ecolor=color, alpha=0.35, capsize=2)
             ax.scatter(rows[column], rows["accuracy"], color=color, marker=marker, s=90 if marker == "*" else 40,
                        label=f"{kind} (bars: 95% interval)")

@@ -306,9 +306,24 @@ def _machine_sentence(machine: dict) -> str:
             "never the data.")
 
 
+def _deployment_sentences(results: list[QuantizationResult], claims: Claims) -> str:
+    """What each model's recommended deployment gives up on the test clips, each sentence made by ``claims`` from
+    the paired difference at the margin."""
+    records = {(r.record["model"], r.record["variant"]): r.record for r in results if r.record is not None}
+    sentences = []
+    for model, row in recommendations(results).iterrows():
+        if row["deploy"] == "fp32":
+            sentences.append(f"{model}: FP32 (no variant qualified)")
+            continue
+        comparison = records[(model, row["deploy"])]["paired"]["test"]
+        sentences.append(claims.accuracy(f"{model} ({row['deploy']})", f"{model} (fp32)", comparison))
+    return "; ".join(sentences) if sentences else "none"
+
+
 def chapter_values(results: list[QuantizationResult], deployable: dict, data: PreparedData,
-                   settings: Settings) -> dict:
-    """Every value chapter 3's prose quotes."""
+                   settings: Settings, claims: Claims) -> dict:
+    """Every value chapter 3's prose quotes (the sentences on what each deployment gives up stated through
+    ``claims``)."""
     records = [r.record for r in results if r.record is not None]
     static = [r for r in records if r["method"] == "ort_static"]
     pytorch = [r for r in records if r["method"] == "pytorch_dynamic"]
@@ -334,6 +349,7 @@ def chapter_values(results: list[QuantizationResult], deployable: dict, data: Pr
         "wave_diff": float(f"{deployable['max_abs_logit_difference']:.2e}"),
         "wave_tol": float(deployable["tolerance"]), "wave_agree": "yes" if deployable["predictions_agree"] else "no",
     }
+    values["q_deployments"] = _deployment_sentences(results, claims)
     if static:
         values.update({"static_min_ratio": round(min(r["size_ratio"] for r in static), 2),
                        "static_max_ratio": round(max(r["size_ratio"] for r in static), 2),

@@ -79,8 +79,8 @@ class NASResult:
             r = finalist.record
             int8 = next((q.record for q in self.quantized if q.model == finalist.name and q.record), None)
             rows.append({"Model": finalist.name, "NAS trial": f"seed {r['nas']['seed']}, #{r['nas']['trial']}",
-                         "Proxy acc (%)": r["nas"]["proxy_accuracy"], "Val acc (%)": r["val_accuracy"],
-                         "Accuracy (%)": r["accuracy"],
+                         "Search score (%)": r["nas"]["proxy_accuracy"], "Val acc (%)": r["val_accuracy"],
+                         "Test acc (%)": r["accuracy"],
                          "95% interval": interval_text(r["test"]),
                          "Size (MB)": round(r["size_bytes"] / 1e6, 3),
                          "Latency (ms)": r["latency_ms"], "FLOPs (M)": round(r["flops"] / 1e6, 1),
