@@ -155,7 +155,7 @@ def test_placement_and_comparison_table_cover_every_record():
     assert not placements["big (fp32)"]["meets_budgets"] and placements["mid (int8_tflite)"]["meets_budgets"]
     table = comparison_table(report)
     assert len(table) == len(RECORDS)
-    assert set(table.loc[table["model"] == "nas-abc", "accuracy measured on"]) == {"validation fold (NAS proxy)"}
+    assert set(table.loc[table["model"] == "nas-abc", "accuracy measured on"]) == {"a training fold (NAS proxy)"}
     big = table[table["model"] == "big"].iloc[0]
     assert big["n"] == 200 and big["95% low"] < 95.0 < big["95% high"]
 
