@@ -172,7 +172,7 @@ class VariantRecord(EvaluatedRecord):
     method: str
     reduce_range: bool
     fp32: Twin
-    paired: dict[str, dict[str, Any]]  # "test" and "val": :func:`edge_audio.stats.mcnemar`
+    paired: dict[str, dict[str, Any]]  # "test" and "val": :func:`edge_audio.stats.paired_difference`
     latency_comparison: dict[str, Any]  # :func:`edge_audio.stats.latency_comparison`
     accuracy_drop: float
     size_ratio: float

@@ -7,8 +7,9 @@ deployed split, one *timing* entry keyed by both files, the timing settings, the
 variant timed interleaved with its FP32 twin in the same runtime and threads, with a paired latency test. The
 deployed variant's file is published as ``models/<model>_<method>.<ext>`` on every run.
 
-Every variant is compared with its FP32 twin on the same clips (:func:`edge_audio.stats.mcnemar`): on the test
-folds, which report, and on the validation folds, which decide (:func:`recommendations`).
+Every variant is compared with its FP32 twin on the same clips (:func:`edge_audio.stats.paired_difference`, at
+the run's ``accuracy_margin``): on the test folds, which report, and on the validation folds, which decide
+(:func:`recommendations`).
 
 A method that cannot handle a model (ONNX Runtime or the quantizer refuses it, the file is unusable) gives an
 error row and the others go on; the chapter states every such failure in its prose, and its invariants check
