@@ -68,6 +68,20 @@ class Claims:
         return json.dumps(self.items)
 
 
+def _sentences(text: str) -> list[str]:
+    return [sentence.strip().rstrip(".") for sentence in text.replace("\n", " ").split(". ")]
+
+
+def _stated_by(sentence: str, backed: list[str]) -> bool:
+    """Whether a backed claim states ``sentence`` in the same words (one holds the other)."""
+    return any(claim.rstrip(".") in sentence or sentence in claim for claim in backed)
+
+
+def _retired(sentence: str) -> list[str]:
+    return [f"calls an unresolved difference a tie (say what the interval shows): {sentence}"] \
+        if RETIRED in sentence else []
+
+
 def unbacked_claims(claims: list[dict], texts: list[str]) -> list[str]:
     """The problems with a chapter's statements: a claim asserting a difference its test did not resolve, a claim
     of equality within the margin no verdict showed, the retired "tie within noise", and a sentence among
@@ -82,15 +96,12 @@ def unbacked_claims(claims: list[dict], texts: list[str]) -> list[str]:
     resolved = [c["sentence"] for c in claims if c["resolved"]]
     within = [c["sentence"] for c in claims if c.get("within", False) or c["resolved"]]
     for text in texts:
-        for sentence in text.replace("\n", " ").split(". "):
-            if RETIRED in sentence:
-                problems.append(f"calls an unresolved difference a tie (say what the interval shows): "
-                                f"{sentence.strip()}")
+        for sentence in _sentences(text):
+            problems += _retired(sentence)
             for asserts, backed, what in ((asserts_difference, resolved, "a difference no resolved test backs"),
                                           (claims_margin, within, "equality within the margin no verdict shows")):
-                if asserts(sentence) and not any(claim.rstrip(".") in sentence or
-                                                 sentence.strip().rstrip(".") in claim for claim in backed):
-                    problems.append(f"states {what}: {sentence.strip()}")
+                if asserts(sentence) and not _stated_by(sentence, backed):
+                    problems.append(f"states {what}: {sentence}")
     return problems
 
 
@@ -103,13 +114,10 @@ def unbacked_page_claims(claims: list[dict], text: str) -> list[str]:
     1 point of") with no chapter claim showing it in the same words, or that use the retired "tie within noise".
     (Pages also state the rules in general terms, "shown no worse than ... by more than the margin"; those name no
     result and are not checked.)"""
-    backed = [c["sentence"].rstrip(".") for c in claims if c.get("within", False) or c["resolved"]]
+    backed = [c["sentence"] for c in claims if c.get("within", False) or c["resolved"]]
     problems = []
-    for sentence in text.replace("\n", " ").split(". "):
-        sentence = sentence.strip().rstrip(".")
-        if RETIRED in sentence:
-            problems.append(f"calls an unresolved difference a tie: {sentence}")
-        if (NO_LOSS in sentence or _WITHIN.search(sentence)) and not any(
-                claim in sentence or sentence in claim for claim in backed):
+    for sentence in _sentences(text):
+        problems += _retired(sentence)
+        if (NO_LOSS in sentence or _WITHIN.search(sentence)) and not _stated_by(sentence, backed):
             problems.append(f"claims what no chapter's verdict shows: {sentence}")
     return problems

@@ -106,6 +106,7 @@ class FrontierReport:
     knees: dict[str, str] = field(default_factory=dict)  # axis -> label of the knee model
     profile_best: pd.DataFrame | None = None
     best: str = ""  # label of the best model overall (validation accuracy)
+    _comparisons: dict[tuple[str, str], dict] = field(default_factory=dict, repr=False)
 
     @property
     def evaluated(self) -> pd.DataFrame:
@@ -115,7 +116,11 @@ class FrontierReport:
     def compare(self, label_a: str, label_b: str) -> dict:
         """The paired difference of two evaluated models on their shared test clips (a = ``label_a``), at the
         margin."""
-        return paired_difference(self.evaluations[label_a], self.evaluations[label_b], self.margin)
+        pair = (label_a, label_b)
+        if pair not in self._comparisons:  # the fronts compare every pair on every axis: each pair computed once
+            self._comparisons[pair] = paired_difference(self.evaluations[label_a], self.evaluations[label_b],
+                                                        self.margin)
+        return self._comparisons[pair]
 
     def dominates(self, label_a: str, label_b: str, axis: str) -> bool:
         """Whether model a dominates model b on ``axis`` (see the class docstring)."""

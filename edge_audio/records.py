@@ -10,8 +10,8 @@ named and typed here, and nowhere else:
 * :class:`CandidateRecord`: a NAS candidate scored by the search's short proxy training, variant ``"proxy"``.
 
 A record is built by :func:`make_record` (or extended by :func:`with_fields`) and only there: it refuses a
-field its kind does not declare, a missing required field and a value of the wrong type, so a typo in a step fails at once instead of writing a
-record the frontier would silently misread. :func:`check_record` is the same check on a record read back from
+field its kind does not declare, a missing required field and a value of the wrong type, so a typo in a step
+fails at once instead of writing a record the frontier would silently misread. :func:`check_record` is the same check on a record read back from
 the log (:func:`edge_audio.results.load_results` runs it on every record).
 
 A published file is described by an :class:`Artifact`: the file under ``models/`` (``path``, relative to the
@@ -42,8 +42,9 @@ class Artifact(TypedDict):
 
 
 class Evaluation(TypedDict):
-    """An accuracy with its evidence (:func:`edge_audio.stats.pooled`): clips, correct, accuracy (%), the Wilson
-    interval, the labels and predictions, and the folds' accuracies with their mean and standard deviation."""
+    """An accuracy with its evidence (:func:`edge_audio.stats.pooled`): clips, correct, accuracy (%), its 95%
+    interval (and how it was made), the labels and predictions, and the folds' accuracies with their mean and
+    standard deviation."""
     n: int
     correct: int
     accuracy: float
@@ -105,7 +106,7 @@ class Record(TypedDict):
     precision: str
     runtime: str  # the runtime its headline latency (``latency_ms``) was measured in
     int8_weights: bool
-    accuracy: float  # test accuracy (%), the mean over test folds; a candidate's is its proxy accuracy
+    accuracy: float  # test accuracy (%) of all test clips pooled; a candidate's is its search (proxy) score
     macro_f1: float
     latency_ms: float
     latency: dict[str, Timing]  # by runtime
@@ -181,7 +182,7 @@ class VariantRecord(EvaluatedRecord):
 
 
 class CandidateRecord(Record):
-    """A NAS candidate, scored by proxy training on the search's validation fold (``accuracy_kind`` = "proxy")."""
+    """A NAS candidate, scored by proxy training on a training fold (``accuracy_kind`` = "proxy")."""
     accuracy_kind: str
 
 
@@ -220,9 +221,10 @@ def publish_artifact(source: Path, published: Path, root: Path) -> Artifact:
                     source=os.path.relpath(source, root))
 
 
-def holds_artifact(artifact: Artifact, root: Path) -> bool:
-    """Whether the published file is there and holds the bytes the record names (and not another run's)."""
-    path = Path(root) / artifact["path"]
+def holds_artifact(artifact: Artifact, root: Path, where: str = "path") -> bool:
+    """Whether the artifact's published file (``where="path"``), or the cache file it came from (``"source"``), is
+    there and holds the bytes the record names (and not another run's)."""
+    path = Path(root) / artifact[where]
     return path.is_file() and file_sha256(path) == artifact["sha256"]
 
 
@@ -231,8 +233,7 @@ def sources_hold(record: dict, root: Path) -> bool:
     has the record's SHA-256, and its profile's entry is there. A record whose entry was discarded (damaged,
     removed) or recomputed to other bytes no longer holds."""
     artifacts = [record[name] for name in ("artifact", "onnx_artifact") if name in record]
-    sources = [Path(root) / a["source"] for a in artifacts]
-    if not all(path.is_file() and file_sha256(path) == a["sha256"] for path, a in zip(sources, artifacts)):
+    if not all(holds_artifact(artifact, root, "source") for artifact in artifacts):
         return False
     return "profile_source" not in record or (Path(root) / record["profile_source"]).is_dir()
 

@@ -42,7 +42,8 @@ def record_key(record: dict) -> tuple:
 def load_results(logs_dir: str | os.PathLike, context_key: str | None = None) -> list[dict]:
     """All records (or those of one context), in the order they were first written, each checked against its
     declared kind (:mod:`edge_audio.records`)."""
-    records = _read_log(Path(logs_dir) / RESULTS_FILE)
+    path = Path(logs_dir) / RESULTS_FILE
+    records = _held(_read_log(path), path)
     if context_key is not None:
         records = [r for r in records if r["context"]["key"] == context_key]
     return records
@@ -57,7 +58,8 @@ def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict],
     """
     path = Path(logs_dir) / RESULTS_FILE
     with file_lock(path.with_name(f".{RESULTS_FILE}.lock")):  # workers sharing an output folder: no lost update
-        records = [r for r in _read_log(path) if drop is None or not drop(r)]
+        stored = _read_log(path)
+        records = [r for r in _held(stored, path) if drop is None or not drop(r)]
         index = {record_key(r): i for i, r in enumerate(records)}
         for record in new_records:
             key = record_key(record)
@@ -66,13 +68,14 @@ def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict],
             else:
                 index[key] = len(records)
                 records.append(record)
-        if plain(records) != read_json(path, default=[]):  # a fully cached run rewrites nothing
+        if plain(records) != stored:  # a fully cached run rewrites nothing
             atomic_write_json(path, records)
     return records
 
 
 def _read_log(path: Path) -> list[dict]:
-    """The records of a results log (none when it does not exist); a damaged one is refused, naming the file."""
+    """The records of a results log as stored (none when it does not exist), each checked against its declared
+    kind; a damaged log is refused, naming the file."""
     try:
         records = read_json(path, default=[])
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -82,6 +85,11 @@ def _read_log(path: Path) -> list[dict]:
         raise ResultsLogError(f"{path} should hold a list of records, not {type(records).__name__}")
     for number, record in enumerate(records, start=1):
         check_record(record, f"{path}, record {number}")
+    return records
+
+
+def _held(records: list[dict], path: Path) -> list[dict]:
+    """``records`` without those whose cache entries no longer hold what they name (said in one line)."""
     root = path.parent.parent  # the output folder (logs/ is in it): artifact paths are relative to it
     held = [r for r in records if sources_hold(r, root)]
     if len(held) < len(records):

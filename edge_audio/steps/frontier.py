@@ -52,6 +52,7 @@ class FrontierResult:
         tested = report.evaluated.set_index("label")
         best = tested.loc[report.best]
         within = report.within_budgets()
+        against_best = report.verdicts_against(report.best)
         values = {
             "fr_max_size": float(budgets.max_size_mb), "fr_max_latency": float(budgets.max_latency_ms),
             "fr_min_accuracy": float(budgets.min_accuracy),
@@ -65,10 +66,9 @@ class FrontierResult:
             "fr_protocol_kind": "all k folds' test clips pooled" if best["protocol"] == "kfold"
                                 else "one held-out test fold",
             "fr_margin": float(report.margin),
-            "fr_n_shown_within": sum(n for v, n in report.verdicts_against(report.best).items()
-                                     if v in ("within the margin", "no worse")),
-            "fr_n_undetermined": report.verdicts_against(report.best).get("undetermined", 0),
-            "fr_n_worse": report.verdicts_against(report.best).get("worse", 0),
+            "fr_n_shown_within": sum(n for v, n in against_best.items() if v in ("within the margin", "no worse")),
+            "fr_n_undetermined": against_best.get("undetermined", 0),
+            "fr_n_worse": against_best.get("worse", 0),
             "fr_best_size": round(float(best["size_bytes"]) / 1e3, 1),
             "fr_best_latency": round(float(best["latency_ms"]), 3),
             "fr_knee_size": report.knees["size"],
