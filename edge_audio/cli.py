@@ -1,6 +1,6 @@
 """``edge-audio``: the command line.
 
-    edge-audio data synth OUT_DIR [--seed N] [--clips-per-class-per-fold K]
+    edge-audio data synth OUT_DIR [--seed N] [--generator 1|2] [--clips-per-class-per-fold K]
     edge-audio data check PATH [--max-bad-fraction F] [--index INDEX.json]
     edge-audio data download urbansound8k|esc50 DIR [--mirror URL] [--keep-archive]
     edge-audio run [--mode full|baseline|quantization|nas|reports] [--dataset-path PATH] [--output-dir DIR]
@@ -62,7 +62,8 @@ def _load_parameter_file(path: str) -> dict[str, Any]:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from .synth import SynthConfig, generate_dataset
 
-    config = SynthConfig(seed=args.seed, clips_per_class_per_fold=args.clips_per_class_per_fold,
+    config = SynthConfig(seed=args.seed, generator=args.generator,
+                         clips_per_class_per_fold=args.clips_per_class_per_fold,
                          snr_db=tuple(args.snr_db), distractor_prob=args.distractor_prob)
     out = generate_dataset(args.out_dir, config, progress=not args.quiet)
     print(f"wrote {config.clips_per_class_per_fold * 100} clips in the UrbanSound8K layout to {out}")
@@ -202,13 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     synth = data_commands.add_parser("synth", help="write the synthetic UrbanSound8K-layout dataset")
     synth.add_argument("out_dir", metavar="OUT_DIR", help="folder to create (must be empty or absent)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (same seed: byte-identical files)")
+    generator = PARAMETERS["synth_generator"]
+    synth.add_argument("--generator", type=int, choices=(1, 2), default=generator.book_value,
+                       help=f"{generator.meaning} (default {generator.book_value}, as the book)")
     clips = PARAMETERS["synth_clips_per_class_per_fold"].book_value
     synth.add_argument("--clips-per-class-per-fold", type=int, default=clips, metavar="K",
                        help=f"clips per class in each of the 10 folds (default {clips}: {100 * clips} clips)")
     synth.add_argument("--snr-db", type=float, nargs=2, default=(0.0, 20.0), metavar=("LOW", "HIGH"),
                        help="background-noise SNR range in dB; lower is harder (default 0 20)")
     synth.add_argument("--distractor-prob", type=float, default=0.35, metavar="P",
-                       help="chance that a clip also holds a quieter event of another class (default 0.35)")
+                       help="chance that a clip also holds a quieter sound that is not its class's (default 0.35)")
     synth.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_synth)
 

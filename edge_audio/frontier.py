@@ -61,6 +61,29 @@ def model_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class Neighbours:
+    """Two models next to each other on the learning curve and the paired test of the larger against the smaller
+    on the same test clips (``comparison`` is :func:`~edge_audio.stats.paired_difference` of larger - smaller)."""
+
+    smaller: dict
+    larger: dict
+    comparison: dict
+
+    @property
+    def resolved(self) -> bool:
+        """Whether the interval shows one of the two more accurate than the other."""
+        return self.comparison["verdict"] in ("better", "worse")
+
+
+def learning_curve(records: list[dict], margin: float) -> tuple[list[dict], list[Neighbours]]:
+    """Test accuracy against capacity: the records in order of parameters (then MACs), and each neighbouring pair's
+    paired test at ``margin`` points. Records must be scored on the same test clips."""
+    ordered = sorted(records, key=lambda r: (r["params"], r["macs"], r["model"]))
+    return ordered, [Neighbours(a, b, paired_difference(b["test"], a["test"], margin))
+                     for a, b in zip(ordered, ordered[1:])]
+
+
 def device_latency_ms(row: pd.Series, limits: dict) -> float | None:
     """The estimated latency of a model on a profile's device (:mod:`edge_audio.device_latency`), or None when
     the profile names no clock and cycles per MAC."""

@@ -26,8 +26,11 @@ from .errors import ParameterError
 BLOCKS = ("standard", "dsconv")
 POOLS = ("max", "avg")
 
-#: The hand-designed baselines. FP32 checkpoint sizes: tiny ~0.5 MB, small ~1.2 MB, medium ~2.9 MB.
+#: The hand-designed baselines, from microcontroller size up. FP32 checkpoint sizes: nano ~25 kB, micro ~90 kB,
+#: tiny ~0.5 MB, small ~1.2 MB, medium ~2.9 MB.
 PRESETS: dict[str, dict[str, Any]] = {
+    "nano": {"channels": [4, 8, 16, 24], "fc_size": 0, "block": "standard"},
+    "micro": {"channels": [8, 16, 32, 48], "fc_size": 64, "block": "standard"},
     "tiny": {"channels": [16, 32, 64, 128], "fc_size": 256, "block": "standard"},
     "small": {"channels": [24, 48, 96, 208], "fc_size": 320, "block": "standard"},
     "medium": {"channels": [32, 64, 144, 352], "fc_size": 512, "block": "standard"},

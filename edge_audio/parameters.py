@@ -126,6 +126,9 @@ _PARAMETERS = (
           "None or a path", _optional_text, convert=_as_path),
     _data("seed", 0, "seeds the synthetic dataset, training, calibration draws and both searches",
           "an integer >= 0", lambda v: _is_int(v, 0)),
+    _data("synth_generator", 1, "the synthetic dataset's generator: 2, the benchmark, classes made of combinations "
+          "of sound layers (accuracy grows with model capacity); 1, one synthesizer per class (capacity hardly "
+          "matters, so the chapters' few clips and epochs learn it)", "1 or 2", lambda v: _is_int(v, 1, 2), book=2),
     _data("synth_clips_per_class_per_fold", 3, "size of the synthetic dataset: K clips per class in each of its "
           "10 folds", "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000), book=25),
     _data("synth_eval_clips_per_class_per_fold", None, "clips per class in folds 9 and 10 of the synthetic dataset "
@@ -145,10 +148,11 @@ _PARAMETERS = (
     _data("silence_threshold", 1e-4, "a clip whose peak amplitude is below this is excluded as silent",
           "a number >= 0", lambda v: _is_number(v, 0.0), convert=float),
     # models and training: chapter 5 declares them too, because they say which results belong to this run
-    _training("model_configs", ["tiny", "small"], "baselines: preset names (tiny, small, medium, ds_cnn) "
+    _training("model_configs", ["tiny", "small"], "baselines: preset names (nano, micro, tiny, small, medium, "
+              "ds_cnn) "
               "or specs like {name: custom, channels: [16, 32], fc_size: 64}",
               "a non-empty list of preset names or specs with a name", _model_configs, chapters=("02", "03", "04"),
-              book=["tiny", "small", "medium", "ds_cnn"], convert=list),
+              book=["nano", "micro", "tiny", "small", "medium", "ds_cnn"], convert=list),
     _training("seeds", None, "training seeds: None trains each model once, with seed; a list (e.g. [0, 1, 2]) once "
               "per seed, reported as mean and std over seeds (paired tests use the first seed's models)",
               "None or a non-empty list of distinct integers >= 0", _seed_list),
@@ -200,13 +204,14 @@ _PARAMETERS = (
               "full-integer TFLite model (its bytes, measured before training: over it, never trained); in the "
               "frontier, the deployed variant's file", ("04", "05"), "budgets", "None or a number > 0",
               lambda v: v is None or _is_number(v, 0, open_low=True), convert=lambda v: v if v is None else float(v)),
-    Parameter("target_device", None, "None, or the name of a deployment profile (built in: cortex_m4, cortex_m7, "
-              "smart_speaker, gateway, dcase_low_complexity; or one of `profiles`): its RAM, flash, size and latency "
+    Parameter("target_device", None, "None, or the name of a deployment profile (built in: cortex_m4_small, "
+              "cortex_m4, cortex_m7, smart_speaker, gateway, dcase_low_complexity; or one of `profiles`): its RAM, "
+              "flash, size and latency "
               "limits tighten the budgets of the search and of the frontier", ("04", "05"), "budgets",
               "None or a profile name", _optional_text),
     Parameter("min_accuracy", 20.0, "accuracy budget, %: the proxy's validation accuracy in the search; "
               "validation accuracy in the frontier", ("04", "05"), "budgets", "a percentage in [0, 100]",
-              lambda v: _is_number(v, 0.0, 100.0), book=70.0, convert=float),
+              lambda v: _is_number(v, 0.0, 100.0), book=30.0, convert=float),
     # the search
     Parameter("nas_population", 4, "NSGA-II population size", ("04",), "architecture search", "an integer in [2, 1000]",
               lambda v: _is_int(v, 2, 1000)),

@@ -114,24 +114,35 @@ def plot_confusion(record: dict) -> plt.Figure:
     return fig
 
 
-def plot_accuracy_vs_cost(records: list[dict]) -> plt.Figure:
-    """Accuracy (with its 95% interval) against size on disk and against single-thread ONNX Runtime latency,
-    every point labelled."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-    costs = (("size_bytes", 1e-6, "size on disk (MB)"),
-             ("latency", None, "latency, ONNX Runtime, 1 thread, batch 1 (ms, median)"))
-    for ax, (key, scale, label) in zip(axes, costs):
-        for record in records:
-            x = (record[key] * scale if scale else record[key]["onnxruntime"]["median_ms"])
+def plot_learning_curve(ordered: list[dict], neighbours: list) -> plt.Figure:
+    """Test accuracy (with its 95% interval) against parameters and against MACs, log scale, for the models of a
+    learning curve (:func:`edge_audio.frontier.learning_curve`): a solid segment joins neighbours the paired test
+    tells apart, a dotted one neighbours it does not."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True)
+    markers = {"nas_finalist": "s"}
+    for ax, (key, label) in zip(axes, (("params", "parameters (log scale)"), ("macs", "MACs per clip (log scale)"))):
+        for pair in neighbours:
+            ax.plot([pair.smaller[key], pair.larger[key]], [pair.smaller["accuracy"], pair.larger["accuracy"]],
+                    color="black" if pair.resolved else "gray", linestyle="-" if pair.resolved else ":",
+                    linewidth=2 if pair.resolved else 1.5, zorder=1)
+        for record in ordered:
             low, high = record["test"]["ci95"]
-            ax.errorbar(x, record["accuracy"], yerr=[[max(0.0, record["accuracy"] - low)],
-                                                     [max(0.0, high - record["accuracy"])]],
-                        fmt="o", markersize=7, capsize=3)
-            ax.annotate(f"{record['model']} ({record['variant']})", (x, record["accuracy"]),
-                        textcoords="offset points", xytext=(6, 4), fontsize="small")
-        ax.set(xlabel=label, ylabel="test accuracy (%), 95% interval")
-        ax.grid(alpha=0.3)
-    fig.suptitle(f"Accuracy against cost ({records[0]['test']['n']} test clips)")
+            ax.errorbar(record[key], record["accuracy"], yerr=[[max(0.0, record["accuracy"] - low)],
+                                                               [max(0.0, high - record["accuracy"])]],
+                        fmt=markers.get(record.get("source"), "o"), markersize=8, capsize=4, color="tab:blue",
+                        zorder=2)
+            ax.annotate(record["model"], (record[key], record["accuracy"]), textcoords="offset points",
+                        xytext=(7, -12), fontsize="medium")
+        ax.set_xscale("log")
+        ax.set(xlabel=label)
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("test accuracy (%), 95% interval")
+    axes[0].plot([], [], color="black", linewidth=2, label="neighbours told apart (paired test)")
+    axes[0].plot([], [], color="gray", linestyle=":", linewidth=1.5, label="neighbours not told apart")
+    if any(r.get("source") == "nas_finalist" for r in ordered):
+        axes[0].plot([], [], "s", color="tab:blue", label="search finalist")
+    axes[0].legend(loc="lower right", fontsize="small")
+    fig.suptitle(f"Accuracy against capacity ({ordered[0]['test']['n']} test clips)")
     fig.tight_layout()
     return fig
 

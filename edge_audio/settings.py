@@ -113,7 +113,8 @@ class Settings:
     def synth(self):
         from .synth import SynthConfig
 
-        return SynthConfig(seed=self.seed, clips_per_class_per_fold=self.synth_clips_per_class_per_fold,
+        return SynthConfig(seed=self.seed, generator=self.synth_generator,
+                           clips_per_class_per_fold=self.synth_clips_per_class_per_fold,
                            eval_clips_per_class_per_fold=self.synth_eval_clips_per_class_per_fold)
 
     @property

@@ -3,19 +3,36 @@
 ``audio/fold1..fold10/*.wav`` plus ``metadata/UrbanSound8K.csv`` with the real columns
 (``slice_file_name,fsID,start,end,salience,fold,classID,class``) and the real ten classes.
 
-How a clip is made:
+How a clip is made (generator 2, the benchmark the book runs):
 
-* Every class has a parametric synthesizer of that kind of sound (siren: swept tones; jackhammer: an impulse
-  train; ...). A *source* (``fsID``) draws its own fixed parameters and yields several slices, all in one fold,
-  as in the real data, so a model cannot score by recognising a recording it saw in training.
+* A class is a set of **sub-types** (three per class), and a sub-type is a **pair of sound layers** from a
+  vocabulary of 27: a texture (a harmonic tone, a noise band, or knocks: short decaying hits) in one of three
+  neighbouring frequency bands (200-320, 520-820, 1350-2100 Hz, so every sample rate keeps them) with a motion
+  (steady, pulsed on and off at 1.5-3 Hz, or gliding up and down by 20-35%). Every layer belongs to sub-types of
+  two or three classes and no layer is twice in one class (:data:`CLASS_SUBTYPES`, fixed): no single layer
+  names a class, only the combination does, and a class's sub-types sound unrelated. A model must represent 30
+  such combinations, each from a few spectro-temporal details, which is what a small network runs out of
+  capacity for: accuracy grows with capacity, as on real recordings.
+* Each layer sounds in one or two events of 0.8-2.5 s at random times in the clip, so the two layers of a clip
+  may overlap or follow each other (events spread in time).
+* A *source* (``fsID``) draws one sub-type of its class and its own fixed parameters (centre frequencies, rates,
+  levels) and yields several slices, all in one fold, as in the real data, so a model cannot score by
+  recognising a recording it saw in training.
 * Each slice gets background noise at a random SNR (lower for ``salience`` 2, the background sounds) and, with
-  some probability, a quieter event of another class. Three pairs share parameter ranges on purpose:
-  drilling/jackhammer, engine_idling/air_conditioner and children_playing/street_music.
-* Files are heterogeneous like the real dataset: sample rates from 8 to 48 kHz, 16- and 24-bit PCM and 32-bit
-  float WAV, mono and stereo, 0.5-4 s long.
+  probability ``distractor_prob``, a quieter third layer that is not one of its own.
+* The class names are the real dataset's, for the layout; the sounds do not imitate them.
 
-Difficulty is set by ``snr_db`` (the background-noise SNR range, in dB) and ``distractor_prob`` (the chance of a
-second, quieter event); the README records the accuracy a baseline reaches at the defaults.
+Generator 1 (``generator=1``, the chapters' own quick default) gives every class a parametric synthesizer of that kind of sound
+(siren: swept tones; jackhammer: an impulse train; ...), with a quieter event of another class as the
+distractor and three pairs that share parameter ranges (drilling/jackhammer, engine_idling/air_conditioner,
+children_playing/street_music). Its errors come from noise a model cannot learn away, not from capacity: on it
+models from 48k to 745k parameters score alike.
+
+Files are heterogeneous like the real dataset (both generators): sample rates from 8 to 48 kHz, 16- and 24-bit PCM
+and 32-bit float WAV, mono and stereo, 0.5-4 s long.
+
+Difficulty is also set by ``snr_db`` (the background-noise SNR range, in dB) and ``distractor_prob``; the README
+records the accuracies the baselines reach at the defaults.
 
 Everything derives from ``seed`` through NumPy ``SeedSequence`` keyed by (source, slice), so the same seed gives
 byte-identical files whatever the number of worker processes.
@@ -52,8 +69,20 @@ SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 SAMPLE_RATE_WEIGHTS = (0.05, 0.07, 0.12, 0.16, 0.08, 0.10, 0.27, 0.15)
 SUBTYPES = ("PCM_16", "PCM_24", "FLOAT")
 SUBTYPE_WEIGHTS = (0.6, 0.3, 0.1)
-#: Bump when the generator's output changes, so an old cached dataset is regenerated.
-GENERATOR_VERSION = 1
+#: The generators: 1 is the first (classes told apart by their own synthesizer; capacity hardly matters), 2 the
+#: default (compositional sub-types; accuracy grows with model capacity). A generator's output never changes:
+#: a change is a new version, so a cached dataset of an old one is never mistaken for the new one.
+GENERATORS = (1, 2)
+#: What each generator makes, in a sentence (chapter 1 quotes the one that ran).
+GENERATOR_SUMMARIES = {
+    1: "It was made by generator 1: every class is a parametric synthesizer of that kind of sound (siren: swept "
+       "tones; jackhammer: an impulse train; ...), with quieter distractor events and three pairs of classes that "
+       "share parameter ranges; its errors come from noise, so model capacity hardly matters on it.",
+    2: "It was made by generator 2, the benchmark: each class is three unrelated sub-types, each a pair of sound "
+       "layers (a tone, a noise band or knocks, in one of three neighbouring bands, steady, pulsed or gliding), and "
+       "every layer also belongs to other classes, so only the combination names a class and accuracy grows with "
+       "model capacity. The class names are UrbanSound8K's, for the layout; the sounds do not imitate them.",
+}
 _COMPLETE_MARKER = "synth_info.json"
 
 
@@ -66,6 +95,7 @@ class SynthConfig:
     """Settings of the synthetic dataset; together with the generator version they name its folder."""
 
     seed: int = default("seed")
+    generator: int = default("synth_generator")
     clips_per_class_per_fold: int = default("synth_clips_per_class_per_fold")
     #: Clips per class in folds 9 and 10 (holdout's validation and test folds), or None: as many as the others.
     #: Evaluation costs little next to training, and more clips there are what resolves small differences.
@@ -74,6 +104,8 @@ class SynthConfig:
     distractor_prob: float = 0.35
 
     def __post_init__(self) -> None:
+        if self.generator not in GENERATORS:
+            raise ParameterError(f"generator must be one of {GENERATORS}, got {self.generator!r}")
         if self.clips_per_class_per_fold < 1:
             raise ParameterError(f"clips_per_class_per_fold must be >= 1, got {self.clips_per_class_per_fold}")
         if self.eval_clips_per_class_per_fold is not None and self.eval_clips_per_class_per_fold < 1:
@@ -88,7 +120,7 @@ class SynthConfig:
     def folder_name(self) -> str:
         lo, hi = self.snr_db
         evaluation = "" if self.eval_clips_per_class_per_fold is None else f"-e{self.eval_clips_per_class_per_fold}"
-        return (f"synth-us8k-v{GENERATOR_VERSION}-seed{self.seed}-k{self.clips_per_class_per_fold}{evaluation}"
+        return (f"synth-us8k-v{self.generator}-seed{self.seed}-k{self.clips_per_class_per_fold}{evaluation}"
                 f"-snr{lo:g}_{hi:g}-d{self.distractor_prob:g}")
 
 
@@ -389,24 +421,16 @@ def _plan(config: SynthConfig) -> list[_SliceJob]:
 
 def _render_slice(job: _SliceJob, config: SynthConfig) -> bytes:
     """The WAV bytes of one slice; deterministic in (config.seed, fsID, slice index)."""
-    class_name = URBANSOUND8K_CLASSES[job.class_id]
-    params_of, render = _SYNTHESIZERS[class_name]
+    draw_source, render_event = _GENERATOR_FUNCTIONS[config.generator]
     source_rng = np.random.default_rng(np.random.SeedSequence([config.seed, 1, job.fs_id]))
-    params = params_of(source_rng)
+    source = draw_source(job.class_id, source_rng)
     snr_lo, snr_hi = config.snr_db
     source_snr = source_rng.uniform(snr_lo, snr_hi) - (6.0 if job.salience == 2 else 0.0)
     noise_tilt = source_rng.uniform(0.3, 1.8)
     rng = np.random.default_rng(np.random.SeedSequence([config.seed, 2, job.fs_id, job.slice_index]))
     sr, n = job.sample_rate, max(16, int(round(job.duration * job.sample_rate)))
 
-    event = render(params, rng, n, sr)
-    event = event / (np.sqrt(np.mean(event ** 2)) + 1e-9)
-    if rng.random() < config.distractor_prob:
-        other = (job.class_id + int(rng.integers(1, len(URBANSOUND8K_CLASSES)))) % len(URBANSOUND8K_CLASSES)
-        other_params, other_render = _SYNTHESIZERS[URBANSOUND8K_CLASSES[other]]
-        distractor = other_render(other_params(rng), rng, n, sr)
-        distractor /= np.sqrt(np.mean(distractor ** 2)) + 1e-9
-        event = event + distractor * 10 ** (-rng.uniform(6, 15) / 20)
+    event = render_event(source, job.class_id, config, rng, n, sr)
     noise = _coloured_noise(rng, n, noise_tilt)
     snr = source_snr + rng.normal(0, 2.0)
     mix = event + noise * 10 ** (-snr / 20)
@@ -423,6 +447,126 @@ def _render_slice(job: _SliceJob, config: SynthConfig) -> bytes:
     else:
         sf.write(buffer, mix.astype(np.float32), sr, subtype=job.subtype, format="WAV")
     return buffer.getvalue()
+
+
+def _unit_rms(x: np.ndarray) -> np.ndarray:
+    return x / (np.sqrt(np.mean(x ** 2)) + 1e-9)
+
+
+# Generator 1: one synthesizer per class, a quieter event of another class as the distractor.
+
+def _v1_source(class_id: int, source_rng: np.random.Generator) -> dict:
+    return _SYNTHESIZERS[URBANSOUND8K_CLASSES[class_id]][0](source_rng)
+
+
+def _v1_event(source: dict, class_id: int, config: SynthConfig, rng: np.random.Generator, n: int, sr: int):
+    event = _unit_rms(_SYNTHESIZERS[URBANSOUND8K_CLASSES[class_id]][1](source, rng, n, sr))
+    if rng.random() < config.distractor_prob:
+        other = (class_id + int(rng.integers(1, len(URBANSOUND8K_CLASSES)))) % len(URBANSOUND8K_CLASSES)
+        other_params, other_render = _SYNTHESIZERS[URBANSOUND8K_CLASSES[other]]
+        distractor = _unit_rms(other_render(other_params(rng), rng, n, sr))
+        event = event + distractor * 10 ** (-rng.uniform(6, 15) / 20)
+    return event
+
+
+# Generator 2: compositional sub-types (see the module docstring).
+
+#: A layer is a texture in a frequency band with a motion: 3 x 3 x 3 = 27 layers.
+LAYER_TEXTURES = ("tone", "noise", "knocks")
+LAYER_BANDS = ((200.0, 320.0), (520.0, 820.0), (1350.0, 2100.0))  # Hz: the range a source's centre is drawn from
+LAYER_MOTIONS = ("steady", "pulsed", "sweep")
+LAYERS = tuple((texture, band, motion) for texture in range(3) for band in range(3) for motion in range(3))
+SUBTYPES_PER_CLASS = 3
+
+
+def _subtype_table() -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Each class's sub-types, as pairs of layer indices: fixed (drawn once from a constant seed), every pair
+    distinct, no layer twice in one class, and the least-used layers taken first, so that every layer lies in two
+    or three classes: a layer alone never names a class, only the pair does."""
+    rng = np.random.default_rng(20261203)
+    uses = np.zeros(len(LAYERS), dtype=int)
+    table: list[list[tuple[int, int]]] = [[] for _ in URBANSOUND8K_CLASSES]
+    chosen: set[tuple[int, int]] = set()
+    for _ in range(SUBTYPES_PER_CLASS):
+        for subtypes in table:
+            taken = {layer for pair in subtypes for layer in pair}
+            candidates = [(a, b) for a in range(len(LAYERS)) for b in range(a + 1, len(LAYERS))
+                          if a not in taken and b not in taken and (a, b) not in chosen]
+            ties = rng.random(len(candidates))
+            a, b = candidates[min(range(len(candidates)), key=lambda i: (
+                max(uses[candidates[i][0]], uses[candidates[i][1]]), uses[list(candidates[i])].sum(), ties[i]))]
+            subtypes.append((a, b))
+            chosen.add((a, b))
+            uses[[a, b]] += 1
+    return tuple(tuple(subtypes) for subtypes in table)
+
+
+CLASS_SUBTYPES = _subtype_table()
+
+
+def _layer_params(layer: int, rng: np.random.Generator) -> dict:
+    texture, band, motion = LAYERS[layer]
+    return {"layer": layer, "centre": rng.uniform(*LAYER_BANDS[band]), "pulse_rate": rng.uniform(1.5, 3.0),
+            "sweep_rate": rng.uniform(0.5, 1.2), "sweep_depth": rng.uniform(0.2, 0.35),
+            "knock_rate": rng.uniform(5.0, 9.0), "knock_decay": rng.uniform(0.012, 0.03),
+            "spread": rng.uniform(0.15, 0.3), "level_db": rng.uniform(-3.0, 3.0)}
+
+
+def _v2_source(class_id: int, source_rng: np.random.Generator) -> dict:
+    pair = CLASS_SUBTYPES[class_id][int(source_rng.integers(SUBTYPES_PER_CLASS))]
+    return {"layers": [_layer_params(layer, source_rng) for layer in pair]}
+
+
+def _render_layer(p: dict, rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
+    """One layer: a bank of partials around the centre (harmonics for a tone, a dense band for noise and knocks),
+    moved by the motion, sounding in one or two events of the clip (computed only where it sounds)."""
+    texture, _, motion = LAYERS[p["layer"]]
+    duration = n / sr
+    onsets, lengths = _event_times(rng, duration, int(rng.integers(1, 3)), min(0.8, duration), min(2.5, duration))
+    envelope = _bursts(n, sr, onsets, lengths, 0.05, 0.15)
+    on = np.flatnonzero(envelope)
+    t = on / sr
+    centre = p["centre"] * rng.uniform(0.97, 1.03)
+    if motion == 2:  # a triangle glide around the centre
+        glide = signal.sawtooth(2 * np.pi * p["sweep_rate"] * np.arange(n) / sr + rng.uniform(0, 2 * np.pi), 0.5)
+        scale = 1 + p["sweep_depth"] * glide
+    else:
+        scale = np.ones(n)
+    if texture == 0:
+        ratios, amps = np.arange(1, 5, dtype=float), 0.6 ** np.arange(4)
+    else:
+        ratios = 2 ** rng.uniform(-p["spread"], p["spread"], 10)
+        amps = rng.uniform(0.5, 1.0, 10)
+    phase = (2 * np.pi * np.cumsum(centre * scale) / sr)[on]  # a partial at ratio r has phase r * phase
+    top = centre * float(np.max(scale))
+    sound = np.zeros(on.size)
+    for ratio, amp in zip(ratios, amps):
+        offset = rng.uniform(0, 2 * np.pi)
+        if ratio * top < 0.45 * sr:
+            sound += amp * np.sin(ratio * phase + offset)
+    if texture == 2:  # knocks: short decaying hits
+        hits = np.arange(rng.uniform(0, 1 / p["knock_rate"]), duration, 1 / p["knock_rate"])
+        sound *= _bursts(n, sr, hits, np.full(hits.size, 0.1), 0.001, p["knock_decay"])[on]
+    if motion == 1:  # on/off at the pulse rate
+        sound *= 0.5 * (1 + np.sign(np.sin(2 * np.pi * p["pulse_rate"] * t + rng.uniform(0, 2 * np.pi))))
+    out = np.zeros(n)
+    out[on] = sound * envelope[on]
+    return out
+
+
+def _v2_event(source: dict, class_id: int, config: SynthConfig, rng: np.random.Generator, n: int, sr: int):
+    event = np.zeros(n)
+    for layer in source["layers"]:
+        event += _unit_rms(_render_layer(layer, rng, n, sr)) * 10 ** (layer["level_db"] / 20)
+    if rng.random() < config.distractor_prob:
+        own = {layer["layer"] for layer in source["layers"]}
+        other = int(rng.choice([layer for layer in range(len(LAYERS)) if layer not in own]))
+        distractor = _unit_rms(_render_layer(_layer_params(other, rng), rng, n, sr))
+        event = event + distractor * 10 ** (-rng.uniform(4, 12) / 20)
+    return _unit_rms(event)
+
+
+_GENERATOR_FUNCTIONS: dict[int, tuple[Callable, Callable]] = {1: (_v1_source, _v1_event), 2: (_v2_source, _v2_event)}
 
 
 def _write_slice(args: tuple[_SliceJob, SynthConfig, str]) -> None:
@@ -465,7 +609,7 @@ def generate_dataset(out_dir: str | os.PathLike, config: SynthConfig = SynthConf
         for job in jobs:
             writer.writerow([job.file_name, job.fs_id, f"{job.start:g}", f"{job.start + job.duration:g}",
                              job.salience, job.fold, job.class_id, URBANSOUND8K_CLASSES[job.class_id]])
-    atomic_write_json(tmp / _COMPLETE_MARKER, {"generator_version": GENERATOR_VERSION, **asdict(config)})
+    atomic_write_json(tmp / _COMPLETE_MARKER, asdict(config))
     if out_dir.exists():
         out_dir.rmdir()
     out_dir.parent.mkdir(parents=True, exist_ok=True)

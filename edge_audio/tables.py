@@ -53,6 +53,16 @@ def fold_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["model", "variant"])
 
 
+def learning_curve_table(ordered: list[dict], neighbours: Sequence) -> pd.DataFrame:
+    """The learning curve (:func:`edge_audio.frontier.learning_curve`) as a table: each model in order of
+    parameters, its cost and test accuracy, and the paired verdict against the next smaller model."""
+    against = [""] + [accuracy_verdict(pair.comparison) for pair in neighbours]
+    return pd.DataFrame([{
+        "Model": r["model"], "Params": f"{r['params']:,}", "MACs (M)": round(r["macs"] / 1e6, 2),
+        "Test acc (%)": round(r["accuracy"], 2), "95% interval": interval_text(r["test"]),
+        "Against the next smaller": text} for r, text in zip(ordered, against)]).set_index("Model")
+
+
 def accuracy_verdict(comparison: dict) -> str:
     """A paired accuracy comparison in a table cell (a = the variant or candidate, b = what it is compared with):
     its verdict at the margin, the difference and its 95% interval, and for an undetermined one the clips that

@@ -113,6 +113,11 @@ CYCLES_PER_MAC = {"cortex_m4_tflm_reference": 7.39, "cortex_m4_cmsis_nn": 4.06, 
 #: Named deployment budgets. ``max_size_bytes`` bounds the artifact's bytes; ``max_int8_param_bytes`` and
 #: ``max_mmacs_per_second`` are the DCASE way of counting (see the module docstring). None: no limit.
 DEPLOYMENT_PROFILES: dict[str, dict] = {
+    "cortex_m4_small": {"max_ram_bytes": 64_000, "max_flash_bytes": 256_000, "full_integer_tflite": True,
+                        "clock_hz": 64e6, "cycles_per_mac": CYCLES_PER_MAC["cortex_m4_cmsis_nn"],
+                        "max_device_latency_ms": 1000.0,
+                        "description": "small Cortex-M4 at 64 MHz: <= 64 kB SRAM (peak RAM), <= 256 kB flash, "
+                                       "full-integer TFLite, estimated latency <= 1 s (CMSIS-NN kernels)"},
     "cortex_m4": {"max_ram_bytes": 256_000, "max_flash_bytes": 1_000_000, "full_integer_tflite": True,
                   "clock_hz": 120e6, "cycles_per_mac": CYCLES_PER_MAC["cortex_m4_cmsis_nn"],
                   "max_device_latency_ms": 1000.0,

@@ -108,7 +108,7 @@ def test_intro_summary_numbers_are_glued_from_the_chapters(built_book, notebooks
     intro = text_of((built_book / "book" / "intro.html").read_text(encoding="utf-8"))
     assert "glue:text" not in intro and "::" not in intro
     frontier = notebooks / "05_frontier.ipynb"
-    for key in ("fr_best_model", "fr_mcu_model", "fr_budget_model", "fr_dataset", "fr_protocol"):
+    for key in ("fr_best_model", "fr_mcu_model", "fr_mcu_small_model", "fr_budget_model", "fr_dataset", "fr_protocol"):
         assert glued(frontier, key).strip("'") in intro, key
     accuracy = float(glued(frontier, "fr_best_acc"))
     assert f"{accuracy} % test accuracy" in intro

@@ -213,7 +213,41 @@ def test_the_target_device_must_be_a_profile_and_tightens_the_runs_budgets():
     settings = Settings(target_device="cortex_m7", max_ram_kb=300)
     assert (settings.budgets.max_ram_kb, settings.budgets.max_flash_kb) == (300, 2000)
     with pytest.raises(ParameterError, match="target_device 'cortex_m3' is not a deployment profile; choose one of "
-                                             "cortex_m4, cortex_m7"):
+                                             "cortex_m4_small, cortex_m4, cortex_m7"):
         Settings(target_device="cortex_m3").budgets
     mine = {"board": {"max_ram_bytes": 64_000, "full_integer_tflite": True}}
     assert Settings(target_device="board", profiles=mine).budgets.max_ram_kb == 64
+
+
+def test_the_learning_curve_orders_by_parameters_and_tests_each_pair_of_neighbours():
+    from edge_audio.frontier import learning_curve
+    from edge_audio.tables import learning_curve_table
+
+    models = [r for r in RECORDS if r["variant"] == "fp32"]
+    ordered, neighbours = learning_curve(models, margin=1.0)
+    assert [r["model"] for r in ordered] == ["nas_1", "small", "worse", "mid", "big"]
+    assert [(n.smaller["model"], n.larger["model"]) for n in neighbours] == [
+        ("nas_1", "small"), ("small", "worse"), ("worse", "mid"), ("mid", "big")]
+    # nas_1 is right on 180 clips, small on 170: the larger is resolvably worse, and that counts as told apart
+    assert neighbours[0].comparison["verdict"] == "worse" and neighbours[0].resolved
+    assert neighbours[0].comparison["difference"] == pytest.approx(-5.0)
+    table = learning_curve_table(ordered, neighbours)
+    assert list(table.index) == ["nas_1", "small", "worse", "mid", "big"] and len(table.columns) <= 7
+    assert table["Against the next smaller"].iloc[0] == ""
+    assert table["Against the next smaller"].iloc[1].startswith("worse: -5.00")
+    assert not table.isna().any().any()
+
+
+def test_the_learning_curve_figure_joins_told_apart_neighbours_with_a_solid_line():
+    import matplotlib
+    matplotlib.use("Agg")
+    from edge_audio.frontier import learning_curve
+    from edge_audio.plots import plot_learning_curve
+
+    ordered, neighbours = learning_curve([r for r in RECORDS if r["variant"] == "fp32"], margin=1.0)
+    figure = plot_learning_curve(ordered, neighbours)
+    params_axis, macs_axis = figure.axes
+    assert params_axis.get_xscale() == macs_axis.get_xscale() == "log"
+    segments = [line for line in params_axis.get_lines() if len(line.get_xdata()) == 2]
+    assert [line.get_linestyle() == "-" for line in segments] == [n.resolved for n in neighbours]
+    assert {t.get_text() for t in params_axis.texts} == {r["model"] for r in ordered}

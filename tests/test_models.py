@@ -85,3 +85,19 @@ def test_an_untrained_model_for_benchmarks_exports_the_biases_a_trained_one_has(
     assert conv_biases(LightweightCNN.from_spec(spec).eval()) < 9
     first, again = untrained_like_trained(spec, seed=3), untrained_like_trained(spec, seed=3)
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+
+
+@pytest.mark.parametrize("name", ["nano", "micro"])
+def test_the_microcontroller_presets_fit_the_small_microcontroller_profile(tmp_path, name):
+    from edge_audio.export import export_to_onnx
+    from edge_audio.memory import memory_report
+    from edge_audio.models import count_parameters, untrained_like_trained
+    from edge_audio.quantize import tflite_int8_bytes
+    from edge_audio.targets import DEPLOYMENT_PROFILES
+
+    model = untrained_like_trained(preset_spec(name))
+    assert 5_000 <= count_parameters(model) <= 30_000
+    path = export_to_onnx(model, tmp_path / f"{name}.onnx", input_shape=(1, 1, 40, 126))  # the book's features
+    profile = DEPLOYMENT_PROFILES["cortex_m4_small"]
+    assert memory_report(path, full_integer=True)["peak_ram_bytes"] < profile["max_ram_bytes"]
+    assert tflite_int8_bytes(path) < profile["max_flash_bytes"]

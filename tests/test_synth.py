@@ -6,7 +6,8 @@ import pytest
 import soundfile as sf
 
 from edge_audio.errors import PathError
-from edge_audio.synth import URBANSOUND8K_CLASSES, URBANSOUND8K_COLUMNS, SynthConfig, ensure_dataset, generate_dataset
+from edge_audio.synth import (CLASS_SUBTYPES, LAYERS, URBANSOUND8K_CLASSES, URBANSOUND8K_COLUMNS, SynthConfig,
+                              ensure_dataset, generate_dataset)
 
 
 def tree_digest(root: Path) -> str:
@@ -76,3 +77,29 @@ def test_ensure_dataset_generates_once(tmp_path):
 def test_bad_synth_settings_are_rejected(kwargs):
     with pytest.raises(ValueError):
         SynthConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"generator": 3}, {"generator": 0}])
+def test_an_unknown_generator_is_rejected(kwargs):
+    with pytest.raises(ValueError, match="generator must be one of"):
+        SynthConfig(**kwargs)
+
+
+def test_the_benchmark_generator_is_another_dataset_and_as_deterministic(tmp_path, us8k_dir):
+    benchmark = generate_dataset(tmp_path / "v2", SynthConfig(seed=3, generator=2, clips_per_class_per_fold=1),
+                                 progress=False)
+    assert SynthConfig(generator=2).folder_name.startswith("synth-us8k-v2-")
+    assert SynthConfig(generator=1).folder_name.startswith("synth-us8k-v1-")
+    assert tree_digest(benchmark) != tree_digest(us8k_dir)  # us8k_dir: generator 1, the same seed
+    again = generate_dataset(tmp_path / "v2-again", SynthConfig(seed=3, generator=2, clips_per_class_per_fold=1),
+                             workers=1, progress=False)
+    assert tree_digest(again) == tree_digest(benchmark)
+
+
+def test_only_a_pair_of_layers_names_a_class():
+    pairs = [pair for subtypes in CLASS_SUBTYPES for pair in subtypes]
+    assert len(CLASS_SUBTYPES) == len(URBANSOUND8K_CLASSES) and len(set(pairs)) == len(pairs)
+    assert all(a != b for a, b in pairs)
+    for layer in {layer for pair in pairs for layer in pair}:
+        classes = {c for c, subtypes in enumerate(CLASS_SUBTYPES) for pair in subtypes if layer in pair}
+        assert len(classes) >= 2, f"layer {LAYERS[layer]} alone names class {classes}"

@@ -39,6 +39,7 @@ from ..results import pick_key, upsert_results
 from ..stats import interval_text, paired_difference, pooled
 from ..storage import CacheEntry, cached, stable_hash
 from ..features import FeatureSet
+from ..frontier import learning_curve
 from ..train import Split, TrainConfig, TrainResult, predict, run_key, select_device, train_model
 from ..workers import run_queue
 from .data import PreparedData
@@ -221,6 +222,8 @@ def chapter_values(baselines: list[BaselineResult], data: PreparedData, settings
     runs = [r for b in baselines for seed_runs in b.seed_runs.values() for r in seed_runs]
     best, smallest = best_and_smallest(baselines)
     first = records[0]
+    _, neighbours = learning_curve(records, settings.accuracy_margin)
+    lowest, highest = min(records, key=lambda r: r["accuracy"]), max(records, key=lambda r: r["accuracy"])
     return {
         "protocol_name": first["protocol"], "dataset_name": data.dataset.name, "n_test_clips": int(first["test"]["n"]),
         "n_test_folds": len(first["test_folds"]), "n_trained": sum(not r.reused for r in runs),
@@ -233,6 +236,9 @@ def chapter_values(baselines: list[BaselineResult], data: PreparedData, settings
         "smallest_interval": interval_text(smallest["test"]),
         "size_ratio": round(best["size_bytes"] / smallest["size_bytes"], 1),
         "matmul_gflops": float(first["machine"]["matmul_gflops_1thread"]), "cpu_name": first["machine"]["cpu"],
+        "curve_low": round(float(lowest["accuracy"]), 2), "curve_low_model": lowest["model"],
+        "curve_high": round(float(highest["accuracy"]), 2), "curve_high_model": highest["model"],
+        "curve_resolved": sum(pair.resolved for pair in neighbours), "curve_pairs": len(neighbours),
     }
 
 

@@ -21,6 +21,7 @@ from ..machine import machine_profile
 from ..settings import Settings
 from ..results import run_context
 from ..storage import cached
+from ..synth import GENERATOR_SUMMARIES, SynthConfig
 
 #: Bump when validation changes what it reports, so earlier checks are not reused.
 CHECK_VERSION = 2
@@ -36,6 +37,7 @@ class PreparedData:
     layout: OutputLayout
     fingerprint: str  # of the usable dataset's content (see Dataset.fingerprint)
     machine: dict  # edge_audio.machine.machine_profile: CPU, instruction sets, library versions, FP32 floor
+    synth: SynthConfig | None = None  # what generated the dataset, when it is the embedded synthetic one
 
     @property
     def feature_config(self) -> FeatureConfig:
@@ -67,6 +69,8 @@ class PreparedData:
             "n_mels_shape": int(features.features.shape[1]), "n_frames": int(features.features.shape[2]),
             "n_fft_value": int(config.n_fft), "hop_value": int(config.hop_length),
             "clips_per_second": round(float(features.clips_per_second), 1),
+            "dataset_note": (GENERATOR_SUMMARIES[self.synth.generator] if self.synth is not None
+                             else "These are the dataset's own recordings."),
         }
 
     def check(self) -> str:
@@ -119,7 +123,8 @@ def prepare_data(settings: Settings, progress: bool = False) -> PreparedData:
     leaked_clips(usable, digests)
     _check_training_classes(usable, settings)
     features = extract_features(usable, feature_config, layout.cache, fingerprint, progress=progress)
-    return PreparedData(usable, report, features, layout, fingerprint, machine_profile(layout.cache))
+    return PreparedData(usable, report, features, layout, fingerprint, machine_profile(layout.cache),
+                        settings.synth if settings.dataset_path is None else None)
 
 
 def _check_training_classes(dataset: Dataset, settings: Settings) -> None:

@@ -24,6 +24,10 @@ from ..results import load_results, upsert_results
 from .data import PreparedData
 from .search import NAS_BEST_FILES
 
+#: The microcontroller answers the chapter (and the introduction) gives: glue prefix -> deployment profile. A small
+#: and a large board, so the reader sees what the smaller memory costs.
+MICROCONTROLLER_ANSWERS = {"fr_mcu_small": "cortex_m4_small", "fr_mcu": "cortex_m4"}
+
 
 @dataclass
 class FrontierResult:
@@ -76,11 +80,12 @@ class FrontierResult:
         for name, key in (("cortex_m4", "fr_m4_cycles"), ("cortex_m7", "fr_m7_cycles")):
             values[key] = report.profiles.get(name, {}).get("cycles_per_mac", "n/a")
         values.update(self._answer(within["label"].iloc[0] if len(within) else None, "fr_budget", tested, claims))
-        mcu = report.profile_best["best model (validation)"].get("cortex_m4", "none fits")
-        values["fr_mcu_profile"] = (report.profiles["cortex_m4"]["description"] if "cortex_m4" in report.profiles
-                                    else "no cortex_m4 profile given")
-        values.update(self._answer(None if mcu == "none fits" else mcu, "fr_mcu", tested, claims))
-        values["fr_mcu_memory"] = self._device_memory(mcu)
+        for prefix, profile in MICROCONTROLLER_ANSWERS.items():
+            mcu = report.profile_best["best model (validation)"].get(profile, "none fits")
+            values[f"{prefix}_profile"] = (report.profiles[profile]["description"] if profile in report.profiles
+                                           else f"no {profile} profile given")
+            values.update(self._answer(None if mcu == "none fits" else mcu, prefix, tested, claims))
+            values[f"{prefix}_memory"] = self._device_memory(mcu, profile)
         # the setup, for the book's introduction
         reference = self.test_records()[0]
         config = data.feature_config
@@ -117,8 +122,9 @@ class FrontierResult:
                 f"{prefix}_acc": f"{top['accuracy']:.2f} %, 95% interval {interval_text(report.evaluations[label])}",
                 f"{prefix}_tradeoff": tradeoff}
 
-    def _device_memory(self, label: str) -> str:
-        """What the microcontroller pick needs on the device: flash, peak RAM, TFLite Micro's arena, latency."""
+    def _device_memory(self, label: str, profile: str) -> str:
+        """What a microcontroller profile's pick needs on the device: flash, peak RAM, TFLite Micro's arena, and the
+        latency estimated for that profile's device."""
         record = next((r for r in self.records if f"{r['model']} ({r['variant']})" == label), None)
         if record is None:
             return "nothing: no model fits"
@@ -128,7 +134,7 @@ class FrontierResult:
         if "tflm" in record.get("memory", {}):
             text += (f" (TensorFlow Lite Micro's own arena: {record['memory']['tflm']['head_bytes'] / 1e3:.1f} kB, "
                      "plus CMSIS-NN's convolution scratch)")
-        latency = self.report.profile_best.at["cortex_m4", "estimated device latency (ms)"]
+        latency = self.report.profile_best.at[profile, "estimated device latency (ms)"]
         if not pd.isna(latency):
             text += f", and runs in an estimated {latency:g} ms there (MACs x cycles per MAC / clock: an estimate)"
         return text
