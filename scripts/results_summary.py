@@ -113,8 +113,9 @@ def summary(output_dir: Path) -> str:
               f"- NSGA-II against random search over the seeds {nas['nas_seeds']}: {nas['nas_winner']}. "
               f"Baselines a NAS finalist dominates: {nas['nas_dominated']}.",
               f"- Compressed variants against FP32, of {quant['n_variants']}: {quant['n_acc_within']} shown within the "
-              f"margin, {quant['n_acc_no_worse']} no worse than it below, {quant['n_acc_loss']} resolvably less "
-              f"accurate, {quant['n_acc_undetermined']} undetermined (the hardest would need about "
+              f"margin, {quant['n_acc_no_worse']} no worse than it below, {quant['n_acc_no_better']} no better than "
+              f"it by more than the margin (a larger loss not ruled out), {quant['n_acc_loss']} resolvably less "
+              f"accurate, {quant['n_acc_gain']} resolvably more accurate, {quant['n_acc_undetermined']} undetermined (the hardest would need about "
               f"{quant['q_clips_to_decide']} clips); {quant['n_faster']} resolvably faster, {quant['n_slower']} "
               "resolvably slower."]
     return "\n".join(lines) + "\n"

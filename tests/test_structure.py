@@ -1,6 +1,7 @@
 """The package's structure: modules import one way (no cycles, lazy imports inside functions included), the
 parameter table and the analysis primitives stand alone, and runtimes are chosen only through their registry."""
 import ast
+import json
 from pathlib import Path
 
 import edge_audio
@@ -122,3 +123,17 @@ def _inside_make_record(path, target) -> bool:
 def test_each_chapter_has_its_step_module():
     steps = {p.stem for p in (PACKAGE / "steps").glob("*.py")} - {"__init__"}
     assert steps == {"data", "baselines", "quantization", "search", "frontier"}
+
+
+def test_no_line_of_the_books_prose_is_a_myst_comment():
+    """A Markdown line that starts with "%" is a MyST comment: the rest of the line vanishes from the page (a
+    glued number followed by a wrapped "% test accuracy" once did)."""
+    book = PACKAGE.parent / "book"
+    texts = {str(path): path.read_text() for path in book.rglob("*.md")}
+    for path in book.glob("*.ipynb"):
+        cells = json.loads(path.read_text())["cells"]
+        texts.update({f"{path}, cell {i}": "".join(c["source"]) for i, c in enumerate(cells)
+                      if c["cell_type"] == "markdown"})
+    comments = [f"{where}: {line.strip()}" for where, text in texts.items() for line in text.splitlines()
+                if line.lstrip().startswith("%")]
+    assert not comments, comments
