@@ -94,17 +94,15 @@ def execute_chapter(notebook: Path, out_path: Path, parameters: dict[str, Any], 
         raise RuntimeError(f"{notebook.name} states differences its own tests do not back: " + "; ".join(problems))
 
 
-def _collapse_injected_cells(path: Path) -> None:
-    """Tag papermill's injected-parameters cell ``hide-input``: the book shows it collapsed, one click away.
-
-    The values a chapter really ran with are in that cell (the ``parameters`` cell shows the defaults), so a
-    reader can always see them without the book leading with them.
-    """
+def _remove_injected_cells(path: Path) -> None:
+    """Tag papermill's injected-parameters cell ``remove-cell``: each chapter shows the values it really ran with
+    as a table (:meth:`~edge_audio.settings.Settings.table`), so the book shows neither that cell nor the
+    ``parameters`` cell, whose defaults papermill overrides."""
     notebook = json.loads(path.read_text(encoding="utf-8"))
     for cell in notebook["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            tags.append("hide-input")
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
     path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
@@ -127,7 +125,7 @@ def build_book(executed_dir: Path, build_root: Path, staging_dir: Path) -> Path:
     for notebook in chapters(executed_dir):
         target = staging_dir / "book" / notebook.name
         shutil.copy2(notebook, target)
-        _collapse_injected_cells(target)
+        _remove_injected_cells(target)
     build_root.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",
                str(staging_dir), "--path-output", str(build_root), "-W", "-n", "--keep-going"]
@@ -192,6 +190,42 @@ def page_problems(text: str, executed_dir: Path) -> list[str]:
     claims = [claim for notebook in chapters(executed_dir)
               for claim in json.loads(glued_values(notebook).get("claims", "[]"))]
     return unbacked_page_claims(claims, text)
+
+
+#: What a table cell never shows a reader: Python's and pandas' placeholders for a missing value, and pandas'
+#: truncation.
+UNREADABLE_CELLS = ("None", "NaN", "nan", "...", "…")
+
+
+def html_problems(html: str, max_columns: int = 8) -> list[str]:
+    """What a reader would trip over on a built page (its HTML): a figure without a caption, a table cell showing
+    ``None``, ``NaN`` or pandas' "...", a table with more than ``max_columns`` columns (index included), a raw
+    dict or list in a cell, and code left on show (a chapter's code cells are all tagged to hide their input)."""
+    from bs4 import BeautifulSoup
+
+    page = BeautifulSoup(html, "html.parser")
+    main = page.find("main") or page
+    problems = []
+    for image in main.find_all("img"):
+        figure = image.find_parent("figure")
+        if figure is None or figure.find("figcaption") is None:
+            problems.append(f"a figure without a caption ({image.get('alt') or image.get('src', '')[:40]})")
+    for table in main.find_all("table"):
+        header = table.find("tr")
+        width = sum(int(cell.get("colspan", 1)) for cell in header.find_all(["th", "td"])) if header else 0
+        if width > max_columns:
+            problems.append(f"a table of {width} columns (at most {max_columns}): "
+                            + ", ".join(cell.get_text(strip=True) for cell in header.find_all(["th", "td"]))[:120])
+        for cell in table.find_all(["td", "th"]):
+            text = cell.get_text(strip=True)
+            literal = cell.find("code") is not None and cell.find("code").get_text(strip=True) == text
+            if literal:  # a parameter's value, shown as the Python literal it is (`None`: the default)
+                continue
+            if text in UNREADABLE_CELLS or text.endswith("...") or text.startswith("{'"):
+                problems.append(f"a table cell reads {text[:60]!r}")
+    for block in main.select("div.cell_input"):
+        problems.append("code on show: " + block.get_text(" ", strip=True)[:60])
+    return problems
 
 
 def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.PathLike | None = None,

@@ -242,11 +242,11 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
 
 
 def _describe(limits: dict) -> str:
-    parts = {"max_size_bytes": lambda v: f"<= {v / 1e3:g} kB", "max_latency_ms": lambda v: f"<= {v:g} ms",
-             "max_int8_param_bytes": lambda v: f"<= {v / 1e3:g} kB INT8 params",
-             "max_mmacs_per_second": lambda v: f"<= {v:g} MMACs/s", "max_ram_bytes": lambda v: f"<= {v / 1e3:g} kB RAM",
-             "max_flash_bytes": lambda v: f"<= {v / 1e3:g} kB flash",
-             "max_device_latency_ms": lambda v: f"<= {v:g} ms estimated on the device"}
+    parts = {"max_size_bytes": lambda v: f"≤ {v / 1e3:g} kB", "max_latency_ms": lambda v: f"≤ {v:g} ms",
+             "max_int8_param_bytes": lambda v: f"≤ {v / 1e3:g} kB INT8 params",
+             "max_mmacs_per_second": lambda v: f"≤ {v:g} MMACs/s", "max_ram_bytes": lambda v: f"≤ {v / 1e3:g} kB RAM",
+             "max_flash_bytes": lambda v: f"≤ {v / 1e3:g} kB flash",
+             "max_device_latency_ms": lambda v: f"≤ {v:g} ms estimated on the device"}
     described = [parts[key](limits[key]) for key in PROFILE_LIMITS if key in limits]
     return ", ".join(described + (["INT8 activations"] if limits.get("int8_activations") else [])
                      + (["full-integer TFLite"] if limits.get("full_integer_tflite") else []))

@@ -21,3 +21,13 @@ def glue_all(values: dict[str, Any]) -> None:
 
     for name, value in values.items():
         glue(name, plain(value), display=False)
+
+
+def glue_figure(name: str, figure) -> None:
+    """Glue a matplotlib ``figure`` under ``name`` for the chapter's ``{glue:figure}`` directive (which numbers and
+    captions it), and close it, so the notebook does not also show it uncaptioned."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(name, figure, display=False)
+    plt.close(figure)

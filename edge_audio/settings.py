@@ -66,6 +66,16 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         return copy.deepcopy(self._values)
 
+    def table(self, chapter: str):
+        """The parameters chapter ``chapter`` ran with, as a table: each one's value in this run and what it
+        means (what the book shows instead of the generated parameters cell, whose values papermill overrides)."""
+        import html
+
+        import pandas as pd
+
+        return pd.DataFrame([{"parameter": p.name, "value": f"<code>{html.escape(repr(self._values[p.name]))}</code>",
+                              "meaning": p.meaning} for p in chapter_parameters(chapter)]).set_index("parameter")
+
     def check(self) -> "Settings":
         """Check every setting derived from the values (features, training, protocol, budgets, search, model
         configs, methods, profiles, the dataset path) as the chapters will use them, so that a user error stops a

@@ -2,8 +2,10 @@
 no measurement, no file. A step decides and measures; this module only lays out what it recorded."""
 from __future__ import annotations
 
+import math
 from typing import Protocol, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .stats import interval_text
@@ -15,6 +17,72 @@ class Outcome(Protocol):
     method: str
     record: dict | None
     error: str | None
+
+
+#: The most columns a table shows a reader; a wider one is shown as several views.
+MAX_COLUMNS = 7
+#: What a missing value reads as.
+MISSING = "–"
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def readable(column: str, value) -> str:
+    """One value as a reader sees it, by what its column holds: percentages, kB and MB with one or two decimals,
+    milliseconds and other measures to three significant figures, p-values to two, counts with thousands
+    separators, yes/no for booleans, and an en dash for a missing value. Raises ``TypeError`` for a mapping or a
+    list: a raw structure never reaches a table."""
+    name = column.lower()
+    if isinstance(value, (dict, list, tuple)):
+        raise TypeError(f"column {column!r} holds a {type(value).__name__}, not a value a table can show")
+    if _is_missing(value):
+        return MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if name == "p" or name.endswith(" p") or "p-value" in name:
+            return f"{value:.2g}"
+        if "(%)" in name or "(kb)" in name or name.endswith("%"):
+            return f"{value:,.1f}"
+        if "(mb)" in name:
+            return f"{value:,.2f}"
+        if value.is_integer() and abs(value) >= 1000:
+            return f"{int(value):,}"
+        return f"{value:.3g}"
+    return str(value)
+
+
+def view(frame: pd.DataFrame, columns: Sequence[str] | None = None,
+         caption: str | None = None) -> "pd.io.formats.style.Styler":
+    """``frame`` as a reader sees it: the given ``columns`` (at most :data:`MAX_COLUMNS`; all when None), every
+    value :func:`readable`, never cut short (pandas' own display truncates long cells to "..."), under its
+    ``caption``."""
+    shown = frame if columns is None else frame[list(columns)]
+    if len(shown.columns) > MAX_COLUMNS:
+        raise ValueError(f"{len(shown.columns)} columns are too many for a reader ({MAX_COLUMNS} at most): "
+                         f"show {list(shown.columns)} as several views")
+    text = pd.DataFrame({column: [readable(str(column), value) for value in shown[column]]
+                         for column in shown.columns}, index=shown.index)
+    styled = text.style.set_table_attributes('class="dataframe"')  # the book theme's table style
+    return styled.set_caption(caption) if caption else styled
+
+
+def views(frame: pd.DataFrame, *column_sets: tuple[str, Sequence[str]]) -> list:
+    """``frame`` as several readable views (:func:`view`), one per ``(caption, columns)``; the columns a set names
+    that the frame lacks (a k-fold column under holdout) are left out."""
+    return [view(frame, [c for c in columns if c in frame.columns], caption) for caption, columns in column_sets]
+
+
+def column_chunks(frame: pd.DataFrame) -> list:
+    """A wide ``frame`` (one column per fold or per model) as readable views of at most :data:`MAX_COLUMNS`
+    columns each, in order."""
+    columns = list(frame.columns)
+    return [view(frame, columns[start:start + MAX_COLUMNS]) for start in range(0, len(columns), MAX_COLUMNS)]
 
 
 def results_table(records: list[dict]) -> pd.DataFrame:
@@ -33,13 +101,20 @@ def results_table(records: list[dict]) -> pd.DataFrame:
             "Model": r["model"], "Variant": r["variant"],
             "Accuracy (%)": r["accuracy"], "95% interval": interval_text(r["test"]), "Clips": r["test"]["n"],
             "Fold std": r["accuracy_std"], "Val acc (%)": r["val_accuracy"],
-            "Size (MB)": round(r["size_bytes"] / 1e6, 3), "Peak RAM (kB)": round(r["peak_ram_bytes"] / 1e3, 1),
-            "Flash (kB)": round(r["flash_bytes"] / 1e3, 1),
-            "Latency (ms)": r["latency_ms"], "FLOPs (M)": round(r["flops"] / 1e6, 1),
-            "Params": r["params"], "MACs (M)": round(r["macs"] / 1e6, 1), "Macro-F1 (%)": r["macro_f1"],
+            "Size (kB)": r["size_bytes"] / 1e3, "Peak RAM (kB)": r["peak_ram_bytes"] / 1e3,
+            "Flash (kB)": r["flash_bytes"] / 1e3, "Latency (ms)": r["latency_ms"],
+            "Params": r["params"], "MMACs": r["macs"] / 1e6, "Macro-F1 (%)": r["macro_f1"],
             "Latency p90 (ms)": timing["p90_ms"], "Runtime": r["runtime"], "Protocol": r["protocol"],
         })
-    return pd.DataFrame(rows).set_index("Model").round(3)
+    table = pd.DataFrame(rows).set_index("Model")
+    return table.drop(columns="Fold std") if table["Fold std"].isna().all() else table  # holdout: no folds
+
+
+#: The views of :func:`results_table` a chapter shows: how accurate, and what it costs.
+RESULT_ACCURACY = ("How accurate (test clips; validation for picks)",
+                   ("Accuracy (%)", "95% interval", "Clips", "Fold std", "Val acc (%)", "Macro-F1 (%)"))
+RESULT_COST = ("What it costs (FP32, ONNX Runtime, batch 1)",
+               ("Params", "MMACs", "Size (kB)", "Peak RAM (kB)", "Flash (kB)", "Latency (ms)", "Latency p90 (ms)"))
 
 
 def fold_table(records: list[dict]) -> pd.DataFrame:
@@ -61,6 +136,26 @@ def learning_curve_table(ordered: list[dict], neighbours: Sequence) -> pd.DataFr
         "Model": r["model"], "Params": f"{r['params']:,}", "MACs (M)": round(r["macs"] / 1e6, 2),
         "Test acc (%)": round(r["accuracy"], 2), "95% interval": interval_text(r["test"]),
         "Against the next smaller": text} for r, text in zip(ordered, against)]).set_index("Model")
+
+
+def fold_views(records: list[dict]) -> list:
+    """Under k-fold, each record's test accuracy on every fold (one row per fold, one column per model, at most
+    :data:`MAX_COLUMNS` models a view); under holdout nothing: its one test fold is what every other table shows."""
+    if all(r["accuracy_std"] is None for r in records):
+        return []
+    table = fold_table(records)
+    table.index = [f"{model} ({variant})" for model, variant in table.index]
+    return column_chunks(table.T)
+
+
+def result_views(records: list[dict]) -> list:
+    """:func:`results_table` as a reader sees it: how accurate each model is, and what it costs."""
+    return views(results_table(records), RESULT_ACCURACY, RESULT_COST)
+
+
+def seed_views(records: list[dict]) -> list:
+    """:func:`seed_table` when there are several training seeds; nothing for one seed."""
+    return [] if all(r["seed_std"] is None for r in records) else [view(seed_table(records))]
 
 
 def accuracy_verdict(comparison: dict) -> str:
@@ -109,6 +204,22 @@ def quantization_table(results: Sequence[Outcome]) -> pd.DataFrame:
     return table.set_index("Model")
 
 
+#: The views of :func:`quantization_table`: accuracy against FP32, what it saves, and any error.
+QUANTIZATION_ACCURACY = ("Accuracy against the FP32 twin, same test clips",
+                         ("Method", "Acc (%)", "95% interval", "FP32 acc (%)", "Changed", "Accuracy", "McNemar p"))
+QUANTIZATION_COST = ("What it saves against the FP32 twin",
+                     ("Method", "Size (kB)", "Size ratio", "Latency (ms)", "Speedup", "Latency", "Peak RAM (kB)"))
+QUANTIZATION_ERRORS = ("What failed", ("Method", "Error"))
+
+
+def quantization_views(results: Sequence[Outcome]) -> list:
+    """:func:`quantization_table` as a reader sees it: accuracy against FP32, what it saves, and the errors (only
+    when a (model, method) failed)."""
+    table = quantization_table(results)
+    return views(table, QUANTIZATION_ACCURACY, QUANTIZATION_COST,
+                 *([QUANTIZATION_ERRORS] if "Error" in table.columns else []))
+
+
 def tflite_table(records: list[dict]) -> pd.DataFrame:
     """The full-integer TFLite models, one row per model: test accuracy with its interval and the paired verdict
     against FP32, flash, the planner's peak RAM beside TensorFlow Lite Micro's own arena (and their difference),
@@ -129,6 +240,34 @@ def tflite_table(records: list[dict]) -> pd.DataFrame:
             "Speedup": r["speedup"], "Latency": latency_verdict(r["latency_comparison"]),
         })
     return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
+
+
+#: The views of :func:`tflite_table`: accuracy, memory against TensorFlow Lite Micro, latency in LiteRT.
+TFLITE_ACCURACY = ("Full-integer TFLite: accuracy", ("TFLite INT8 acc (%)", "95% interval", "FP32 acc (%)", "Accuracy"))
+TFLITE_MEMORY = ("Memory: the planner against TensorFlow Lite Micro",
+                 ("Flash (kB)", "Size ratio (FP32 / INT8 TFLite)", "Planner arena (kB)", "TFLM arena (kB)",
+                  "Planner - TFLM (%)", "Peak RAM with CMSIS-NN scratch (kB)"))
+TFLITE_LATENCY = ("Latency in LiteRT", ("LiteRT INT8 (ms)", "LiteRT FP32 (ms)", "Speedup", "Latency"))
+
+
+def tflite_views(records: list[dict]) -> list:
+    """:func:`tflite_table` as a reader sees it (nothing when no record is a full-integer TFLite model)."""
+    table = tflite_table(records)
+    return views(table, TFLITE_ACCURACY, TFLITE_MEMORY, TFLITE_LATENCY) if len(table) else []
+
+
+#: The views of the frontier's model comparison table (:func:`edge_audio.frontier.comparison_table`).
+COMPARISON_ACCURACY = ("Accuracy", ("kind", "accuracy (%)", "n", "95% low", "95% high", "val accuracy (%)"))
+COMPARISON_COST = ("Costs", ("size (kB)", "peak RAM (kB)", "flash (kB)", "latency (ms)", "runtime",
+                             "MMACs/s of audio"))
+COMPARISON_FRONTS = ("Budgets and fronts",
+                     ("meets budgets", "front: size", "front: latency", "front: flops", "front: ram"))
+#: The views of the frontier's best model per deployment profile.
+PROFILE_PICK = ("The pick per profile (by validation accuracy)",
+                ("best model (validation)", "test accuracy (%)", "95% interval", "val accuracy (%)", "models that fit"))
+PROFILE_COST = ("What the pick needs",
+                ("flash (kB)", "peak RAM (kB)", "latency (ms)", "estimated device latency (ms)", "MMACs/s"))
+PROFILE_LIMITS = ("The profiles", ("limits",))
 
 
 def seed_table(records: list[dict]) -> pd.DataFrame:

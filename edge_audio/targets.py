@@ -116,24 +116,24 @@ DEPLOYMENT_PROFILES: dict[str, dict] = {
     "cortex_m4_small": {"max_ram_bytes": 64_000, "max_flash_bytes": 256_000, "full_integer_tflite": True,
                         "clock_hz": 64e6, "cycles_per_mac": CYCLES_PER_MAC["cortex_m4_cmsis_nn"],
                         "max_device_latency_ms": 1000.0,
-                        "description": "small Cortex-M4 at 64 MHz: <= 64 kB SRAM (peak RAM), <= 256 kB flash, "
-                                       "full-integer TFLite, estimated latency <= 1 s (CMSIS-NN kernels)"},
+                        "description": "small Cortex-M4 at 64 MHz: ≤ 64 kB SRAM (peak RAM), ≤ 256 kB flash, "
+                                       "full-integer TFLite, estimated latency ≤ 1 s (CMSIS-NN kernels)"},
     "cortex_m4": {"max_ram_bytes": 256_000, "max_flash_bytes": 1_000_000, "full_integer_tflite": True,
                   "clock_hz": 120e6, "cycles_per_mac": CYCLES_PER_MAC["cortex_m4_cmsis_nn"],
                   "max_device_latency_ms": 1000.0,
-                  "description": "Cortex-M4 at 120 MHz: <= 256 kB SRAM (peak RAM), <= 1 MB flash, full-integer "
-                                 "TFLite, estimated latency <= 1 s (CMSIS-NN kernels)"},
+                  "description": "Cortex-M4 at 120 MHz: ≤ 256 kB SRAM (peak RAM), ≤ 1 MB flash, full-integer "
+                                 "TFLite, estimated latency ≤ 1 s (CMSIS-NN kernels)"},
     "cortex_m7": {"max_ram_bytes": 512_000, "max_flash_bytes": 2_000_000, "full_integer_tflite": True,
                   "clock_hz": 480e6, "cycles_per_mac": CYCLES_PER_MAC["cortex_m7_xcube_ai"],
                   "max_device_latency_ms": 1000.0,
-                  "description": "Cortex-M7 at 480 MHz: <= 512 kB SRAM (peak RAM), <= 2 MB flash, full-integer "
-                                 "TFLite, estimated latency <= 1 s"},
+                  "description": "Cortex-M7 at 480 MHz: ≤ 512 kB SRAM (peak RAM), ≤ 2 MB flash, full-integer "
+                                 "TFLite, estimated latency ≤ 1 s"},
     "smart_speaker": {"max_size_bytes": 2_000_000, "max_latency_ms": 50.0,
-                      "description": "smart speaker: <= 2 MB model, <= 50 ms"},
-    "gateway": {"max_size_bytes": 10_000_000, "description": "edge gateway: <= 10 MB model"},
+                      "description": "smart speaker: ≤ 2 MB model, ≤ 50 ms"},
+    "gateway": {"max_size_bytes": 10_000_000, "description": "edge gateway: ≤ 10 MB model"},
     "dcase_low_complexity": {"max_int8_param_bytes": 128_000, "max_mmacs_per_second": 30.0,
-                             "description": "DCASE 2022 Task 1: <= 128 kB of INT8 parameters, "
-                                            "<= 30 MMACs per second of audio"},
+                             "description": "DCASE 2022 Task 1: ≤ 128 kB of INT8 parameters, "
+                                            "≤ 30 MMACs per second of audio"},
 }
 PROFILE_LIMITS = ("max_size_bytes", "max_latency_ms", "max_int8_param_bytes", "max_mmacs_per_second",
                   "max_ram_bytes", "max_flash_bytes", "max_device_latency_ms")

@@ -124,3 +124,16 @@ def test_nas_chapter_rejects_invalid_budgets_with_a_clear_error(tmp_path):
         execute_chapter(book_dir() / "04_nas.ipynb", tmp_path / "04_nas.ipynb",
                         {"output_dir": str(tmp_path / "out"), "min_accuracy": 120.0}, progress=False)
     assert info.value.is_user_error and info.value.ename == "ParameterError"
+
+
+def test_every_page_reads_as_a_reader_needs(built_book):
+    """Every page of the end-to-end book (k-fold, odd class ids) as a reader sees it: figures captioned, no table
+    wider than the limit, no None, NaN, raw dict or pandas' "..." in a cell, no code on show
+    (:func:`edge_audio.book.html_problems`)."""
+    from edge_audio.book import html_problems
+
+    pages = sorted((built_book / "book").rglob("*.html"))
+    problems = {page.name: html_problems(page.read_text(encoding="utf-8")) for page in pages}
+    assert not any(problems.values()), {name: found for name, found in problems.items() if found}
+    chapter = (built_book / "book" / "02_baselines.html").read_text(encoding="utf-8")
+    assert chapter.count("<figcaption") >= 3 and "The parameters of this run" in chapter

@@ -137,3 +137,13 @@ def test_no_line_of_the_books_prose_is_a_myst_comment():
     comments = [f"{where}: {line.strip()}" for where, text in texts.items() for line in text.splitlines()
                 if line.lstrip().startswith("%")]
     assert not comments, comments
+
+
+def test_every_chapter_cell_hides_its_code():
+    """The book shows a chapter's results, not its machinery: every code cell is tagged ``remove-input`` (its output
+    shows) or ``remove-cell`` (imports, glue, the parameters cell), and every chapter shows the parameters that ran."""
+    for path in sorted((PACKAGE.parent / "book").glob("0*.ipynb")):
+        cells = [c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        shown = [c for c in cells if not {"remove-input", "remove-cell"} & set(c["metadata"].get("tags", []))]
+        assert not shown, (path.name, ["".join(c["source"])[:60] for c in shown])
+        assert any("settings.table(" in "".join(c["source"]) for c in cells), path.name

@@ -92,6 +92,12 @@ class FrontierResult:
         values.update({
             "fr_dataset": f"{data.dataset.name} ({len(data.dataset)} clips, {len(data.dataset.folds)} folds, "
                           f"{len(data.dataset.class_names)} classes)",
+            "fr_data_note": (
+                f"These numbers come from synthetic data: the set the embedded generator {data.synth.generator} "
+                "makes in UrbanSound8K's layout, not real recordings. They show how the method behaves and how the "
+                "models compare on it, not how they do on street sound (the last section below says how to run "
+                "the book on real data)." if data.synth is not None
+                else f"These numbers come from {data.dataset.name}: the dataset's own recordings."),
             "fr_protocol": settings.protocol.describe(data.dataset.folds),
             "fr_features": f"{config.n_mels} log-mel bands, {config.sample_rate} Hz, {config.duration:g} s clips, "
                            f"{config.n_fft}-point FFT, hop {config.hop_length}",

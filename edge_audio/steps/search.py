@@ -39,7 +39,7 @@ from ..runtimes import get as get_runtime
 from ..quantize import tflite_int8_bytes
 from ..records import CandidateRecord, make_record, with_fields
 from ..results import pick_key, upsert_results
-from ..tables import accuracy_verdict, fold_table
+from ..tables import accuracy_verdict, fold_views, views
 from ..stats import interval_text, paired_difference
 from ..storage import atomic_write_json, cached
 from ..train import Split
@@ -55,6 +55,12 @@ NAS_BEST_FILES = {"pth": "nas_best_model.pth", "onnx": "nas_best_model.onnx", "i
 #: full-integer TFLite model a microcontroller runs.
 FINALIST_METHODS = ["ort_static", "tflite_int8"]
 NAS_SOURCES = ("nas_candidate", "nas_finalist")
+#: The views of :meth:`NASResult.finalist_table`: the selection gap (search, validation, test), and the costs.
+FINALIST_ACCURACY = ("The selection gap: search score, validation, test",
+                     ("NAS trial", "Search score (%)", "Val acc (%)", "Test acc (%)", "95% interval", "INT8 acc (%)"))
+FINALIST_COST = ("What each finalist costs, FP32 and INT8",
+                 ("Params", "MMACs", "Size (kB)", "Latency (ms)", "INT8 size (kB)", "INT8 (ms)"))
+FINALIST_ARCHITECTURE = ("The architectures", ("Architecture",))
 
 
 @dataclass
@@ -72,7 +78,7 @@ class NASResult:
     deployed: Split  # the split the finalists are chosen (validation fold) and reported (test fold) on
     figures: dict[str, object] = dataclasses.field(default_factory=dict)  # name -> the figure under reports/
 
-    def finalist_table(self) -> pd.DataFrame:
+    def finalist_table(self) -> pd.DataFrame:  # shown in the views FINALIST_ACCURACY, _COST, _ARCHITECTURE
         """The finalists, retrained with the baseline protocol, with their INT8 variant: the baseline metrics."""
         rows = []
         for finalist in self.finalists:
@@ -82,10 +88,10 @@ class NASResult:
                          "Search score (%)": r["nas"]["proxy_accuracy"], "Val acc (%)": r["val_accuracy"],
                          "Test acc (%)": r["accuracy"],
                          "95% interval": interval_text(r["test"]),
-                         "Size (MB)": round(r["size_bytes"] / 1e6, 3),
-                         "Latency (ms)": r["latency_ms"], "FLOPs (M)": round(r["flops"] / 1e6, 1),
+                         "Size (kB)": r["size_bytes"] / 1e3,
+                         "Latency (ms)": r["latency_ms"], "MMACs": r["macs"] / 1e6,
                          "Params": r["params"], "INT8 acc (%)": int8["accuracy"] if int8 else None,
-                         "INT8 size (MB)": round(int8["size_bytes"] / 1e6, 3) if int8 else None,
+                         "INT8 size (kB)": int8["size_bytes"] / 1e3 if int8 else None,
                          "INT8 (ms)": int8["latency_ms"] if int8 else None,
                          "Architecture": describe_spec(r["architecture"], r["features"]["n_mels"])})
         return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
@@ -165,8 +171,8 @@ class NASResult:
                 f"{near['size_bytes'] / 1e6:.4f} MB and {near['latency_ms']:.3f} ms"
                 + (f" with {near['proxy_accuracy']:.2f} % proxy accuracy" if near["trained"] else " (not trained)")
                 + ": " + "; ".join(near["reasons"]) + ". Loosen the budgets or widen the search space.")]
-        shown = [self.finalist_table(), fold_table([f.record for f in self.finalists]
-                                                   + [q.record for q in self.quantized if q.record])]
+        shown = [*views(self.finalist_table(), FINALIST_ACCURACY, FINALIST_COST, FINALIST_ARCHITECTURE),
+                 *fold_views([f.record for f in self.finalists] + [q.record for q in self.quantized if q.record])]
         if any(q.error for q in self.quantized):
             shown.append(Markdown(failure_note(self.quantized)))
         best = self.best.record
