@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .paths import OutputLayout, check_output_folder, default_output_dir, is_project, project_root, resolve_path
+from .paths import (HEADLINE_FILES, OutputLayout, check_output_folder, default_output_dir, is_project, project_root,
+                    resolve_path)
 from .errors import PathError, UserError, user_error_names
 from .parameters import PARAMETERS, book_values, chapter_parameters, check_names
 from .settings import Settings
@@ -126,6 +127,11 @@ def build_book(executed_dir: Path, build_root: Path, staging_dir: Path) -> Path:
         target = staging_dir / "book" / notebook.name
         shutil.copy2(notebook, target)
         _remove_injected_cells(target)
+    for name in HEADLINE_FILES:  # the introduction shows chapter 5's headline figure and table
+        headline = executed_dir.parent / "reports" / name
+        if not headline.is_file():
+            raise PathError(f"{headline} is missing: the introduction shows it; execute chapter 5 first")
+        shutil.copy2(headline, staging_dir / "book" / name)
     build_root.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-c", "from jupyter_book.cli.main import main; main()", "build",
                str(staging_dir), "--path-output", str(build_root), "-W", "-n", "--keep-going"]

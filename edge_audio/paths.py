@@ -72,6 +72,11 @@ def check_output_folder(folder: Path) -> None:
                         f"{MIN_FREE_BYTES / 2**20:.0f} MB: free some space or choose another --output-dir")
 
 
+#: The headline chapter 5 writes under ``reports/`` and the introduction shows (the runner copies both beside it
+#: when it builds the book): a figure and a Markdown table.
+HEADLINE_FILES = ("headline.png", "headline.md")
+
+
 @dataclass(frozen=True)
 class OutputLayout:
     """The folders of one run's output tree (``models/``, ``reports/``, ``logs/``, ``cache/``, ``data/``)."""

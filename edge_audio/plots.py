@@ -148,7 +148,7 @@ def plot_learning_curve(ordered: list[dict], neighbours: list) -> plt.Figure:
 
 
 #: One colour per quantization method, in the registry's order.
-METHOD_COLORS = dict(zip(METHODS, ("tab:red", "tab:blue", "tab:cyan", "tab:orange", "tab:purple", "tab:brown")))
+METHOD_COLORS = dict(zip(METHODS, sns.color_palette("tab10", len(METHODS))))
 
 
 def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
@@ -291,40 +291,96 @@ def plot_constraint_feasibility(points, budgets) -> plt.Figure:
     return fig
 
 
+def _label_sparsely(ax, points: dict[str, tuple[float, float]], bold: set[str]) -> None:
+    """Label points of a log-x accuracy plot: every ``bold`` one first (moved down, with a leader line, when labels
+    are already near it), then any other only where no label is near; labels of the right half sit to the
+    left of their point, so every label stays inside the axes."""
+    logs = {label: float(np.log10(x)) for label, (x, _) in points.items()}
+    middle = (min(logs.values()) + max(logs.values())) / 2 if logs else 0.0
+    placed: list[tuple[float, float]] = []
+    for label, (x, y) in sorted(points.items(), key=lambda item: item[0] not in bold):  # the bold ones first
+        near = sum(abs(logs[label] - px) < 1.2 and abs(y - py) < 2.5 for px, py in placed)
+        if label not in bold and any(abs(logs[label] - px) < 0.6 and abs(y - py) < 2.5 for px, py in placed):
+            continue
+        placed.append((logs[label], y))
+        right = logs[label] > middle
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(-7 if right else 7, 6 - 13 * near),
+                    ha="right" if right else "left", fontsize=9, fontweight="bold" if label in bold else "normal",
+                    arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6} if near else None)
+
+
+def plot_headline(points, front: list[str], picks: dict[str, str]) -> plt.Figure:
+    """The answer in one figure: every evaluated variant's test accuracy (95% interval) against its deployed size
+    (kB, log scale), coloured by method (FP32 black), the accuracy-size front as a step line, and labels only on
+    the picks (bold; ``picks``: label -> the targets it is picked for, which the table beside the figure names)
+    and on the front where there is room. ``points``: the frontier's table of evaluated models (label, variant,
+    accuracy, ci_low, ci_high, size_bytes, n)."""
+    fig, ax = plt.subplots(figsize=(11, 6.2))
+    colors = {"fp32": "black", **METHOD_COLORS}
+    for variant, rows in points.groupby("variant", sort=False):
+        ax.errorbar(rows["size_bytes"] / 1e3, rows["accuracy"],
+                    yerr=[(rows["accuracy"] - rows["ci_low"]).clip(lower=0),
+                          (rows["ci_high"] - rows["accuracy"]).clip(lower=0)],
+                    fmt="o", markersize=5, capsize=2, alpha=0.75, color=colors.get(variant, "gray"), label=variant)
+    rows = points.set_index("label")
+    on_front = rows.loc[front].sort_values("size_bytes")
+    ax.step(on_front["size_bytes"] / 1e3, on_front["accuracy"], where="post", color="black", linewidth=1.6,
+            label="accuracy-size front")
+    _label_sparsely(ax, {label: (rows.at[label, "size_bytes"] / 1e3, rows.at[label, "accuracy"])
+                         for label in dict.fromkeys([*picks, *front])}, bold=set(picks))
+    ax.set(xscale="log", xlabel="deployed size (kB, log scale)", ylabel="test accuracy (%), 95% interval",
+           ylim=(max(0.0, points["ci_low"].min() - 2), min(100.0, points["ci_high"].max() + 2)),
+           title=f"What each deployment costs in accuracy ({int(points['n'].iloc[0])} test clips)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def plot_pareto_frontier(report) -> plt.Figure:
-    """Accuracy against each cost axis of a :class:`~edge_audio.frontier.FrontierReport`, one panel each: every
-    evaluated model labelled (``model variant``; FP32 models by name alone), each Pareto front drawn, the knee
-    ringed, error bars the 95% intervals; NAS candidates (proxy accuracy) in grey for context, within the range
-    of the evaluated models."""
-    fig, axes = plt.subplots(len(report.axes), 1, figsize=(12, 5.7 * len(report.axes)))
+    """Accuracy against each cost axis of a :class:`~edge_audio.frontier.FrontierReport`, one panel each, in the
+    units a reader uses (kB, ms, MFLOPs): every evaluated model with its 95% interval, each Pareto front drawn and
+    its members labelled where there is room, the knee ringed; NAS candidates (proxy accuracy) in grey for
+    context, within the range of the evaluated models; the accuracy axis fitted to the data."""
+    fig, axes = plt.subplots(len(report.axes), 1, figsize=(12, 5.2 * len(report.axes)))
     tested = report.evaluated
     proxies = report.table[report.table["accuracy_kind"] == "proxy"]
     low = max(0.0, float(tested["ci_low"].min()) - 2.0)
+    high = min(100.0, float(tested["ci_high"].max()) + 2.0)
     for ax, (axis, (column, label)) in zip(axes, report.axes.items()):
-        shown = proxies[proxies["accuracy"] >= low]
+        scale, label = _reader_units(column, label)
+        shown = proxies[(proxies["accuracy"] >= low) & (proxies["accuracy"] <= high)]
         if len(shown):
-            ax.scatter(shown[column], shown["accuracy"], color="0.75", marker=".",
+            ax.scatter(shown[column] * scale, shown["accuracy"], color="0.75", marker=".",
                        label="NAS candidates (search score, a training fold)")
         for kind, rows in tested.groupby("kind", sort=False):
             color, marker = KIND_STYLE[kind]
-            ax.errorbar(rows[column], rows["accuracy"], yerr=[(rows["accuracy"] - rows["ci_low"]).clip(lower=0),
-                                                              (rows["ci_high"] - rows["accuracy"]).clip(lower=0)],
+            ax.errorbar(rows[column] * scale, rows["accuracy"],
+                        yerr=[(rows["accuracy"] - rows["ci_low"]).clip(lower=0),
+                              (rows["ci_high"] - rows["accuracy"]).clip(lower=0)],
                         fmt="none", ecolor=color, alpha=0.35, capsize=2)
-            ax.scatter(rows[column], rows["accuracy"], color=color, marker=marker, s=90 if marker == "*" else 40,
-                       label=f"{kind} (bars: 95% interval)")
-        ordered = tested.sort_values(["accuracy", column])
-        for i, row in enumerate(ordered.itertuples()):  # alternate label sides so neighbours do not overlap
-            ax.annotate(row.model if row.variant == "fp32" else f"{row.model} {row.variant}",
-                        (getattr(row, column), row.accuracy), fontsize=7.5, textcoords="offset points",
-                        xytext=(5, 3) if i % 2 == 0 else (-5, -9), ha="left" if i % 2 == 0 else "right")
+            ax.scatter(rows[column] * scale, rows["accuracy"], color=color, marker=marker,
+                       s=90 if marker == "*" else 40, label=f"{kind} (bars: 95% interval)")
         front = report.fronts[axis]
-        ax.step(front[column], front["accuracy"], where="post", color="k", linewidth=1.2, label="Pareto front")
+        ax.step(front[column] * scale, front["accuracy"], where="post", color="k", linewidth=1.6,
+                label="Pareto front")
         knee = front[front["label"] == report.knees[axis]].iloc[0]
-        ax.scatter([knee[column]], [knee["accuracy"]], s=260, facecolors="none", edgecolors="tab:orange",
+        ax.scatter([knee[column] * scale], [knee["accuracy"]], s=260, facecolors="none", edgecolors="tab:orange",
                    linewidths=2, label="knee")
-        ax.set(xscale="log", xlabel=label, ylabel="test accuracy (%)", ylim=(low, 100.5),
-               title=f"accuracy vs {axis} (hypervolume {report.hypervolumes[axis]:.3f})")
+        _label_sparsely(ax, {row.label: (getattr(row, column) * scale, row.accuracy) for row in front.itertuples()},
+                        bold={report.knees[axis]})
+        ax.set(xscale="log", xlabel=label, ylabel="test accuracy (%)", ylim=(low, high),
+               title=f"accuracy vs {axis} (hypervolume {report.hypervolumes[axis]:.3f}); labels: the front")
         ax.grid(True, which="major", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower right")
+        ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def _reader_units(column: str, label: str) -> tuple[float, str]:
+    """The factor and axis label that show a cost column in a reader's units: bytes as kB, FLOPs as MFLOPs."""
+    if column.endswith("_bytes"):
+        return 1e-3, label.replace("(bytes", "(kB")
+    if column == "flops":
+        return 1e-6, label.replace("FLOPs per clip", "MFLOPs per clip")
+    return 1.0, label

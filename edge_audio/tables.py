@@ -72,6 +72,14 @@ def view(frame: pd.DataFrame, columns: Sequence[str] | None = None,
     return styled.set_caption(caption) if caption else styled
 
 
+def markdown(frame: pd.DataFrame) -> str:
+    """``frame`` as a Markdown pipe table of :func:`readable` values (index first), for a page that includes it."""
+    header = [str(frame.index.name or "")] + [str(c) for c in frame.columns]
+    rows = [[str(index)] + [readable(str(c), frame.at[index, c]).replace("|", "/") for c in frame.columns]
+            for index in frame.index]
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in [header, ["---"] * len(header), *rows]) + "\n"
+
+
 def views(frame: pd.DataFrame, *column_sets: tuple[str, Sequence[str]]) -> list:
     """``frame`` as several readable views (:func:`view`), one per ``(caption, columns)``; the columns a set names
     that the frame lacks (a k-fold column under holdout) are left out."""

@@ -251,3 +251,19 @@ def test_the_learning_curve_figure_joins_told_apart_neighbours_with_a_solid_line
     segments = [line for line in params_axis.get_lines() if len(line.get_xdata()) == 2]
     assert [line.get_linestyle() == "-" for line in segments] == [n.resolved for n in neighbours]
     assert {t.get_text() for t in params_axis.texts} == {r["model"] for r in ordered}
+
+
+def test_the_headline_labels_every_pick_and_draws_the_front():
+    import matplotlib
+    matplotlib.use("Agg")
+    from edge_audio.plots import plot_headline
+
+    report = analyze_frontier(RECORDS, Budgets(1.0, 50.0, 85.0), margin=1.0)
+    picks = {report.best: "best overall", "small (int8_tflite)": "cortex_m4"}
+    figure = plot_headline(report.evaluated, list(report.fronts["size"]["label"]), picks)
+    axis = figure.axes[0]
+    labels = {text.get_text() for text in axis.texts}
+    assert set(picks) <= labels <= set(picks) | set(report.fronts["size"]["label"])
+    assert axis.get_xscale() == "log" and axis.get_xlabel().startswith("deployed size (kB")
+    low, high = axis.get_ylim()
+    assert low >= report.evaluated["ci_low"].min() - 2.01 and high <= report.evaluated["ci_high"].max() + 2.01

@@ -17,6 +17,9 @@ from ..frontier import FrontierReport, analyze_frontier, comparison_table, feasi
 from ..cards import card_path, read_card, write_card
 from ..claims import Claims
 from ..stats import interval_text
+from ..storage import atomic_write_text
+from ..tables import accuracy_verdict, markdown
+from ..paths import HEADLINE_FILES
 from ..settings import Settings
 from ..runtimes import DEPLOYABLE
 from ..records import with_fields
@@ -37,6 +40,31 @@ class FrontierResult:
     records: list[dict]
     paths: dict[str, Path]
     figures: dict[str, plt.Figure]  # name -> the figure written to paths[name]
+
+    def headline_table(self) -> pd.DataFrame:
+        """The answer per deployment target: the best model overall and each profile's pick (by validation
+        accuracy), its test accuracy and interval, what it gives up against the most accurate evaluated model on the
+        same test clips (the paired verdict at the margin), its flash, peak RAM and latency."""
+        report = self.report
+        rows = report.evaluated.set_index("label")
+        targets = {"best overall": report.best} | {
+            profile: pick for profile, pick in report.profile_best["best model (validation)"].items()
+            if pick != "none fits"}
+        reference = report.most_accurate
+        return pd.DataFrame([{
+            "Target": target, "Model": label, "Test acc (%)": rows.at[label, "accuracy"],
+            "95% interval": interval_text(report.evaluations[label]),
+            "Against the most accurate": ("it is the most accurate" if label == reference
+                                          else accuracy_verdict(report.compare(label, reference))),
+            "Flash (kB)": rows.at[label, "flash_bytes"] / 1e3, "Peak RAM (kB)": rows.at[label, "peak_ram_bytes"] / 1e3,
+            "Latency (ms)": rows.at[label, "latency_ms"]} for target, label in targets.items()]).set_index("Target")
+
+    def headline_picks(self) -> dict[str, str]:
+        """Each model the headline table picks -> the targets it is picked for."""
+        picks: dict[str, list[str]] = {}
+        for target, label in self.headline_table()["Model"].items():
+            picks.setdefault(label, []).append(target)
+        return {label: ", ".join(targets) for label, targets in picks.items()}
 
     def fronts_table(self) -> pd.DataFrame:
         """One row per cost axis: how many models are on its front, its hypervolume, its knee and the front."""
@@ -186,11 +214,16 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
     report = analyze_frontier(records, settings.budgets, settings.deployment_profiles, settings.accuracy_margin)
     paths = {"pareto_frontier": layout.reports / "pareto_frontier.png",
              "constraint_feasibility": layout.reports / "constraint_feasibility.png",
-             "model_comparison": layout.reports / "model_comparison.csv"}
+             "model_comparison": layout.reports / "model_comparison.csv",
+             "headline": layout.reports / HEADLINE_FILES[0], "headline_table": layout.reports / HEADLINE_FILES[1]}
     figures = {"pareto_frontier": plots.save_figure(plots.plot_pareto_frontier(report), paths["pareto_frontier"]),
                "constraint_feasibility": plots.save_figure(plots.plot_constraint_feasibility(
                    feasibility_points(report), report.budgets), paths["constraint_feasibility"])}
     comparison_table(report).to_csv(paths["model_comparison"], index=False)
+    result = FrontierResult(report, records, paths, figures)
+    figures["headline"] = plots.save_figure(plots.plot_headline(report.evaluated, list(report.fronts["size"]["label"]),
+                                                                result.headline_picks()), paths["headline"])
+    atomic_write_text(paths["headline_table"], markdown(result.headline_table()))
     placed = [with_fields(record, frontier=report.placement(record)) for record in records]
     for record in placed:  # the cards of this run's published models learn which profiles they meet
         artifact = record.get("onnx_artifact") or record.get("artifact")  # a NAS candidate has no file
