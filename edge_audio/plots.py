@@ -152,39 +152,46 @@ METHOD_COLORS = dict(zip(METHODS, sns.color_palette("tab10", len(METHODS))))
 
 
 def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
-    """Size against accuracy: an arrow from each FP32 model to each of its INT8 variants, coloured by method."""
-    fig, ax = plt.subplots(figsize=(10, 5.5))
+    """Size against accuracy: an arrow from each FP32 model to each of its compressed variants, coloured by method,
+    every accuracy with its 95% interval (so a change smaller than the intervals reads as one); sizes in kB."""
+    fig, ax = plt.subplots(figsize=(11, 6))
     for r in records:
-        start = (r["fp32"]["size_bytes"] / 1e6, r["fp32"]["accuracy"])
-        end = (r["size_bytes"] / 1e6, r["accuracy"])
+        start = (r["fp32"]["size_bytes"] / 1e3, r["fp32"]["accuracy"])
+        end = (r["size_bytes"] / 1e3, r["accuracy"])
         color = METHOD_COLORS.get(r["method"], "gray")
-        ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5})
-        ax.scatter(*start, color="black", s=30, zorder=3)
-        ax.scatter(*end, color=color, s=30, zorder=3)
+        ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": color, "lw": 1.3, "alpha": 0.8})
+        for (x, y), evaluation, point_color in ((start, r["fp32"]["test"], "black"), (end, r["test"], color)):
+            low, high = evaluation["ci95"]
+            ax.errorbar(x, y, yerr=[[max(0.0, y - low)], [max(0.0, high - y)]], fmt="o", color=point_color,
+                        markersize=5, capsize=2, alpha=0.7, zorder=3)
     for model in dict.fromkeys(r["model"] for r in records):
         first = next(r for r in records if r["model"] == model)
-        ax.annotate(model, (first["fp32"]["size_bytes"] / 1e6, first["fp32"]["accuracy"]),
-                    textcoords="offset points", xytext=(6, 6), fontsize="small")
+        ax.annotate(model, (first["fp32"]["size_bytes"] / 1e3, first["fp32"]["accuracy"]), fontweight="bold",
+                    textcoords="offset points", xytext=(7, 7), fontsize=9)
     for method, color in METHOD_COLORS.items():
         if any(r["method"] == method for r in records):
             ax.plot([], [], color=color, label=method)
-    ax.scatter([], [], color="black", s=30, label="FP32")
+    ax.plot([], [], "o", color="black", label="FP32")
     ax.set_xscale("log")
-    ax.set(xlabel="size on disk (MB, log scale)", ylabel="test accuracy (%)",
-           title="FP32 -> compressed (INT8, bf16): size and accuracy, each from its own outputs")
+    ax.set(xlabel="size on disk (kB, log scale)", ylabel="test accuracy (%), 95% interval",
+           title="FP32 → compressed (INT8, bf16): size and accuracy, each from its own outputs")
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     return fig
 
 
 def plot_latency_bars(records: list[dict]) -> plt.Figure:
-    """Batch-1 latency of each FP32 model and its INT8 variants, grouped by model and runtime."""
+    """Batch-1 latency of each compressed variant beside its FP32 twin timed in the same runtime, one panel per
+    runtime the variants run in (ONNX Runtime, PyTorch, LiteRT, OpenVINO), grouped by model."""
     models = list(dict.fromkeys(r["model"] for r in records))
-    fig, axes = plt.subplots(1, 2, figsize=(14, 4.2), gridspec_kw={"width_ratios": [3, 1.4]})
-    for ax, runtime in zip(axes, ("onnxruntime", "pytorch")):
-        bars = [("FP32", None)] + [(m, m) for m in METHOD_COLORS
-                                   if any(r["method"] == m and r["runtime"] == runtime for r in records)]
+    runtimes = list(dict.fromkeys(r["runtime"] for r in records))
+    columns = min(2, len(runtimes))
+    rows = int(np.ceil(len(runtimes) / columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(14, 4.4 * rows), squeeze=False)
+    for ax, runtime in zip(axes.flat, runtimes):
+        bars = [("FP32 twin", None)] + [(m, m) for m in METHOD_COLORS
+                                        if any(r["method"] == m and r["runtime"] == runtime for r in records)]
         width = 0.8 / len(bars)
         for i, (label, method) in enumerate(bars):
             heights = []
@@ -197,8 +204,12 @@ def plot_latency_bars(records: list[dict]) -> plt.Figure:
             ax.bar(xs, heights, width, label=label, color="black" if method is None else METHOD_COLORS[method],
                    alpha=0.8)
         ax.set_xticks(np.arange(len(models)), models)
-        ax.set(ylabel="latency, batch 1 (ms, median)", title=f"{runtime}, {records[0]['threads']} thread(s)")
+        threads = records[0]["threads"]
+        ax.set(ylabel="latency, batch 1 (ms, median)",
+               title=f"{runtime}, {threads} thread{'' if threads == 1 else 's'}")
         ax.legend(fontsize="small")
+    for ax in list(axes.flat)[len(runtimes):]:
+        ax.set_visible(False)
     fig.tight_layout()
     return fig
 

@@ -49,3 +49,18 @@ def test_the_page_check_finds_what_a_reader_would_trip_over():
                         "a table cell reads '86.1...'", "a table cell reads 'NaN'",
                         "a table of 9 columns (at most 8): 0, 1, 2, 3, 4, 5, 6, 7, 8", "code on show: import torch"]
     assert html_problems("<main><figure><img src='b.png'><figcaption>Fig. 1</figcaption></figure></main>") == []
+
+
+def test_the_latency_figure_has_a_panel_for_every_runtime_the_variants_run_in():
+    import matplotlib
+    matplotlib.use("Agg")
+    from edge_audio.plots import plot_latency_bars
+
+    runtimes = {"ort_static": "onnxruntime", "pytorch_dynamic": "pytorch", "tflite_int8": "litert",
+                "openvino_int8": "openvino"}
+    records = [{"model": model, "method": method, "runtime": runtime, "latency_ms": 1.0, "threads": 1,
+                "fp32": {"latency_ms": 2.0}} for model in ("tiny", "small") for method, runtime in runtimes.items()]
+    figure = plot_latency_bars(records)
+    shown = [ax for ax in figure.axes if ax.get_visible()]
+    assert sorted(ax.get_title().split(",")[0] for ax in shown) == sorted(runtimes.values())
+    assert all(ax.get_title().endswith("1 thread") for ax in shown)
