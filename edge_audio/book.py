@@ -223,9 +223,8 @@ def html_problems(html: str, max_columns: int = 8) -> list[str]:
             problems.append(f"a table of {width} columns (at most {max_columns}): "
                             + ", ".join(cell.get_text(strip=True) for cell in header.find_all(["th", "td"]))[:120])
         for cell in table.find_all(["td", "th"]):
-            text = cell.get_text(strip=True)
-            literal = cell.find("code") is not None and cell.find("code").get_text(strip=True) == text
-            if literal:  # a parameter's value, shown as the Python literal it is (`None`: the default)
+            text, code = cell.get_text(strip=True), cell.find("code")
+            if code is not None and code.get_text(strip=True) == text:  # a parameter's value, the literal it is
                 continue
             if text in UNREADABLE_CELLS or text.endswith("...") or text.startswith("{'"):
                 problems.append(f"a table cell reads {text[:60]!r}")

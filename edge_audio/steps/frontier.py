@@ -59,10 +59,11 @@ class FrontierResult:
             "Flash (kB)": rows.at[label, "flash_bytes"] / 1e3, "Peak RAM (kB)": rows.at[label, "peak_ram_bytes"] / 1e3,
             "Latency (ms)": rows.at[label, "latency_ms"]} for target, label in targets.items()]).set_index("Target")
 
-    def headline_picks(self) -> dict[str, str]:
-        """Each model the headline table picks -> the targets it is picked for."""
+    @staticmethod
+    def headline_picks(table: pd.DataFrame) -> dict[str, str]:
+        """Each model a :meth:`headline_table` picks -> the targets it is picked for."""
         picks: dict[str, list[str]] = {}
-        for target, label in self.headline_table()["Model"].items():
+        for target, label in table["Model"].items():
             picks.setdefault(label, []).append(target)
         return {label: ", ".join(targets) for label, targets in picks.items()}
 
@@ -220,10 +221,11 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
                "constraint_feasibility": plots.save_figure(plots.plot_constraint_feasibility(
                    feasibility_points(report), report.budgets), paths["constraint_feasibility"])}
     comparison_table(report).to_csv(paths["model_comparison"], index=False)
-    result = FrontierResult(report, records, paths, figures)
+    headline = FrontierResult(report, records, paths, figures).headline_table()  # drawn and written once
     figures["headline"] = plots.save_figure(plots.plot_headline(report.evaluated, list(report.fronts["size"]["label"]),
-                                                                result.headline_picks()), paths["headline"])
-    atomic_write_text(paths["headline_table"], markdown(result.headline_table()))
+                                                                FrontierResult.headline_picks(headline)),
+                                            paths["headline"])
+    atomic_write_text(paths["headline_table"], markdown(headline))
     placed = [with_fields(record, frontier=report.placement(record)) for record in records]
     for record in placed:  # the cards of this run's published models learn which profiles they meet
         artifact = record.get("onnx_artifact") or record.get("artifact")  # a NAS candidate has no file
