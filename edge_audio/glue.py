@@ -15,6 +15,15 @@ def plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def counted(count: float, noun: str, plural: str | None = None) -> str:
+    """``count`` with ``noun`` in the number it takes, for prose: ``counted(1, "point")`` is ``"1 point"``,
+    ``counted(0.5, "point")`` ``"0.5 points"``, ``counted(3, "training run")`` ``"3 training runs"``; ``plural``
+    where adding an s is wrong."""
+    count = plain(count)
+    shown = f"{count:g}" if isinstance(count, float) else f"{count:,}"
+    return f"{shown} {noun if count == 1 else (plural or noun + 's')}"
+
+
 def glue_all(values: dict[str, Any]) -> None:
     """Glue every ``name: value`` of ``values`` for the chapter's prose, without displaying it."""
     from myst_nb import glue

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from edge_audio.book import glued_values
 from edge_audio.frontier import learning_curve
+from edge_audio.glue import counted
 from edge_audio.paths import OutputLayout
 from edge_audio.results import load_results
 from edge_audio.stats import interval_text
@@ -63,7 +64,7 @@ def summary(output_dir: Path) -> str:
     machine = baselines[0]["machine"]
     lines = [benchmark(records, float(quant["q_margin"])), "", f"Book run: {frontier['fr_dataset']}; {frontier['fr_protocol']}; {frontier['fr_features']}; "
              f"latency on {frontier['fr_machine']} (ISA: {', '.join(machine['isa'])}), "
-             f"{frontier['fr_threads']} thread, batch 1. Accuracy: test fold(s), 95% Wilson interval, n clips; "
+             f"{counted(frontier['fr_threads'], 'thread')}, batch 1. Accuracy: test clips, 95% Wilson interval, n clips; "
              "*val*: the validation accuracy every pick is made on.", "",
              "| baseline | test accuracy (%) | 95% interval | n | val (%) | size (kB) | peak RAM (kB) | "
              "ONNX Runtime (ms) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -100,9 +101,9 @@ def summary(output_dir: Path) -> str:
                                        if row["deploy"] != "fp32" else "") for model, row in deploy.iterrows()) + ".",
               "", f"- Best model, picked by validation accuracy: **{frontier['fr_best_model']}**, "
               f"{frontier['fr_best_acc']} % test accuracy (95% interval {frontier['fr_best_interval']}, "
-              f"n = {frontier['fr_best_n']}); against it, {frontier['fr_n_shown_within']} other variant(s) are shown "
-              f"within the margin or no worse, {frontier['fr_n_worse']} resolvably less accurate, and for "
-              f"{frontier['fr_n_undetermined']} the data cannot tell.",
+              f"n = {frontier['fr_best_n']}); against it, {counted(frontier['fr_n_shown_within'], 'other variant')} "
+              f"shown within the margin or no worse, {frontier['fr_n_worse']} resolvably less accurate, and "
+              f"{frontier['fr_n_undetermined']} that the data cannot tell from it.",
               f"- Microcontroller ({frontier['fr_mcu_profile']}): **{frontier['fr_mcu_model']}** "
               f"({frontier['fr_mcu_acc']}): {frontier['fr_mcu_tradeoff']}. It needs {frontier['fr_mcu_memory']}.",
               f"- Small microcontroller ({frontier['fr_mcu_small_profile']}): **{frontier['fr_mcu_small_model']}** "

@@ -1,5 +1,5 @@
-"""The tables a reader sees (edge_audio.tables.view and readable) and the check of built pages
-(edge_audio.book.html_problems)."""
+"""The tables a reader sees (edge_audio.tables.view and readable), the counts the prose quotes
+(edge_audio.glue.counted) and the check of built pages (edge_audio.book.html_problems)."""
 import math
 
 import numpy as np
@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from edge_audio.book import html_problems
+from edge_audio.glue import counted
 from edge_audio.tables import MAX_COLUMNS, readable, view, views
 
 
@@ -19,6 +20,16 @@ from edge_audio.tables import MAX_COLUMNS, readable, view, views
 ])
 def test_every_value_reads_as_a_reader_expects(column, value, shown):
     assert readable(column, value) == shown
+
+
+@pytest.mark.parametrize("count, noun, plural, shown", [
+    (1, "point", None, "1 point"), (1.0, "point", None, "1 point"), (0.5, "point", None, "0.5 points"),
+    (0, "training run", None, "0 training runs"), (np.int64(2), "thread", None, "2 threads"),
+    (1200, "clip", None, "1,200 clips"), (3, "file was", "files were", "3 files were"),
+    (1, "file was", "files were", "1 file was"),
+])
+def test_a_count_in_prose_takes_the_number_of_its_noun(count, noun, plural, shown):
+    assert counted(count, noun, plural) == shown
 
 
 def test_a_raw_structure_never_reaches_a_table():

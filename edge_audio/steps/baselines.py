@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..cards import model_card, write_card
+from ..glue import counted
 from ..claims import Claims
 from ..errors import ParameterError
 from ..export import export_to_onnx
@@ -229,6 +230,10 @@ def chapter_values(baselines: list[BaselineResult], data: PreparedData, settings
         "n_test_folds": len(first["test_folds"]), "n_trained": sum(not r.reused for r in runs),
         "n_reused": sum(r.reused for r in runs), "threads_used": int(settings.latency_threads),
         "runs_used": int(settings.latency_runs), "margin_used": float(settings.accuracy_margin),
+        "margin_points": counted(float(settings.accuracy_margin), "point"),
+        "test_folds_counted": counted(len(first["test_folds"]), "test fold"),
+        "trained_counted": counted(sum(not r.reused for r in runs), "training run"),
+        "threads_counted": counted(int(settings.latency_threads), "thread"),
         "best_model": best["model"], "best_val": round(float(best["val_accuracy"]), 2),
         "best_accuracy": round(float(best["accuracy"]), 2), "best_interval": interval_text(best["test"]),
         "best_n": int(best["test"]["n"]), "best_size_mb": round(best["size_bytes"] / 1e6, 3),

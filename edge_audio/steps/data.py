@@ -13,6 +13,7 @@ import pandas as pd
 from ..paths import OutputLayout, resolve_path
 
 from ..features import FeatureConfig
+from ..glue import counted
 from ..data import (Dataset, FileDigests, ValidationReport, check_dataset, default_dataset, leaked_clips,
                     load_dataset)
 from ..errors import DatasetError
@@ -66,6 +67,8 @@ class PreparedData:
             "min_duration": round(float(readable["duration"].min()), 2),
             "max_duration": round(float(readable["duration"].max()), 2),
             "n_excluded": int(report.num_bad),
+            "excluded_sentence": ("No file was excluded." if not report.num_bad else
+                                  f"{counted(report.num_bad, 'file was', 'files were')} excluded."),
             "n_mels_shape": int(features.features.shape[1]), "n_frames": int(features.features.shape[2]),
             "n_fft_value": int(config.n_fft), "hop_value": int(config.hop_length),
             "clips_per_second": round(float(features.clips_per_second), 1),

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .. import plots
+from ..glue import counted
 from ..frontier import FrontierReport, analyze_frontier, comparison_table, feasibility_points
 from ..cards import card_path, read_card, write_card
 from ..claims import Claims
@@ -86,11 +87,12 @@ class FrontierResult:
         best = tested.loc[report.best]
         within = report.within_budgets()
         against_best = report.verdicts_against(report.best)
+        shown_within = sum(n for v, n in against_best.items() if v in ("within the margin", "no worse"))
         values = {
             "fr_max_size": float(budgets.max_size_mb), "fr_max_latency": float(budgets.max_latency_ms),
             "fr_min_accuracy": float(budgets.min_accuracy),
-            "fr_ram": "no peak-RAM limit" if budgets.max_ram_kb is None else f"peak RAM <= {budgets.max_ram_kb:g} kB",
-            "fr_flash": "no flash limit" if budgets.max_flash_kb is None else f"flash <= {budgets.max_flash_kb:g} kB",
+            "fr_ram": "no peak-RAM limit" if budgets.max_ram_kb is None else f"peak RAM ≤ {budgets.max_ram_kb:g} kB",
+            "fr_flash": "no flash limit" if budgets.max_flash_kb is None else f"flash ≤ {budgets.max_flash_kb:g} kB",
             "fr_target": "no target device" if settings.target_device is None else
                          f"tightened by the target device {settings.target_device}",
             "fr_n_within": int(len(within)), "fr_n_models": int(len(report.evaluated)),
@@ -98,8 +100,8 @@ class FrontierResult:
             "fr_best_interval": interval_text(report.evaluations[report.best]), "fr_best_n": int(best["n"]),
             "fr_protocol_kind": "all k folds' test clips pooled" if best["protocol"] == "kfold"
                                 else "one held-out test fold",
-            "fr_margin": float(report.margin),
-            "fr_n_shown_within": sum(n for v, n in against_best.items() if v in ("within the margin", "no worse")),
+            "fr_margin": float(report.margin), "fr_margin_points": counted(float(report.margin), "point"),
+            "fr_n_shown_within": shown_within, "fr_shown_within_counted": counted(shown_within, "other variant"),
             "fr_n_undetermined": against_best.get("undetermined", 0),
             "fr_n_worse": against_best.get("worse", 0),
             "fr_best_size": round(float(best["size_bytes"]) / 1e3, 1),

@@ -27,6 +27,7 @@ import pandas as pd
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from .. import plots
+from ..glue import counted
 from ..cards import model_card, write_card
 from ..claims import Claims
 from ..errors import ModelFileError
@@ -334,6 +335,8 @@ def chapter_values(results: list[QuantizationResult], deployable: dict, data: Pr
                     if r["paired"]["test"]["verdict"] == "undetermined"]
     values = {
         "q_threads": int(settings.latency_threads), "q_runs": int(settings.latency_runs),
+        "q_threads_counted": counted(int(settings.latency_threads), "thread"),
+        "q_margin_points": counted(float(settings.accuracy_margin), "point"),
         "q_clips": int(records[0]["test"]["n"]) if records else 0,
         "q_protocol": records[0]["protocol"] if records else "none",
         "q_tflm_worst": float(max(tflm)) if tflm else "n/a (no tflite_int8 variant in methods)",

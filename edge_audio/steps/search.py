@@ -26,6 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import plots
+from ..glue import counted
 from ..cards import card_path, read_card, write_card
 from ..claims import Claims
 from ..errors import ParameterError
@@ -116,10 +117,10 @@ class NASResult:
             "nas_max_size": float(budgets.max_size_mb), "nas_max_latency": float(budgets.max_latency_ms),
             "nas_min_accuracy": float(budgets.min_accuracy),
             "nas_ram": "no peak-RAM limit" if budgets.max_ram_kb is None else
-                       f"peak RAM <= {budgets.max_ram_kb:g} kB with INT8 activations (estimated from the graph "
+                       f"peak RAM ≤ {budgets.max_ram_kb:g} kB with INT8 activations (estimated from the graph "
                        "before training)",
             "nas_flash": "no flash limit" if budgets.max_flash_kb is None else
-                         f"flash <= {budgets.max_flash_kb:g} kB (the full-integer TFLite model's bytes)",
+                         f"flash ≤ {budgets.max_flash_kb:g} kB (the full-integer TFLite model's bytes)",
             "nas_winner": {"tie": "neither, resolvably, over the seeds" if len(self.search.seeds) > 1 else
                            "no verdict (one seed)"}.get(winner, f"{names.get(winner)}, resolvably, over the seeds"),
         }
@@ -140,7 +141,7 @@ class NASResult:
                                                               "best feasible proxy accuracy")):
             cmp = self.search.comparison[score]
             spread = (f"{label} {cmp['mean_a']:.4g} +- {cmp['std_a']:.2g} (NSGA-II) against {cmp['mean_b']:.4g} +- "
-                      f"{cmp['std_b']:.2g} (random) over {cmp['seeds']} seed(s)")
+                      f"{cmp['std_b']:.2g} (random) over {counted(cmp['seeds'], 'seed')}")
             if cmp["p_value"] is None:
                 sentence = f"On {spread}, there is no verdict: one seed cannot tell a method from luck"
             elif cmp["better"] is None:
@@ -151,8 +152,8 @@ class NASResult:
                 sentence = f"On {spread}, {winner} won over {loser} (paired t-test p = {cmp['p_value']:.3g})"
             verdicts.append(claims.state(sentence, cmp["better"] is not None, cmp["p_value"], cmp["test"]) + ".")
         untrained = sum(not h["trained"] for h in self.entries())
-        return (" ".join(verdicts) + f" Across all searches {untrained} candidate(s) broke the size, latency or RAM "
-                "budget and were never trained.")
+        return (" ".join(verdicts) + f" Across all searches {counted(untrained, 'candidate')} broke the size, latency "
+                "or RAM budget and were never trained.")
 
     def outcome(self, data: PreparedData, budgets) -> list:
         """What the search produced, to display: the finalists' tables, any INT8 failure and the published files;
