@@ -204,7 +204,8 @@ UNREADABLE_CELLS = ("None", "NaN", "nan", "...", "…")
 
 
 def html_problems(html: str, max_columns: int = 8) -> list[str]:
-    """What a reader would trip over on a built page (its HTML): a figure without a caption, a table cell showing
+    """What a reader would trip over on a built page (its HTML): a figure without a caption or without a link to its
+    full-size image (what a phone reader opens to read it), a table cell showing
     ``None``, ``NaN`` or pandas' "...", a table with more than ``max_columns`` columns (index included), a raw
     dict or list in a cell, and code left on show (a chapter's code cells are all tagged to hide their input)."""
     from bs4 import BeautifulSoup
@@ -216,6 +217,8 @@ def html_problems(html: str, max_columns: int = 8) -> list[str]:
         figure = image.find_parent("figure")
         if figure is None or figure.find("figcaption") is None:
             problems.append(f"a figure without a caption ({image.get('alt') or image.get('src', '')[:40]})")
+        elif image.find_parent("a") is None:
+            problems.append(f"a figure without a full-size link ({image.get('alt') or image.get('src', '')[:40]})")
     for table in main.find_all("table"):
         header = table.find("tr")
         width = sum(int(cell.get("colspan", 1)) for cell in header.find_all(["th", "td"])) if header else 0

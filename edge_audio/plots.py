@@ -8,6 +8,7 @@ import numpy as np
 import seaborn as sns
 import torch
 
+import functools
 from pathlib import Path
 
 from .data import Dataset, ValidationReport
@@ -21,10 +22,27 @@ def save_figure(figure: plt.Figure, path: Path) -> plt.Figure:
     return figure
 
 
+#: The house style of every figure: type sized for a figure about 12 inches wide shown in a book's text column
+#: (about 800 px at 1400 px), so that the smallest text stays near 8 px there; on a phone, the figure links to its
+#: full-size image (``nb_render_image_options`` in ``_config.yml``).
+STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xtick.labelsize": 11, "ytick.labelsize": 11,
+         "legend.fontsize": 11, "figure.titlesize": 14}
+
+
+def house_style(plot):
+    """Draw ``plot``'s figure in :data:`STYLE`, whatever the caller's matplotlib settings."""
+    @functools.wraps(plot)
+    def styled(*args, **kwargs):
+        with plt.rc_context(STYLE):
+            return plot(*args, **kwargs)
+    return styled
+
+
 BIT_DEPTH_NAMES = {"PCM_16": "16-bit PCM", "PCM_24": "24-bit PCM", "PCM_32": "32-bit PCM", "FLOAT": "32-bit float",
                    "DOUBLE": "64-bit float", "PCM_U8": "8-bit PCM"}
 
 
+@house_style
 def plot_fold_counts(dataset: Dataset) -> plt.Figure:
     """Heatmap of clips per class (rows) and fold (columns)."""
     counts = dataset.counts()
@@ -35,13 +53,16 @@ def plot_fold_counts(dataset: Dataset) -> plt.Figure:
     return fig
 
 
+@house_style
 def plot_file_properties(report: ValidationReport) -> plt.Figure:
     """The spread of sample rates, bit depths, channel counts and durations over the readable files."""
     files = report.files.dropna(subset=["sample_rate"])
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
+    fig, axes = plt.subplots(2, 2, figsize=(12, 6.4))
+    axes = axes.ravel()
     rates = files["sample_rate"].astype(int).value_counts().sort_index()
     axes[0].bar([f"{r / 1000:g}" for r in rates.index], rates.values, color="tab:blue")
     axes[0].set(xlabel="sample rate (kHz)", ylabel="files")
+    axes[2].set(ylabel="files")
     depths = files["subtype"].map(lambda s: BIT_DEPTH_NAMES.get(s, s)).value_counts()
     axes[1].bar(depths.index, depths.values, color="tab:orange")
     axes[1].set(xlabel="sample format")
@@ -55,6 +76,7 @@ def plot_file_properties(report: ValidationReport) -> plt.Figure:
     return fig
 
 
+@house_style
 def plot_class_examples(dataset: Dataset, config: FeatureConfig) -> plt.Figure:
     """For each class, its first clip: the waveform after loading (mono, resampled, padded) and its log-mel."""
     front_end = LogMelFrontEnd(config)
@@ -84,6 +106,7 @@ def plot_class_examples(dataset: Dataset, config: FeatureConfig) -> plt.Figure:
     return fig
 
 
+@house_style
 def plot_training_curves(histories: dict[str, list[dict]]) -> plt.Figure:
     """Per model: training loss, and training (dashed) and validation (solid) accuracy per epoch."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(13, 4))
@@ -95,11 +118,12 @@ def plot_training_curves(histories: dict[str, list[dict]]) -> plt.Figure:
     loss_ax.set(xlabel="epoch", ylabel="training loss", title="Training loss")
     acc_ax.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy: validation (solid), training (dashed)")
     loss_ax.legend()
-    acc_ax.legend(fontsize="small")
+    acc_ax.legend()
     fig.tight_layout()
     return fig
 
 
+@house_style
 def plot_confusion(record: dict) -> plt.Figure:
     """The test-fold confusion matrix of a results record, rows normalised to percent of the true class."""
     confusion = np.asarray(record["confusion"], dtype=float)
@@ -114,6 +138,7 @@ def plot_confusion(record: dict) -> plt.Figure:
     return fig
 
 
+@house_style
 def plot_learning_curve(ordered: list[dict], neighbours: list) -> plt.Figure:
     """Test accuracy (with its 95% interval) against parameters and against MACs, log scale, for the models of a
     learning curve (:func:`edge_audio.frontier.learning_curve`): a solid segment joins neighbours the paired test
@@ -132,7 +157,7 @@ def plot_learning_curve(ordered: list[dict], neighbours: list) -> plt.Figure:
                         fmt=markers.get(record.get("source"), "o"), markersize=8, capsize=4, color="tab:blue",
                         zorder=2)
             ax.annotate(record["model"], (record[key], record["accuracy"]), textcoords="offset points",
-                        xytext=(7, -12), fontsize="medium")
+                        xytext=(7, -12))
         ax.set_xscale("log")
         ax.set(xlabel=label)
         ax.grid(alpha=0.3, which="both")
@@ -141,7 +166,7 @@ def plot_learning_curve(ordered: list[dict], neighbours: list) -> plt.Figure:
     axes[0].plot([], [], color="gray", linestyle=":", linewidth=1.5, label="neighbours not told apart")
     if any(r.get("source") == "nas_finalist" for r in ordered):
         axes[0].plot([], [], "s", color="tab:blue", label="search finalist")
-    axes[0].legend(loc="lower right", fontsize="small")
+    axes[0].legend(loc="lower right")
     fig.suptitle(f"Accuracy against capacity ({ordered[0]['test']['n']} test clips)")
     fig.tight_layout()
     return fig
@@ -151,6 +176,7 @@ def plot_learning_curve(ordered: list[dict], neighbours: list) -> plt.Figure:
 METHOD_COLORS = dict(zip(METHODS, sns.color_palette("tab10", len(METHODS))))
 
 
+@house_style
 def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
     """Size against accuracy: an arrow from each FP32 model to each of its compressed variants, coloured by method,
     every accuracy with its 95% interval (so a change smaller than the intervals reads as one); sizes in kB."""
@@ -167,7 +193,7 @@ def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
     for model in dict.fromkeys(r["model"] for r in records):
         first = next(r for r in records if r["model"] == model)
         ax.annotate(model, (first["fp32"]["size_bytes"] / 1e3, first["fp32"]["accuracy"]), fontweight="bold",
-                    textcoords="offset points", xytext=(7, 7), fontsize=9)
+                    textcoords="offset points", xytext=(7, 7))
     for method, color in METHOD_COLORS.items():
         if any(r["method"] == method for r in records):
             ax.plot([], [], color=color, label=method)
@@ -176,11 +202,12 @@ def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
     ax.set(xlabel="size on disk (kB, log scale)", ylabel="test accuracy (%), 95% interval",
            title="FP32 → compressed (INT8, bf16): size and accuracy, each from its own outputs")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(ncol=2)
     fig.tight_layout()
     return fig
 
 
+@house_style
 def plot_latency_bars(records: list[dict]) -> plt.Figure:
     """Batch-1 latency of each compressed variant beside its FP32 twin timed in the same runtime, one panel per
     runtime the variants run in (ONNX Runtime, PyTorch, LiteRT, OpenVINO), grouped by model."""
@@ -207,13 +234,14 @@ def plot_latency_bars(records: list[dict]) -> plt.Figure:
         threads = records[0]["threads"]
         ax.set(ylabel="latency, batch 1 (ms, median)",
                title=f"{runtime}, {threads} thread{'' if threads == 1 else 's'}")
-        ax.legend(fontsize="small")
+        ax.legend()
     for ax in list(axes.flat)[len(runtimes):]:
         ax.set_visible(False)
     fig.tight_layout()
     return fig
 
 
+@house_style
 def plot_sensitivity(rows: list[dict], model: str) -> plt.Figure:
     """Accuracy drop when one layer alone is quantized, per-channel against per-tensor."""
     layers = list(dict.fromkeys(r["layer"] for r in rows))
@@ -236,6 +264,7 @@ def plot_sensitivity(rows: list[dict], model: str) -> plt.Figure:
 KIND_STYLE = {"baseline": ("tab:blue", "o"), "nas finalist": ("tab:red", "*"), "nas candidate": ("0.6", ".")}
 
 
+@house_style
 def plot_nas_evolution(history: dict[str, list[dict]], population: int,
                        fronts: dict[int, list[dict]]) -> plt.Figure:
     """Per generation of each search: proxy accuracy and latency of its trials, and NSGA-II's feasible front.
@@ -243,7 +272,9 @@ def plot_nas_evolution(history: dict[str, list[dict]], population: int,
     ``history``: sampler -> history entries (see :mod:`edge_audio.nas`); untrained (infeasible) candidates appear
     in the latency panel only. ``fronts``: generation -> NSGA-II's feasible front after that generation.
     """
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    fig = plt.figure(figsize=(12, 8.8))
+    grid = fig.add_gridspec(2, 2)
+    axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])]
     for offset, (color, (sampler, entries)) in zip((-0.15, 0.15), zip(("tab:red", "tab:gray"), history.items())):
         trained = [h for h in entries if h["trained"]]
         axes[0].scatter([h["number"] // population + offset for h in trained], [h["proxy_accuracy"] for h in trained],
@@ -265,7 +296,7 @@ def plot_nas_evolution(history: dict[str, list[dict]], population: int,
     axes[2].set(xlabel="size (kB, FP32 checkpoint)", ylabel="proxy accuracy (%)",
                 title="NSGA-II feasible front over time, by size")
     if drawn:
-        axes[2].legend(fontsize=8)
+        axes[2].legend(ncol=2)
     else:
         axes[2].text(0.5, 0.5, "no feasible candidate", transform=axes[2].transAxes, ha="center")
     axes[0].set_title("proxy accuracy per generation")
@@ -274,6 +305,7 @@ def plot_nas_evolution(history: dict[str, list[dict]], population: int,
     return fig
 
 
+@house_style
 def plot_constraint_feasibility(points, budgets) -> plt.Figure:
     """Size vs latency of every candidate or model against the size and latency budgets (dashed lines).
 
@@ -289,15 +321,15 @@ def plot_constraint_feasibility(points, budgets) -> plt.Figure:
                        label=f"{kind}, {'meets' if feasible else 'breaks'} the budgets")
     if "label" in points:
         for row in points.dropna(subset=["label"]).itertuples():
-            ax.annotate(row.label, (row.size_bytes / 1e6, row.latency_ms), fontsize=7, xytext=(3, 3),
+            ax.annotate(row.label, (row.size_bytes / 1e6, row.latency_ms), fontsize="small", xytext=(3, 3),
                         textcoords="offset points")
     ax.axvline(budgets.max_size_mb, color="k", linestyle="--", linewidth=1)
     ax.axhline(budgets.max_latency_ms, color="k", linestyle="--", linewidth=1)
     ax.text(budgets.max_size_mb, budgets.max_latency_ms,
-            f" budget: {budgets.max_size_mb:g} MB, {budgets.max_latency_ms:g} ms", fontsize=8, va="bottom")
+            f" budget: {budgets.max_size_mb:g} MB, {budgets.max_latency_ms:g} ms", va="bottom")
     ax.set(xscale="log", yscale="log", xlabel="size (MB on disk)", ylabel="latency (ms, batch 1)",
            title=f"Which models meet the budgets (accuracy >= {budgets.min_accuracy:g}% too; hollow: breaks one)")
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(loc="upper left")
     fig.tight_layout()
     return fig
 
@@ -316,10 +348,11 @@ def _label_sparsely(ax, points: dict[str, tuple[float, float]], bold: set[str]) 
         placed.append((logs[label], y))
         right = logs[label] > middle
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(-7 if right else 7, 6 - 13 * near),
-                    ha="right" if right else "left", fontsize=9, fontweight="bold" if label in bold else "normal",
+                    ha="right" if right else "left", fontweight="bold" if label in bold else "normal",
                     arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.6} if near else None)
 
 
+@house_style
 def plot_headline(points, front: list[str], picks: dict[str, str]) -> plt.Figure:
     """The answer in one figure: every evaluated variant's test accuracy (95% interval) against its deployed size
     (kB, log scale), coloured by method (FP32 black), the accuracy-size front as a step line, and labels only on
@@ -343,11 +376,12 @@ def plot_headline(points, front: list[str], picks: dict[str, str]) -> plt.Figure
            ylim=(max(0.0, points["ci_low"].min() - 2), min(100.0, points["ci_high"].max() + 2)),
            title=f"What each deployment costs in accuracy ({int(points['n'].iloc[0])} test clips)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, ncol=2, loc="lower right")
+    ax.legend(ncol=2, loc="lower right")
     fig.tight_layout()
     return fig
 
 
+@house_style
 def plot_pareto_frontier(report) -> plt.Figure:
     """Accuracy against each cost axis of a :class:`~edge_audio.frontier.FrontierReport`, one panel each, in the
     units a reader uses (kB, ms, MFLOPs): every evaluated model with its 95% interval, each Pareto front drawn and
@@ -383,7 +417,7 @@ def plot_pareto_frontier(report) -> plt.Figure:
         ax.set(xscale="log", xlabel=label, ylabel="test accuracy (%)", ylim=(low, high),
                title=f"accuracy vs {axis} (hypervolume {report.hypervolumes[axis]:.3f}); labels: the front")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
 

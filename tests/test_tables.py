@@ -50,16 +50,19 @@ def test_a_view_shows_at_most_seven_columns_and_never_cuts_a_cell():
 
 
 def test_the_page_check_finds_what_a_reader_would_trip_over():
-    page = """<main><img src="a.png"><figure><img src="b.png"><figcaption>Fig. 1</figcaption></figure>
+    page = """<main><img src="a.png"><figure><a href="b.png"><img src="b.png"></a><figcaption>Fig. 1</figcaption>
+    </figure><figure><img src="c.png"><figcaption>Fig. 2</figcaption></figure>
     <table><tr><th>a</th><th>b</th></tr><tr><td>None</td><td>86.1...</td></tr><tr><td>NaN</td>
     <td><code>None</code></td></tr></table>
     <table><tr>""" + "".join(f"<th>{i}</th>" for i in range(9)) + """</tr></table>
     <div class="cell_input">import torch</div></main>"""
     problems = html_problems(page)
-    assert problems == ["a figure without a caption (a.png)", "a table cell reads 'None'",
+    assert problems == ["a figure without a caption (a.png)", "a figure without a full-size link (c.png)",
+                        "a table cell reads 'None'",
                         "a table cell reads '86.1...'", "a table cell reads 'NaN'",
                         "a table of 9 columns (at most 8): 0, 1, 2, 3, 4, 5, 6, 7, 8", "code on show: import torch"]
-    assert html_problems("<main><figure><img src='b.png'><figcaption>Fig. 1</figcaption></figure></main>") == []
+    assert html_problems("<main><figure><a href='b.png'><img src='b.png'></a><figcaption>Fig. 1</figcaption>"
+                         "</figure></main>") == []
 
 
 def test_the_latency_figure_has_a_panel_for_every_runtime_the_variants_run_in():
