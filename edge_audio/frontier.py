@@ -32,8 +32,10 @@ COST_AXES = {"size": ("size_bytes", "size on disk (bytes)"), "latency": ("latenc
 
 
 def model_kind(record: dict) -> str:
-    """``baseline``, ``nas finalist`` or ``nas candidate`` (proxy-trained), from the record's ``source``."""
-    return {"nas_finalist": "nas finalist", "nas_candidate": "nas candidate"}.get(record.get("source"), "baseline")
+    """``baseline``, ``nas finalist``, ``nas candidate`` (proxy-trained) or ``distilled``, from the record's
+    ``source``."""
+    return {"nas_finalist": "nas finalist", "nas_candidate": "nas candidate",
+            "distilled": "distilled"}.get(record.get("source"), "baseline")
 
 
 def model_table(records: list[dict]) -> pd.DataFrame:

@@ -24,7 +24,7 @@ def save_figure(figure: plt.Figure, path: Path) -> plt.Figure:
 
 #: The house style of every figure: type sized for a figure about 12 inches wide shown in a book's text column
 #: (about 800 px at 1400 px), so that the smallest text stays near 8 px there; on a phone, the figure links to its
-#: full-size image (``nb_render_image_options`` in ``_config.yml``).
+#: full-size image (every ``glue:figure`` has ``:width: 100%``, and Sphinx links a scaled image to its original).
 STYLE = {"font.size": 12, "axes.titlesize": 13, "axes.labelsize": 12, "xtick.labelsize": 11, "ytick.labelsize": 11,
          "legend.fontsize": 11, "figure.titlesize": 14}
 
@@ -261,7 +261,8 @@ def plot_sensitivity(rows: list[dict], model: str) -> plt.Figure:
     return fig
 
 
-KIND_STYLE = {"baseline": ("tab:blue", "o"), "nas finalist": ("tab:red", "*"), "nas candidate": ("0.6", ".")}
+KIND_STYLE = {"baseline": ("tab:blue", "o"), "nas finalist": ("tab:red", "*"), "nas candidate": ("0.6", "."),
+              "distilled": ("tab:green", "D")}
 
 
 @house_style
@@ -328,7 +329,7 @@ def plot_constraint_feasibility(points, budgets) -> plt.Figure:
     ax.text(budgets.max_size_mb, budgets.max_latency_ms,
             f" budget: {budgets.max_size_mb:g} MB, {budgets.max_latency_ms:g} ms", va="bottom")
     ax.set(xscale="log", yscale="log", xlabel="size (MB on disk)", ylabel="latency (ms, batch 1)",
-           title=f"Which models meet the budgets (accuracy >= {budgets.min_accuracy:g}% too; hollow: breaks one)")
+           title=f"Which models meet the budgets (accuracy ≥ {budgets.min_accuracy:g}% too; hollow: breaks one)")
     ax.legend(loc="upper left")
     fig.tight_layout()
     return fig

@@ -89,6 +89,16 @@ class NasInfo(TypedDict):
     rank: NotRequired[int]
 
 
+class DistillationInfo(TypedDict):
+    """How a distilled model was taught (:mod:`edge_audio.steps.distillation`): the baseline it repeats, its
+    teachers (``teacher_kind``: ``best`` or ``ensemble``), the temperature and the soft targets' weight."""
+    student_of: str
+    teachers: list[str]
+    teacher_kind: str
+    temperature: float
+    weight: float
+
+
 class Placement(TypedDict):
     """Where the frontier step placed a record: the budgets, whether it meets them, on which Pareto fronts it lies,
     its throughput, and the device profiles it fits."""
@@ -123,8 +133,9 @@ class Record(TypedDict):
     seed: int
     features: dict[str, Any]
     train: dict[str, Any]
-    source: NotRequired[str]  # "nas_candidate" or "nas_finalist"; absent for a baseline
+    source: NotRequired[str]  # "nas_candidate", "nas_finalist" or "distilled"; absent for a baseline
     nas: NotRequired[NasInfo]
+    distillation: NotRequired[DistillationInfo]
     frontier: NotRequired[Placement]  # added by the frontier step
 
 

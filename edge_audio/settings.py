@@ -87,8 +87,11 @@ class Settings:
 
         for derived in ("features", "synth", "train", "protocol", "budgets", "search"):
             getattr(self, derived)
-        for config in self.model_configs:
-            spec_from_config(config)
+        names = [spec_from_config(config)["name"] for config in self.model_configs]
+        unknown = [] if isinstance(self.distill_students, int) else [
+            s for s in self.distill_students if s not in names]
+        if unknown:
+            raise ParameterError(f"distill_students {unknown} are not in model_configs ({', '.join(names)})")
         check_methods(self.methods, self.calibration_method)
         if self.profiles is not None:
             check_profiles(self.profiles)

@@ -146,6 +146,20 @@ def learning_curve_table(ordered: list[dict], neighbours: Sequence) -> pd.DataFr
         "Against the next smaller": text} for r, text in zip(ordered, against)]).set_index("Model")
 
 
+def distillation_table(pairs: Sequence[tuple[dict, dict, dict]]) -> pd.DataFrame:
+    """Each distilled model beside its baseline trained from labels alone (``(distilled, labels only, paired
+    comparison)``, :func:`edge_audio.steps.baselines.distillation_pairs`): both test accuracies with their 95%
+    intervals, and the paired verdict of distilled against labels only on the same test clips."""
+    rows = []
+    for student, alone, comparison in pairs:
+        rows.append({"Model": alone["model"], "Teacher": " + ".join(student["distillation"]["teachers"]),
+                     "Labels only (%)": round(alone["accuracy"], 2), "Labels only 95%": interval_text(alone["test"]),
+                     "Distilled (%)": round(student["accuracy"], 2), "Distilled 95%": interval_text(student["test"]),
+                     "Distilled against labels only": accuracy_verdict(comparison)})
+    return pd.DataFrame(rows, columns=["Model", "Teacher", "Labels only (%)", "Labels only 95%", "Distilled (%)",
+                                       "Distilled 95%", "Distilled against labels only"]).set_index("Model")
+
+
 def fold_views(records: list[dict]) -> list:
     """Under k-fold, each record's test accuracy on every fold (one row per fold, one column per model, at most
     :data:`MAX_COLUMNS` models a view); under holdout nothing: its one test fold is what every other table shows."""

@@ -27,6 +27,7 @@ import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +194,37 @@ def evaluate(model: nn.Module, features: np.ndarray, labels: np.ndarray, num_cla
     return classification_metrics(labels, predict(model, features).argmax(axis=1), num_classes)
 
 
+@dataclass(frozen=True)
+class Distillation:
+    """Soft targets for a student (knowledge distillation, Hinton et al. 2015): a teacher's logits on the split's
+    training clips, in the order of ``features.select(split.train_folds)``, and how they are taught.
+
+    The loss is ``(1 - weight) * cross-entropy(labels) + weight * T^2 * KL(softmax(teacher / T) ||
+    softmax(student / T))`` at temperature ``T``; under mixup the teacher's probabilities are mixed like the labels.
+    ``teacher`` names what made the logits (the teacher runs' cache keys): it enters the student's run key.
+    """
+
+    logits: np.ndarray = dataclass_field(repr=False, compare=False)
+    teacher: dict = dataclass_field(default_factory=dict)
+    temperature: float = 4.0
+    weight: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0 or not 0.0 <= self.weight <= 1.0:
+            raise ParameterError(f"distillation needs temperature > 0 and weight in [0, 1], got {self.temperature} "
+                                 f"and {self.weight}")
+
+    def key(self) -> dict:
+        return {"teacher": self.teacher, "temperature": self.temperature, "weight": self.weight}
+
+
+def distillation_loss(logits: torch.Tensor, teacher_probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``T^2 * KL(teacher || student)`` at temperature ``T``, averaged over the batch (``teacher_probabilities``
+    are the teacher's softmax at the same temperature)."""
+    return F.kl_div(F.log_softmax(logits.float() / temperature, dim=1), teacher_probabilities,
+                    reduction="batchmean") * temperature ** 2
+
+
 @dataclass
 class TrainResult:
     """A finished training run: the best-epoch model's metrics, the history and where things are on disk."""
@@ -223,23 +255,27 @@ class TrainResult:
         return model.eval()
 
 
-def run_key(spec: dict, features: FeatureSet, config: TrainConfig, split: Split, device: torch.device) -> dict:
+def run_key(spec: dict, features: FeatureSet, config: TrainConfig, split: Split, device: torch.device,
+            distillation: Distillation | None = None) -> dict:
     """Everything that changes a training run's result."""
     return {"spec": spec, "features": features.key, "train": config.to_dict(), "split": asdict(split),
-            "device": device.type, "torch": torch.__version__, "version": TRAIN_VERSION}
+            "device": device.type, "torch": torch.__version__, "version": TRAIN_VERSION,
+            **({} if distillation is None else {"distillation": distillation.key()})}
 
 
 def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, runs_dir: str | Path,
-                device: str = "auto", progress: bool = True, stop_after_epoch: int | None = None) -> TrainResult:
-    """Train ``spec`` on ``split`` (or load the finished run with the same key) and evaluate its best epoch.
+                device: str = "auto", progress: bool = True, stop_after_epoch: int | None = None,
+                distillation: Distillation | None = None) -> TrainResult:
+    """Train ``spec`` on ``split`` (or load the finished run with the same key) and evaluate its best epoch;
+    with ``distillation``, against the teacher's soft targets as well as the labels.
 
     ``stop_after_epoch`` interrupts the run after that epoch, leaving its checkpoint (used to test resuming).
     """
     torch_device = select_device(device)
     spec = LightweightCNN.from_spec(spec, num_classes=features.num_classes).spec
-    entry = cached(runs_dir, run_key(spec, features, config, split, torch_device),
+    entry = cached(runs_dir, run_key(spec, features, config, split, torch_device, distillation),
                    lambda folder: _train(spec, features, split, config, folder, torch_device, progress,
-                                         stop_after_epoch), name=f"run-{spec['name']}")
+                                         stop_after_epoch, distillation), name=f"run-{spec['name']}")
     value = entry.value
     return TrainResult(key=entry.path.name, spec=value["spec"], split=split, train_config=config,
                        best_epoch=value["best_epoch"], epochs_run=value["epochs_run"], history=value["history"],
@@ -248,7 +284,8 @@ def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainCon
 
 
 def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, folder: Path,
-           torch_device: torch.device, progress: bool, stop_after_epoch: int | None) -> dict:
+           torch_device: torch.device, progress: bool, stop_after_epoch: int | None,
+           distillation: Distillation | None) -> dict:
     """Train in ``folder`` (resuming from its checkpoint when there is one); write ``best.pt``; return the metrics."""
     num_classes = spec["num_classes"]
     seed_everything(config.seed)
@@ -261,6 +298,13 @@ def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, 
         raise ParameterError(f"split {split} leaves an empty train, validation or test set")
     x_train_t = torch.from_numpy(x_train).unsqueeze(1).to(torch_device)
     y_train_t = torch.from_numpy(y_train).to(torch_device)
+    teacher_t = None
+    if distillation is not None:
+        if distillation.logits.shape != (len(x_train), num_classes):
+            raise ValueError(f"the teacher's logits have shape {distillation.logits.shape}, the training clips "
+                             f"need {(len(x_train), num_classes)}")
+        teacher_t = torch.softmax(torch.from_numpy(distillation.logits).float() / distillation.temperature,
+                                  dim=1).to(torch_device)
     steps_per_epoch = max(1, int(np.ceil(len(x_train) / config.batch_size)))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if config.schedule == "onecycle":
@@ -304,9 +348,14 @@ def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, 
                     logits = model(lam * xb + (1 - lam) * xb[perm])
                     loss = lam * F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing) + (
                         1 - lam) * F.cross_entropy(logits, yb[perm], label_smoothing=config.label_smoothing)
+                    soft = None if teacher_t is None else lam * teacher_t[index] + (1 - lam) * teacher_t[index][perm]
                 else:
                     logits = model(xb)
                     loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+                    soft = None if teacher_t is None else teacher_t[index]
+                if soft is not None:
+                    loss = (1 - distillation.weight) * loss + distillation.weight * distillation_loss(
+                        logits, soft, distillation.temperature)
             if not torch.isfinite(loss):  # never checkpointed, never cached
                 raise TrainingDiverged(f"training {spec['name']} diverged at epoch {state['epoch'] + 1}, step "
                                        f"{step + 1} (loss {float(loss.detach())}): lower learning_rate, or check "

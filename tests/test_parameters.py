@@ -71,10 +71,18 @@ def test_an_unknown_name_names_the_closest_known_ones(name, closest):
     ("duration", 3600, r"a number in"), ("min_accuracy", 101, r"a percentage in \[0, 100\]"),
     ("protocol", "random", "'holdout' or 'kfold'"), ("model_configs", [], "a non-empty list"),
     ("nas_n_mels", [40, "x"], "a list of integers"), ("max_bad_fraction", 2, r"a number in \[0, 1\]"),
+    ("distill_students", -1, r"an integer in \[0, 100\] or a list"), ("distill_students", ["nano", "nano"], "an integer in .* or a list of distinct names"),
+    ("distill_teacher", "worst", "'best' or 'ensemble'"), ("distill_weight", 1.5, r"a number in \[0, 1\]"),
 ])
 def test_a_value_of_the_wrong_type_says_what_was_expected(name, value, expected):
     with pytest.raises(ParameterError, match=rf"parameter {name} = .*: expected {expected}"):
         Settings(**{name: value})
+
+
+def test_a_student_that_is_not_a_baseline_is_refused_before_anything_runs(tmp_path):
+    with pytest.raises(ParameterError, match=r"distill_students \['nanoo'\] are not in model_configs \(tiny, small\)"):
+        Settings(distill_students=["nanoo"], output_dir=str(tmp_path)).check()
+    Settings(distill_students=["tiny"], output_dir=str(tmp_path)).check()
 
 
 def test_numbers_are_stored_in_their_parameters_type():

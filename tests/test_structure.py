@@ -147,3 +147,23 @@ def test_every_chapter_cell_hides_its_code():
         shown = [c for c in cells if not {"remove-input", "remove-cell"} & set(c["metadata"].get("tags", []))]
         assert not shown, (path.name, ["".join(c["source"])[:60] for c in shown])
         assert any("settings.table(" in "".join(c["source"]) for c in cells), path.name
+
+
+def test_no_chapter_binds_the_name_of_one_of_its_parameters():
+    """A chapter reads its settings from its namespace (``Settings.of_chapter(chapter, globals())``), so a cell that
+    imports or assigns a name its parameters cell declares (``from ... import distill_students`` once did) hands
+    the chapter a function instead of the value papermill passed."""
+    from edge_audio.parameters import chapter_parameters
+
+    for path in sorted((PACKAGE.parent / "book").glob("0*.ipynb")):
+        declared = {p.name for p in chapter_parameters(path.name[:2])}
+        cells = [c for c in json.loads(path.read_text())["cells"]
+                 if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", [])]
+        bound = set()
+        for cell in cells:
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                    bound.add(node.id)
+        assert not bound & declared, (path.name, sorted(bound & declared))

@@ -215,3 +215,35 @@ def test_training_uses_bf16_autocast_on_cuda_only():
     with mixed_precision(torch.device("cpu")):
         assert not torch.is_autocast_enabled("cpu")
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_the_distillation_loss_is_zero_only_when_the_student_matches_its_teacher():
+    from edge_audio.train import distillation_loss
+
+    logits = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.0, 3.0]])
+    teacher = torch.softmax(logits / 4.0, dim=1)
+    assert float(distillation_loss(logits, teacher, 4.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distillation_loss(logits.flip(1), teacher, 4.0)) > 0.1
+
+
+def test_a_student_learns_what_its_teacher_says_clip_by_clip(features, tmp_path):
+    # taught only by its teacher (weight 1), a student learns the classes when the teacher's logits are the
+    # training clips' own, and nothing when the same logits are dealt to the wrong clips
+    from edge_audio.train import Distillation
+
+    _, y_train = features.select(SPLIT.train_folds)
+    logits = 10.0 * np.eye(features.num_classes, dtype=np.float32)[y_train]
+    dealt = logits[np.random.default_rng(0).permutation(len(logits))]
+    config = TrainConfig(epochs=4, batch_size=16, lr=0.01, seed=1, spec_augment=False)
+    taught, misled = (train_model(SPEC, features, SPLIT, config, tmp_path, progress=False,
+                                  distillation=Distillation(teacher, {"runs": [name]}, temperature=1.0, weight=1.0))
+                      for teacher, name in ((logits, "aligned"), (dealt, "dealt")))
+    alone = train_model(SPEC, features, SPLIT, config, tmp_path, progress=False)
+    assert not alone.reused and not misled.reused, "distilled and label-only runs must not share a cache entry"
+    learned = [run.history[-1]["train_accuracy"] for run in (taught, misled, alone)]
+    assert learned[0] > 25.0 and learned[0] > learned[1] + 10.0, learned
+    with pytest.raises(ValueError, match="the teacher's logits have shape"):
+        train_model(SPEC, features, SPLIT, config, tmp_path / "other", progress=False,
+                    distillation=Distillation(logits[:-1], {"runs": ["short"]}))
+    with pytest.raises(ParameterError, match="temperature > 0"):
+        Distillation(logits, {}, temperature=0.0)

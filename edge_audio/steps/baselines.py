@@ -1,4 +1,5 @@
-"""Step 2 (chapter 2): train the baselines on the dataset's own folds, export, profile and publish them.
+"""Step 2 (chapter 2): train the baselines on the dataset's own folds, export, profile and publish them; and
+retrain the smallest by knowledge distillation (see the section "Knowledge distillation" below).
 
 Per model and training seed: one training run per split of the protocol (:func:`edge_audio.train.train_model`,
 cached and resumable). Per split of the first seed, an *export* (cached by the run and the library versions):
@@ -35,13 +36,14 @@ from ..metrics import classification_metrics
 from ..models import spec_from_config
 from ..settings import Settings
 from ..profile import profile_model
-from ..records import TrainedRecord, holds_artifact, make_record, publish_artifact
+from ..records import TrainedRecord, holds_artifact, make_record, publish_artifact, with_fields
 from ..results import pick_key, upsert_results
 from ..stats import interval_text, paired_difference, pooled
 from ..storage import CacheEntry, cached, stable_hash
+from ..tables import distillation_table
 from ..features import FeatureSet
 from ..frontier import learning_curve
-from ..train import Split, TrainConfig, TrainResult, predict, run_key, select_device, train_model
+from ..train import Distillation, Split, TrainConfig, TrainResult, predict, run_key, select_device, train_model
 from ..workers import run_queue
 from .data import PreparedData
 
@@ -122,24 +124,30 @@ def summary(evaluation: dict) -> dict:
 
 def share_training_runs(storage: str, features: FeatureSet, device: str,
                         jobs: list[tuple[dict, Split, TrainConfig]],
-                        run: Callable[[dict, Split, TrainConfig], TrainResult], progress: bool) -> dict:
-    """Train this worker's share of ``jobs`` (model spec, split, training settings) from a queue in ``storage``.
+                        run: Callable[[dict, Split, TrainConfig], TrainResult], progress: bool,
+                        distillation: Callable[[Split, int], Distillation] | None = None) -> dict:
+    """Train this worker's share of ``jobs`` (model spec, split, training settings; ``distillation`` gives a
+    split's and seed's soft targets) from a queue in ``storage``.
 
     Every worker started on the same data with the same settings opens the same queue (named by the runs' cache
     keys) and takes runs from it until none waits (:func:`edge_audio.workers.run_queue`); the caller then goes
     over every run, finding the others' in the shared cache. Returns the queue's summary.
     """
-    keyed = {stable_hash(run_key(spec, features, config, split, select_device(device))): (spec, split, config)
-             for spec, split, config in jobs}
+    keyed = {stable_hash(run_key(spec, features, config, split, select_device(device),
+                                 None if distillation is None else distillation(split, config.seed))):
+             (spec, split, config) for spec, split, config in jobs}
     return run_queue(storage, f"training-runs-{stable_hash(sorted(keyed))[:16]}",
                      {key: (lambda job=job: run(*job).train_seconds) for key, job in keyed.items()}, progress)
 
 
 def train_baselines(data: PreparedData, settings: Settings, model_configs: list | None = None,
-                    progress: bool = False) -> list[BaselineResult]:
+                    progress: bool = False,
+                    distillation: Callable[[Split, int], Distillation] | None = None) -> list[BaselineResult]:
     """Train (or load) every model of ``model_configs`` (default: ``settings.model_configs``) under the run's
     protocol and training seeds, export and profile it, publish ``models/<name>_fp32.pth`` and
-    ``models/<name>.onnx``, and upsert its record into ``logs/all_results.json``."""
+    ``models/<name>.onnx``, and upsert its record into ``logs/all_results.json``. With ``distillation``, each
+    run also learns from the soft targets it returns for the run's split and seed
+    (:mod:`edge_audio.steps.distillation`)."""
     specs = [spec_from_config(config) for config in (settings.model_configs if model_configs is None
                                                      else model_configs)]
     names = [spec["name"] for spec in specs]
@@ -152,11 +160,12 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
     configs = {seed: dataclasses.replace(settings.train, seed=seed) for seed in settings.training_seeds}
 
     def run(spec: dict, split: Split, config: TrainConfig) -> TrainResult:
-        return train_model(spec, data.features, split, config, data.layout.cache / "runs", settings.device, progress)
+        return train_model(spec, data.features, split, config, data.layout.cache / "runs", settings.device, progress,
+                           distillation=None if distillation is None else distillation(split, config.seed))
 
     if settings.storage:
         jobs = [(spec, split, config) for spec in specs for config in configs.values() for split in splits]
-        share_training_runs(settings.storage, data.features, settings.device, jobs, run, progress)
+        share_training_runs(settings.storage, data.features, settings.device, jobs, run, progress, distillation)
     results = []
     for spec in specs:
         seed_runs = {seed: [run(spec, split, config) for split in splits] for seed, config in configs.items()}
@@ -205,6 +214,131 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
         results.append(BaselineResult(spec["name"], runs, exports, record, model_path, seed_runs))
     upsert_results(data.layout.logs, [r.record for r in results])
     return results
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Knowledge distillation
+# ---------------------------------------------------------------------------------------------------------------
+# Students trained against a teacher's soft targets as well as the labels.
+#
+# A *student* is one of the run's baselines (``distill_students``), retrained from scratch under the same protocol,
+# seeds and settings with :class:`~edge_audio.train.Distillation`: the teacher is the baseline picked by validation
+# accuracy (``distill_teacher = "best"``) or the mean logits of the three best (``"ensemble"``). For every split and
+# seed, the teacher is that split's and seed's own run, and its logits are on that split's training clips only, so
+# no validation or test clip reaches a student through its teacher. The teacher's logits are cached like any run
+# (``cache/teachers``, keyed by the teacher runs and the features, verified when loaded).
+#
+# A distilled model is a trained model like any other (train_baselines exports, profiles and publishes it as
+# ``models/<student>_kd_fp32.pth``), with ``source = "distilled"`` and its ``distillation`` (the student it repeats,
+# the teachers, temperature and weight); chapter 3 quantizes it (quantization.quantize_students) and the frontier
+# weighs it like the others. distillation_pairs pairs each with the same architecture trained from labels alone,
+# on the same test clips.
+
+#: Bump when the teacher's outputs change what they hold.
+TEACHER_VERSION = 1
+#: How many of the best baselines (by validation accuracy) the ``"ensemble"`` teacher averages.
+ENSEMBLE_SIZE = 3
+TEACHERS = ("best", "ensemble")
+#: The suffix of a distilled model's name: ``nano`` distilled is ``nano_kd``.
+SUFFIX = "_kd"
+
+
+def pick_teachers(baselines: list[BaselineResult], kind: str) -> list[BaselineResult]:
+    """The teacher models: the baseline picked by validation accuracy, or the :data:`ENSEMBLE_SIZE` best."""
+    if kind not in TEACHERS:
+        raise ParameterError(f"distill_teacher must be one of {TEACHERS}, got {kind!r}")
+    ranked = sorted(baselines, key=lambda b: pick_key(b.record), reverse=True)
+    return ranked[:1] if kind == "best" else ranked[:ENSEMBLE_SIZE]
+
+
+def pick_students(baselines: list[BaselineResult], students: int | list[str]) -> list[str]:
+    """The names of the baselines to distil: the ``students`` smallest by parameters, or those named."""
+    if isinstance(students, int):
+        return [b.name for b in sorted(baselines, key=lambda b: b.record["params"])[:students]]
+    unknown = [s for s in students if s not in {b.name for b in baselines}]
+    if unknown:
+        raise ParameterError(f"distill_students {unknown} are not baselines of this run "
+                             f"({', '.join(b.name for b in baselines)})")
+    return list(students)
+
+
+def teacher_logits(teacher_runs: list[TrainResult], data: PreparedData, split: Split) -> CacheEntry:
+    """The teachers' mean logits on ``split``'s training clips (in ``features.select`` order); cached."""
+    key = {"runs": [run.key for run in teacher_runs], "features": data.features.key,
+           "train_folds": list(split.train_folds), "version": TEACHER_VERSION}
+
+    def compute(folder: Path) -> dict:
+        x, _ = data.features.select(split.train_folds)
+        logits = np.mean([predict(run.load_model(), x) for run in teacher_runs], axis=0).astype(np.float32)
+        np.save(folder / "logits.npy", logits, allow_pickle=False)
+        return {"clips": len(x), "teachers": [run.spec["name"] for run in teacher_runs]}
+
+    return cached(data.layout.cache / "teachers", key, compute, name="teacher")
+
+
+def distill_students(data: PreparedData, settings: Settings, baselines: list[BaselineResult],
+                     progress: bool = False) -> list[BaselineResult]:
+    """Train (or load) every student of ``settings.distill_students`` against its teacher, under the run's
+    protocol and seeds, and upsert their records (replacing this run's earlier distilled ones)."""
+    by_name = {b.name: b for b in baselines}
+    names = pick_students(baselines, settings.distill_students)
+    teachers = pick_teachers(baselines, settings.distill_teacher)
+    splits = settings.protocol.splits(data.dataset.folds)
+
+    def soft_targets(split: Split, seed: int) -> Distillation:
+        runs = [teacher.seed_runs[seed][splits.index(split)] for teacher in teachers]
+        entry = teacher_logits(runs, data, split)
+        return Distillation(np.load(entry.file("logits.npy"), allow_pickle=False),
+                            {"runs": [run.key for run in runs]}, settings.distill_temperature,
+                            settings.distill_weight)
+
+    info = {"teachers": [t.name for t in teachers], "teacher_kind": settings.distill_teacher,
+            "temperature": settings.distill_temperature, "weight": settings.distill_weight}
+    students = []
+    for name in names:
+        config = {**by_name[name].deployed_run.spec, "name": name + SUFFIX}
+        [student] = train_baselines(data, settings, [config], progress, distillation=soft_targets)
+        student.record = with_fields(student.record, source="distilled",
+                                     distillation={**info, "student_of": name})
+        students.append(student)
+    context = data.context(settings)["key"]
+    upsert_results(data.layout.logs, [s.record for s in students],
+                   drop=lambda r: r.get("source") == "distilled" and r["context"]["key"] == context)
+    return students
+
+
+def distillation_values(students: list[BaselineResult], baselines: list[BaselineResult], margin: float) -> dict:
+    """What chapter 2's distillation section quotes: the teachers, the settings and each verdict's count."""
+    table = distillation_table(distillation_pairs(students, baselines, margin))
+    verdicts = table["Distilled against labels only"].str.split(":").str[0].value_counts()
+    first = students[0].record["distillation"] if students else None
+    return {
+        "kd_teachers": " + ".join(first["teachers"]) if first else "none",
+        "kd_temperature": first["temperature"] if first else 0.0, "kd_weight": first["weight"] if first else 0.0,
+        "kd_students_counted": counted(len(students), "student"),
+        "kd_verdicts": ", ".join(f"{verdict} {n}" for verdict, n in verdicts.items()) if students else "none",
+    }
+
+
+def distillation_pairs(students: list[BaselineResult], baselines: list[BaselineResult],
+                       margin: float) -> list[tuple[dict, dict, dict]]:
+    """Each distilled model's record, the record of its baseline trained from labels alone, and the paired
+    comparison of the two (distilled minus labels only) on the same test clips at ``margin`` points."""
+    by_name = {b.name: b.record for b in baselines}
+    pairs = [(s.record, by_name[s.record["distillation"]["student_of"]]) for s in students]
+    return [(student, alone, paired_difference(student["test"], alone["test"], margin)) for student, alone in pairs]
+
+
+def check_students(students: list[BaselineResult], baselines: list[BaselineResult]) -> None:
+    """Chapter 2's invariants of distillation: each distilled model is its baseline's architecture, scored on the
+    same test clips, from training runs of its own (never the label-only runs' cache entries)."""
+    by_name = {b.name: b.record for b in baselines}
+    for student in students:
+        record = student.record
+        alone = by_name[record["distillation"]["student_of"]]
+        assert {**record["architecture"], "name": alone["model"]} == alone["architecture"], record["model"]
+        assert record["test"]["labels"] == alone["test"]["labels"] and record["val"]["n"] == alone["val"]["n"]
+        assert not set(record["run_keys"]) & set(alone["run_keys"]), record["model"]
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ from ..metrics import classification_metrics
 from ..settings import Settings
 from ..profile import compare_latency, runtime_latency
 from ..quantize import METHODS, QuantizationInputs, calibration_set, check_methods, layer_sensitivity
-from ..records import VariantRecord, holds_artifact, make_record, publish_artifact
+from ..records import VariantRecord, holds_artifact, make_record, publish_artifact, with_fields
 from ..results import upsert_results
 from ..stats import interval_text, paired_difference, pooled
 from ..tables import accuracy_verdict
@@ -53,6 +53,9 @@ from .data import PreparedData
 
 #: Bump when a variant or timing entry gains or changes fields, so cached entries are recomputed.
 QUANT_VERSION = 7
+#: What a model beyond the baselines (a search finalist, a distilled student) is compressed with: static INT8,
+#: per channel, as ONNX QDQ and as full-integer TFLite, the two a deployment needs.
+DERIVED_MODEL_METHODS = ["ort_static", "tflite_int8"]
 #: Failures that mean "this method cannot handle this model": reported as an error row, the others go on.
 QUANTIZATION_FAILURES = (ModelFileError, RuntimeError, onnx.checker.ValidationError, ort_errors.Fail,
                          ort_errors.InvalidArgument, ort_errors.InvalidGraph, ort_errors.NotImplemented,
@@ -135,9 +138,10 @@ def _timing(variant: CacheEntry, fp32: FP32Model, method_name: str, data: Prepar
 
 
 def quantize_models(data: PreparedData, settings: Settings, baselines: list[BaselineResult],
-                    methods: list[str] | None = None) -> list[QuantizationResult]:
+                    methods: list[str] | None = None, fields: dict | None = None) -> list[QuantizationResult]:
     """Compress every baseline with every method (default: ``settings.methods``), on every split of the protocol,
-    measure and compare each variant with its FP32 twin, publish the deployed one, and upsert the records.
+    measure and compare each variant with its FP32 twin, publish the deployed one, and upsert the records (with
+    ``fields`` added: where a model that is not a baseline came from, e.g. ``{"source": "nas_finalist", ...}``).
     Calibration clips are drawn (seeded) from each split's training folds. See the module docstring for what is
     cached and which failures give an error row."""
     methods = settings.methods if methods is None else methods
@@ -157,12 +161,23 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
                 results.append(QuantizationResult(baseline.name, name, None, f"{type(exc).__name__}: {message}"))
                 continue
             record = _record(baseline, method, variants, timing, data, reduce_range, settings.accuracy_margin)
+            if fields:
+                record = with_fields(record, **fields)
             if method.suffix in DEPLOYABLE:
                 published = data.layout.root / record["artifact"]["path"]
                 write_card(model_card(record, published), published)
             results.append(QuantizationResult(baseline.name, name, record))
     upsert_results(data.layout.logs, [r.record for r in results if r.record is not None])
     return results
+
+
+def quantize_students(data: PreparedData, settings: Settings,
+                      students: list[BaselineResult]) -> list[QuantizationResult]:
+    """The distilled models compressed like the search's finalists (:data:`DERIVED_MODEL_METHODS`), so that they reach
+    a microcontroller's budgets and the frontier as INT8 too."""
+    return [result for student in students for result in quantize_models(
+        data, settings, [student], DERIVED_MODEL_METHODS,
+        fields={"source": "distilled", "distillation": student.record["distillation"]})]
 
 
 def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing: dict, data: PreparedData,

@@ -4,7 +4,7 @@ NSGA-II and a random-search control (:mod:`edge_audio.nas`) search under the run
 and are compared over the seeds (a winner only when the paired test over seeds resolves it); the top-k distinct
 architectures of NSGA-II's feasible front (every seed's trials) are retrained with the baseline protocol (as
 baselines, by :func:`~edge_audio.steps.baselines.train_baselines`), quantized like chapter 3
-(:data:`FINALIST_METHODS`), and the best by validation accuracy is published as ``models/nas_best_model.*``. Every
+(:data:`DERIVED_MODEL_METHODS`), and the best by validation accuracy is published as ``models/nas_best_model.*``. Every
 search record of this run's context is replaced by the new search's, so no stale candidate or finalist survives a
 new search.
 
@@ -46,7 +46,7 @@ from ..storage import atomic_write_json, cached
 from ..train import Split
 from .baselines import BaselineResult, train_baselines
 from .data import PreparedData
-from .quantization import QuantizationResult, quantize_models
+from .quantization import DERIVED_MODEL_METHODS, QuantizationResult, quantize_models
 
 #: The files a search's best model is published as, under ``models/`` (every stem distinct: a file's card is
 #: named by its stem).
@@ -54,7 +54,6 @@ NAS_BEST_FILES = {"pth": "nas_best_model.pth", "onnx": "nas_best_model.onnx", "i
                   "tflite": "nas_best_model_tflite_int8.tflite", "spec": "nas_best_model.json"}
 #: How every finalist is compressed (chapter 3's methods of the same names): static INT8 in ONNX Runtime, and the
 #: full-integer TFLite model a microcontroller runs.
-FINALIST_METHODS = ["ort_static", "tflite_int8"]
 NAS_SOURCES = ("nas_candidate", "nas_finalist")
 #: The views of :meth:`NASResult.finalist_table`: the selection gap (search, validation, test), and the costs.
 FINALIST_ACCURACY = ("The selection gap: search score, validation, test",
@@ -140,7 +139,7 @@ class NASResult:
         for score, label in (("hypervolume", "hypervolume"), ("best_feasible_accuracy",
                                                               "best feasible proxy accuracy")):
             cmp = self.search.comparison[score]
-            spread = (f"{label} {cmp['mean_a']:.4g} +- {cmp['std_a']:.2g} (NSGA-II) against {cmp['mean_b']:.4g} +- "
+            spread = (f"{label} {cmp['mean_a']:.4g} ± {cmp['std_a']:.2g} (NSGA-II) against {cmp['mean_b']:.4g} ± "
                       f"{cmp['std_b']:.2g} (random) over {counted(cmp['seeds'], 'seed')}")
             if cmp["p_value"] is None:
                 sentence = f"On {spread}, there is no verdict: one seed cannot tell a method from luck"
@@ -343,14 +342,12 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
     for rank, entry in enumerate(outcome.finalists, start=1):
         finalist_data = dataclasses.replace(data, features=features_for(entry["n_mels"]))
         [finalist] = train_baselines(finalist_data, settings, [{"name": f"nas_{rank}", **entry["spec"]}], progress)
-        results = quantize_models(finalist_data, settings, [finalist], FINALIST_METHODS)
         nas_info = {"trial": entry["number"], "seed": entry["seed"], "sampler": "nsga2",
                     "proxy_accuracy": entry["proxy_accuracy"], "rank": rank}
         finalist.record = with_fields(finalist.record, source="nas_finalist", nas=nas_info)
-        for result in results:
-            if result.record is not None:
-                result.record = with_fields(result.record, source="nas_finalist", nas=nas_info)
-        upsert_results(layout.logs, [finalist.record] + [r.record for r in results if r.record is not None])
+        upsert_results(layout.logs, [finalist.record])
+        results = quantize_models(finalist_data, settings, [finalist], DERIVED_MODEL_METHODS,
+                                  fields={"source": "nas_finalist", "nas": nas_info})
         finalists.append(finalist)
         quantized.extend(results)
 
@@ -395,7 +392,7 @@ def _publish_best(finalists: list[BaselineResult], quantized: list[QuantizationR
         return None, {}
     best = max(finalists, key=lambda f: pick_key(f.record))
     int8, tflite = (next((q.record for q in quantized if q.model == best.name and q.method == method
-                          and q.record is not None), None) for method in FINALIST_METHODS)
+                          and q.record is not None), None) for method in DERIVED_MODEL_METHODS)
     artifacts = {"pth": best.record["artifact"], "onnx": best.record["onnx_artifact"],
                  "int8": int8["artifact"] if int8 else None, "tflite": tflite["artifact"] if tflite else None}
     sources = {kind: layout.root / artifact["path"] if artifact else None for kind, artifact in artifacts.items()}
