@@ -153,19 +153,19 @@ _PARAMETERS = (
               "or specs like {name: custom, channels: [16, 32], fc_size: 64}",
               "a non-empty list of preset names or specs with a name", _model_configs, chapters=("02", "03", "04"),
               book=["nano", "micro", "tiny", "small", "medium", "ds_cnn"], convert=list),
-    _training("distill_students", 1, "baselines retrained by knowledge distillation (as <name>_kd), each paired "
+    _training("distill_students", 0, "baselines retrained by knowledge distillation (as <name>_kd), each paired "
               "with itself trained from labels alone: N, the N smallest by parameters (0: none); or a list of names",
               "an integer in [0, 100] or a list of distinct names of model_configs",
               lambda v: _is_int(v, 0, 100) or (isinstance(v, list) and all(isinstance(s, str) for s in v)
                                                and len(set(v)) == len(v)),
               chapters=("02", "03"), book=2),
-    _training("distill_teacher", "best", "the students' teacher: best (the baseline picked by validation accuracy) "
+    _training("distill_teacher", "ensemble", "the students' teacher: best (the baseline picked by validation accuracy) "
               "or ensemble (the mean logits of the three best)", "'best' or 'ensemble'",
               lambda v: v in ("best", "ensemble"), chapters=("02", "03")),
-    _training("distill_temperature", 4.0, "distillation temperature: both softmaxes are taken of logits / T",
+    _training("distill_temperature", 2.0, "distillation temperature: both softmaxes are taken of logits / T",
               "a number in (0, 100]", lambda v: _is_number(v, 0, 100, open_low=True), chapters=("02", "03"),
               convert=float),
-    _training("distill_weight", 0.5, "weight of the teacher's soft targets in a student's loss (the labels' is "
+    _training("distill_weight", 0.9, "weight of the teacher's soft targets in a student's loss (the labels' is "
               "1 - this)", "a number in [0, 1]", lambda v: _is_number(v, 0.0, 1.0), chapters=("02", "03"),
               convert=float),
     _training("seeds", None, "training seeds: None trains each model once, with seed; a list (e.g. [0, 1, 2]) once "

@@ -47,7 +47,7 @@ def readable(column: str, value) -> str:
         value = float(value)
         if name == "p" or name.endswith(" p") or "p-value" in name:
             return f"{value:.2g}"
-        if "(%)" in name or "(kb)" in name or name.endswith("%"):
+        if "(%)" in name or "(kb)" in name or name.endswith("%") or name.startswith("95%"):
             return f"{value:,.1f}"
         if "(mb)" in name:
             return f"{value:,.2f}"

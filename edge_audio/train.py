@@ -206,8 +206,8 @@ class Distillation:
 
     logits: np.ndarray = dataclass_field(repr=False, compare=False)
     teacher: dict = dataclass_field(default_factory=dict)
-    temperature: float = 4.0
-    weight: float = 0.5
+    temperature: float = default("distill_temperature")
+    weight: float = default("distill_weight")
 
     def __post_init__(self) -> None:
         if not self.temperature > 0 or not 0.0 <= self.weight <= 1.0:

@@ -64,7 +64,7 @@ def summary(output_dir: Path) -> str:
     machine = baselines[0]["machine"]
     lines = [benchmark(records, float(quant["q_margin"])), "", f"Book run: {frontier['fr_dataset']}; {frontier['fr_protocol']}; {frontier['fr_features']}; "
              f"latency on {frontier['fr_machine']} (ISA: {', '.join(machine['isa'])}), "
-             f"{counted(frontier['fr_threads'], 'thread')}, batch 1. Accuracy: test clips, 95% Wilson interval, n clips; "
+             f"{counted(int(frontier['fr_threads']), 'thread')}, batch 1. Accuracy: test clips, 95% Wilson interval, n clips; "
              "*val*: the validation accuracy every pick is made on.", "",
              "| baseline | test accuracy (%) | 95% interval | n | val (%) | size (kB) | peak RAM (kB) | "
              "ONNX Runtime (ms) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -101,7 +101,7 @@ def summary(output_dir: Path) -> str:
                                        if row["deploy"] != "fp32" else "") for model, row in deploy.iterrows()) + ".",
               "", f"- Best model, picked by validation accuracy: **{frontier['fr_best_model']}**, "
               f"{frontier['fr_best_acc']} % test accuracy (95% interval {frontier['fr_best_interval']}, "
-              f"n = {frontier['fr_best_n']}); against it, {counted(frontier['fr_n_shown_within'], 'other variant')} "
+              f"n = {frontier['fr_best_n']}); against it, {counted(int(frontier['fr_n_shown_within']), 'other variant')} "
               f"shown within the margin or no worse, {frontier['fr_n_worse']} resolvably less accurate, and "
               f"{frontier['fr_n_undetermined']} that the data cannot tell from it.",
               f"- Microcontroller ({frontier['fr_mcu_profile']}): **{frontier['fr_mcu_model']}** "

@@ -16,7 +16,7 @@ from edge_audio.tables import MAX_COLUMNS, readable, view, views
     ("McNemar p", 1.0, "1"), ("McNemar p", 0.000123456, "0.00012"), ("Latency (ms)", 0.068123, "0.0681"),
     ("n", 250, "250"), ("n", 250.0, "250"), ("MACs", np.int64(18993728), "18,993,728"), ("INT8", True, "yes"),
     ("INT8", np.bool_(False), "no"), ("Fold std", None, "–"), ("Fold std", math.nan, "–"),
-    ("Model", "tiny", "tiny"),
+    ("Model", "tiny", "tiny"), ("95% high", 73.0, "73.0"), ("95% low", 29.84, "29.8"),
 ])
 def test_every_value_reads_as_a_reader_expects(column, value, shown):
     assert readable(column, value) == shown

@@ -44,7 +44,7 @@ class FrontierResult:
 
     def headline_table(self) -> pd.DataFrame:
         """The answer per deployment target: the best model overall and each profile's pick (by validation
-        accuracy), its test accuracy and interval, what it gives up against the most accurate evaluated model on the
+        accuracy), its test accuracy with its interval (one column, so that the table fits a text column), what it gives up against the most accurate evaluated model on the
         same test clips (the paired verdict at the margin), its flash, peak RAM and latency."""
         report = self.report
         rows = report.evaluated.set_index("label")
@@ -53,8 +53,8 @@ class FrontierResult:
             if pick != "none fits"}
         reference = report.most_accurate
         return pd.DataFrame([{
-            "Target": target, "Model": label, "Test acc (%)": rows.at[label, "accuracy"],
-            "95% interval": interval_text(report.evaluations[label]),
+            "Target": target, "Model": label,
+            "Test accuracy (%)": f"{rows.at[label, 'accuracy']:.1f} ({interval_text(report.evaluations[label])})",
             "Against the most accurate": ("it is the most accurate" if label == reference
                                           else accuracy_verdict(report.compare(label, reference))),
             "Flash (kB)": rows.at[label, "flash_bytes"] / 1e3, "Peak RAM (kB)": rows.at[label, "peak_ram_bytes"] / 1e3,
