@@ -44,8 +44,9 @@ class FrontierResult:
 
     def headline_table(self) -> pd.DataFrame:
         """The answer per deployment target: the best model overall and each profile's pick (by validation
-        accuracy), its test accuracy with its interval (one column, so that the table fits a text column), what it gives up against the most accurate evaluated model on the
-        same test clips (the paired verdict at the margin), its flash, peak RAM and latency."""
+        accuracy), its test accuracy with its interval, what it gives up against the most accurate evaluated model on the
+        same test clips (the paired verdict at the margin), its flash and peak RAM, and its latency (accuracy and
+        interval, flash and RAM share a column each, so that the table fits a text column)."""
         report = self.report
         rows = report.evaluated.set_index("label")
         targets = {"best overall": report.best} | {
@@ -57,7 +58,8 @@ class FrontierResult:
             "Test accuracy (%)": f"{rows.at[label, 'accuracy']:.1f} ({interval_text(report.evaluations[label])})",
             "Against the most accurate": ("it is the most accurate" if label == reference
                                           else accuracy_verdict(report.compare(label, reference))),
-            "Flash (kB)": rows.at[label, "flash_bytes"] / 1e3, "Peak RAM (kB)": rows.at[label, "peak_ram_bytes"] / 1e3,
+            "Flash / peak RAM (kB)": f"{rows.at[label, 'flash_bytes'] / 1e3:,.1f} / "
+                                     f"{rows.at[label, 'peak_ram_bytes'] / 1e3:,.1f}",
             "Latency (ms)": rows.at[label, "latency_ms"]} for target, label in targets.items()]).set_index("Target")
 
     @staticmethod
