@@ -90,8 +90,9 @@ class NasInfo(TypedDict):
 
 
 class DistillationInfo(TypedDict):
-    """How a distilled model was taught (:mod:`edge_audio.steps.distillation`): the baseline it repeats, its
-    teachers (``teacher_kind``: ``best`` or ``ensemble``), the temperature and the soft targets' weight."""
+    """How a distilled model was taught (:func:`edge_audio.steps.baselines.distill_students`): the baseline it
+    repeats, its teachers (``teacher_kind``: ``best`` or ``ensemble``), the temperature and the soft targets'
+    weight."""
     student_of: str
     teachers: list[str]
     teacher_kind: str

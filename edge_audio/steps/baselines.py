@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -40,7 +41,6 @@ from ..records import TrainedRecord, holds_artifact, make_record, publish_artifa
 from ..results import pick_key, upsert_results
 from ..stats import interval_text, paired_difference, pooled
 from ..storage import CacheEntry, cached, stable_hash
-from ..tables import distillation_table
 from ..features import FeatureSet
 from ..frontier import learning_curve
 from ..train import Distillation, Split, TrainConfig, TrainResult, predict, run_key, select_device, train_model
@@ -146,8 +146,7 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
     """Train (or load) every model of ``model_configs`` (default: ``settings.model_configs``) under the run's
     protocol and training seeds, export and profile it, publish ``models/<name>_fp32.pth`` and
     ``models/<name>.onnx``, and upsert its record into ``logs/all_results.json``. With ``distillation``, each
-    run also learns from the soft targets it returns for the run's split and seed
-    (:mod:`edge_audio.steps.distillation`)."""
+    run also learns from the soft targets it returns for the run's split and seed (:func:`distill_students`)."""
     specs = [spec_from_config(config) for config in (settings.model_configs if model_configs is None
                                                      else model_configs)]
     names = [spec["name"] for spec in specs]
@@ -238,15 +237,13 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
 TEACHER_VERSION = 1
 #: How many of the best baselines (by validation accuracy) the ``"ensemble"`` teacher averages.
 ENSEMBLE_SIZE = 3
-TEACHERS = ("best", "ensemble")
 #: The suffix of a distilled model's name: ``nano`` distilled is ``nano_kd``.
 SUFFIX = "_kd"
 
 
 def pick_teachers(baselines: list[BaselineResult], kind: str) -> list[BaselineResult]:
-    """The teacher models: the baseline picked by validation accuracy, or the :data:`ENSEMBLE_SIZE` best."""
-    if kind not in TEACHERS:
-        raise ParameterError(f"distill_teacher must be one of {TEACHERS}, got {kind!r}")
+    """The teacher models (``kind``, checked by the parameter table): the baseline picked by validation accuracy
+    (``best``), or the :data:`ENSEMBLE_SIZE` best (``ensemble``)."""
     ranked = sorted(baselines, key=lambda b: pick_key(b.record), reverse=True)
     return ranked[:1] if kind == "best" else ranked[:ENSEMBLE_SIZE]
 
@@ -309,14 +306,13 @@ def distill_students(data: PreparedData, settings: Settings, baselines: list[Bas
 
 def distillation_values(students: list[BaselineResult], baselines: list[BaselineResult], margin: float) -> dict:
     """What chapter 2's distillation section quotes: the teachers, the settings and each verdict's count."""
-    table = distillation_table(distillation_pairs(students, baselines, margin))
-    verdicts = table["Distilled against labels only"].str.split(":").str[0].value_counts()
+    verdicts = Counter(comparison["verdict"] for _, _, comparison in distillation_pairs(students, baselines, margin))
     first = students[0].record["distillation"] if students else None
     return {
         "kd_teachers": " + ".join(first["teachers"]) if first else "none",
         "kd_temperature": first["temperature"] if first else 0.0, "kd_weight": first["weight"] if first else 0.0,
         "kd_students_counted": counted(len(students), "student"),
-        "kd_verdicts": ", ".join(f"{verdict} {n}" for verdict, n in verdicts.items()) if students else "none",
+        "kd_verdicts": ", ".join(f"{verdict} {n}" for verdict, n in verdicts.most_common()) if students else "none",
     }
 
 
