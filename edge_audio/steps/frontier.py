@@ -44,9 +44,9 @@ class FrontierResult:
 
     def headline_table(self) -> pd.DataFrame:
         """The answer per deployment target: the best model overall and each profile's pick (by validation
-        accuracy), its test accuracy with its interval, what it gives up against the most accurate evaluated model on the
-        same test clips (the paired verdict at the margin), its flash and peak RAM, and its latency (accuracy and
-        interval, flash and RAM share a column each, so that the table fits a text column)."""
+        accuracy), its test accuracy with its interval, what it gives up against the most accurate evaluated model
+        on the same test clips (the paired verdict at the margin), its flash and peak RAM, and its latency (accuracy
+        and interval, flash and RAM share a column each, so that the table fits a text column)."""
         report = self.report
         rows = report.evaluated.set_index("label")
         targets = {"best overall": report.best} | {
