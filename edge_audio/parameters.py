@@ -195,10 +195,16 @@ _PARAMETERS = (
     Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
                           "openvino_bf16"],
               "compression methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic, "
-              "tflite_int8, openvino_bf16, openvino_int8",
+              "tflite_int8, tflite_int4, qat_int8, qat_int4, openvino_bf16, openvino_int8",
               ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list,
               book=["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
-                    "openvino_bf16", "openvino_int8"]),
+                    "tflite_int4", "qat_int8", "qat_int4", "openvino_bf16", "openvino_int8"]),
+    Parameter("qat_epochs", 2, "epochs of quantization-aware fine-tuning (qat_int8, qat_int4) on the training folds; "
+              "the last epoch is kept (no validation clip chooses)", ("03",), "quantization",
+              "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000), book=4),
+    Parameter("qat_learning_rate", 0.0003, "learning rate of quantization-aware fine-tuning (Adam, cosine decay)",
+              ("03",), "quantization", "a number in (0, 1]", lambda v: _is_number(v, 0, 1, open_low=True),
+              convert=float),
     Parameter("calibration_size", 100, "clips drawn from the training folds to calibrate static INT8", ("03", "04"),
               "quantization", "an integer in [1, 100000]", lambda v: _is_int(v, 1, 100_000)),
     Parameter("calibration_method", "minmax", "static INT8 calibration: minmax, entropy or percentile", ("03", "04"),

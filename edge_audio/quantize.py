@@ -24,6 +24,14 @@
   microcontrollers run: TensorFlow Lite Micro with CMSIS-NN), run in LiteRT; its FP32 twin is the FP32 TFLite
   model of the same ONNX graph, timed in LiteRT too. Its memory is counted on the QDQ graph it was written from
   and cross-checked against TensorFlow Lite Micro's own arena (:func:`edge_audio.tflite.tflm_arena`).
+* ``tflite_int4``: the same with 4-bit weights (per output channel for convolutions, per tensor for fully
+  connected layers, packed two to a byte: TFLite's ``INT4``), post-training: the FP32 weights rounded to the
+  4-bit grid (:func:`round_to_weight_grid`), then calibrated and written like ``tflite_int8``.
+* ``qat_int8``, ``qat_int4``: quantization-aware training (:func:`quantization_aware_training`): the model, with
+  BatchNorm folded, fine-tuned on its split's training folds through fake quantization of the deployed scheme
+  (per-channel symmetric 8- or 4-bit weights, asymmetric int8 activations at the points where the QDQ graph
+  quantizes them, ranges by MinMax over the calibration clips), then written exactly like ``tflite_int8`` and
+  ``tflite_int4``: chapter 3 pairs each with the post-training variant of the same bit width.
 
 Every variant's accuracy is computed from its own outputs; its size is its file on disk; its latency is measured
 in the same runtime, with the same threads, as its FP32 twin (see :mod:`edge_audio.steps.quantization`).
@@ -42,6 +50,9 @@ from typing import Callable
 
 import numpy as np
 import onnx
+import torch
+import torch.nn.functional as F
+from torch.nn.utils import parametrize
 
 with warnings.catch_warnings():
     # ONNX Runtime's calibrator imports tqdm.auto, which warns inside kernels without ipywidgets; import it once,
@@ -54,7 +65,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 from torch import nn
 
 from .errors import ModelFileError, ParameterError
-from .export import strip_for_deployment
+from .export import export_to_onnx, fold_batchnorm, strip_for_deployment
 from .machine import cpu_int8_dot_product
 from .metrics import classification_metrics
 from .runtimes import RUNTIMES, open_model
@@ -67,14 +78,31 @@ CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": Calibratio
 
 
 @dataclass(frozen=True)
+class QATConfig:
+    """Quantization-aware fine-tuning: epochs (the last is kept), Adam's learning rate (cosine decay to zero),
+    batch size and seed (the order of the clips)."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int
+
+    def key(self) -> dict:
+        return {"epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed}
+
+
+@dataclass(frozen=True)
 class QuantizationInputs:
-    """What a method needs: the FP32 model (PyTorch and its ONNX export), calibration clips and settings."""
+    """What a method needs: the FP32 model (PyTorch and its ONNX export), calibration clips and settings; a
+    method that trains (:attr:`Method.trains`) also the split's training clips, their labels and ``qat``."""
 
     model: nn.Module
     fp32_onnx: Path
     calibration: np.ndarray  # (clips, 1, mels, frames)
     calibration_method: str
     reduce_range: bool  # 7-bit weights (chosen from the CPU; see the module docstring)
+    training: tuple[np.ndarray, np.ndarray] | None = None  # (clips, mels, frames) and their labels
+    qat: QATConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +122,8 @@ class Method:
     full_integer_tflite: bool = False  # a full-integer TFLite file: what a microcontroller runtime executes
     precision: str = "int8"  # what the variant computes in
     ram_graph: str = "artifact"
+    weight_bits: int = 8  # bits of a stored weight (for int8_weights methods)
+    trains: bool = False  # fine-tunes the model (its variant's cache key holds the QAT settings)
 
     @property
     def suffix(self) -> str:
@@ -345,6 +375,189 @@ def _tflite_int8(inputs: QuantizationInputs, out: Path) -> dict:
             "calibration_clips": len(inputs.calibration), "source_graph": source.name, "tflm": tflm_arena(out)}
 
 
+def _weighted_layers(model: nn.Module) -> list[tuple[nn.Module, int | None]]:
+    """Every layer whose weights are stored quantized, with the axis of its scales: convolutions per output
+    channel (0), fully connected layers per tensor (None), as :mod:`edge_audio.tflite` writes them."""
+    return [(m, 0 if isinstance(m, nn.Conv2d) else None) for m in model.modules() if isinstance(m, (nn.Conv2d,
+                                                                                                  nn.Linear))]
+
+
+def _weight_scale(weight: torch.Tensor, axis: int | None, bits: int) -> torch.Tensor:
+    """The symmetric scale of :func:`edge_audio.tflite.symmetric_levels`: the largest magnitude (per output channel,
+    or of the tensor) over the top level, 1 where every weight is zero."""
+    peak = weight.detach().abs().amax() if axis is None else weight.detach().abs().flatten(1).amax(dim=1)
+    return torch.where(peak > 0, peak / (2 ** (bits - 1) - 1), torch.ones_like(peak)).float()
+
+
+def fake_quantized_weight(weight: torch.Tensor, axis: int | None, bits: int) -> torch.Tensor:
+    """``weight`` on the symmetric ``bits``-bit grid, with the straight-through gradient (PyTorch's fake
+    quantization ops)."""
+    top = 2 ** (bits - 1) - 1
+    scale = _weight_scale(weight, axis, bits)
+    if axis is None:
+        return torch.fake_quantize_per_tensor_affine(weight, float(scale), 0, -top, top)
+    zeros = torch.zeros(scale.numel(), dtype=torch.int32)
+    return torch.fake_quantize_per_channel_affine(weight, scale, zeros, axis, -top, top)
+
+
+@torch.no_grad()
+def round_to_weight_grid(model: nn.Module, bits: int) -> nn.Module:
+    """``model`` (in place, returned) with every convolution's and fully connected layer's weights on the grid the
+    TFLite writer stores at ``bits`` bits, so that :func:`edge_audio.tflite.onnx_to_tflite` writes them exactly
+    (ONNX Runtime's 8-bit symmetric quantization in between keeps them: their largest magnitude maps to 127)."""
+    for layer, axis in _weighted_layers(model):
+        layer.weight.copy_(fake_quantized_weight(layer.weight, axis, bits))
+    return model
+
+
+class _WeightGrid(nn.Module):
+    """A parametrization: the latent weight seen through its fake quantization."""
+
+    def __init__(self, axis: int | None, bits: int):
+        super().__init__()
+        self.axis, self.bits = axis, bits
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return fake_quantized_weight(weight, self.axis, self.bits)
+
+
+def _activation_points(model: nn.Module) -> list[nn.Module]:
+    """The modules after whose outputs the QDQ graph quantizes an activation: the input normalisation, every ReLU
+    (a convolution's or hidden layer's output, the ReLU fused), average pooling, the global average and the
+    logits. Max pooling keeps its input's quantization and needs none."""
+    layers = [m for m in model.modules() if isinstance(m, (nn.BatchNorm2d, nn.ReLU, nn.AvgPool2d,
+                                                          nn.AdaptiveAvgPool2d))]
+    return layers + [[m for m in model.modules() if isinstance(m, nn.Linear)][-1]]
+
+
+def _int8_range(low: float, high: float) -> tuple[float, int]:
+    """ONNX Runtime's asymmetric int8 scale and zero point of a MinMax range (which always holds zero)."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = (high - low) / 255.0 if high > low else 1.0
+    return scale, int(round(-128 - low / scale))
+
+
+class FakeQuantization:
+    """The deployed scheme simulated on a PyTorch model (BatchNorm already folded), as a context manager: inside,
+    its weights are seen through :func:`fake_quantized_weight` (straight-through gradients to the latent weights),
+    and its input and every output of :func:`_activation_points` through asymmetric int8 fake quantization at the
+    ranges :meth:`calibrate` set (MinMax over the calibration clips: ONNX Runtime's rule). On exit the weights are
+    left on the ``bits``-bit grid and the model is plain again."""
+
+    def __init__(self, model: nn.Module, bits: int, calibration: np.ndarray):
+        self.model, self.bits = model, bits
+        self.calibration = torch.from_numpy(np.ascontiguousarray(calibration))
+        self.ranges: dict[int, tuple[float, int]] = {}
+        self._observed: dict[int, tuple[float, float]] | None = None
+        self._hooks: list = []
+
+    def __enter__(self) -> "FakeQuantization":
+        for layer, axis in _weighted_layers(self.model):
+            parametrize.register_parametrization(layer, "weight", _WeightGrid(axis, self.bits))
+        self._hooks = [self.model.register_forward_pre_hook(lambda module, args: (self._fake(0, args[0]),))]
+        self._hooks += [point.register_forward_hook(lambda module, args, output, i=i: self._fake(i, output))
+                        for i, point in enumerate(_activation_points(self.model), start=1)]
+        self.calibrate()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for hook in self._hooks:
+            hook.remove()
+        for layer, _ in _weighted_layers(self.model):
+            parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
+
+    def _fake(self, index: int, tensor: torch.Tensor) -> torch.Tensor:
+        if self._observed is not None:  # calibrating: the float activations, as ONNX Runtime's calibrator sees them
+            low, high = self._observed.get(index, (np.inf, -np.inf))
+            self._observed[index] = (min(low, float(tensor.min())), max(high, float(tensor.max())))
+            return tensor
+        scale, zero = self.ranges[index]
+        return torch.fake_quantize_per_tensor_affine(tensor, scale, zero, -128, 127)
+
+    @torch.no_grad()
+    def calibrate(self) -> None:
+        """Set every activation's range from the calibration clips, the weights as they are now (eval mode)."""
+        self._observed = {}
+        try:
+            for start in range(0, len(self.calibration), 64):
+                self.model(self.calibration[start:start + 64])
+            self.ranges = {i: _int8_range(*bounds) for i, bounds in self._observed.items()}
+        finally:
+            self._observed = None
+
+
+def quantization_aware_training(model: nn.Module, inputs: QuantizationInputs, bits: int) -> dict:
+    """Fine-tune ``model`` (BatchNorm already folded; in place) through :class:`FakeQuantization` of the deployed
+    scheme at ``bits``-bit weights, and leave its weights on the grid. Returns what the fine-tuning did.
+
+    Cross-entropy on the split's training clips, Adam, cosine decay to zero; the activation ranges are recalibrated
+    at the start of each epoch; the model stays in eval mode (folded BatchNorm has no statistics left to update;
+    dropout off); the last epoch is kept, so no validation clip chooses. The file is then calibrated again by ONNX
+    Runtime on the same clips, as a post-training variant is.
+    """
+    config = inputs.qat
+    if config is None or inputs.training is None:
+        raise ValueError("quantization-aware training needs the training clips and a QATConfig")
+    x_train, y_train = inputs.training
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    model.eval()
+    x, y = torch.from_numpy(np.ascontiguousarray(x_train)).unsqueeze(1), torch.from_numpy(y_train).long()
+    steps = max(1, int(np.ceil(len(x) / config.batch_size)))
+    history = []
+    with FakeQuantization(model, bits, inputs.calibration) as simulated:
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps)
+        for epoch in range(config.epochs):
+            if epoch:
+                simulated.calibrate()
+            order = torch.randperm(len(x), generator=generator)
+            total, correct = 0.0, 0
+            for step in range(steps):
+                index = order[step * config.batch_size:(step + 1) * config.batch_size]
+                logits = model(x[index])
+                loss = F.cross_entropy(logits, y[index])
+                if not torch.isfinite(loss):
+                    raise RuntimeError(f"quantization-aware training diverged (loss {float(loss)}): lower "
+                                       "qat_learning_rate")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                total += float(loss.detach()) * len(index)
+                correct += int((logits.argmax(1) == y[index]).sum())
+            history.append({"train_loss": round(total / len(x), 5),
+                            "train_accuracy": round(100.0 * correct / len(x), 3)})
+    return {**config.key(), "train_clips": int(len(x)), "history": history}
+
+
+def _full_integer(bits: int, qat: bool) -> Callable[[QuantizationInputs, Path], dict]:
+    """A full-integer TFLite variant with ``bits``-bit weights, post-training or (``qat``) after
+    quantization-aware training: the folded model's weights on the grid, exported, calibrated by ONNX Runtime
+    (static QDQ, full 8 bits) and written by :func:`edge_audio.tflite.onnx_to_tflite`."""
+
+    def apply(inputs: QuantizationInputs, out: Path) -> dict:
+        from .runtimes.tflm import tflm_arena
+        from .tflite import onnx_to_tflite
+
+        model = fold_batchnorm(inputs.model)
+        fine_tuning = quantization_aware_training(model, inputs, bits) if qat else None
+        round_to_weight_grid(model, bits)
+        source = out.with_name(TFLITE_SOURCE_GRAPH)
+        with tempfile.TemporaryDirectory(prefix="edge-audio-grid-") as scratch:
+            grid = export_to_onnx(model, Path(scratch) / "grid.onnx", input_shape=(1, *inputs.calibration.shape[1:]))
+            quantize_onnx_static(grid, source, inputs.calibration, inputs.calibration_method, per_channel=True,
+                                 reduce_range=False)
+        onnx_to_tflite(source, out, weight_bits=bits)
+        return {"format": "TFLite full-integer", "activations": "int8", "input": "int8", "output": "int8",
+                "weights": f"int{bits}, per output channel (convolutions), per tensor (fully connected)",
+                "weight_bits": bits, "training": "quantization-aware" if qat else "post-training",
+                **({"qat": fine_tuning} if qat else {}),
+                "reduce_range": False, "calibration_method": inputs.calibration_method,
+                "calibration_clips": len(inputs.calibration), "source_graph": source.name, "tflm": tflm_arena(out)}
+    return apply
+
+
 def _openvino_bf16(inputs: QuantizationInputs, out: Path) -> dict:
     openvino = RUNTIMES["openvino"]
     shutil.copyfile(inputs.fp32_onnx, out)
@@ -381,6 +594,14 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("tflite_int8", "litert", True, True, "full-integer TFLite (int8 weights, activations, input "
            "and output) from the static QDQ graph, run in LiteRT (XNNPACK)", _tflite_int8, full_integer_tflite=True,
            ram_graph="source"),
+    Method("tflite_int4", "litert", True, True, "full-integer TFLite with 4-bit weights (packed int4) and int8 "
+           "activations, post-training", _full_integer(4, qat=False), full_integer_tflite=True, ram_graph="source",
+           weight_bits=4),
+    Method("qat_int8", "litert", True, True, "full-integer TFLite (int8) after quantization-aware fine-tuning",
+           _full_integer(8, qat=True), full_integer_tflite=True, ram_graph="source", trains=True),
+    Method("qat_int4", "litert", True, True, "full-integer TFLite with 4-bit weights after quantization-aware "
+           "fine-tuning", _full_integer(4, qat=True), full_integer_tflite=True, ram_graph="source", weight_bits=4,
+           trains=True),
     Method("openvino_bf16", "openvino", False, False, "the FP32 ONNX file run by OpenVINO in bf16 (on a CPU "
            "with AVX-512 BF16 or AMX); its twin is the same file in OpenVINO with FP32 pinned", _openvino_bf16,
            precision="bf16"),

@@ -133,18 +133,31 @@ def _quantization(scale, zero_point, axis: int = 0) -> schema.QuantizationParame
     return params
 
 
-def _symmetric_int8(weights: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 of ``weights``: one scale per slice along ``axis`` (None: one for the tensor)."""
-    if axis is None:
-        peak = np.array([np.abs(weights).max()])
-        scale = np.where(peak > 0, peak / 127.0, 1.0)
-        return np.clip(np.round(weights / scale[0]), -127, 127).astype(np.int8), scale
-    moved = np.moveaxis(weights, axis, 0).reshape(weights.shape[axis], -1)
+#: The weight bit widths written: int8, or int4 packed two to a byte (TFLite's ``INT4``, low nibble first).
+WEIGHT_BITS = (8, 4)
+
+
+def symmetric_levels(weights: np.ndarray, axis: int | None, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric ``bits``-bit integer levels of ``weights`` in ``[-(2^(bits-1) - 1), 2^(bits-1) - 1]`` and their
+    scales (the largest magnitude maps to the top level): one scale per slice along ``axis`` (None: one for the
+    tensor). The one weight grid of the package: :func:`edge_audio.quantize.round_to_weight_grid` puts a PyTorch
+    model's weights on it, so a model whose weights already lie on it is written exactly."""
+    top = 2 ** (bits - 1) - 1
+    moved = weights.reshape(1, -1) if axis is None else np.moveaxis(weights, axis, 0).reshape(weights.shape[axis], -1)
     peak = np.abs(moved).max(axis=1)
-    scale = np.where(peak > 0, peak / 127.0, 1.0)
+    scale = np.where(peak > 0, peak / top, 1.0)
     shape = [1] * weights.ndim
-    shape[axis] = -1
-    return np.clip(np.round(weights / scale.reshape(shape)), -127, 127).astype(np.int8), scale
+    if axis is not None:
+        shape[axis] = -1
+    return np.clip(np.round(weights / scale.reshape(shape)), -top, top).astype(np.int8), scale
+
+
+def _packed_int4(levels: np.ndarray) -> np.ndarray:
+    """int4 levels packed two to a byte in row-major order, the first in the low nibble (TFLite's layout)."""
+    flat = levels.reshape(-1).astype(np.uint8) & 0x0F
+    if flat.size % 2:
+        flat = np.append(flat, np.uint8(0))
+    return (flat[0::2] | (flat[1::2] << 4)).astype(np.uint8)
 
 
 class _Graph:
@@ -208,8 +221,8 @@ def _nhwc(shape: tuple) -> list[int]:
 class _Converter:
     """Walks the compute nodes of a :class:`_Graph` and writes the TFLite operators."""
 
-    def __init__(self, graph: _Graph, precision: str):
-        self.graph, self.precision = graph, precision
+    def __init__(self, graph: _Graph, precision: str, weight_bits: int = 8):
+        self.graph, self.precision, self.weight_bits = graph, precision, weight_bits
         self.writer = _Writer(precision)
         self.index: dict[str, int] = {}  # float activation name -> TFLite tensor index
         self.params: dict[str, tuple[float, int]] = {}  # float activation name -> int8 params used
@@ -241,13 +254,15 @@ class _Converter:
             return [self.writer.tensor(f"{name}/weights", values.shape, schema.TensorType.FLOAT32,
                                        values.astype(np.float32)),
                     self.writer.tensor(f"{name}/bias", bias.shape, schema.TensorType.FLOAT32, bias)]
-        quantized, scales = _symmetric_int8(values, axis)
+        levels, scales = symmetric_levels(values, axis, self.weight_bits)
         bias_scales = self.params[input_name][0] * scales
         bias_q = np.round(bias / np.broadcast_to(bias_scales, bias.shape)).astype(np.int64)
         if np.abs(bias_q).max(initial=0) >= 2 ** 31:
             raise ConversionError(f"bias of {name!r} does not fit int32 at scale input x weight")
         quant_axis = 0 if axis is None else axis
-        return [self.writer.tensor(f"{name}/weights", values.shape, schema.TensorType.INT8, quantized,
+        dtype, data = ((schema.TensorType.INT4, _packed_int4(levels)) if self.weight_bits == 4
+                       else (schema.TensorType.INT8, levels))
+        return [self.writer.tensor(f"{name}/weights", values.shape, dtype, data,
                                    _quantization(scales, np.zeros(scales.size, np.int64), quant_axis)),
                 self.writer.tensor(f"{name}/bias", bias.shape, schema.TensorType.INT32, bias_q.astype(np.int32),
                                    _quantization(bias_scales, np.zeros(np.size(bias_scales), np.int64)))]
@@ -419,9 +434,10 @@ class _Converter:
         self._dense(node, np.ascontiguousarray(self.graph.constants[node.input[1]].T), None)
 
 
-def onnx_to_tflite(onnx_path: str | os.PathLike, tflite_path: str | os.PathLike) -> Path:
-    """Write the ONNX model at ``onnx_path`` as a TFLite model at ``tflite_path``: full-integer INT8 from a static
-    QDQ graph, FP32 from a float graph (see the module docstring); written atomically, returns the path.
+def onnx_to_tflite(onnx_path: str | os.PathLike, tflite_path: str | os.PathLike, weight_bits: int = 8) -> Path:
+    """Write the ONNX model at ``onnx_path`` as a TFLite model at ``tflite_path``: full-integer from a static QDQ
+    graph (int8 activations, weights of ``weight_bits``: 8, or 4 packed), FP32 from a float graph (see the module
+    docstring); written atomically, returns the path.
 
     Raises :class:`ConversionError` naming an operator the converter does not handle, and
     :class:`~edge_audio.errors.ModelFileError` when ``onnx_path`` is not a readable ONNX model.
@@ -431,6 +447,10 @@ def onnx_to_tflite(onnx_path: str | os.PathLike, tflite_path: str | os.PathLike)
         model = onnx.load(str(onnx_path))
     except Exception as exc:  # onnx raises DecodeError, OSError, ...: the file is not a model
         raise ModelFileError(f"{onnx_path} is not a readable ONNX model ({type(exc).__name__})") from None
+    if weight_bits not in WEIGHT_BITS:
+        raise ValueError(f"weight_bits must be one of {WEIGHT_BITS}, got {weight_bits}")
     graph = _Graph(model)
     precision = "int8" if graph.quant else "float32"
-    return atomic_write_bytes(tflite_path, _Converter(graph, precision).convert())
+    if precision == "float32" and weight_bits != 8:
+        raise ConversionError(f"{onnx_path} is a float graph: {weight_bits}-bit weights need a static QDQ graph")
+    return atomic_write_bytes(tflite_path, _Converter(graph, precision, weight_bits).convert())

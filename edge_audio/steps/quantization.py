@@ -38,7 +38,8 @@ from ..memory import device_memory
 from ..metrics import classification_metrics
 from ..settings import Settings
 from ..profile import compare_latency, runtime_latency
-from ..quantize import METHODS, QuantizationInputs, calibration_set, check_methods, layer_sensitivity
+from ..quantize import (METHODS, QATConfig, QuantizationInputs, calibration_set, check_methods,
+                        layer_sensitivity)
 from ..records import VariantRecord, holds_artifact, make_record, publish_artifact, with_fields
 from ..results import upsert_results
 from ..stats import interval_text, paired_difference, pooled
@@ -87,6 +88,7 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
            "calibration": {"clips": settings.calibration_size, "method": settings.calibration_method,
                            "seed": settings.seed},
            "reduce_range": reduce_range, "version": QUANT_VERSION,
+           **({"qat": _qat_config(settings).key()} if method.trains else {}),
            "versions": {n: library[n] for n in ("torch", "onnx", "onnxruntime", "ai-edge-litert", "tflite-micro",
                                                 "openvino")}}
 
@@ -94,11 +96,12 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
         model = run.load_model()
         fp32 = FP32Model(export.file("model.onnx"), export.file("fp32.pth"))
         onnx_session(fp32.onnx)  # an unusable FP32 file is named here, not deep inside the quantizer
-        x_train, _ = data.features.select(run.split.train_folds)
+        x_train, y_train = data.features.select(run.split.train_folds)
         calibration = calibration_set(x_train, settings.calibration_size, seed=settings.seed)
         artifact = folder / f"variant{method.suffix}"
-        settings_used = method.apply(QuantizationInputs(model, fp32.onnx, calibration, settings.calibration_method,
-                                                        reduce_range), artifact)
+        settings_used = method.apply(QuantizationInputs(
+            model, fp32.onnx, calibration, settings.calibration_method, reduce_range,
+            **({"training": (x_train, y_train), "qat": _qat_config(settings)} if method.trains else {})), artifact)
         twin_file = runtime.twin(fp32, folder)
         sessions = {"variant": runtime.session(artifact, method.precision, settings.latency_threads),
                     "twin": runtime.session(twin_file, "fp32", settings.latency_threads)}
@@ -113,6 +116,10 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
                 "twin": evaluations["twin"]}
 
     return cached(data.layout.cache / "quantized", key, quantize, name=f"{run.spec['name']}-{method_name}")
+
+
+def _qat_config(settings: Settings) -> QATConfig:
+    return QATConfig(settings.qat_epochs, settings.qat_learning_rate, settings.batch_size, settings.seed)
 
 
 def _timing(variant: CacheEntry, fp32: FP32Model, method_name: str, data: PreparedData,
@@ -195,6 +202,7 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
     shared = {k: fp32[k] for k in SHARED_FIELDS if k in fp32}
     return make_record(VariantRecord, **{
         **shared, "variant": method.name, "method": method.name, "reduce_range": reduce_range,
+        "weight_bits": method.weight_bits if method.int8_weights else 32,
         "runtime": method.runtime, "precision": method.precision, "int8_weights": method.int8_weights,
         "int8_activations": method.int8_activations, "full_integer_tflite": method.full_integer_tflite,
         "accuracy": test["accuracy"], "accuracy_std": test["fold_std"], "test": test,
