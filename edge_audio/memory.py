@@ -10,7 +10,10 @@ overlaps its own (the scheme of TFLite Micro's ``GreedyMemoryPlanner``). ``live_
 no planner can beat: the most bytes alive at one step. ``scratch_bytes`` estimates the largest per-operator
 scratch buffer of an INT8 convolution in CMSIS-NN (the im2col buffer of ``arm_convolve_s8``: 2 x input channels
 x kernel height x kernel width int16 values; depthwise: 1x); FP32 graphs are counted without scratch.
-``peak_ram_bytes`` = arena + scratch. Model inputs count (the runtime holds them in the arena); weights do not
+``peak_ram_bytes`` = arena + scratch. A model whose weights are packed below 8 bits (int4) has each weighted
+operator's weights unpacked to int8 into the arena while it runs (TensorFlow Lite Micro's kernels request that
+scratch buffer): with ``unpacked_weights`` each becomes one more tensor of the plan, alive for its operator only,
+16-byte aligned as TFLite Micro places it. Model inputs count (the runtime holds them in the arena); weights do not
 (they stay in flash).
 
 **Quantize/dequantize pairs are what a deployment fuses**: in a QDQ graph, ``QuantizeLinear`` and
@@ -38,6 +41,8 @@ CONVOLUTIONS = ("Conv", "ConvInteger", "QLinearConv")
 #: An activation right after one of PRODUCERS, read by nothing else, is computed in place by every runtime.
 FUSED_ACTIVATIONS = ("Relu", "Clip")
 PRODUCERS = ("Conv", "Gemm", "MatMul", "ConvInteger", "QLinearConv")
+#: Operators whose second input is a weight tensor (the input normalisation is a depthwise convolution once written).
+WEIGHTED = ("Conv", "Gemm", "MatMul", "BatchNormalization")
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,13 @@ def _element_bytes(elem_type: int) -> int:
     return int(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize)
 
 
-def activations(model: onnx.ModelProto, full_integer: bool = False
+def activations(model: onnx.ModelProto, full_integer: bool = False, unpacked_weights: bool = False
                 ) -> tuple[list[Activation], list[onnx.NodeProto], dict[str, tuple]]:
     """The activation tensors of ``model`` (batch 1) with their deployed sizes and lifetimes, the operators in
     execution order (quantize/dequantize fused away), and every tensor's shape. ``full_integer`` counts every
     float activation at one byte: the same graph deployed with INT8 activations (an estimate for an FP32 graph
-    that has not been quantized, as in the search)."""
+    that has not been quantized, as in the search). ``unpacked_weights`` adds each weighted operator's weights
+    unpacked to int8, alive for that operator only (see the module docstring)."""
     model = static_batch(model)
     graph = model.graph
     types = {v.name: v.type.tensor_type for v in [*graph.input, *graph.value_info, *graph.output]}
@@ -133,6 +139,13 @@ def activations(model: onnx.ModelProto, full_integer: bool = False
             element = 1
         size = int(np.prod(shapes[stored], dtype=np.int64)) * element
         tensors.append(Activation(name, size, max(first, 0), last))
+    if unpacked_weights:
+        weights = _weight_shapes(model)
+        for node in operators:
+            if node.op_type in WEIGHTED and len(node.input) > 1 and node.input[1] in weights:
+                size = int(np.prod(weights[node.input[1]], dtype=np.int64))
+                tensors.append(Activation(f"{node.output[0]}/unpacked weights", -(-size // 16) * 16,
+                                          step[id(node)], step[id(node)]))
     return tensors, operators, shapes
 
 
@@ -173,15 +186,16 @@ def _conv_scratch(node: onnx.NodeProto, shapes: dict[str, tuple], int8: bool) ->
     return (1 if depthwise else 2) * channels_in * weight[2] * weight[3] * 2
 
 
-def memory_report(path: str | os.PathLike, full_integer: bool = False) -> dict:
+def memory_report(path: str | os.PathLike, full_integer: bool = False, unpacked_weights: bool = False) -> dict:
     """Flash and peak RAM of the ONNX model at ``path`` (see the module docstring for what each number counts);
-    ``full_integer`` estimates the RAM of the graph deployed with INT8 activations (see :func:`activations`)."""
+    ``full_integer`` estimates the RAM of the graph deployed with INT8 activations, ``unpacked_weights`` counts
+    weights stored below 8 bits unpacked while their operator runs (see :func:`activations`)."""
     path = Path(path)
     try:
         model = onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError, OSError, ...: the file is not a model
         raise ModelFileError(f"{path} is not a readable ONNX model ({type(exc).__name__})") from None
-    tensors, operators, shapes = activations(model, full_integer)
+    tensors, operators, shapes = activations(model, full_integer, unpacked_weights)
     graph = model.graph
     quantized_inputs = {node.output[0] for node in graph.node if node.op_type == "DequantizeLinear"}
     scratch = max([_conv_scratch(node, {**shapes, **_weight_shapes(model)},
@@ -204,11 +218,11 @@ def _weight_shapes(model: onnx.ModelProto) -> dict[str, tuple]:
     return shapes
 
 
-def device_memory(path: str | os.PathLike, flash_bytes: int | None = None) -> dict:
+def device_memory(path: str | os.PathLike, flash_bytes: int | None = None, unpacked_weights: bool = False) -> dict:
     """The record fields of a deployed model's memory: ``memory`` (the whole :func:`memory_report`),
     ``peak_ram_bytes`` and ``flash_bytes`` (``flash_bytes`` overrides the file's bytes, for a variant deployed as
-    another file than the graph counted)."""
-    report = memory_report(path)
+    another file than the graph counted; ``unpacked_weights`` for one whose weights are packed below 8 bits)."""
+    report = memory_report(path, unpacked_weights=unpacked_weights)
     if flash_bytes is not None:
         report["flash_bytes"] = int(flash_bytes)
     return {"memory": report, "peak_ram_bytes": report["peak_ram_bytes"], "flash_bytes": report["flash_bytes"]}

@@ -193,7 +193,7 @@ _PARAMETERS = (
               "logs/nas_study.db", "None or a storage URL", _optional_text, chapters=("02", "04")),
     # quantization
     Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
-                          "openvino_bf16"],
+                          "tflite_int4", "qat_int4", "openvino_bf16"],
               "compression methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic, "
               "tflite_int8, tflite_int4, qat_int8, qat_int4, openvino_bf16, openvino_int8",
               ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list,

@@ -208,6 +208,49 @@ def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
 
 
 @house_style
+def plot_bit_widths(rows: list) -> plt.Figure:
+    """Test accuracy (95% interval) against weight bits, one panel per model (two a row): FP32, then post-training
+    (solid) and quantization-aware (dashed) full-integer TFLite at each bit width the run has
+    (:func:`edge_audio.steps.quantization.bit_widths`)."""
+    if not rows:
+        fig, ax = plt.subplots(figsize=(12, 1.5))
+        ax.text(0.5, 0.5, "No full-integer TFLite variant ran (methods: add tflite_int8, tflite_int4, qat_int8, "
+                "qat_int4)", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    models = list(dict.fromkeys(row.model for row in rows))
+    columns = min(2, len(models))
+    lines = int(np.ceil(len(models) / columns))
+    fig, axes = plt.subplots(lines, columns, figsize=(12, 3.6 * lines), squeeze=False)
+    for ax, model in zip(axes.flat, models):
+        mine = [row for row in rows if row.model == model]
+        fp32 = mine[0].ptq["fp32"]
+        labels = ["FP32", *(f"int{row.bits}" for row in mine)]
+        for kind, style, color in (("ptq", "-", "tab:blue"), ("qat", "--", "tab:orange")):
+            points = [(0, fp32["accuracy"], fp32["test"]["ci95"])] + [
+                (i, getattr(row, kind)["accuracy"], getattr(row, kind)["test"]["ci95"])
+                for i, row in enumerate(mine, start=1) if getattr(row, kind) is not None]
+            if len(points) < 2:
+                continue
+            xs, ys, cis = zip(*points)
+            shift = 0.04 if kind == "qat" else -0.04
+            ax.errorbar(np.array(xs) + shift, ys, yerr=[[max(0.0, y - low) for y, (low, _) in zip(ys, cis)],
+                                                        [max(0.0, high - y) for y, (_, high) in zip(ys, cis)]],
+                        fmt="o" + style, color=color, capsize=4, markersize=6,
+                        label={"ptq": "post-training", "qat": "quantization-aware"}[kind])
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set(title=model, xlabel="weights", ylabel="test accuracy (%)")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(loc="lower left")
+    for ax in list(axes.flat)[len(models):]:
+        ax.set_visible(False)
+    fig.suptitle(f"Accuracy against weight bits, full-integer TFLite ({rows[0].ptq['test']['n']} test clips, "
+                 "95% intervals)")
+    fig.tight_layout()
+    return fig
+
+
+@house_style
 def plot_latency_bars(records: list[dict]) -> plt.Figure:
     """Batch-1 latency of each compressed variant beside its FP32 twin timed in the same runtime, one panel per
     runtime the variants run in (ONNX Runtime, PyTorch, LiteRT, OpenVINO), grouped by model."""

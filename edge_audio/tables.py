@@ -160,6 +160,20 @@ def distillation_table(pairs: Sequence[tuple[dict, dict, dict]]) -> pd.DataFrame
                                        "Distilled 95%", "Distilled against labels only"]).set_index("Model")
 
 
+def bit_width_table(rows: Sequence) -> pd.DataFrame:
+    """Chapter 3's *bits x model* view (:func:`edge_audio.steps.quantization.bit_widths`): per model and weight bit
+    width, the file's size, post-training and quantization-aware TFLite each against FP32 on the same test clips,
+    and QAT against PTQ, each as its verdict at the margin with the difference and its 95% interval."""
+    frame = pd.DataFrame([{
+        "Model": row.model, "Weights": f"int{row.bits}", "Size (kB)": round(row.ptq["size_bytes"] / 1e3, 1),
+        "PTQ against FP32": accuracy_verdict(row.ptq["paired"]["test"]),
+        "QAT against FP32": "" if row.qat is None else accuracy_verdict(row.qat["paired"]["test"]),
+        "QAT against PTQ": "" if row.qat_against_ptq is None else accuracy_verdict(row.qat_against_ptq)}
+        for row in rows], columns=["Model", "Weights", "Size (kB)", "PTQ against FP32", "QAT against FP32",
+                                   "QAT against PTQ"])
+    return frame.set_index(["Model", "Weights"])
+
+
 def fold_views(records: list[dict]) -> list:
     """Under k-fold, each record's test accuracy on every fold (one row per fold, one column per model, at most
     :data:`MAX_COLUMNS` models a view); under holdout nothing: its one test fold is what every other table shows."""

@@ -64,7 +64,7 @@ BOOK_RUN = ["-p", "protocol", "kfold", "-p", "sample_rate", "8000", "-p", "durat
             "-p", "seeds", "[0, 1]", "-p", "search_seeds", "[0, 1]", "-p", "latency_runs", "5",
             "-p", "calibration_size", "10",
             "-p", "model_configs", "[{name: mini, channels: [8, 16], fc_size: 16}, {name: mini2, channels: [8, 16, 32]}]",
-            "-p", "methods", "[ort_static, tflite_int8, pytorch_dynamic]",
+            "-p", "methods", "[ort_static, tflite_int8, qat_int4, pytorch_dynamic]",
             "-p", "nas_population", "2", "-p", "nas_generations", "1", "-p", "proxy_epochs", "1",
             "-p", "min_accuracy", "0", "-p", "distill_students", "1"]
 

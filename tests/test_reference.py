@@ -35,7 +35,7 @@ def test_pipeline_config_is_the_tables_book_values():
 
 
 def test_unknown_notebook_pipeline_parameter_is_a_clear_error():
-    with pytest.raises(ParameterError, match=r"unknown parameter 'epoch' \(did you mean epochs\?\)"):
+    with pytest.raises(ParameterError, match=r"unknown parameter 'epoch' \(did you mean epochs"):
         NotebookPipeline(epoch=3)
 
 

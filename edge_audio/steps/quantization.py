@@ -230,7 +230,7 @@ def _memory(method, artifact: Path, fp32_onnx: Path, settings_used: dict, size: 
     Micro's arena beside the planner's estimate."""
     graph = {"artifact": lambda: artifact, "fp32": lambda: fp32_onnx,
              "source": lambda: artifact.with_name(settings_used["source_graph"])}[method.ram_graph]()
-    fields = device_memory(graph, flash_bytes=size)
+    fields = device_memory(graph, flash_bytes=size, unpacked_weights=method.weight_bits < 8)
     if "tflm" in settings_used:
         tflm = settings_used["tflm"]
         fields["memory"]["tflm"] = {**tflm, "planner_difference_percent": round(
@@ -388,14 +388,87 @@ def chapter_values(results: list[QuantizationResult], deployable: dict, data: Pr
     return values
 
 
-def report_figures(results: list[QuantizationResult], layout) -> dict[str, object]:
+@dataclass(frozen=True)
+class BitWidth:
+    """One model's full-integer TFLite variants at one weight bit width: post-training (``ptq``) and, when it ran,
+    quantization-aware (``qat``), each record paired with FP32 on the test clips, and ``qat_against_ptq``, the
+    paired difference QAT - PTQ on the same clips (:func:`edge_audio.stats.paired_difference`)."""
+
+    model: str
+    bits: int
+    ptq: dict
+    qat: dict | None
+    qat_against_ptq: dict | None
+
+    @property
+    def ptq_loss(self) -> float:
+        """Points PTQ lost against FP32 on the test clips (negative: it gained)."""
+        return self.ptq["fp32"]["accuracy"] - self.ptq["accuracy"]
+
+    @property
+    def recovered(self) -> float | None:
+        """The share of PTQ's loss that QAT won back (1: all of it), or None without QAT or without a loss."""
+        if self.qat is None or self.ptq_loss <= 0:
+            return None
+        return (self.qat["accuracy"] - self.ptq["accuracy"]) / self.ptq_loss
+
+
+def bit_widths(results: list[QuantizationResult], margin: float) -> list[BitWidth]:
+    """Every (model, weight bit width) with a post-training full-integer TFLite variant (``tflite_int8``,
+    ``tflite_int4``), widest first, with its quantization-aware twin (``qat_int8``, ``qat_int4``) when it ran."""
+    records = [r.record for r in results if r.record is not None and r.record["full_integer_tflite"]]
+    rows = []
+    for model in dict.fromkeys(r["model"] for r in records):
+        for bits in sorted({r["weight_bits"] for r in records if r["model"] == model}, reverse=True):
+            same = [r for r in records if r["model"] == model and r["weight_bits"] == bits]
+            ptq = next((r for r in same if not METHODS[r["method"]].trains), None)
+            qat = next((r for r in same if METHODS[r["method"]].trains), None)
+            if ptq is None:
+                continue
+            rows.append(BitWidth(model, bits, ptq, qat,
+                                 None if qat is None else paired_difference(qat["test"], ptq["test"], margin)))
+    return rows
+
+
+def bit_width_values(rows: list[BitWidth], qat_epochs: int) -> dict:
+    """What chapter 3's *Bits* section quotes: per bit width how many models PTQ makes resolvably less accurate than
+    FP32, the widest bit width where that happens, how many of those losses QAT won back by at least half
+    (resolvably: QAT better than PTQ), what the extra epochs alone did at 8 bits, and the int4 files' size."""
+    widths = sorted({row.bits for row in rows}, reverse=True)
+    worse = {bits: [row for row in rows if row.bits == bits and row.ptq["paired"]["test"]["verdict"] == "worse"]
+             for bits in widths}
+    lossy = [row for row in rows if row.ptq["paired"]["test"]["verdict"] == "worse" and row.qat is not None]
+    won_back = [row for row in lossy if row.qat_against_ptq["verdict"] == "better" and row.recovered >= 0.5]
+    qat8 = [row.qat["paired"]["test"]["verdict"] for row in rows if row.bits == 8 and row.qat is not None]
+    by_model = {(row.model, row.bits): row.ptq for row in rows}
+    ratios = [by_model[(m, 8)]["size_bytes"] / by_model[(m, 4)]["size_bytes"] for m, bits in by_model
+              if bits == 4 and (m, 8) in by_model and by_model[(m, 8)]["params"] > 50_000]
+    return {
+        "bits_ptq_worse": "; ".join(f"at {bits} bits, {len(worse[bits])} of "
+                                    f"{counted(sum(r.bits == bits for r in rows), 'model')}" for bits in widths)
+                          or "no full-integer TFLite variant ran",
+        "bits_first_resolvable": next((f"{bits} bits" for bits in widths if worse[bits]),
+                                      "none of the bit widths run"),
+        "qat_lossy": counted(len(lossy), "model"), "qat_won_back": len(won_back),
+        "qat8_better": qat8.count("better"), "qat8_runs": counted(len(qat8), "model"),
+        "int4_min_ratio": round(min(ratios), 2) if ratios else "n/a (no int8 and int4 pair over 50k parameters)",
+        "qat_epochs_counted": counted(qat_epochs, "epoch"),
+        "int4_ram_growth": round(max(by_model[(m, 4)]["peak_ram_bytes"] / by_model[(m, 8)]["peak_ram_bytes"]
+                                     for m, bits in by_model if bits == 4 and (m, 8) in by_model), 2)
+                           if any(bits == 4 and (m, 8) in by_model for m, bits in by_model) else "n/a",
+    }
+
+
+def report_figures(results: list[QuantizationResult], layout, widths: list[BitWidth]) -> dict[str, object]:
     """Chapter 3's figures, drawn once and written under ``reports/``: every variant against its FP32 twin
-    (``quantization_comparison.png``) and the latencies (``quantization_latency.png``)."""
+    (``quantization_comparison.png``), the latencies (``quantization_latency.png``) and accuracy against weight
+    bits (``bit_widths.png``, from :func:`bit_widths`)."""
     records = [r.record for r in results if r.record is not None]
     return {"quantization_comparison": plots.save_figure(plots.plot_quantization_comparison(records),
                                                          layout.reports / "quantization_comparison.png"),
             "quantization_latency": plots.save_figure(plots.plot_latency_bars(records),
-                                                      layout.reports / "quantization_latency.png")}
+                                                      layout.reports / "quantization_latency.png"),
+            "bit_widths": plots.save_figure(plots.plot_bit_widths(widths), layout.reports / "bit_widths.png")}
 
 
 def state_recommendations(results: list[QuantizationResult], claims: Claims) -> pd.DataFrame:
