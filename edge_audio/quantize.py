@@ -72,6 +72,7 @@ from .runtimes import RUNTIMES, open_model
 from .runtimes.onnxruntime import onnx_session
 from .runtimes.pytorch import DYNAMIC_LINEAR, quantize_dynamic_linear, save_checkpoint
 from .storage import atomic_write_bytes
+from .train import optimizer_step
 
 CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                        "percentile": CalibrationMethod.Percentile}
@@ -517,13 +518,8 @@ def quantization_aware_training(model: nn.Module, inputs: QuantizationInputs, bi
                 index = order[step * config.batch_size:(step + 1) * config.batch_size]
                 logits = model(x[index])
                 loss = F.cross_entropy(logits, y[index])
-                if not torch.isfinite(loss):
-                    raise RuntimeError(f"quantization-aware training diverged (loss {float(loss)}): lower "
-                                       "qat_learning_rate")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
+                optimizer_step(loss, optimizer, schedule, f"quantization-aware training diverged at epoch "
+                               f"{epoch + 1}, step {step + 1}", "qat_learning_rate")
                 total += float(loss.detach()) * len(index)
                 correct += int((logits.argmax(1) == y[index]).sum())
             history.append({"train_loss": round(total / len(x), 5),

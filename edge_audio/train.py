@@ -218,6 +218,18 @@ class Distillation:
         return {"teacher": self.teacher, "temperature": self.temperature, "weight": self.weight}
 
 
+def optimizer_step(loss: torch.Tensor, optimizer, scheduler, where: str, remedy: str) -> None:
+    """One step of ``optimizer`` and ``scheduler`` on ``loss``; a NaN or infinite loss stops first with
+    :class:`TrainingDiverged` (``"<where> (loss nan): lower <remedy>"``), so nothing after it is checkpointed or
+    cached."""
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"{where} (loss {float(loss.detach())}): lower {remedy}")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+
+
 def distillation_loss(logits: torch.Tensor, teacher_probabilities: torch.Tensor, temperature: float) -> torch.Tensor:
     """``T^2 * KL(teacher || student)`` at temperature ``T``, averaged over the batch (``teacher_probabilities``
     are the teacher's softmax at the same temperature)."""
@@ -356,14 +368,8 @@ def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, 
                 if soft is not None:
                     loss = (1 - distillation.weight) * loss + distillation.weight * distillation_loss(
                         logits, soft, distillation.temperature)
-            if not torch.isfinite(loss):  # never checkpointed, never cached
-                raise TrainingDiverged(f"training {spec['name']} diverged at epoch {state['epoch'] + 1}, step "
-                                       f"{step + 1} (loss {float(loss.detach())}): lower learning_rate, or check "
-                                       "the features")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            optimizer_step(loss, optimizer, scheduler, f"training {spec['name']} diverged at epoch "
+                           f"{state['epoch'] + 1}, step {step + 1}", "learning_rate, or check the features")
             total_loss += float(loss.detach()) * len(yb)
             correct += int((logits.argmax(1) == yb).sum())
         val_metrics = evaluate(model, x_val, y_val, num_classes)
