@@ -93,11 +93,19 @@ def activations(model: onnx.ModelProto, full_integer: bool = False, unpacked_wei
         for name in node.input:
             read_by[name] = read_by.get(name, 0) + 1
 
+    def computed_by(name: str) -> onnx.NodeProto | None:
+        """The operator that computes ``name``, through any quantize/dequantize pair."""
+        node = producer.get(name)
+        while node is not None and node.op_type in FUSED:
+            node = producer.get(node.input[0])
+        return node
+
     def fused(node: onnx.NodeProto) -> bool:
-        """Quantize/dequantize, and an activation its producer computes in place (Conv + Relu)."""
+        """Quantize/dequantize, and an activation its producer computes in place (Conv + Relu; also when the
+        quantizer put a quantize/dequantize pair between them, as ONNX Runtime does for symmetric int16)."""
         if node.op_type in FUSED:
             return True
-        source = producer.get(node.input[0]) if node.input else None
+        source = computed_by(node.input[0]) if node.input else None
         return (node.op_type in FUSED_ACTIVATIONS and source is not None and source.op_type in PRODUCERS
                 and read_by.get(node.input[0], 0) == 1)
 

@@ -193,12 +193,12 @@ _PARAMETERS = (
               "logs/nas_study.db", "None or a storage URL", _optional_text, chapters=("02", "04")),
     # quantization
     Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
-                          "tflite_int4", "qat_int4", "openvino_bf16"],
+                          "tflite_int4", "tflite_int16x8", "qat_int4", "openvino_bf16"],
               "compression methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic, "
-              "tflite_int8, tflite_int4, qat_int8, qat_int4, openvino_bf16, openvino_int8",
+              "tflite_int8, tflite_int4, tflite_int16x8, qat_int8, qat_int4, openvino_bf16, openvino_int8",
               ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list,
               book=["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
-                    "tflite_int4", "qat_int8", "qat_int4", "openvino_bf16", "openvino_int8"]),
+                    "tflite_int4", "tflite_int16x8", "qat_int8", "qat_int4", "openvino_bf16", "openvino_int8"]),
     Parameter("qat_epochs", 2, "epochs of quantization-aware fine-tuning (qat_int8, qat_int4) on the training folds; "
               "the last epoch is kept (no validation clip chooses)", ("03",), "quantization",
               "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000), book=4),

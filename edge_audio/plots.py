@@ -209,8 +209,9 @@ def plot_quantization_comparison(records: list[dict]) -> plt.Figure:
 
 @house_style
 def plot_bit_widths(rows: list) -> plt.Figure:
-    """Test accuracy (95% interval) against weight bits, one panel per model (two a row): FP32, then post-training
-    (solid) and quantization-aware (dashed) full-integer TFLite at each bit width the run has
+    """Test accuracy (95% interval) against bit widths, one panel per model (two a row): FP32, then post-training
+    (solid) and quantization-aware (dashed) full-integer TFLite at each pair of weight and activation bits the run
+    has, most bits first
     (:func:`edge_audio.steps.quantization.bit_widths`)."""
     if not rows:
         fig, ax = plt.subplots(figsize=(12, 1.5))
@@ -225,7 +226,7 @@ def plot_bit_widths(rows: list) -> plt.Figure:
     for ax, model in zip(axes.flat, models):
         mine = [row for row in rows if row.model == model]
         fp32 = mine[0].ptq["fp32"]
-        labels = ["FP32", *(f"int{row.bits}" for row in mine)]
+        labels = ["FP32", *(row.label for row in mine)]
         for kind, style, color in (("ptq", "-", "tab:blue"), ("qat", "--", "tab:orange")):
             points = [(0, fp32["accuracy"], fp32["test"]["ci95"])] + [
                 (i, getattr(row, kind)["accuracy"], getattr(row, kind)["test"]["ci95"])
@@ -239,12 +240,12 @@ def plot_bit_widths(rows: list) -> plt.Figure:
                         fmt="o" + style, color=color, capsize=4, markersize=6,
                         label={"ptq": "post-training", "qat": "quantization-aware"}[kind])
         ax.set_xticks(range(len(labels)), labels)
-        ax.set(title=model, xlabel="weights", ylabel="test accuracy (%)")
+        ax.set(title=model, xlabel="bits of weights (w) and activations (a)", ylabel="test accuracy (%)")
         ax.grid(alpha=0.3)
     axes.flat[0].legend(loc="lower left")
     for ax in list(axes.flat)[len(models):]:
         ax.set_visible(False)
-    fig.suptitle(f"Accuracy against weight bits, full-integer TFLite ({rows[0].ptq['test']['n']} test clips, "
+    fig.suptitle(f"Accuracy against bit width, full-integer TFLite ({rows[0].ptq['test']['n']} test clips, "
                  "95% intervals)")
     fig.tight_layout()
     return fig

@@ -27,6 +27,8 @@
 * ``tflite_int4``: the same with 4-bit weights (per output channel for convolutions, per tensor for fully
   connected layers, packed two to a byte: TFLite's ``INT4``), post-training: the FP32 weights rounded to the
   4-bit grid (:func:`round_to_weight_grid`), then calibrated and written like ``tflite_int8``.
+* ``tflite_int16x8``: full-integer TFLite with int16 activations (symmetric) and int8 weights, TFLite's "16x8"
+  scheme, for models whose activations lose at 8 bits; int64 biases.
 * ``qat_int8``, ``qat_int4``: quantization-aware training (:func:`quantization_aware_training`): the model, with
   BatchNorm folded, fine-tuned on its split's training folds through fake quantization of the deployed scheme
   (per-channel symmetric 8- or 4-bit weights, asymmetric int8 activations at the points where the QDQ graph
@@ -124,6 +126,7 @@ class Method:
     precision: str = "int8"  # what the variant computes in
     ram_graph: str = "artifact"
     weight_bits: int = 8  # bits of a stored weight (for int8_weights methods)
+    activation_bits: int = 8  # bits of a stored activation (for full-integer methods: 8, or 16 for 16x8)
     trains: bool = False  # fine-tunes the model (its variant's cache key holds the QAT settings)
 
     @property
@@ -209,8 +212,9 @@ def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
                          nodes_to_quantize: list[str] | None = None, reduce_range: bool | None = None,
                          activations: str = "int8", quant_format: str = "qdq") -> Path:
     """Static INT8 of an FP32 ONNX model, calibrated on ``calibration``: signed INT8 weights, ``activations``
-    ``"int8"`` (S8S8, the default) or ``"uint8"`` (U8S8), in ``quant_format`` ``"qdq"`` (the default) or
-    ``"qoperator"`` (the latter two only for ``benchmarks/int8_findings.py``, which compares them).
+    ``"int8"`` (S8S8, the default), ``"int16"`` (symmetric, zero point 0: TFLite's 16x8 scheme) or ``"uint8"``
+    (U8S8), in ``quant_format`` ``"qdq"`` (the default) or ``"qoperator"`` (uint8 and qoperator only for
+    ``benchmarks/int8_findings.py``, which compares them).
 
     ``reduce_range`` quantizes weights to 7 bits; None (the default) turns it on exactly when the CPU has no INT8
     dot-product instruction (:func:`edge_audio.machine.cpu_int8_dot_product`). Measured here (AVX2 only): full
@@ -229,11 +233,12 @@ def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
             quantize_static(str(source), str(tmp_out), _CalibrationReader(calibration, input_name),
                             quant_format={"qdq": QuantFormat.QDQ, "qoperator": QuantFormat.QOperator}[quant_format],
                             per_channel=per_channel, reduce_range=reduce_range,
-                            activation_type={"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}[activations],
+                            activation_type={"int8": QuantType.QInt8, "uint8": QuantType.QUInt8,
+                                             "int16": QuantType.QInt16}[activations],
                             weight_type=QuantType.QInt8,
                             calibrate_method=CALIBRATION_METHODS[calibration_method],
                             nodes_to_quantize=nodes_to_quantize,
-                            extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+                            extra_options={"ActivationSymmetric": activations == "int16", "WeightSymmetric": True})
         _write_deployed(tmp_out, out_path)
     return out_path
 
@@ -431,22 +436,30 @@ def _activation_points(model: nn.Module) -> list[nn.Module]:
     return layers + [[m for m in model.modules() if isinstance(m, nn.Linear)][-1]]
 
 
-def _int8_range(low: float, high: float) -> tuple[float, int]:
-    """ONNX Runtime's asymmetric int8 scale and zero point of a MinMax range (which always holds zero)."""
+#: The integer levels of an activation: int8 asymmetric, int16 symmetric (ONNX Runtime's ranges for each).
+_ACTIVATION_LEVELS = {8: (-128, 127), 16: (-32767, 32767)}
+
+
+def _activation_range(low: float, high: float, bits: int) -> tuple[float, int]:
+    """ONNX Runtime's scale and zero point of a MinMax range (which always holds zero): asymmetric at 8 bits,
+    symmetric (zero point 0) at 16."""
     low, high = min(low, 0.0), max(high, 0.0)
-    scale = (high - low) / 255.0 if high > low else 1.0
-    return scale, int(round(-128 - low / scale))
+    if bits == 16:
+        low, high = -max(-low, high), max(-low, high)
+    first, last = _ACTIVATION_LEVELS[bits]
+    scale = (high - low) / (last - first) if high > low else 1.0
+    return scale, int(round(first - low / scale))
 
 
 class FakeQuantization:
     """The deployed scheme simulated on a PyTorch model (BatchNorm already folded), as a context manager: inside,
     its weights are seen through :func:`fake_quantized_weight` (straight-through gradients to the latent weights),
     and its input and every output of :func:`_activation_points` through asymmetric int8 fake quantization at the
-    ranges :meth:`calibrate` set (MinMax over the calibration clips: ONNX Runtime's rule). On exit the weights are
-    left on the ``bits``-bit grid and the model is plain again."""
+    ranges :meth:`calibrate` set (MinMax over the calibration clips: ONNX Runtime's rule), at ``activation_bits`` (8,
+    or 16 for 16x8). On exit the weights are left on the ``bits``-bit grid and the model is plain again."""
 
-    def __init__(self, model: nn.Module, bits: int, calibration: np.ndarray):
-        self.model, self.bits = model, bits
+    def __init__(self, model: nn.Module, bits: int, calibration: np.ndarray, activation_bits: int = 8):
+        self.model, self.bits, self.activation_bits = model, bits, activation_bits
         self.calibration = torch.from_numpy(np.ascontiguousarray(calibration))
         self.ranges: dict[int, tuple[float, int]] = {}
         self._observed: dict[int, tuple[float, float]] | None = None
@@ -473,7 +486,8 @@ class FakeQuantization:
             self._observed[index] = (min(low, float(tensor.min())), max(high, float(tensor.max())))
             return tensor
         scale, zero = self.ranges[index]
-        return torch.fake_quantize_per_tensor_affine(tensor, scale, zero, -128, 127)
+        low, high = _ACTIVATION_LEVELS[self.activation_bits]
+        return torch.fake_quantize_per_tensor_affine(tensor, scale, zero, low, high)
 
     @torch.no_grad()
     def calibrate(self) -> None:
@@ -482,7 +496,7 @@ class FakeQuantization:
         try:
             for start in range(0, len(self.calibration), 64):
                 self.model(self.calibration[start:start + 64])
-            self.ranges = {i: _int8_range(*bounds) for i, bounds in self._observed.items()}
+            self.ranges = {i: _activation_range(*bounds, self.activation_bits) for i, bounds in self._observed.items()}
         finally:
             self._observed = None
 
@@ -527,10 +541,11 @@ def quantization_aware_training(model: nn.Module, inputs: QuantizationInputs, bi
     return {**config.key(), "train_clips": int(len(x)), "history": history}
 
 
-def _full_integer(bits: int, qat: bool) -> Callable[[QuantizationInputs, Path], dict]:
-    """A full-integer TFLite variant with ``bits``-bit weights, post-training or (``qat``) after
-    quantization-aware training: the folded model's weights on the grid, exported, calibrated by ONNX Runtime
-    (static QDQ, full 8 bits) and written by :func:`edge_audio.tflite.onnx_to_tflite`."""
+def _full_integer(bits: int, qat: bool, activation_bits: int = 8) -> Callable[[QuantizationInputs, Path], dict]:
+    """A full-integer TFLite variant with ``bits``-bit weights and ``activation_bits``-bit activations,
+    post-training or (``qat``) after quantization-aware training: the folded model's weights on the grid, exported,
+    calibrated by ONNX Runtime (static QDQ, full 8-bit weights) and written by
+    :func:`edge_audio.tflite.onnx_to_tflite`."""
 
     def apply(inputs: QuantizationInputs, out: Path) -> dict:
         from .runtimes.tflm import tflm_arena
@@ -543,9 +558,11 @@ def _full_integer(bits: int, qat: bool) -> Callable[[QuantizationInputs, Path], 
         with tempfile.TemporaryDirectory(prefix="edge-audio-grid-") as scratch:
             grid = export_to_onnx(model, Path(scratch) / "grid.onnx", input_shape=(1, *inputs.calibration.shape[1:]))
             quantize_onnx_static(grid, source, inputs.calibration, inputs.calibration_method, per_channel=True,
-                                 reduce_range=False)
+                                 reduce_range=False, activations=f"int{activation_bits}")
         onnx_to_tflite(source, out, weight_bits=bits)
-        return {"format": "TFLite full-integer", "activations": "int8", "input": "int8", "output": "int8",
+        activations = f"int{activation_bits}"
+        return {"format": "TFLite full-integer", "activations": activations, "input": activations,
+                "output": activations,
                 "weights": f"int{bits}, per output channel (convolutions), per tensor (fully connected)",
                 "weight_bits": bits, "training": "quantization-aware" if qat else "post-training",
                 **({"qat": fine_tuning} if qat else {}),
@@ -593,6 +610,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("tflite_int4", "litert", True, True, "full-integer TFLite with 4-bit weights (packed int4) and int8 "
            "activations, post-training", _full_integer(4, qat=False), full_integer_tflite=True, ram_graph="source",
            weight_bits=4),
+    Method("tflite_int16x8", "litert", True, False, "full-integer TFLite with int16 activations and int8 weights "
+           "(TFLite's 16x8 scheme), post-training", _full_integer(8, qat=False, activation_bits=16),
+           full_integer_tflite=True, ram_graph="source", activation_bits=16),
     Method("qat_int8", "litert", True, True, "full-integer TFLite (int8) after quantization-aware fine-tuning",
            _full_integer(8, qat=True), full_integer_tflite=True, ram_graph="source", trains=True),
     Method("qat_int4", "litert", True, True, "full-integer TFLite with 4-bit weights after quantization-aware "

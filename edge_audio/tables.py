@@ -161,17 +161,17 @@ def distillation_table(pairs: Sequence[tuple[dict, dict, dict]]) -> pd.DataFrame
 
 
 def bit_width_table(rows: Sequence) -> pd.DataFrame:
-    """Chapter 3's *bits x model* view (:func:`edge_audio.steps.quantization.bit_widths`): per model and weight bit
-    width, the file's size, post-training and quantization-aware TFLite each against FP32 on the same test clips,
+    """Chapter 3's *bits x model* view (:func:`edge_audio.steps.quantization.bit_widths`): per model and bit widths
+    (``w4 a8``: 4-bit weights, 8-bit activations), the file's size, post-training and quantization-aware TFLite each against FP32 on the same test clips,
     and QAT against PTQ, each as its verdict at the margin with the difference and its 95% interval."""
     frame = pd.DataFrame([{
-        "Model": row.model, "Weights": f"int{row.bits}", "Size (kB)": round(row.ptq["size_bytes"] / 1e3, 1),
+        "Model": row.model, "Bits": row.label, "Size (kB)": round(row.ptq["size_bytes"] / 1e3, 1),
         "PTQ against FP32": accuracy_verdict(row.ptq["paired"]["test"]),
         "QAT against FP32": "" if row.qat is None else accuracy_verdict(row.qat["paired"]["test"]),
         "QAT against PTQ": "" if row.qat_against_ptq is None else accuracy_verdict(row.qat_against_ptq)}
-        for row in rows], columns=["Model", "Weights", "Size (kB)", "PTQ against FP32", "QAT against FP32",
+        for row in rows], columns=["Model", "Bits", "Size (kB)", "PTQ against FP32", "QAT against FP32",
                                    "QAT against PTQ"])
-    return frame.set_index(["Model", "Weights"])
+    return frame.set_index(["Model", "Bits"])
 
 
 def fold_views(records: list[dict]) -> list:

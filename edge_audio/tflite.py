@@ -22,6 +22,12 @@ ships with ``ai-edge-litert`` (the LiteRT runtime, 60 MB, which also runs it).
 A float graph gives an FP32 TFLite model (the INT8 model's twin in the same runtime), with ReLUs fused into the
 operator before them.
 
+**16x8** (from a QDQ graph whose activations are int16, symmetric: zero point 0): the same with int16 activation
+tensors and int64 biases, the scheme TFLite and TensorFlow Lite Micro run as "16x8".
+
+**4-bit weights** (``weight_bits=4``): the weights' levels in ``[-7, 7]`` (:func:`symmetric_levels`), stored as
+TFLite ``INT4``, packed two to a byte.
+
 **Layout.** ONNX is NCHW, TFLite NHWC: weights are transposed, and the input ``(1, 1, mels, frames)`` becomes
 ``(1, mels, frames, 1)`` (the same bytes). Operators: BatchNormalization (the input normalisation, as a 1x1
 depthwise convolution), Conv (standard and depthwise, stride 1, "same" padding), Relu, MaxPool and AveragePool
@@ -50,6 +56,11 @@ _VERSIONS = {"int8": {schema.BuiltinOperator.CONV_2D: 3, schema.BuiltinOperator.
                       schema.BuiltinOperator.FULLY_CONNECTED: 4, schema.BuiltinOperator.MAX_POOL_2D: 2,
                       schema.BuiltinOperator.AVERAGE_POOL_2D: 2, schema.BuiltinOperator.MEAN: 2,
                       schema.BuiltinOperator.RESHAPE: 1, schema.BuiltinOperator.RELU: 2},
+             # 16x8: int16 activations, int8 weights, int64 biases (TFLite's op_version rules for that signature)
+             "int16": {schema.BuiltinOperator.CONV_2D: 4, schema.BuiltinOperator.DEPTHWISE_CONV_2D: 5,
+                       schema.BuiltinOperator.FULLY_CONNECTED: 7, schema.BuiltinOperator.MAX_POOL_2D: 3,
+                       schema.BuiltinOperator.AVERAGE_POOL_2D: 3, schema.BuiltinOperator.MEAN: 3,
+                       schema.BuiltinOperator.RESHAPE: 1, schema.BuiltinOperator.RELU: 3},
              "float32": {}}
 _ALIGNMENT = 16
 
@@ -80,7 +91,7 @@ class _AlignedBuffer(schema.BufferT):
 class _Writer:
     """The TFLite model under construction: tensors, buffers, operators."""
 
-    precision: str  # "int8" or "float32"
+    precision: str  # "int8", "int16" (16x8: int16 activations) or "float32"
     tensors: list = field(default_factory=list)
     buffers: list = field(default_factory=lambda: [_AlignedBuffer()])  # buffer 0 is TFLite's empty sentinel
     operators: list = field(default_factory=list)
@@ -170,7 +181,8 @@ class _Graph:
         self.shapes = {v.name: tuple(d.dim_value for d in v.type.tensor_type.shape.dim)
                        for v in [*graph.input, *graph.value_info, *graph.output]}
         self.alias: dict[str, str] = {}  # a dequantized activation -> the float activation it stands for
-        self.quant: dict[str, tuple[float, int]] = {}  # a float activation -> its int8 (scale, zero point)
+        self.quant: dict[str, tuple[float, int]] = {}  # a float activation -> its (scale, zero point)
+        self.types: set[str] = set()  # the integer types activations are quantized to
         self.nodes: list[onnx.NodeProto] = []
         for node in graph.node:
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -180,9 +192,11 @@ class _Graph:
                 self.constants[node.output[0]] = self._dequantize(node, attrs)
             elif node.op_type == "QuantizeLinear":
                 scale, zero = (self.constants[name] for name in node.input[1:3])
-                if zero.dtype != np.int8 or scale.size != 1:
-                    raise ConversionError(f"activation {node.input[0]!r} is quantized to {zero.dtype} "
-                                          f"with {scale.size} scales; full-integer TFLite needs int8, one scale")
+                if scale.size != 1 or not (zero.dtype == np.int8 or (zero.dtype == np.int16 and int(zero) == 0)):
+                    raise ConversionError(f"activation {node.input[0]!r} is quantized to {zero.dtype} (zero point "
+                                          f"{zero.ravel()[:1]}) with {scale.size} scales; full-integer TFLite needs "
+                                          "int8, or int16 with zero point 0, and one scale")
+                self.types.add(np.dtype(zero.dtype).name)
                 self.quant[self.resolve(node.input[0])] = (float(scale), int(zero))
                 self.alias[node.output[0]] = self.resolve(node.input[0])
             elif node.op_type == "DequantizeLinear":
@@ -238,10 +252,11 @@ class _Converter:
         else:
             params = self.params[like] if like is not None else self.graph.quant.get(name)
             if params is None:
-                raise ConversionError(f"activation {name!r} has no int8 quantization in the graph "
+                raise ConversionError(f"activation {name!r} has no quantization in the graph "
                                       "(was the model quantized with ONNX Runtime's static QDQ flow?)")
             self.params[name] = params
-            index = self.writer.tensor(name, shape, schema.TensorType.INT8, quantization=_quantization(*params))
+            dtype = schema.TensorType.INT16 if self.precision == "int16" else schema.TensorType.INT8
+            index = self.writer.tensor(name, shape, dtype, quantization=_quantization(*params))
         self.index[name] = index
         return index
 
@@ -257,14 +272,16 @@ class _Converter:
         levels, scales = symmetric_levels(values, axis, self.weight_bits)
         bias_scales = self.params[input_name][0] * scales
         bias_q = np.round(bias / np.broadcast_to(bias_scales, bias.shape)).astype(np.int64)
-        if np.abs(bias_q).max(initial=0) >= 2 ** 31:
+        wide = self.precision == "int16"  # 16x8 kernels take int64 biases
+        if not wide and np.abs(bias_q).max(initial=0) >= 2 ** 31:
             raise ConversionError(f"bias of {name!r} does not fit int32 at scale input x weight")
         quant_axis = 0 if axis is None else axis
         dtype, data = ((schema.TensorType.INT4, _packed_int4(levels)) if self.weight_bits == 4
                        else (schema.TensorType.INT8, levels))
         return [self.writer.tensor(f"{name}/weights", values.shape, dtype, data,
                                    _quantization(scales, np.zeros(scales.size, np.int64), quant_axis)),
-                self.writer.tensor(f"{name}/bias", bias.shape, schema.TensorType.INT32, bias_q.astype(np.int32),
+                self.writer.tensor(f"{name}/bias", bias.shape, schema.TensorType.INT64 if wide else schema.TensorType.INT32,
+                                   bias_q if wide else bias_q.astype(np.int32),
                                    _quantization(bias_scales, np.zeros(np.size(bias_scales), np.int64)))]
 
     # -- operators -------------------------------------------------------------------------------------------
@@ -278,7 +295,7 @@ class _Converter:
 
     def convert(self) -> bytes:
         graph = self.graph
-        if self.precision == "int8" and graph.input not in graph.quant:
+        if self.precision != "float32" and graph.input not in graph.quant:
             raise ConversionError("the graph's input is not quantized: not a static QDQ graph")
         first = self.activation(graph.input)
         for node in graph.nodes:
@@ -378,7 +395,7 @@ class _Converter:
         if sorted(int(a) % 4 for a in axes) != [2, 3]:
             raise ConversionError(f"ReduceMean {node.name}: only the global average over (H, W) is converted")
         output = self.graph.resolve(node.output[0])
-        if self.precision == "int8" and output not in self.graph.quant:
+        if self.precision != "float32" and output not in self.graph.quant:
             # ONNX Runtime quantizes after the reshape that follows; the reshape keeps the values
             readers = [n for n in self.graph.nodes if n.op_type in ("Reshape", "Flatten")
                        and self.graph.resolve(n.input[0]) == output]
@@ -437,7 +454,8 @@ class _Converter:
 def onnx_to_tflite(onnx_path: str | os.PathLike, tflite_path: str | os.PathLike, weight_bits: int = 8) -> Path:
     """Write the ONNX model at ``onnx_path`` as a TFLite model at ``tflite_path``: full-integer from a static QDQ
     graph (int8 activations, weights of ``weight_bits``: 8, or 4 packed), FP32 from a float graph (see the module
-    docstring); written atomically, returns the path.
+    docstring), its activations int8 or, from a graph quantized to int16 with zero point 0, int16 (TFLite's 16x8
+    scheme, int64 biases); written atomically, returns the path.
 
     Raises :class:`ConversionError` naming an operator the converter does not handle, and
     :class:`~edge_audio.errors.ModelFileError` when ``onnx_path`` is not a readable ONNX model.
@@ -450,7 +468,9 @@ def onnx_to_tflite(onnx_path: str | os.PathLike, tflite_path: str | os.PathLike,
     if weight_bits not in WEIGHT_BITS:
         raise ValueError(f"weight_bits must be one of {WEIGHT_BITS}, got {weight_bits}")
     graph = _Graph(model)
-    precision = "int8" if graph.quant else "float32"
+    if len(graph.types) > 1:
+        raise ConversionError(f"{onnx_path} quantizes activations to {sorted(graph.types)}: one type per model")
+    precision = graph.types.pop() if graph.types else "float32"
     if precision == "float32" and weight_bits != 8:
         raise ConversionError(f"{onnx_path} is a float graph: {weight_bits}-bit weights need a static QDQ graph")
     return atomic_write_bytes(tflite_path, _Converter(graph, precision, weight_bits).convert())

@@ -55,7 +55,7 @@ def deployed(tmp_path_factory):
     fp32 = export_to_onnx(model, folder / "m.onnx", input_shape=(1, 1, *SHAPE))
     calibration = _clips(30)[:, None]
     files = {}
-    for name in ("tflite_int8", "tflite_int4"):
+    for name in ("tflite_int8", "tflite_int4", "tflite_int16x8"):
         (folder / name).mkdir()
         out = folder / name / "variant.tflite"
         used = METHODS[name].apply(QuantizationInputs(model, fp32, calibration, "minmax", False), out)
@@ -77,6 +77,21 @@ def test_int4_weights_are_packed_two_to_a_byte(deployed):
     assert files["tflite_int4"][1]["training"] == "post-training" and METHODS["tflite_int4"].weight_bits == 4
 
 
+def test_16x8_means_int16_activations_int8_weights_and_int64_biases(deployed):
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, _, files = deployed
+    interpreter = Interpreter(model_path=str(files["tflite_int16x8"][0]))
+    interpreter.allocate_tensors()
+    details = interpreter.get_tensor_details()
+    assert interpreter.get_input_details()[0]["dtype"] == interpreter.get_output_details()[0]["dtype"] == np.int16
+    assert {np.dtype(t["dtype"]) for t in details if t["name"].endswith("/weights")} == {np.dtype(np.int8)}
+    assert {np.dtype(t["dtype"]) for t in details if t["name"].endswith("/bias")} == {np.dtype(np.int64)}
+    activations = [t for t in details if t["name"] and not t["name"].endswith(("/weights", "/bias", "/axes",
+                                                                                "/shape"))]
+    assert activations and all(np.dtype(t["dtype"]) == np.int16 and t["quantization"][1] == 0 for t in activations)
+
+
 def test_a_float_graph_cannot_be_written_with_int4_weights(deployed, tmp_path):
     model, _, _ = deployed
     fp32 = export_to_onnx(model, tmp_path / "m.onnx", input_shape=(1, 1, *SHAPE))
@@ -86,7 +101,7 @@ def test_a_float_graph_cannot_be_written_with_int4_weights(deployed, tmp_path):
         onnx_to_tflite(fp32, tmp_path / "m.tflite", weight_bits=2)
 
 
-@pytest.mark.parametrize("method", ["tflite_int8", "tflite_int4"])
+@pytest.mark.parametrize("method", ["tflite_int8", "tflite_int4", "tflite_int16x8"])
 def test_the_simulated_scheme_computes_what_the_deployed_file_computes(deployed, method):
     """FakeQuantization (what QAT trains through) and the file LiteRT runs agree to a few output quantization steps:
     the same weight levels, the same activation ranges, the same quantization points."""
@@ -96,7 +111,8 @@ def test_the_simulated_scheme_computes_what_the_deployed_file_computes(deployed,
     session = open_model(path)
     got = session.predict(clips)
     simulated = fold_batchnorm(model)
-    with FakeQuantization(simulated, METHODS[method].weight_bits, calibration), torch.no_grad():
+    with FakeQuantization(simulated, METHODS[method].weight_bits, calibration,
+                          METHODS[method].activation_bits), torch.no_grad():
         expected = simulated(torch.from_numpy(clips)).numpy()
     step = session.output["quantization"][0]
     assert np.abs(got - expected).max() <= 4 * step

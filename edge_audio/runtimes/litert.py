@@ -1,5 +1,5 @@
-"""LiteRT (XNNPACK): TFLite files, FP32 or full-integer (int8 input and output, quantized here with the tensors'
-own scales), one clip at a time, as a device runs them. The FP32 twin is the FP32 TFLite model of the same ONNX
+"""LiteRT (XNNPACK): TFLite files, FP32 or full-integer (int8 or, 16x8, int16 input and output, quantized here with
+the tensors' own scales), one clip at a time, as a device runs them. The FP32 twin is the FP32 TFLite model of the same ONNX
 graph (:func:`edge_audio.tflite.onnx_to_tflite`)."""
 from __future__ import annotations
 
@@ -39,16 +39,18 @@ class LiteRTSession:
 
     def _encode(self, batch: np.ndarray) -> np.ndarray:
         x = batch.reshape(self.input["shape"])
-        if self.input["dtype"] == np.int8:
+        dtype = np.dtype(self.input["dtype"])
+        if dtype.kind == "i":  # int8, or int16 (16x8): quantized with the input tensor's own scale
             scale, zero = self.input["quantization"]
-            x = np.clip(np.round(x / scale) + zero, -128, 127).astype(np.int8)
+            limits = np.iinfo(dtype)
+            x = np.clip(np.round(x / scale) + zero, limits.min, limits.max).astype(dtype)
         return x
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
         self.interpreter.set_tensor(self.input["index"], self._encode(batch))
         self.interpreter.invoke()
         y = self.interpreter.get_tensor(self.output["index"])
-        if self.output["dtype"] == np.int8:
+        if np.dtype(self.output["dtype"]).kind == "i":
             scale, zero = self.output["quantization"]
             return (y.astype(np.float32) - zero) * scale
         return y

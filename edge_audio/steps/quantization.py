@@ -390,15 +390,22 @@ def chapter_values(results: list[QuantizationResult], deployable: dict, data: Pr
 
 @dataclass(frozen=True)
 class BitWidth:
-    """One model's full-integer TFLite variants at one weight bit width: post-training (``ptq``) and, when it ran,
-    quantization-aware (``qat``), each record paired with FP32 on the test clips, and ``qat_against_ptq``, the
-    paired difference QAT - PTQ on the same clips (:func:`edge_audio.stats.paired_difference`)."""
+    """One model's full-integer TFLite variants at one pair of bit widths (weights, activations): post-training
+    (``ptq``) and, when it ran, quantization-aware (``qat``), each record paired with FP32 on the test clips, and
+    ``qat_against_ptq``, the paired difference QAT - PTQ on the same clips
+    (:func:`edge_audio.stats.paired_difference`)."""
 
     model: str
-    bits: int
+    bits: int  # of a weight
+    activation_bits: int
     ptq: dict
     qat: dict | None
     qat_against_ptq: dict | None
+
+    @property
+    def label(self) -> str:
+        """``w8 a8``, ``w4 a8``, ``w8 a16``: weight and activation bits."""
+        return f"w{self.bits} a{self.activation_bits}"
 
     @property
     def ptq_loss(self) -> float:
@@ -414,18 +421,22 @@ class BitWidth:
 
 
 def bit_widths(results: list[QuantizationResult], margin: float) -> list[BitWidth]:
-    """Every (model, weight bit width) with a post-training full-integer TFLite variant (``tflite_int8``,
-    ``tflite_int4``), widest first, with its quantization-aware twin (``qat_int8``, ``qat_int4``) when it ran."""
+    """Every (model, weight bits, activation bits) with a post-training full-integer TFLite variant
+    (``tflite_int16x8``, ``tflite_int8``, ``tflite_int4``), most bits first, with its quantization-aware twin
+    (``qat_int8``, ``qat_int4``) when it ran."""
     records = [r.record for r in results if r.record is not None and r.record["full_integer_tflite"]]
     rows = []
     for model in dict.fromkeys(r["model"] for r in records):
-        for bits in sorted({r["weight_bits"] for r in records if r["model"] == model}, reverse=True):
-            same = [r for r in records if r["model"] == model and r["weight_bits"] == bits]
+        mine = [r for r in records if r["model"] == model]
+        for bits, activation_bits in sorted({(METHODS[r["method"]].weight_bits, METHODS[r["method"]].activation_bits)
+                                             for r in mine}, key=lambda pair: -(pair[0] + pair[1])):
+            same = [r for r in mine if (METHODS[r["method"]].weight_bits,
+                                        METHODS[r["method"]].activation_bits) == (bits, activation_bits)]
             ptq = next((r for r in same if not METHODS[r["method"]].trains), None)
             qat = next((r for r in same if METHODS[r["method"]].trains), None)
             if ptq is None:
                 continue
-            rows.append(BitWidth(model, bits, ptq, qat,
+            rows.append(BitWidth(model, bits, activation_bits, ptq, qat,
                                  None if qat is None else paired_difference(qat["test"], ptq["test"], margin)))
     return rows
 
@@ -433,29 +444,29 @@ def bit_widths(results: list[QuantizationResult], margin: float) -> list[BitWidt
 def bit_width_values(rows: list[BitWidth], qat_epochs: int) -> dict:
     """What chapter 3's *Bits* section quotes: per bit width how many models PTQ makes resolvably less accurate than
     FP32, the widest bit width where that happens, how many of those losses QAT won back by at least half
-    (resolvably: QAT better than PTQ), what the extra epochs alone did at 8 bits, and the int4 files' size."""
-    widths = sorted({row.bits for row in rows}, reverse=True)
-    worse = {bits: [row for row in rows if row.bits == bits and row.ptq["paired"]["test"]["verdict"] == "worse"]
-             for bits in widths}
+    (resolvably: QAT better than PTQ), what the extra epochs alone did at 8 bits, and the int4 files' size and RAM
+    against int8's."""
+    labels = list(dict.fromkeys(row.label for row in rows))
+    worse = {label: [row for row in rows if row.label == label and row.ptq["paired"]["test"]["verdict"] == "worse"]
+             for label in labels}
     lossy = [row for row in rows if row.ptq["paired"]["test"]["verdict"] == "worse" and row.qat is not None]
     won_back = [row for row in lossy if row.qat_against_ptq["verdict"] == "better" and row.recovered >= 0.5]
-    qat8 = [row.qat["paired"]["test"]["verdict"] for row in rows if row.bits == 8 and row.qat is not None]
-    by_model = {(row.model, row.bits): row.ptq for row in rows}
-    ratios = [by_model[(m, 8)]["size_bytes"] / by_model[(m, 4)]["size_bytes"] for m, bits in by_model
-              if bits == 4 and (m, 8) in by_model and by_model[(m, 8)]["params"] > 50_000]
+    qat8 = [row.qat["paired"]["test"]["verdict"] for row in rows if row.label == "w8 a8" and row.qat is not None]
+    by_model = {(row.model, row.label): row.ptq for row in rows}
+    pairs = [(by_model[(m, "w8 a8")], by_model[(m, "w4 a8")]) for m, label in by_model
+             if label == "w4 a8" and (m, "w8 a8") in by_model]
+    ratios = [int8["size_bytes"] / int4["size_bytes"] for int8, int4 in pairs if int8["params"] > 50_000]
     return {
-        "bits_ptq_worse": "; ".join(f"at {bits} bits, {len(worse[bits])} of "
-                                    f"{counted(sum(r.bits == bits for r in rows), 'model')}" for bits in widths)
+        "bits_ptq_worse": "; ".join(f"{label}, {len(worse[label])} of "
+                                    f"{counted(sum(r.label == label for r in rows), 'model')}" for label in labels)
                           or "no full-integer TFLite variant ran",
-        "bits_first_resolvable": next((f"{bits} bits" for bits in widths if worse[bits]),
-                                      "none of the bit widths run"),
+        "bits_first_resolvable": next((label for label in labels if worse[label]), "none of the bit widths run"),
         "qat_lossy": counted(len(lossy), "model"), "qat_won_back": len(won_back),
         "qat8_better": qat8.count("better"), "qat8_runs": counted(len(qat8), "model"),
         "int4_min_ratio": round(min(ratios), 2) if ratios else "n/a (no int8 and int4 pair over 50k parameters)",
+        "int4_ram_growth": round(max(int4["peak_ram_bytes"] / int8["peak_ram_bytes"] for int8, int4 in pairs), 2)
+                           if pairs else "n/a",
         "qat_epochs_counted": counted(qat_epochs, "epoch"),
-        "int4_ram_growth": round(max(by_model[(m, 4)]["peak_ram_bytes"] / by_model[(m, 8)]["peak_ram_bytes"]
-                                     for m, bits in by_model if bits == 4 and (m, 8) in by_model), 2)
-                           if any(bits == 4 and (m, 8) in by_model for m, bits in by_model) else "n/a",
     }
 
 
@@ -530,7 +541,7 @@ def check(results: list[QuantizationResult], baselines: list[BaselineResult], de
         if r["method"].startswith("ort_static") or r["full_integer_tflite"]:  # INT8 weights and activations
             assert r["size_bytes"] < r["fp32"]["size_bytes"], f"{r['model']} ({r['method']}) is not smaller than FP32"
         if r["full_integer_tflite"]:  # it ran in TensorFlow Lite Micro, and the planner is within 5% of its arena
-            assert r["flash_bytes"] == r["size_bytes"] and r["int8_activations"], r["model"]
+            assert r["flash_bytes"] == r["size_bytes"] and r["quantization"]["activations"] in ("int8", "int16")
             assert abs(r["memory"]["tflm"]["planner_difference_percent"]) <= 5.0, (r["model"], r["memory"]["tflm"])
     # a recommended variant is never resolvably less accurate than FP32 on the validation clips, and resolvably faster
     for model, row in deploy.iterrows():
