@@ -41,8 +41,8 @@ CONVOLUTIONS = ("Conv", "ConvInteger", "QLinearConv")
 #: An activation right after one of PRODUCERS, read by nothing else, is computed in place by every runtime.
 FUSED_ACTIVATIONS = ("Relu", "Clip")
 PRODUCERS = ("Conv", "Gemm", "MatMul", "ConvInteger", "QLinearConv")
-#: Operators whose second input is a weight tensor (the input normalisation is a depthwise convolution once written).
-WEIGHTED = ("Conv", "Gemm", "MatMul", "BatchNormalization")
+#: Operators whose weights can be stored below 8 bits (the TFLite writer keeps the input normalisation's at 8).
+WEIGHTED = ("Conv", "Gemm", "MatMul")
 
 
 @dataclass(frozen=True)
@@ -70,13 +70,14 @@ def _element_bytes(elem_type: int) -> int:
     return int(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).itemsize)
 
 
-def activations(model: onnx.ModelProto, full_integer: bool = False, unpacked_weights: bool = False
+def activations(model: onnx.ModelProto, full_integer: bool = False, unpacked_weights: bool | list[bool] = False
                 ) -> tuple[list[Activation], list[onnx.NodeProto], dict[str, tuple]]:
     """The activation tensors of ``model`` (batch 1) with their deployed sizes and lifetimes, the operators in
     execution order (quantize/dequantize fused away), and every tensor's shape. ``full_integer`` counts every
     float activation at one byte: the same graph deployed with INT8 activations (an estimate for an FP32 graph
     that has not been quantized, as in the search). ``unpacked_weights`` adds each weighted operator's weights
-    unpacked to int8, alive for that operator only (see the module docstring)."""
+    unpacked to int8, alive for that operator only (see the module docstring): True for every one, or a list with
+    one entry per operator of :data:`WEIGHTED` in execution order (mixed precision)."""
     model = static_batch(model)
     graph = model.graph
     types = {v.name: v.type.tensor_type for v in [*graph.input, *graph.value_info, *graph.output]}
@@ -147,13 +148,16 @@ def activations(model: onnx.ModelProto, full_integer: bool = False, unpacked_wei
             element = 1
         size = int(np.prod(shapes[stored], dtype=np.int64)) * element
         tensors.append(Activation(name, size, max(first, 0), last))
-    if unpacked_weights:
-        weights = _weight_shapes(model)
-        for node in operators:
-            if node.op_type in WEIGHTED and len(node.input) > 1 and node.input[1] in weights:
-                size = int(np.prod(weights[node.input[1]], dtype=np.int64))
-                tensors.append(Activation(f"{node.output[0]}/unpacked weights", -(-size // 16) * 16,
-                                          step[id(node)], step[id(node)]))
+    layers = [node for node in operators if node.op_type in WEIGHTED]
+    unpacked = [unpacked_weights] * len(layers) if isinstance(unpacked_weights, bool) else list(unpacked_weights)
+    if len(unpacked) != len(layers):
+        raise ValueError(f"unpacked_weights names {len(unpacked)} layers, the graph has {len(layers)}")
+    weights = _weight_shapes(model)
+    for node, packed in zip(layers, unpacked):
+        if packed:
+            size = int(np.prod(weights[node.input[1]], dtype=np.int64))
+            tensors.append(Activation(f"{node.output[0]}/unpacked weights", -(-size // 16) * 16,
+                                      step[id(node)], step[id(node)]))
     return tensors, operators, shapes
 
 
@@ -194,7 +198,8 @@ def _conv_scratch(node: onnx.NodeProto, shapes: dict[str, tuple], int8: bool) ->
     return (1 if depthwise else 2) * channels_in * weight[2] * weight[3] * 2
 
 
-def memory_report(path: str | os.PathLike, full_integer: bool = False, unpacked_weights: bool = False) -> dict:
+def memory_report(path: str | os.PathLike, full_integer: bool = False,
+                  unpacked_weights: bool | list[bool] = False) -> dict:
     """Flash and peak RAM of the ONNX model at ``path`` (see the module docstring for what each number counts);
     ``full_integer`` estimates the RAM of the graph deployed with INT8 activations, ``unpacked_weights`` counts
     weights stored below 8 bits unpacked while their operator runs (see :func:`activations`)."""
@@ -226,7 +231,8 @@ def _weight_shapes(model: onnx.ModelProto) -> dict[str, tuple]:
     return shapes
 
 
-def device_memory(path: str | os.PathLike, flash_bytes: int | None = None, unpacked_weights: bool = False) -> dict:
+def device_memory(path: str | os.PathLike, flash_bytes: int | None = None,
+                  unpacked_weights: bool | list[bool] = False) -> dict:
     """The record fields of a deployed model's memory: ``memory`` (the whole :func:`memory_report`),
     ``peak_ram_bytes`` and ``flash_bytes`` (``flash_bytes`` overrides the file's bytes, for a variant deployed as
     another file than the graph counted; ``unpacked_weights`` for one whose weights are packed below 8 bits)."""

@@ -193,12 +193,18 @@ _PARAMETERS = (
               "logs/nas_study.db", "None or a storage URL", _optional_text, chapters=("02", "04")),
     # quantization
     Parameter("methods", ["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
-                          "tflite_int4", "tflite_int16x8", "qat_int4", "openvino_bf16"],
+                          "tflite_int4", "tflite_mixed", "tflite_int16x8", "qat_int4", "openvino_bf16"],
               "compression methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic, "
-              "tflite_int8, tflite_int4, tflite_int16x8, qat_int8, qat_int4, openvino_bf16, openvino_int8",
+              "tflite_int8, tflite_int4, tflite_mixed, tflite_int16x8, qat_int8, qat_int4, openvino_bf16, "
+              "openvino_int8",
               ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list,
               book=["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
-                    "tflite_int4", "tflite_int16x8", "qat_int8", "qat_int4", "openvino_bf16", "openvino_int8"]),
+                    "tflite_int4", "tflite_mixed", "tflite_int16x8", "qat_int8", "qat_int4", "openvino_bf16",
+                    "openvino_int8"]),
+    Parameter("mixed_weight_fraction", 0.75, "tflite_mixed's flash budget: the share of the 8-bit weights' bytes its "
+              "weights may keep (0.5: every layer at 4 bits; 1: every layer at 8); the layers least sensitive on the "
+              "calibration clips go to 4 bits first", ("03",), "quantization", "a number in [0.5, 1]",
+              lambda v: _is_number(v, 0.5, 1.0), convert=float),
     Parameter("qat_epochs", 2, "epochs of quantization-aware fine-tuning (qat_int8, qat_int4) on the training folds; "
               "the last epoch is kept (no validation clip chooses)", ("03",), "quantization",
               "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000), book=4),

@@ -1,4 +1,5 @@
-"""INT8 compression, measured by running the compressed model: the registry of methods and their implementations.
+"""Compression (8- and 4-bit weights, 8- and 16-bit activations, quantization-aware training), measured by running the
+compressed model: the registry of methods and their implementations.
 
 :data:`METHODS` is the one registry. A method has one name, used everywhere: in the ``methods`` parameter, as the
 ``variant`` of its records, in its file name (``models/<model>_<method>.onnx``) and in the plots.
@@ -27,6 +28,9 @@
 * ``tflite_int4``: the same with 4-bit weights (per output channel for convolutions, per tensor for fully
   connected layers, packed two to a byte: TFLite's ``INT4``), post-training: the FP32 weights rounded to the
   4-bit grid (:func:`round_to_weight_grid`), then calibrated and written like ``tflite_int8``.
+* ``tflite_mixed``: 4 or 8 bits per layer (:func:`layer_bits_for_budget`: the layers whose rounding to 4 bits
+  moves the outputs least on the calibration clips, per byte saved, until the weights fit
+  ``mixed_weight_fraction`` of their 8-bit bytes), int8 activations, post-training.
 * ``tflite_int16x8``: full-integer TFLite with int16 activations (symmetric) and int8 weights, TFLite's "16x8"
   scheme, for models whose activations lose at 8 bits; int64 biases.
 * ``qat_int8``, ``qat_int4``: quantization-aware training (:func:`quantization_aware_training`): the model, with
@@ -41,14 +45,15 @@ in the same runtime, with the same threads, as its FP32 twin (see :mod:`edge_aud
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import onnx
@@ -106,6 +111,7 @@ class QuantizationInputs:
     reduce_range: bool  # 7-bit weights (chosen from the CPU; see the module docstring)
     training: tuple[np.ndarray, np.ndarray] | None = None  # (clips, mels, frames) and their labels
     qat: QATConfig | None = None
+    options: dict = field(default_factory=dict)  # the values of the parameters the method reads (Method.options)
 
 
 @dataclass(frozen=True)
@@ -125,9 +131,11 @@ class Method:
     full_integer_tflite: bool = False  # a full-integer TFLite file: what a microcontroller runtime executes
     precision: str = "int8"  # what the variant computes in
     ram_graph: str = "artifact"
-    weight_bits: int = 8  # bits of a stored weight (for int8_weights methods)
+    weight_bits: int = 8  # bits of the narrowest stored weight (for int8_weights methods)
     activation_bits: int = 8  # bits of a stored activation (for full-integer methods: 8, or 16 for 16x8)
-    trains: bool = False  # fine-tunes the model (its variant's cache key holds the QAT settings)
+    trains: bool = False  # fine-tunes the model on the split's training clips (QAT)
+    options: tuple[str, ...] = ()  # the parameters it reads: their values enter its variant's cache key
+    bits: str = ""  # a full-integer method's bit widths: "w8 a8" (weights, activations); "w4/8 a8" per layer
 
     @property
     def suffix(self) -> str:
@@ -406,14 +414,62 @@ def fake_quantized_weight(weight: torch.Tensor, axis: int | None, bits: int) -> 
     return torch.fake_quantize_per_channel_affine(weight, scale, zeros, axis, -top, top)
 
 
+def _per_layer(model: nn.Module, bits: int | Sequence[int]) -> list[int]:
+    """``bits`` for every weighted layer of ``model``: one width for all, or a list with one per layer."""
+    layers = len(_weighted_layers(model))
+    per_layer = [bits] * layers if isinstance(bits, int) else list(bits)
+    if len(per_layer) != layers:
+        raise ValueError(f"{len(per_layer)} bit widths for {layers} weighted layers")
+    return per_layer
+
+
 @torch.no_grad()
-def round_to_weight_grid(model: nn.Module, bits: int) -> nn.Module:
+def round_to_weight_grid(model: nn.Module, bits: int | Sequence[int]) -> nn.Module:
     """``model`` (in place, returned) with every convolution's and fully connected layer's weights on the grid the
-    TFLite writer stores at ``bits`` bits, so that :func:`edge_audio.tflite.onnx_to_tflite` writes them exactly
-    (ONNX Runtime's 8-bit symmetric quantization in between keeps them: their largest magnitude maps to 127)."""
-    for layer, axis in _weighted_layers(model):
-        layer.weight.copy_(fake_quantized_weight(layer.weight, axis, bits))
+    TFLite writer stores at ``bits`` bits (one width, or one per layer), so that
+    :func:`edge_audio.tflite.onnx_to_tflite` writes them exactly (ONNX Runtime's 8-bit symmetric quantization in
+    between keeps them: their largest magnitude maps to 127)."""
+    for (layer, axis), width in zip(_weighted_layers(model), _per_layer(model, bits)):
+        layer.weight.copy_(fake_quantized_weight(layer.weight, axis, width))
     return model
+
+
+def _kl_from(reference: torch.Tensor, logits: torch.Tensor) -> float:
+    """Mean KL divergence of ``logits``' softmax from ``reference``'s, per clip."""
+    return float(F.kl_div(F.log_softmax(logits, 1), F.log_softmax(reference, 1), log_target=True,
+                          reduction="batchmean"))
+
+
+@torch.no_grad()
+def layer_bits_for_budget(model: nn.Module, calibration: np.ndarray, weight_fraction: float) -> dict:
+    """Mixed precision: which weighted layers of ``model`` (BatchNorm folded) take 4 bits so that the weights
+    keep at most ``weight_fraction`` of their 8-bit bytes, chosen by sensitivity on the calibration clips alone.
+
+    A layer's sensitivity is how far the model's outputs move (mean KL divergence from the FP32 outputs on the
+    calibration clips) when that layer alone is rounded to 4 bits, the others kept at 8. Layers go to 4 bits in
+    order of sensitivity per byte saved, least first, until the budget holds. Returns ``layer_bits`` (one per
+    layer, in order), ``sensitivity`` and the weights' bytes (8-bit, chosen, budget).
+    """
+    if not 0.5 <= weight_fraction <= 1.0:
+        raise ParameterError(f"mixed_weight_fraction must be in [0.5, 1] (0.5: every layer at 4 bits), "
+                             f"got {weight_fraction}")
+    clips = torch.from_numpy(np.ascontiguousarray(calibration))
+    reference = model.eval()(clips)
+    counts = [layer.weight.numel() for layer, _ in _weighted_layers(model)]
+    sensitivity = []
+    for index in range(len(counts)):
+        trial = round_to_weight_grid(copy.deepcopy(model), [4 if i == index else 8 for i in range(len(counts))])
+        sensitivity.append(_kl_from(reference, trial(clips)))
+    budget = weight_fraction * sum(counts)
+    bits = [8] * len(counts)
+    for index in sorted(range(len(counts)), key=lambda i: sensitivity[i] / (counts[i] / 2)):
+        if sum(n if b == 8 else n / 2 for n, b in zip(counts, bits)) <= budget:
+            break
+        bits[index] = 4
+    return {"layer_bits": bits, "sensitivity": [round(v, 6) for v in sensitivity],
+            "weight_bytes_int8": sum(counts), "weight_bytes": int(sum(n if b == 8 else -(-n // 2)
+                                                                      for n, b in zip(counts, bits))),
+            "weight_budget_bytes": int(budget)}
 
 
 class _WeightGrid(nn.Module):
@@ -458,7 +514,8 @@ class FakeQuantization:
     ranges :meth:`calibrate` set (MinMax over the calibration clips: ONNX Runtime's rule), at ``activation_bits`` (8,
     or 16 for 16x8). On exit the weights are left on the ``bits``-bit grid and the model is plain again."""
 
-    def __init__(self, model: nn.Module, bits: int, calibration: np.ndarray, activation_bits: int = 8):
+    def __init__(self, model: nn.Module, bits: int | Sequence[int], calibration: np.ndarray,
+                 activation_bits: int = 8):
         self.model, self.bits, self.activation_bits = model, bits, activation_bits
         self.calibration = torch.from_numpy(np.ascontiguousarray(calibration))
         self.ranges: dict[int, tuple[float, int]] = {}
@@ -466,8 +523,8 @@ class FakeQuantization:
         self._hooks: list = []
 
     def __enter__(self) -> "FakeQuantization":
-        for layer, axis in _weighted_layers(self.model):
-            parametrize.register_parametrization(layer, "weight", _WeightGrid(axis, self.bits))
+        for (layer, axis), width in zip(_weighted_layers(self.model), _per_layer(self.model, self.bits)):
+            parametrize.register_parametrization(layer, "weight", _WeightGrid(axis, width))
         self._hooks = [self.model.register_forward_pre_hook(lambda module, args: (self._fake(0, args[0]),))]
         self._hooks += [point.register_forward_hook(lambda module, args, output, i=i: self._fake(i, output))
                         for i, point in enumerate(_activation_points(self.model), start=1)]
@@ -541,31 +598,36 @@ def quantization_aware_training(model: nn.Module, inputs: QuantizationInputs, bi
     return {**config.key(), "train_clips": int(len(x)), "history": history}
 
 
-def _full_integer(bits: int, qat: bool, activation_bits: int = 8) -> Callable[[QuantizationInputs, Path], dict]:
-    """A full-integer TFLite variant with ``bits``-bit weights and ``activation_bits``-bit activations,
-    post-training or (``qat``) after quantization-aware training: the folded model's weights on the grid, exported,
-    calibrated by ONNX Runtime (static QDQ, full 8-bit weights) and written by
-    :func:`edge_audio.tflite.onnx_to_tflite`."""
+def _full_integer(bits: int | None, qat: bool = False,
+                  activation_bits: int = 8) -> Callable[[QuantizationInputs, Path], dict]:
+    """A full-integer TFLite variant with ``bits``-bit weights (None: per layer, by :func:`layer_bits_for_budget`
+    under the ``mixed_weight_fraction`` option) and ``activation_bits``-bit activations, post-training or (``qat``)
+    after quantization-aware training: the folded model's weights on the grid, exported, calibrated by ONNX Runtime
+    (static QDQ, full 8-bit weights) and written by :func:`edge_audio.tflite.onnx_to_tflite`."""
 
     def apply(inputs: QuantizationInputs, out: Path) -> dict:
         from .runtimes.tflm import tflm_arena
         from .tflite import onnx_to_tflite
 
         model = fold_batchnorm(inputs.model)
+        mixed = None if bits is not None else layer_bits_for_budget(model, inputs.calibration,
+                                                                    inputs.options["mixed_weight_fraction"])
+        layer_bits = _per_layer(model, bits if mixed is None else mixed["layer_bits"])
         fine_tuning = quantization_aware_training(model, inputs, bits) if qat else None
-        round_to_weight_grid(model, bits)
+        round_to_weight_grid(model, layer_bits)
         source = out.with_name(TFLITE_SOURCE_GRAPH)
         with tempfile.TemporaryDirectory(prefix="edge-audio-grid-") as scratch:
             grid = export_to_onnx(model, Path(scratch) / "grid.onnx", input_shape=(1, *inputs.calibration.shape[1:]))
             quantize_onnx_static(grid, source, inputs.calibration, inputs.calibration_method, per_channel=True,
                                  reduce_range=False, activations=f"int{activation_bits}")
-        onnx_to_tflite(source, out, weight_bits=bits)
+        onnx_to_tflite(source, out, weight_bits=layer_bits)
         activations = f"int{activation_bits}"
+        widths = "int4 or int8 by layer" if mixed else f"int{bits}"
         return {"format": "TFLite full-integer", "activations": activations, "input": activations,
                 "output": activations,
-                "weights": f"int{bits}, per output channel (convolutions), per tensor (fully connected)",
-                "weight_bits": bits, "training": "quantization-aware" if qat else "post-training",
-                **({"qat": fine_tuning} if qat else {}),
+                "weights": f"{widths}, per output channel (convolutions), per tensor (fully connected)",
+                "layer_bits": layer_bits, "training": "quantization-aware" if qat else "post-training",
+                **({"qat": fine_tuning} if qat else {}), **({"mixed": mixed} if mixed else {}),
                 "reduce_range": False, "calibration_method": inputs.calibration_method,
                 "calibration_clips": len(inputs.calibration), "source_graph": source.name, "tflm": tflm_arena(out)}
     return apply
@@ -593,6 +655,11 @@ def _ort_dynamic(inputs: QuantizationInputs, out: Path) -> dict:
     return {"weights": "int8", "activations": "dynamic"}
 
 
+#: The parameters quantization-aware training reads (with ``seed``, already in every variant's key).
+QAT_OPTIONS = ("qat_epochs", "qat_learning_rate", "batch_size")
+#: The bit widths of the full-integer methods, most bits first (chapter 3's order).
+BIT_WIDTHS = ("w8 a16", "w8 a8", "w4/8 a8", "w4 a8")
+
 #: Every quantization method, by its one name.
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("pytorch_dynamic", "pytorch", False, False,
@@ -606,18 +673,23 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            "quantized at run time", _ort_dynamic),
     Method("tflite_int8", "litert", True, True, "full-integer TFLite (int8 weights, activations, input "
            "and output) from the static QDQ graph, run in LiteRT (XNNPACK)", _tflite_int8, full_integer_tflite=True,
-           ram_graph="source"),
+           ram_graph="source", bits="w8 a8"),
     Method("tflite_int4", "litert", True, True, "full-integer TFLite with 4-bit weights (packed int4) and int8 "
-           "activations, post-training", _full_integer(4, qat=False), full_integer_tflite=True, ram_graph="source",
-           weight_bits=4),
+           "activations, post-training", _full_integer(4), full_integer_tflite=True, ram_graph="source",
+           weight_bits=4, bits="w4 a8"),
+    Method("tflite_mixed", "litert", True, True, "full-integer TFLite with 4 or 8 bits per layer, the least "
+           "sensitive layers at 4 until the weights fit mixed_weight_fraction of their 8-bit bytes; int8 activations, "
+           "post-training", _full_integer(None), full_integer_tflite=True, ram_graph="source", weight_bits=4,
+           options=("mixed_weight_fraction",), bits="w4/8 a8"),
     Method("tflite_int16x8", "litert", True, False, "full-integer TFLite with int16 activations and int8 weights "
-           "(TFLite's 16x8 scheme), post-training", _full_integer(8, qat=False, activation_bits=16),
-           full_integer_tflite=True, ram_graph="source", activation_bits=16),
+           "(TFLite's 16x8 scheme), post-training", _full_integer(8, activation_bits=16),
+           full_integer_tflite=True, ram_graph="source", activation_bits=16, bits="w8 a16"),
     Method("qat_int8", "litert", True, True, "full-integer TFLite (int8) after quantization-aware fine-tuning",
-           _full_integer(8, qat=True), full_integer_tflite=True, ram_graph="source", trains=True),
+           _full_integer(8, qat=True), full_integer_tflite=True, ram_graph="source", trains=True,
+           options=QAT_OPTIONS, bits="w8 a8"),
     Method("qat_int4", "litert", True, True, "full-integer TFLite with 4-bit weights after quantization-aware "
            "fine-tuning", _full_integer(4, qat=True), full_integer_tflite=True, ram_graph="source", weight_bits=4,
-           trains=True),
+           trains=True, options=QAT_OPTIONS, bits="w4 a8"),
     Method("openvino_bf16", "openvino", False, False, "the FP32 ONNX file run by OpenVINO in bf16 (on a CPU "
            "with AVX-512 BF16 or AMX); its twin is the same file in OpenVINO with FP32 pinned", _openvino_bf16,
            precision="bf16"),

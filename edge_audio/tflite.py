@@ -146,6 +146,8 @@ def _quantization(scale, zero_point, axis: int = 0) -> schema.QuantizationParame
 
 #: The weight bit widths written: int8, or int4 packed two to a byte (TFLite's ``INT4``, low nibble first).
 WEIGHT_BITS = (8, 4)
+#: The ONNX operators whose weights take a layer's bit width (the input normalisation's keep 8 bits).
+WEIGHTED_LAYERS = ("Conv", "Gemm", "MatMul")
 
 
 def symmetric_levels(weights: np.ndarray, axis: int | None, bits: int = 8) -> tuple[np.ndarray, np.ndarray]:
@@ -235,8 +237,9 @@ def _nhwc(shape: tuple) -> list[int]:
 class _Converter:
     """Walks the compute nodes of a :class:`_Graph` and writes the TFLite operators."""
 
-    def __init__(self, graph: _Graph, precision: str, weight_bits: int = 8):
-        self.graph, self.precision, self.weight_bits = graph, precision, weight_bits
+    def __init__(self, graph: _Graph, precision: str, layer_bits: list[int]):
+        self.graph, self.precision = graph, precision
+        self.layer_bits = iter(layer_bits)  # one per weighted layer (Conv, Gemm, MatMul), taken in graph order
         self.writer = _Writer(precision)
         self.index: dict[str, int] = {}  # float activation name -> TFLite tensor index
         self.params: dict[str, tuple[float, int]] = {}  # float activation name -> int8 params used
@@ -260,8 +263,8 @@ class _Converter:
         self.index[name] = index
         return index
 
-    def weights(self, name: str, values: np.ndarray, axis: int | None, input_name: str, bias: np.ndarray | None
-                ) -> list[int]:
+    def weights(self, name: str, values: np.ndarray, axis: int | None, input_name: str, bias: np.ndarray | None,
+                bits: int = 8) -> list[int]:
         """The weight (and bias) tensors of a convolution or fully connected layer."""
         channels = values.shape[axis if axis is not None else 0]
         bias = np.zeros(channels, np.float32) if bias is None else bias.astype(np.float32)
@@ -269,14 +272,14 @@ class _Converter:
             return [self.writer.tensor(f"{name}/weights", values.shape, schema.TensorType.FLOAT32,
                                        values.astype(np.float32)),
                     self.writer.tensor(f"{name}/bias", bias.shape, schema.TensorType.FLOAT32, bias)]
-        levels, scales = symmetric_levels(values, axis, self.weight_bits)
+        levels, scales = symmetric_levels(values, axis, bits)
         bias_scales = self.params[input_name][0] * scales
         bias_q = np.round(bias / np.broadcast_to(bias_scales, bias.shape)).astype(np.int64)
         wide = self.precision == "int16"  # 16x8 kernels take int64 biases
         if not wide and np.abs(bias_q).max(initial=0) >= 2 ** 31:
             raise ConversionError(f"bias of {name!r} does not fit int32 at scale input x weight")
         quant_axis = 0 if axis is None else axis
-        dtype, data = ((schema.TensorType.INT4, _packed_int4(levels)) if self.weight_bits == 4
+        dtype, data = ((schema.TensorType.INT4, _packed_int4(levels)) if bits == 4
                        else (schema.TensorType.INT8, levels))
         return [self.writer.tensor(f"{name}/weights", values.shape, dtype, data,
                                    _quantization(scales, np.zeros(scales.size, np.int64), quant_axis)),
@@ -319,7 +322,7 @@ class _Converter:
         self.writer.operator(schema.BuiltinOperator.RELU, [self.index[source]], [self.activation(output)])
 
     def _conv_like(self, node, source: str, weights: np.ndarray, bias: np.ndarray | None, groups: int,
-                   kernel: tuple[int, int], attrs: dict) -> None:
+                   kernel: tuple[int, int], attrs: dict, bits: int) -> None:
         if any(s != 1 for s in attrs.get("strides", [1, 1])) or any(d != 1 for d in attrs.get("dilations", [1, 1])):
             raise ConversionError(f"{node.op_type} {node.name}: only stride 1 and dilation 1 are converted")
         pads = list(attrs.get("pads", [0, 0, 0, 0]))
@@ -336,12 +339,12 @@ class _Converter:
         if groups > 1 and not depthwise:
             raise ConversionError(f"Conv {node.name}: grouped convolution ({groups} groups) is not converted")
         if depthwise:
-            tensors = self.weights(node.name, weights.transpose(1, 2, 3, 0), 3, source, bias)
+            tensors = self.weights(node.name, weights.transpose(1, 2, 3, 0), 3, source, bias, bits)
             options = schema.DepthwiseConv2DOptionsT()
             options.depthMultiplier, code = weights.shape[0] // groups, schema.BuiltinOperator.DEPTHWISE_CONV_2D
             kind = schema.BuiltinOptions.DepthwiseConv2DOptions
         else:
-            tensors = self.weights(node.name, weights.transpose(0, 2, 3, 1), 0, source, bias)
+            tensors = self.weights(node.name, weights.transpose(0, 2, 3, 1), 0, source, bias, bits)
             options, code = schema.Conv2DOptionsT(), schema.BuiltinOperator.CONV_2D
             kind = schema.BuiltinOptions.Conv2DOptions
         options.padding, options.strideH, options.strideW = padding, 1, 1
@@ -353,14 +356,15 @@ class _Converter:
         weights = self.graph.constants[node.input[1]]
         bias = self.graph.constants[node.input[2]] if len(node.input) > 2 and node.input[2] else None
         self._conv_like(node, self.source(node), weights, bias, attrs.get("group", 1), tuple(weights.shape[2:]),
-                        attrs)
+                        attrs, next(self.layer_bits))
 
     def _batchnormalization(self, node, attrs) -> None:
         gamma, beta, mean, var = (self.graph.constants[name] for name in node.input[1:5])
         scale = gamma / np.sqrt(var + attrs.get("epsilon", 1e-5))
         weights = scale.reshape(-1, 1, 1, 1).astype(np.float32)
+        # the input normalisation keeps 8 bits: one weight per channel, exact at any width
         self._conv_like(node, self.source(node), weights, (beta - mean * scale).astype(np.float32), len(scale),
-                        (1, 1), {})
+                        (1, 1), {}, 8)
 
     def _pool(self, node, attrs, code: int) -> None:
         kernel, strides = list(attrs["kernel_shape"]), list(attrs.get("strides", [1, 1]))
@@ -433,7 +437,7 @@ class _Converter:
             raise ConversionError(f"{node.op_type} {node.name}: only a 2-D input is converted")
         output, activation = self.fused_activation(self.graph.resolve(node.output[0]))
         out_index = self.activation(output)
-        tensors = self.weights(node.name, weights, None, source, bias)
+        tensors = self.weights(node.name, weights, None, source, bias, next(self.layer_bits))
         options = schema.FullyConnectedOptionsT()
         options.fusedActivationFunction = activation
         self.writer.operator(schema.BuiltinOperator.FULLY_CONNECTED, [self.index[source], *tensors], [out_index],
@@ -451,9 +455,11 @@ class _Converter:
         self._dense(node, np.ascontiguousarray(self.graph.constants[node.input[1]].T), None)
 
 
-def onnx_to_tflite(onnx_path: str | os.PathLike, tflite_path: str | os.PathLike, weight_bits: int = 8) -> Path:
+def onnx_to_tflite(onnx_path: str | os.PathLike, tflite_path: str | os.PathLike,
+                   weight_bits: int | list[int] = 8) -> Path:
     """Write the ONNX model at ``onnx_path`` as a TFLite model at ``tflite_path``: full-integer from a static QDQ
-    graph (int8 activations, weights of ``weight_bits``: 8, or 4 packed), FP32 from a float graph (see the module
+    graph (weights of ``weight_bits``: 8, or 4 packed; or a list, one per weighted layer (Conv, Gemm, MatMul) in
+    graph order: mixed precision; the input normalisation keeps 8), FP32 from a float graph (see the module
     docstring), its activations int8 or, from a graph quantized to int16 with zero point 0, int16 (TFLite's 16x8
     scheme, int64 biases); written atomically, returns the path.
 
@@ -465,12 +471,15 @@ def onnx_to_tflite(onnx_path: str | os.PathLike, tflite_path: str | os.PathLike,
         model = onnx.load(str(onnx_path))
     except Exception as exc:  # onnx raises DecodeError, OSError, ...: the file is not a model
         raise ModelFileError(f"{onnx_path} is not a readable ONNX model ({type(exc).__name__})") from None
-    if weight_bits not in WEIGHT_BITS:
-        raise ValueError(f"weight_bits must be one of {WEIGHT_BITS}, got {weight_bits}")
     graph = _Graph(model)
+    layers = sum(node.op_type in WEIGHTED_LAYERS for node in graph.nodes)
+    layer_bits = [weight_bits] * layers if isinstance(weight_bits, int) else list(weight_bits)
+    if len(layer_bits) != layers or any(bits not in WEIGHT_BITS for bits in layer_bits):
+        raise ValueError(f"weight_bits must be one of {WEIGHT_BITS}, or a list of them for the {layers} weighted "
+                         f"layers, got {weight_bits}")
     if len(graph.types) > 1:
         raise ConversionError(f"{onnx_path} quantizes activations to {sorted(graph.types)}: one type per model")
     precision = graph.types.pop() if graph.types else "float32"
-    if precision == "float32" and weight_bits != 8:
-        raise ConversionError(f"{onnx_path} is a float graph: {weight_bits}-bit weights need a static QDQ graph")
-    return atomic_write_bytes(tflite_path, _Converter(graph, precision, weight_bits).convert())
+    if precision == "float32" and set(layer_bits) - {8}:
+        raise ConversionError(f"{onnx_path} is a float graph: 4-bit weights need a static QDQ graph")
+    return atomic_write_bytes(tflite_path, _Converter(graph, precision, layer_bits).convert())

@@ -9,7 +9,8 @@ import torch
 
 from edge_audio.export import export_to_onnx, fold_batchnorm
 from edge_audio.models import LightweightCNN, spec_from_config, untrained_like_trained
-from edge_audio.quantize import (METHODS, FakeQuantization, QATConfig, QuantizationInputs,
+from edge_audio.errors import ParameterError
+from edge_audio.quantize import (METHODS, FakeQuantization, QATConfig, QuantizationInputs, layer_bits_for_budget,
                                  quantization_aware_training, round_to_weight_grid)
 from edge_audio.memory import memory_report
 from edge_audio.runtimes import open_model
@@ -55,10 +56,11 @@ def deployed(tmp_path_factory):
     fp32 = export_to_onnx(model, folder / "m.onnx", input_shape=(1, 1, *SHAPE))
     calibration = _clips(30)[:, None]
     files = {}
-    for name in ("tflite_int8", "tflite_int4", "tflite_int16x8"):
+    for name in ("tflite_int8", "tflite_int4", "tflite_int16x8", "tflite_mixed"):
         (folder / name).mkdir()
         out = folder / name / "variant.tflite"
-        used = METHODS[name].apply(QuantizationInputs(model, fp32, calibration, "minmax", False), out)
+        used = METHODS[name].apply(QuantizationInputs(model, fp32, calibration, "minmax", False,
+                                                      options={"mixed_weight_fraction": 0.75}), out)
         files[name] = (out, used)
     return model, calibration, files
 
@@ -70,8 +72,9 @@ def test_int4_weights_are_packed_two_to_a_byte(deployed):
     int8, int4 = (files[name][0] for name in ("tflite_int8", "tflite_int4"))
     graph = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(int4.read_bytes(), 0))
     weights = [t for t in graph.subgraphs[0].tensors if t.name.endswith(b"/weights")]
-    assert weights and all(t.type == schema.TensorType.INT4 for t in weights)
-    for tensor in weights:
+    # every layer's weights in int4 but the input normalisation's (one weight per channel, kept at 8 bits)
+    assert [t.type for t in weights] == [schema.TensorType.INT8] + [schema.TensorType.INT4] * (len(weights) - 1)
+    for tensor in weights[1:]:
         assert len(graph.buffers[tensor.buffer].data) == -(-int(np.prod(tensor.shape)) // 2)
     assert os.path.getsize(int4) < os.path.getsize(int8)
     assert files["tflite_int4"][1]["training"] == "post-training" and METHODS["tflite_int4"].weight_bits == 4
@@ -92,6 +95,34 @@ def test_16x8_means_int16_activations_int8_weights_and_int64_biases(deployed):
     assert activations and all(np.dtype(t["dtype"]) == np.int16 and t["quantization"][1] == 0 for t in activations)
 
 
+def test_mixed_precision_sends_the_least_sensitive_layers_to_4_bits_within_the_budget(deployed):
+    from ai_edge_litert import schema_py_generated as schema
+
+    _, _, files = deployed
+    path, used = files["tflite_mixed"]
+    mixed = used["mixed"]
+    bits, sensitivity = mixed["layer_bits"], mixed["sensitivity"]
+    assert used["layer_bits"] == bits and set(bits) == {4, 8}  # this model needs some layers at each width
+    assert mixed["weight_bytes"] <= mixed["weight_budget_bytes"] < mixed["weight_bytes_int8"]
+    graph = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(path.read_bytes(), 0))
+    written = [t.type for t in graph.subgraphs[0].tensors if t.name.endswith(b"/weights")][1:]
+    assert written == [schema.TensorType.INT4 if b == 4 else schema.TensorType.INT8 for b in bits]
+    sizes = [os.path.getsize(files[name][0]) for name in ("tflite_int4", "tflite_mixed", "tflite_int8")]
+    assert sizes == sorted(sizes) and len(set(sizes)) == 3
+
+
+def test_the_budget_decides_how_many_layers_take_4_bits():
+    model = fold_batchnorm(_model())
+    calibration = _clips(16)[:, None]
+    layers = len(_weighted(model))
+    assert layer_bits_for_budget(model, calibration, 1.0)["layer_bits"] == [8] * layers
+    assert layer_bits_for_budget(model, calibration, 0.5)["layer_bits"] == [4] * layers
+    counts = [sum(b == 4 for b in layer_bits_for_budget(model, calibration, f)["layer_bits"]) for f in (0.9, 0.7)]
+    assert 0 < counts[0] <= counts[1] < layers
+    with pytest.raises(ParameterError, match="mixed_weight_fraction"):
+        layer_bits_for_budget(model, calibration, 0.3)
+
+
 def test_a_float_graph_cannot_be_written_with_int4_weights(deployed, tmp_path):
     model, _, _ = deployed
     fp32 = export_to_onnx(model, tmp_path / "m.onnx", input_shape=(1, 1, *SHAPE))
@@ -101,7 +132,7 @@ def test_a_float_graph_cannot_be_written_with_int4_weights(deployed, tmp_path):
         onnx_to_tflite(fp32, tmp_path / "m.tflite", weight_bits=2)
 
 
-@pytest.mark.parametrize("method", ["tflite_int8", "tflite_int4", "tflite_int16x8"])
+@pytest.mark.parametrize("method", ["tflite_int8", "tflite_int4", "tflite_int16x8", "tflite_mixed"])
 def test_the_simulated_scheme_computes_what_the_deployed_file_computes(deployed, method):
     """FakeQuantization (what QAT trains through) and the file LiteRT runs agree to a few output quantization steps:
     the same weight levels, the same activation ranges, the same quantization points."""
@@ -111,7 +142,7 @@ def test_the_simulated_scheme_computes_what_the_deployed_file_computes(deployed,
     session = open_model(path)
     got = session.predict(clips)
     simulated = fold_batchnorm(model)
-    with FakeQuantization(simulated, METHODS[method].weight_bits, calibration,
+    with FakeQuantization(simulated, used.get("layer_bits", 8), calibration,
                           METHODS[method].activation_bits), torch.no_grad():
         expected = simulated(torch.from_numpy(clips)).numpy()
     step = session.output["quantization"][0]
@@ -121,7 +152,8 @@ def test_the_simulated_scheme_computes_what_the_deployed_file_computes(deployed,
     # weights unpacked to int8 while it runs, which TFLite Micro's kernels ask for)
     tflm = tflm_arena(path)["head_bytes"]
     assert tflm == used["tflm"]["head_bytes"] > 0
-    planned = memory_report(path.with_name(used["source_graph"]), unpacked_weights=METHODS[method].weight_bits < 8)
+    planned = memory_report(path.with_name(used["source_graph"]),
+                            unpacked_weights=[bits < 8 for bits in used.get("layer_bits", [])] or False)
     assert planned["arena_bytes"] == tflm
 
 

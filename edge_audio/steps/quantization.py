@@ -38,7 +38,7 @@ from ..memory import device_memory
 from ..metrics import classification_metrics
 from ..settings import Settings
 from ..profile import compare_latency, runtime_latency
-from ..quantize import (METHODS, QATConfig, QuantizationInputs, calibration_set, check_methods,
+from ..quantize import (BIT_WIDTHS, METHODS, QATConfig, QuantizationInputs, calibration_set, check_methods,
                         layer_sensitivity)
 from ..records import VariantRecord, holds_artifact, make_record, publish_artifact, with_fields
 from ..results import upsert_results
@@ -88,7 +88,7 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
            "calibration": {"clips": settings.calibration_size, "method": settings.calibration_method,
                            "seed": settings.seed},
            "reduce_range": reduce_range, "version": QUANT_VERSION,
-           **({"qat": _qat_config(settings).key()} if method.trains else {}),
+           **({"options": {name: getattr(settings, name) for name in method.options}} if method.options else {}),
            "versions": {n: library[n] for n in ("torch", "onnx", "onnxruntime", "ai-edge-litert", "tflite-micro",
                                                 "openvino")}}
 
@@ -101,6 +101,7 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
         artifact = folder / f"variant{method.suffix}"
         settings_used = method.apply(QuantizationInputs(
             model, fp32.onnx, calibration, settings.calibration_method, reduce_range,
+            options={name: getattr(settings, name) for name in method.options},
             **({"training": (x_train, y_train), "qat": _qat_config(settings)} if method.trains else {})), artifact)
         twin_file = runtime.twin(fp32, folder)
         sessions = {"variant": runtime.session(artifact, method.precision, settings.latency_threads),
@@ -230,7 +231,8 @@ def _memory(method, artifact: Path, fp32_onnx: Path, settings_used: dict, size: 
     Micro's arena beside the planner's estimate."""
     graph = {"artifact": lambda: artifact, "fp32": lambda: fp32_onnx,
              "source": lambda: artifact.with_name(settings_used["source_graph"])}[method.ram_graph]()
-    fields = device_memory(graph, flash_bytes=size, unpacked_weights=method.weight_bits < 8)
+    fields = device_memory(graph, flash_bytes=size,
+                           unpacked_weights=[bits < 8 for bits in settings_used.get("layer_bits", [])] or False)
     if "tflm" in settings_used:
         tflm = settings_used["tflm"]
         fields["memory"]["tflm"] = {**tflm, "planner_difference_percent": round(
@@ -396,16 +398,10 @@ class BitWidth:
     (:func:`edge_audio.stats.paired_difference`)."""
 
     model: str
-    bits: int  # of a weight
-    activation_bits: int
+    label: str  # the bits of weights and activations, e.g. "w4 a8" (:data:`edge_audio.quantize.BIT_WIDTHS`)
     ptq: dict
     qat: dict | None
     qat_against_ptq: dict | None
-
-    @property
-    def label(self) -> str:
-        """``w8 a8``, ``w4 a8``, ``w8 a16``: weight and activation bits."""
-        return f"w{self.bits} a{self.activation_bits}"
 
     @property
     def ptq_loss(self) -> float:
@@ -421,22 +417,20 @@ class BitWidth:
 
 
 def bit_widths(results: list[QuantizationResult], margin: float) -> list[BitWidth]:
-    """Every (model, weight bits, activation bits) with a post-training full-integer TFLite variant
-    (``tflite_int16x8``, ``tflite_int8``, ``tflite_int4``), most bits first, with its quantization-aware twin
-    (``qat_int8``, ``qat_int4``) when it ran."""
+    """Every (model, bit widths) with a post-training full-integer TFLite variant (``tflite_int16x8``,
+    ``tflite_int8``, ``tflite_mixed``, ``tflite_int4``), most bits first (:data:`edge_audio.quantize.BIT_WIDTHS`),
+    with its quantization-aware twin of the same bit widths (``qat_int8``, ``qat_int4``) when it ran."""
     records = [r.record for r in results if r.record is not None and r.record["full_integer_tflite"]]
     rows = []
     for model in dict.fromkeys(r["model"] for r in records):
         mine = [r for r in records if r["model"] == model]
-        for bits, activation_bits in sorted({(METHODS[r["method"]].weight_bits, METHODS[r["method"]].activation_bits)
-                                             for r in mine}, key=lambda pair: -(pair[0] + pair[1])):
-            same = [r for r in mine if (METHODS[r["method"]].weight_bits,
-                                        METHODS[r["method"]].activation_bits) == (bits, activation_bits)]
+        for label in BIT_WIDTHS:
+            same = [r for r in mine if METHODS[r["method"]].bits == label]
             ptq = next((r for r in same if not METHODS[r["method"]].trains), None)
             qat = next((r for r in same if METHODS[r["method"]].trains), None)
             if ptq is None:
                 continue
-            rows.append(BitWidth(model, bits, activation_bits, ptq, qat,
+            rows.append(BitWidth(model, label, ptq, qat,
                                  None if qat is None else paired_difference(qat["test"], ptq["test"], margin)))
     return rows
 
