@@ -172,8 +172,9 @@ def plot_learning_curve(ordered: list[dict], neighbours: list) -> plt.Figure:
     return fig
 
 
-#: One colour per quantization method, in the registry's order.
-METHOD_COLORS = dict(zip(METHODS, sns.color_palette("tab10", len(METHODS))))
+#: One colour per quantization method, in the registry's order: tab20's ten strong colours, then its ten light ones
+#: (tab10 alone has ten, and the registry holds more methods).
+METHOD_COLORS = dict(zip(METHODS, sns.color_palette("tab20", 20)[0::2] + sns.color_palette("tab20", 20)[1::2]))
 
 
 @house_style

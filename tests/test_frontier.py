@@ -267,3 +267,10 @@ def test_the_headline_labels_every_pick_and_draws_the_front():
     assert axis.get_xscale() == "log" and axis.get_xlabel().startswith("deployed size (kB")
     low, high = axis.get_ylim()
     assert low >= report.evaluated["ci_low"].min() - 2.01 and high <= report.evaluated["ci_high"].max() + 2.01
+
+
+def test_every_method_has_a_colour_of_its_own():
+    from edge_audio.plots import METHOD_COLORS
+    from edge_audio.quantize import METHODS
+
+    assert list(METHOD_COLORS) == list(METHODS) and len(set(METHOD_COLORS.values())) == len(METHODS)
