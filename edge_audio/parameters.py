@@ -199,8 +199,7 @@ _PARAMETERS = (
               "openvino_int8",
               ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list,
               book=["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
-                    "tflite_int4", "tflite_mixed", "tflite_int16x8", "qat_int8", "qat_int4", "openvino_bf16",
-                    "openvino_int8"]),
+                    "tflite_int4", "tflite_mixed", "qat_int8", "qat_int4", "openvino_bf16", "openvino_int8"]),
     Parameter("mixed_weight_fraction", 0.75, "tflite_mixed's flash budget: the share of the 8-bit weights' bytes its "
               "weights may keep (0.5: every layer at 4 bits; 1: every layer at 8); the layers least sensitive on the "
               "calibration clips go to 4 bits first", ("03",), "quantization", "a number in [0.5, 1]",

@@ -184,7 +184,7 @@ class VariantRecord(EvaluatedRecord):
     """A compressed variant, paired with its FP32 twin on the same clips."""
     method: str
     reduce_range: bool
-    weight_bits: int  # bits of a stored weight: 8, or 4 (int4 TFLite); 32 for a method that keeps FP32 weights
+    weight_bits: int  # bits of the narrowest stored weight: 8, or 4 (int4 TFLite, all or some layers); 32: FP32 kept
     fp32: Twin
     paired: dict[str, dict[str, Any]]  # "test" and "val": :func:`edge_audio.stats.paired_difference`
     latency_comparison: dict[str, Any]  # :func:`edge_audio.stats.latency_comparison`

@@ -113,6 +113,14 @@ def summary(output_dir: Path) -> str:
               f"**{frontier['fr_budget_model']}** ({frontier['fr_budget_acc']}).",
               f"- NSGA-II against random search over the seeds {nas['nas_seeds']}: {nas['nas_winner']}. "
               f"Baselines a NAS finalist dominates: {nas['nas_dominated']}.",
+              f"- Bit widths (full-integer TFLite, chapter 3): models post-training quantization makes resolvably "
+              f"less accurate against FP32, by bits of weights (w) and activations (a): {quant['bits_ptq_worse']}; "
+              f"its loss is first resolvable at {quant['bits_first_resolvable']}. Of the {quant['qat_lossy']} with a "
+              f"resolvable loss, quantization-aware training recovered at least half of it, resolvably, for "
+              f"{quant['qat_won_back']}; the same fine-tuning at 8 bits (qat_int8) is resolvably better against FP32 "
+              f"for {quant['qat8_better']} of {quant['qat8_runs']}, so part of that is further training. 4-bit files "
+              f"are at least {quant['int4_min_ratio']}x smaller than 8-bit ones over 50k parameters, and need up to "
+              f"{quant['int4_ram_growth']}x the peak RAM (TensorFlow Lite Micro unpacks each layer's weights).",
               f"- Compressed variants against FP32, of {quant['n_variants']}: {quant['n_acc_within']} shown within the "
               f"margin, {quant['n_acc_no_worse']} no worse than it below, {quant['n_acc_no_better']} no better than "
               f"it by more than the margin (a larger loss not ruled out), {quant['n_acc_loss']} resolvably less "
