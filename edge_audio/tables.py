@@ -165,10 +165,10 @@ def bit_width_table(rows: Sequence) -> pd.DataFrame:
     (``w4 a8``: 4-bit weights, 8-bit activations), the file's size, post-training and quantization-aware TFLite each against FP32 on the same test clips,
     and QAT against PTQ, each as its verdict at the margin with the difference and its 95% interval."""
     frame = pd.DataFrame([{
-        "Model": row.model, "Bits": row.label, "Size (kB)": round(row.ptq["size_bytes"] / 1e3, 1),
+        "Model": row.model, "Bits": row.label.replace(" ", "\u00a0"),  # one line: w4 a8 "Size (kB)": round(row.ptq["size_bytes"] / 1e3, 1),
         "PTQ against FP32": accuracy_verdict(row.ptq["paired"]["test"]),
-        "QAT against FP32": "" if row.qat is None else accuracy_verdict(row.qat["paired"]["test"]),
-        "QAT against PTQ": "" if row.qat_against_ptq is None else accuracy_verdict(row.qat_against_ptq)}
+        "QAT against FP32": None if row.qat is None else accuracy_verdict(row.qat["paired"]["test"]),
+        "QAT against PTQ": None if row.qat_against_ptq is None else accuracy_verdict(row.qat_against_ptq)}
         for row in rows], columns=["Model", "Bits", "Size (kB)", "PTQ against FP32", "QAT against FP32",
                                    "QAT against PTQ"])
     return frame.set_index(["Model", "Bits"])
@@ -257,33 +257,33 @@ def quantization_views(results: Sequence[Outcome]) -> list:
 
 
 def tflite_table(records: list[dict]) -> pd.DataFrame:
-    """The full-integer TFLite models, one row per model: test accuracy with its interval and the paired verdict
+    """The full-integer TFLite models, one row per (model, method): test accuracy with its interval and the paired verdict
     against FP32, flash, the planner's peak RAM beside TensorFlow Lite Micro's own arena (and their difference),
     and LiteRT's latency against the FP32 TFLite twin."""
     rows = []
     for r in (r for r in records if r.get("full_integer_tflite")):
         tflm = r["memory"]["tflm"]
         rows.append({
-            "Model": r["model"], "TFLite INT8 acc (%)": r["accuracy"], "95% interval": interval_text(r["test"]),
+            "Model": r["model"], "Method": r["method"], "TFLite acc (%)": r["accuracy"], "95% interval": interval_text(r["test"]),
             "FP32 acc (%)": r["fp32"]["accuracy"], "McNemar p": r["paired"]["test"]["p_value"],
             "Accuracy": accuracy_verdict(r["paired"]["test"]), "Flash (kB)": round(r["flash_bytes"] / 1e3, 1),
-            "Size ratio (FP32 / INT8 TFLite)": r["size_ratio"],
+            "Size ratio (FP32 / TFLite)": r["size_ratio"],
             "Planner arena (kB)": round(r["memory"]["arena_bytes"] / 1e3, 1),
             "TFLM arena (kB)": round(tflm["head_bytes"] / 1e3, 1),
             "Planner - TFLM (%)": tflm["planner_difference_percent"],
             "Peak RAM with CMSIS-NN scratch (kB)": round(r["peak_ram_bytes"] / 1e3, 1),
-            "LiteRT INT8 (ms)": r["latency_ms"], "LiteRT FP32 (ms)": r["fp32"]["latency_ms"],
+            "LiteRT (ms)": r["latency_ms"], "LiteRT FP32 (ms)": r["fp32"]["latency_ms"],
             "Speedup": r["speedup"], "Latency": latency_verdict(r["latency_comparison"]),
         })
-    return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
+    return pd.DataFrame(rows).set_index(["Model", "Method"]) if rows else pd.DataFrame()
 
 
 #: The views of :func:`tflite_table`: accuracy, memory against TensorFlow Lite Micro, latency in LiteRT.
-TFLITE_ACCURACY = ("Full-integer TFLite: accuracy", ("TFLite INT8 acc (%)", "95% interval", "FP32 acc (%)", "Accuracy"))
+TFLITE_ACCURACY = ("Full-integer TFLite: accuracy", ("TFLite acc (%)", "95% interval", "FP32 acc (%)", "Accuracy"))
 TFLITE_MEMORY = ("Memory: the planner against TensorFlow Lite Micro",
-                 ("Flash (kB)", "Size ratio (FP32 / INT8 TFLite)", "Planner arena (kB)", "TFLM arena (kB)",
+                 ("Flash (kB)", "Size ratio (FP32 / TFLite)", "Planner arena (kB)", "TFLM arena (kB)",
                   "Planner - TFLM (%)", "Peak RAM with CMSIS-NN scratch (kB)"))
-TFLITE_LATENCY = ("Latency in LiteRT", ("LiteRT INT8 (ms)", "LiteRT FP32 (ms)", "Speedup", "Latency"))
+TFLITE_LATENCY = ("Latency in LiteRT", ("LiteRT (ms)", "LiteRT FP32 (ms)", "Speedup", "Latency"))
 
 
 def tflite_views(records: list[dict]) -> list:

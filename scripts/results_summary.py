@@ -83,14 +83,15 @@ def summary(output_dir: Path) -> str:
                      f"{r['size_ratio']:.2f}x | {r['speedup']:.2f}x | {latency_verdict(r['latency_comparison'])} | "
                      f"{r['peak_ram_bytes'] / 1e3:.1f} | {r['flash_bytes'] / 1e3:.1f} |")
     tflite = [r for r in records if r.get("full_integer_tflite")]
-    lines += ["", "Full-integer TFLite (every baseline and NAS finalist): the planner's arena against TensorFlow Lite "
-              "Micro's (its recording allocator, reference kernels), and LiteRT latency against the FP32 TFLite "
-              "twin:", "", "| model | accuracy (%) | verdict vs FP32 | flash (kB) | planner arena (kB) | TFLM arena "
-              "(kB) | planner - TFLM | peak RAM with CMSIS-NN scratch (kB) | LiteRT INT8 / FP32 (ms) |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "Full-integer TFLite (every baseline and NAS finalist, every full-integer method): the planner's "
+              "arena against TensorFlow Lite Micro's (its recording allocator, reference kernels; int4 weights are "
+              "unpacked in it), and LiteRT latency against the FP32 TFLite twin:", "",
+              "| model | method | accuracy (%) | verdict vs FP32 | flash (kB) | planner arena (kB) | TFLM arena "
+              "(kB) | planner - TFLM | peak RAM with CMSIS-NN scratch (kB) | LiteRT / FP32 (ms) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in tflite:
         tflm = r["memory"]["tflm"]
-        lines.append(f"| {r['model']} | {r['accuracy']:.2f} ({interval_text(r['test'])}) | "
+        lines.append(f"| {r['model']} | {r['method']} | {r['accuracy']:.2f} ({interval_text(r['test'])}) | "
                      f"{accuracy_verdict(r['paired']['test'])} | "
                      f"{r['flash_bytes'] / 1e3:.1f} | {r['memory']['arena_bytes'] / 1e3:.1f} | "
                      f"{tflm['head_bytes'] / 1e3:.1f} | {tflm['planner_difference_percent']:+.2f} % | "
