@@ -247,3 +247,20 @@ def test_a_new_runtime_is_one_registry_entry_and_a_method_runs_there(trained, mo
     assert mine_record["test"]["predictions"] == static["test"]["predictions"]  # the same file, the same clips
     assert mine_record["paired"]["test"]["n"] == mine_record["test"]["n"]
     assert (data.layout.models / "mini_mine_int8.onnx").is_file()
+
+
+def test_a_methods_own_parameters_key_its_variants_and_no_others(trained):
+    """qat_epochs is read by the QAT methods only: changing it recomputes their variants and reuses the rest; the
+    QAT record says what the fine-tuning did and is full-integer TFLite with 4-bit weights."""
+    data, settings, baselines = trained
+    mini = [b for b in baselines if b.name == "mini"]
+    entries = lambda: {p.name for p in (data.layout.cache / "quantized").iterdir() if p.is_dir()}  # noqa: E731
+    first = quantize_models(data, settings.replace(qat_epochs=1), mini, ["tflite_int4", "qat_int4"])
+    assert all(r.error is None for r in first), [r.error for r in first]
+    before = entries()
+    again = quantize_models(data, settings.replace(qat_epochs=2), mini, ["tflite_int4", "qat_int4"])
+    added = entries() - before
+    assert len(added) == 1 and next(iter(added)).startswith("mini-qat_int4-")
+    qat = next(r.record for r in again if r.method == "qat_int4")
+    assert len(qat["quantization"]["qat"]["history"]) == 2 and qat["weight_bits"] == 4
+    assert qat["full_integer_tflite"] and set(qat["quantization"]["layer_bits"]) == {4}
