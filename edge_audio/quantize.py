@@ -51,7 +51,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -88,21 +88,23 @@ CALIBRATION_METHODS = {"minmax": CalibrationMethod.MinMax, "entropy": Calibratio
 @dataclass(frozen=True)
 class QATConfig:
     """Quantization-aware fine-tuning: epochs (the last is kept), Adam's learning rate (cosine decay to zero),
-    batch size and seed (the order of the clips)."""
+    batch size and seed (the order of the clips), read from a method's options (:data:`QAT_OPTIONS`)."""
 
     epochs: int
     lr: float
     batch_size: int
     seed: int
 
-    def key(self) -> dict:
-        return {"epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size, "seed": self.seed}
+    @classmethod
+    def from_options(cls, options: dict) -> "QATConfig":
+        return cls(options["qat_epochs"], options["qat_learning_rate"], options["batch_size"], options["seed"])
 
 
 @dataclass(frozen=True)
 class QuantizationInputs:
-    """What a method needs: the FP32 model (PyTorch and its ONNX export), calibration clips and settings; a
-    method that trains (:attr:`Method.trains`) also the split's training clips, their labels and ``qat``."""
+    """What a method needs: the FP32 model (PyTorch and its ONNX export), calibration clips and settings, the
+    values of the parameters it reads (``options``); a method that trains (:attr:`Method.trains`) also the split's
+    training clips and their labels."""
 
     model: nn.Module
     fp32_onnx: Path
@@ -110,7 +112,6 @@ class QuantizationInputs:
     calibration_method: str
     reduce_range: bool  # 7-bit weights (chosen from the CPU; see the module docstring)
     training: tuple[np.ndarray, np.ndarray] | None = None  # (clips, mels, frames) and their labels
-    qat: QATConfig | None = None
     options: dict = field(default_factory=dict)  # the values of the parameters the method reads (Method.options)
 
 
@@ -567,9 +568,9 @@ def quantization_aware_training(model: nn.Module, inputs: QuantizationInputs, bi
     dropout off); the last epoch is kept, so no validation clip chooses. The file is then calibrated again by ONNX
     Runtime on the same clips, as a post-training variant is.
     """
-    config = inputs.qat
-    if config is None or inputs.training is None:
-        raise ValueError("quantization-aware training needs the training clips and a QATConfig")
+    if inputs.training is None or not set(QAT_OPTIONS) <= set(inputs.options):
+        raise ValueError(f"quantization-aware training needs the training clips and the options {QAT_OPTIONS}")
+    config = QATConfig.from_options(inputs.options)
     x_train, y_train = inputs.training
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
@@ -595,7 +596,7 @@ def quantization_aware_training(model: nn.Module, inputs: QuantizationInputs, bi
                 correct += int((logits.argmax(1) == y[index]).sum())
             history.append({"train_loss": round(total / len(x), 5),
                             "train_accuracy": round(100.0 * correct / len(x), 3)})
-    return {**config.key(), "train_clips": int(len(x)), "history": history}
+    return {**asdict(config), "train_clips": int(len(x)), "history": history}
 
 
 def _full_integer(bits: int | None, qat: bool = False,
@@ -655,8 +656,8 @@ def _ort_dynamic(inputs: QuantizationInputs, out: Path) -> dict:
     return {"weights": "int8", "activations": "dynamic"}
 
 
-#: The parameters quantization-aware training reads (with ``seed``, already in every variant's key).
-QAT_OPTIONS = ("qat_epochs", "qat_learning_rate", "batch_size")
+#: The parameters quantization-aware training reads.
+QAT_OPTIONS = ("qat_epochs", "qat_learning_rate", "batch_size", "seed")
 #: The bit widths of the full-integer methods, most bits first (chapter 3's order).
 BIT_WIDTHS = ("w8 a16", "w8 a8", "w4/8 a8", "w4 a8")
 

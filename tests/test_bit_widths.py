@@ -10,7 +10,7 @@ import torch
 from edge_audio.export import export_to_onnx, fold_batchnorm
 from edge_audio.models import LightweightCNN, spec_from_config, untrained_like_trained
 from edge_audio.errors import ParameterError
-from edge_audio.quantize import (METHODS, FakeQuantization, QATConfig, QuantizationInputs, layer_bits_for_budget,
+from edge_audio.quantize import (METHODS, FakeQuantization, QuantizationInputs, layer_bits_for_budget,
                                  quantization_aware_training, round_to_weight_grid)
 from edge_audio.memory import memory_report
 from edge_audio.runtimes import open_model
@@ -196,7 +196,7 @@ def test_quantization_aware_training_lowers_the_loss_of_the_deployed_scheme(bits
     calibration = clips[:40, None]
     before = _simulated_loss(copy.deepcopy(model), bits, calibration, clips, labels)
     inputs = QuantizationInputs(model, None, calibration, "minmax", False, training=(clips, labels),
-                                qat=QATConfig(epochs=4, lr=3e-3, batch_size=32, seed=0))
+                                options={"qat_epochs": 4, "qat_learning_rate": 3e-3, "batch_size": 32, "seed": 0})
     trained = copy.deepcopy(model)
     done = quantization_aware_training(trained, inputs, bits)
     after = _simulated_loss(copy.deepcopy(trained), bits, calibration, clips, labels)

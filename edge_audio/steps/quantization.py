@@ -38,7 +38,7 @@ from ..memory import device_memory
 from ..metrics import classification_metrics
 from ..settings import Settings
 from ..profile import compare_latency, runtime_latency
-from ..quantize import (BIT_WIDTHS, METHODS, QATConfig, QuantizationInputs, calibration_set, check_methods,
+from ..quantize import (BIT_WIDTHS, METHODS, QuantizationInputs, calibration_set, check_methods,
                         layer_sensitivity)
 from ..records import VariantRecord, holds_artifact, make_record, publish_artifact, with_fields
 from ..results import upsert_results
@@ -102,7 +102,7 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
         settings_used = method.apply(QuantizationInputs(
             model, fp32.onnx, calibration, settings.calibration_method, reduce_range,
             options={name: getattr(settings, name) for name in method.options},
-            **({"training": (x_train, y_train), "qat": _qat_config(settings)} if method.trains else {})), artifact)
+            training=(x_train, y_train) if method.trains else None), artifact)
         twin_file = runtime.twin(fp32, folder)
         sessions = {"variant": runtime.session(artifact, method.precision, settings.latency_threads),
                     "twin": runtime.session(twin_file, "fp32", settings.latency_threads)}
@@ -117,10 +117,6 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
                 "twin": evaluations["twin"]}
 
     return cached(data.layout.cache / "quantized", key, quantize, name=f"{run.spec['name']}-{method_name}")
-
-
-def _qat_config(settings: Settings) -> QATConfig:
-    return QATConfig(settings.qat_epochs, settings.qat_learning_rate, settings.batch_size, settings.seed)
 
 
 def _timing(variant: CacheEntry, fp32: FP32Model, method_name: str, data: PreparedData,
