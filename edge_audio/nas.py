@@ -3,20 +3,24 @@
 A candidate is a plain :mod:`edge_audio.models` spec (plus the front end's ``n_mels`` when that is searched too),
 so any result rebuilds from its JSON. The genome is fixed-length, as NSGA-II's crossover wants: the number of
 stages (2-5), five per-stage channel genes of which the first ``stages`` are used, kernel size, block type,
-pooling, head size and dropout.
+pooling, head size and dropout; and, when ``nas_weight_bits`` lists more than one, the bit width of the
+candidate's deployed weights (8, or 4: packed int4 in its full-integer TFLite model).
 
 Per trial, in this order:
 
 1. **Cost before training.** The candidate is built, exported to ONNX and written as the full-integer TFLite
-   model a device would store (size and flash = its bytes), its peak RAM with INT8 activations planned, and it is
-   timed in ONNX Runtime at batch 1 (the runtime and threads of the baselines' headline latency); MACs counted.
-   Cached per (spec, input shape, classes, threads, runs, machine, library versions).
+   model a device would store, with its weights at the candidate's bit width (size and flash = its bytes), its
+   peak RAM with INT8 activations planned (4-bit weights unpacked while their layer runs, as TensorFlow Lite Micro
+   does), and it is timed in ONNX Runtime at batch 1 (the runtime and threads of the baselines' headline
+   latency); MACs counted. Cached per (spec, bits, input shape, classes, threads, runs, machine, library versions).
 2. **Hard budgets.** A candidate over ``max_size_mb``, ``max_latency_ms``, ``max_ram_kb`` or ``max_flash_kb`` is
    recorded as infeasible, with why, and is **never trained**.
 3. **Proxy accuracy.** A feasible one is trained briefly (``proxy_epochs`` on the cached features, optionally on
-   the first ``proxy_train_folds`` training folds) and scored on the validation fold; ``min_accuracy`` applies
-   to that proxy score. Proxy runs are ordinary cached training runs, so a spec both searches sample is
-   trained once.
+   the first ``proxy_train_folds`` training folds) and scored on the search's own fold with its weights as
+   deployed (BatchNorm folded, every weight on its bit width's grid; activations in float): the *search score*,
+   to which ``min_accuracy`` applies. Proxy runs are ordinary cached training runs, so a spec both searches
+   sample is trained once (whatever bit width each drew). With ``nas_distill`` every proxy run also learns from
+   the teacher's soft targets (:attr:`SearchContext.distillation`).
 
 The three budgets reach Optuna as constraints (``trial.set_constraint``; <= 0 is feasible), so NSGA-II ranks
 by constrained domination. Objectives: maximise proxy accuracy, minimise latency, minimise size. The study
@@ -49,20 +53,20 @@ import torch
 from tqdm import tqdm
 
 from .errors import ParameterError
-from .export import export_to_onnx
+from .export import export_to_onnx, fold_batchnorm
 from .features import FeatureSet
 from .machine import machine_identity, versions
 from .memory import memory_report
 from .models import LightweightCNN, count_parameters
 from .parameters import default
 from .pareto import hypervolume, pareto_mask
-from .quantize import tflite_int8_bytes
+from .quantize import round_to_weight_grid, tflite_bytes
 from .profile import count_macs, runtime_latency
 from .runtimes.pytorch import save_checkpoint
 from .stats import seeds_comparison
 from .storage import atomic_write_json, cached, stable_hash
 from .targets import Budgets
-from .train import Split, TrainConfig, train_model
+from .train import Distillation, Split, TrainConfig, TrainResult, evaluate, train_model
 from .workers import HEARTBEAT_S, open_storage, optuna, worker_name  # optuna, imported quietly there
 
 #: The search space. Channels are per stage (``channels_1`` .. ``channels_5``, each from its own widening set, so a
@@ -82,8 +86,10 @@ SEARCH_SPACE: dict[str, tuple] = {
     "dropout": (0.0, 0.1, 0.2, 0.3),
 }
 MAX_STAGES = max(SEARCH_SPACE["stages"])
+#: The bit widths a candidate's deployed weights may take (``nas_weight_bits`` chooses among them).
+WEIGHT_BITS = (8, 4)
 #: Bump when the space, the trial procedure or the history format changes: a new study name, nothing stale reused.
-SEARCH_VERSION = 3
+SEARCH_VERSION = 4
 SAMPLERS = ("nsga2", "random")
 HISTORY_FILE = "nas_history.json"
 
@@ -99,6 +105,7 @@ class SearchConfig:
     proxy_batch_size: int = 32
     proxy_train_folds: int | None = default("proxy_train_folds")  # None: all training folds; N: the first N
     n_mels_choices: tuple[int, ...] = ()  # empty: the data's n_mels, not searched
+    weight_bits: tuple[int, ...] = tuple(default("nas_weight_bits"))  # one: not searched; several: a gene
     top_k: int = default("top_k")
     seed: int = default("seed")
     threads: int = default("latency_threads")
@@ -117,6 +124,9 @@ class SearchConfig:
             problems.append(f"proxy_train_folds must be None or a positive integer, got {self.proxy_train_folds!r}")
         if any(not isinstance(n, int) or n < 8 for n in self.n_mels_choices):
             problems.append(f"n_mels_choices must be integers >= 8, got {list(self.n_mels_choices)}")
+        if (not self.weight_bits or len(set(self.weight_bits)) != len(self.weight_bits)
+                or any(bits not in WEIGHT_BITS for bits in self.weight_bits)):
+            problems.append(f"weight_bits must be distinct values of {list(WEIGHT_BITS)}, got {list(self.weight_bits)}")
         if not self.proxy_lr > 0:
             problems.append(f"proxy_lr must be > 0, got {self.proxy_lr}")
         if problems:
@@ -131,8 +141,10 @@ class SearchConfig:
                            patience=0, seed=self.seed)
 
 
-def suggest_candidate(trial: optuna.Trial, n_mels_choices: tuple[int, ...] = ()) -> tuple[dict, int | None]:
-    """Draw one candidate: (architecture spec, n_mels or None when the front end is not searched)."""
+def suggest_candidate(trial: optuna.Trial, n_mels_choices: tuple[int, ...] = (),
+                      weight_bits: tuple[int, ...] = (8,)) -> tuple[dict, int | None, int]:
+    """Draw one candidate: (architecture spec, n_mels or None when the front end is not searched, the bit width of
+    its deployed weights: drawn when ``weight_bits`` offers more than one)."""
     stages = trial.suggest_int("stages", min(SEARCH_SPACE["stages"]), MAX_STAGES)
     channels = [trial.suggest_categorical(f"channels_{i}", SEARCH_SPACE[f"channels_{i}"])
                 for i in range(1, MAX_STAGES + 1)]
@@ -145,29 +157,33 @@ def suggest_candidate(trial: optuna.Trial, n_mels_choices: tuple[int, ...] = ())
         "fc_size": trial.suggest_categorical("fc_size", SEARCH_SPACE["fc_size"]),
         "dropout": trial.suggest_categorical("dropout", SEARCH_SPACE["dropout"]),
     }
+    bits = trial.suggest_categorical("weight_bits", weight_bits) if len(weight_bits) > 1 else weight_bits[0]
     if len(n_mels_choices) > 1:
-        return spec, trial.suggest_categorical("n_mels", n_mels_choices)
-    return spec, (n_mels_choices[0] if n_mels_choices else None)
+        return spec, trial.suggest_categorical("n_mels", n_mels_choices), bits
+    return spec, (n_mels_choices[0] if n_mels_choices else None), bits
 
 
 def architecture_key(spec: dict, n_mels: int) -> str:
-    """What identifies a candidate regardless of its trial's name."""
+    """What identifies an architecture regardless of its trial's name (a candidate is an architecture and a bit
+    width: the same architecture at two bit widths trains once and is one finalist)."""
     return stable_hash({"spec": {k: v for k, v in spec.items() if k != "name"}, "n_mels": n_mels})
 
 
 def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, work_dir: Path, threads: int = 1,
-                   runs: int = 30) -> dict:
-    """What an untrained candidate costs deployed: the bytes of its full-integer TFLite model (``size_bytes``, its
-    flash; :func:`~edge_audio.quantize.tflite_int8_bytes`), its peak RAM with INT8 activations, ONNX Runtime
-    latency, params and MACs (and its FP32 checkpoint's bytes, ``fp32_size_bytes``); cached.
+                   runs: int = 30, weight_bits: int = 8) -> dict:
+    """What an untrained candidate costs deployed: the bytes of its full-integer TFLite model with
+    ``weight_bits``-bit weights (``size_bytes``, its flash; :func:`~edge_audio.quantize.tflite_bytes`), its peak
+    RAM with INT8 activations (4-bit weights counted unpacked while their layer runs), ONNX Runtime latency, params
+    and MACs (and its FP32 checkpoint's bytes, ``fp32_size_bytes``); cached.
 
     The entry holds the measured artifacts ``fp32.pth`` and ``model.onnx`` (weights at initialisation: size and
     latency do not depend on the weights' values). Keyed by the architecture, input, threads, runs, this machine
     and the library versions, since latency is a property of all of them.
     """
     library = versions()
-    key = {"arch": architecture_key(spec, input_shape[0]), "frames": input_shape[1], "classes": num_classes,
-           "threads": threads, "runs": runs, "machine": machine_identity(), "memory": 1, "size": "tflite_int8",
+    key = {"arch": architecture_key(spec, input_shape[0]), "weight_bits": weight_bits, "frames": input_shape[1],
+           "classes": num_classes,
+           "threads": threads, "runs": runs, "machine": machine_identity(), "memory": 2, "size": "tflite",
            "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime", "onnxscript",
                                                          "ai-edge-litert")}}
 
@@ -178,13 +194,14 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
         save_checkpoint(model, folder / "fp32.pth", (1, *input_shape))
         export_to_onnx(model, folder / "model.onnx", input_shape=(1, 1, *input_shape))
         latency = runtime_latency("onnxruntime", folder / "model.onnx", threads, runs)
-        return {"size_bytes": tflite_int8_bytes(folder / "model.onnx"),
+        return {"size_bytes": tflite_bytes(folder / "model.onnx", weight_bits),
                 "fp32_size_bytes": os.path.getsize(folder / "fp32.pth"),
                 "onnx_size_bytes": os.path.getsize(folder / "model.onnx"),
                 "params": count_parameters(model), **count_macs(model, (1, *input_shape)),
                 "latency": latency, "latency_ms": latency["median_ms"],
                 # what the candidate needs on a device once deployed in INT8 (activations one byte each)
-                "int8_peak_ram_bytes": memory_report(folder / "model.onnx", full_integer=True)["peak_ram_bytes"],
+                "int8_peak_ram_bytes": memory_report(folder / "model.onnx", full_integer=True,
+                                                     unpacked_weights=weight_bits < 8)["peak_ram_bytes"],
                 "seconds": round(time.perf_counter() - started, 3)}
 
     entry = cached(work_dir, key, measure, name="candidate")
@@ -204,6 +221,16 @@ class SearchContext:
     device: str = "auto"
     train: Callable = train_model  # the training function (a test counts its calls)
     mixed_machines: bool = False  # let workers on different CPUs share a study (their latencies then mix)
+    distillation: Distillation | None = None  # the teacher's soft targets on the proxy's training clips
+
+
+def search_score(run: TrainResult, features: FeatureSet, fold: int, weight_bits: int) -> dict:
+    """A proxy run's metrics on ``fold`` with its weights as deployed at ``weight_bits`` bits: BatchNorm folded
+    and every convolution's and fully connected layer's weights on the grid the TFLite writer stores
+    (:func:`~edge_audio.quantize.round_to_weight_grid`); activations stay in float."""
+    model = round_to_weight_grid(fold_batchnorm(run.load_model()), weight_bits)
+    x, y = features.select([fold])
+    return evaluate(model, x, y, features.num_classes)
 
 
 def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Trial], tuple[float, float, float]]:
@@ -215,19 +242,21 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
         taken = sorted(t.number for t in trial.study.get_trials(deepcopy=False, states=TAKEN))
         if trial.number not in taken[:config.trials]:
             raise optuna.TrialPruned("the study's trial budget is taken by other workers' trials")
-        spec, n_mels = suggest_candidate(trial, config.n_mels_choices)
+        spec, n_mels, bits = suggest_candidate(trial, config.n_mels_choices, config.weight_bits)
         n_mels = n_mels or context.default_n_mels
         features = context.features(n_mels)
         cost = candidate_cost(spec, features.config.shape, features.num_classes, context.work_dir / "candidates",
-                              config.threads, config.latency_runs)
+                              config.threads, config.latency_runs, bits)
         ram, flash = cost["int8_peak_ram_bytes"], cost["size_bytes"]  # deployed: the full-integer TFLite model
         trained = budgets.hardware_met(budgets.violations(cost["size_bytes"], cost["latency_ms"], None, ram, flash))
-        accuracy = macro_f1 = None
+        accuracy = macro_f1 = float_accuracy = None
         train_seconds, reused = 0.0, False
         if trained:
             run = context.train(spec | {"name": "nas-proxy"}, features, context.split, config.proxy_train_config(),
-                                context.work_dir / "proxy_runs", context.device, False)
-            accuracy, macro_f1 = run.val["accuracy"], run.val["macro_f1"]
+                                context.work_dir / "proxy_runs", context.device, False,
+                                distillation=context.distillation)
+            score = search_score(run, features, context.split.val_fold, bits)
+            accuracy, macro_f1, float_accuracy = score["accuracy"], score["macro_f1"], run.val["accuracy"]
             train_seconds, reused = run.train_seconds, run.reused
         violations = budgets.violations(cost["size_bytes"], cost["latency_ms"], accuracy, ram, flash)
         for name, value in violations.items():
@@ -236,11 +265,12 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
             "number": trial.number, "sampler": sampler_name, "seed": config.seed,
             "generation": trial.number // config.population,
             "spec": {k: v for k, v in spec.items() if k != "name"}, "n_mels": n_mels,
-            "architecture_key": architecture_key(spec, n_mels),
+            "architecture_key": architecture_key(spec, n_mels), "weight_bits": bits,
             "size_bytes": cost["size_bytes"], "latency_ms": cost["latency_ms"], "params": cost["params"],
             "int8_peak_ram_bytes": ram, "fp32_size_bytes": cost["fp32_size_bytes"],
             "macs": cost["macs"], "flops": cost["flops"], "latency": cost["latency"],
             "trained": trained, "proxy_accuracy": accuracy, "proxy_macro_f1": macro_f1,
+            "proxy_float_accuracy": float_accuracy, "distilled": context.distillation is not None,
             "proxy_reused": reused, "feasible": all(v <= 0 for v in violations.values()),
             "violations": {k: round(float(v), 6) for k, v in violations.items()},
             "reasons": budgets.reasons(cost["size_bytes"], cost["latency_ms"], accuracy, ram, flash),
@@ -429,7 +459,8 @@ def run_search(context: SearchContext, seeds: list[int], storage: str, identity:
         seeded = dataclasses.replace(context, config=dataclasses.replace(context.config, seed=seed))
         summaries[seed], names[seed] = {}, {}
         for sampler_name in SAMPLERS:
-            study = run_study(seeded, sampler_name, storage, {**identity, "seed": seed}, progress)
+            study = run_study(seeded, sampler_name, storage, {**identity, "seed": seed, "distillation": (
+                None if context.distillation is None else context.distillation.key())}, progress)
             entries = study_history(study)
             histories[sampler_name].extend(entries)
             summaries[seed][sampler_name] = search_summary(entries, context.budgets)

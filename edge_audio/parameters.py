@@ -161,12 +161,12 @@ _PARAMETERS = (
               chapters=("02", "03"), book=2),
     _training("distill_teacher", "ensemble", "the students' teacher: best (the baseline picked by validation accuracy) "
               "or ensemble (the mean logits of the three best)", "'best' or 'ensemble'",
-              lambda v: v in ("best", "ensemble"), chapters=("02", "03")),
+              lambda v: v in ("best", "ensemble"), chapters=("02", "03", "04")),
     _training("distill_temperature", 2.0, "distillation temperature: both softmaxes are taken of logits / T",
-              "a number in (0, 100]", lambda v: _is_number(v, 0, 100, open_low=True), chapters=("02", "03"),
+              "a number in (0, 100]", lambda v: _is_number(v, 0, 100, open_low=True), chapters=("02", "03", "04"),
               convert=float),
     _training("distill_weight", 0.9, "weight of the teacher's soft targets in a student's loss (the labels' is "
-              "1 - this)", "a number in [0, 1]", lambda v: _is_number(v, 0.0, 1.0), chapters=("02", "03"),
+              "1 - this)", "a number in [0, 1]", lambda v: _is_number(v, 0.0, 1.0), chapters=("02", "03", "04"),
               convert=float),
     _training("seeds", None, "training seeds: None trains each model once, with seed; a list (e.g. [0, 1, 2]) once "
               "per seed, reported as mean and std over seeds (paired tests use the first seed's models)",
@@ -206,7 +206,7 @@ _PARAMETERS = (
               lambda v: _is_number(v, 0.5, 1.0), convert=float),
     Parameter("qat_epochs", 2, "epochs of quantization-aware fine-tuning (qat_int8, qat_int4) on the training folds; "
               "the last epoch is kept (no validation clip chooses)", ("03",), "quantization",
-              "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000), book=4),
+              "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000)),
     Parameter("qat_learning_rate", 0.0003, "learning rate of quantization-aware fine-tuning (Adam, cosine decay)",
               ("03",), "quantization", "a number in (0, 1]", lambda v: _is_number(v, 0, 1, open_low=True),
               convert=float),
@@ -255,6 +255,16 @@ _PARAMETERS = (
               "architecture search", "None or an integer >= 1", lambda v: v is None or _is_int(v, 1)),
     Parameter("nas_n_mels", [], "mel-band counts to search too (e.g. [40, 64]); empty: n_mels, not searched",
               ("04",), "architecture search", "a list of integers", _int_list, convert=list),
+    Parameter("nas_weight_bits", [8, 4], "bit widths of a candidate's deployed weights: [8] (not searched), or [8, 4] "
+              "(a gene: at 4 its full-integer TFLite model stores packed int4 weights, counted in its size, flash "
+              "and RAM, and its search score is taken with its weights on the 4-bit grid)", ("04",),
+              "architecture search", "a list of distinct values of 8 and 4",
+              lambda v: isinstance(v, list) and bool(v) and all(b in (8, 4) and not isinstance(b, bool) for b in v)
+              and len(set(v)) == len(v), convert=list),
+    Parameter("nas_distill", False, "the search's proxy runs learn from the teacher (distill_teacher) as well as "
+              "the labels, and every finalist is trained twice, by distillation (nas_<k>_kd) and from labels "
+              "alone, the two paired on the same test clips", ("04",), "architecture search", "true or false",
+              lambda v: isinstance(v, bool), book=True),
     Parameter("top_k", 1, "finalists retrained with the baseline protocol from NSGA-II's feasible front", ("04",),
               "architecture search", "an integer in [1, 100]", lambda v: _is_int(v, 1, 100), book=2),
     # the frontier

@@ -252,10 +252,11 @@ def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
     return out_path
 
 
-def tflite_int8_bytes(fp32_path: str | os.PathLike) -> int:
-    """The bytes of the full-integer TFLite model (``tflite_int8``) of an FP32 ONNX model, before any training:
-    the file's size does not depend on the values of the weights or of the calibrated scales, so two random clips
-    calibrate it (checked by the tests against a calibrated conversion)."""
+def tflite_bytes(fp32_path: str | os.PathLike, weight_bits: int = 8) -> int:
+    """The bytes of the full-integer TFLite model of an FP32 ONNX model with ``weight_bits``-bit weights
+    (``tflite_int8``, ``tflite_int4``), before any training: the file's size does not depend on the values of the
+    weights or of the calibrated scales, so two random clips calibrate it (checked by the tests against the
+    calibrated variants)."""
     from .tflite import onnx_to_tflite
 
     session = onnx_session(fp32_path)
@@ -264,7 +265,7 @@ def tflite_int8_bytes(fp32_path: str | os.PathLike) -> int:
     clips = np.random.default_rng(0).standard_normal((2, *shape[1:])).astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="edge-audio-size-") as scratch:
         source = quantize_onnx_static(fp32_path, Path(scratch) / "int8.onnx", clips, reduce_range=False)
-        return os.path.getsize(onnx_to_tflite(source, Path(scratch) / "int8.tflite"))
+        return os.path.getsize(onnx_to_tflite(source, Path(scratch) / "model.tflite", weight_bits=weight_bits))
 
 
 def quantize_onnx_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:

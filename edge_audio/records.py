@@ -80,18 +80,19 @@ class Twin(TypedDict):
 
 
 class NasInfo(TypedDict):
-    """Where a NAS record came from: its search's sampler, trial and seed (and, for a finalist, its proxy accuracy
-    and rank)."""
+    """Where a NAS record came from: its search's sampler, trial and seed, and the bit width of its deployed
+    weights (and, for a finalist, its search score and rank)."""
     sampler: str
     trial: int
     seed: int
+    weight_bits: int
     proxy_accuracy: NotRequired[float]
     rank: NotRequired[int]
 
 
 class DistillationInfo(TypedDict):
-    """How a distilled model was taught (:func:`edge_audio.steps.baselines.distill_students`): the baseline it
-    repeats, its teachers (``teacher_kind``: ``best`` or ``ensemble``), the temperature and the soft targets'
+    """How a distilled model was taught (:class:`edge_audio.steps.baselines.Teacher`): the model it repeats
+    (a baseline, or a search finalist), its teachers (``teacher_kind``: ``best`` or ``ensemble``), the temperature and the soft targets'
     weight."""
     student_of: str
     teachers: list[str]

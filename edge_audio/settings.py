@@ -169,7 +169,8 @@ class Settings:
 
         return SearchConfig(population=self.nas_population, generations=self.nas_generations,
                             proxy_epochs=self.proxy_epochs, proxy_train_folds=self.proxy_train_folds,
-                            n_mels_choices=tuple(self.nas_n_mels), top_k=self.top_k, seed=self.seed,
+                            n_mels_choices=tuple(self.nas_n_mels), weight_bits=tuple(self.nas_weight_bits),
+                            top_k=self.top_k, seed=self.seed,
                             threads=self.latency_threads)
 
     @property

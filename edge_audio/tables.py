@@ -165,7 +165,8 @@ def bit_width_table(rows: Sequence) -> pd.DataFrame:
     (``w4 a8``: 4-bit weights, 8-bit activations), the file's size, post-training and quantization-aware TFLite each against FP32 on the same test clips,
     and QAT against PTQ, each as its verdict at the margin with the difference and its 95% interval."""
     frame = pd.DataFrame([{
-        "Model": row.model, "Bits": row.label.replace(" ", "\u00a0"),  # one line: w4 a8 "Size (kB)": round(row.ptq["size_bytes"] / 1e3, 1),
+        "Model": row.model, "Bits": row.label.replace(" ", "\u00a0"),  # on one line: w4 a8
+        "Size (kB)": round(row.ptq["size_bytes"] / 1e3, 1),
         "PTQ against FP32": accuracy_verdict(row.ptq["paired"]["test"]),
         "QAT against FP32": None if row.qat is None else accuracy_verdict(row.qat["paired"]["test"]),
         "QAT against PTQ": None if row.qat_against_ptq is None else accuracy_verdict(row.qat_against_ptq)}

@@ -32,7 +32,8 @@ PUBLISHED_US8K = (("models that fit a microcontroller", 70.0), ("LD-CNN", 79.0),
 def benchmark(records: list[dict], margin: float) -> str:
     """The learning curve of the run's FP32 models (baselines and NAS finalists) in one paragraph: the accuracy
     range, the neighbouring pairs the paired test tells apart, and the published UrbanSound8K range beside it."""
-    models = [r for r in records if r["variant"] == "fp32" and r.get("source") in (None, "nas_finalist")]
+    models = [r for r in records if r["variant"] == "fp32" and r.get("source") in (None, "nas_finalist")
+              and "distillation" not in r]  # trained from labels alone, as the curve compares capacity
     ordered, neighbours = learning_curve(models, margin)
     low, high = min(ordered, key=lambda r: r["accuracy"]), max(ordered, key=lambda r: r["accuracy"])
     published = ", ".join(f"{name} about {value:g}%" for name, value in PUBLISHED_US8K)
@@ -113,7 +114,11 @@ def summary(output_dir: Path) -> str:
               f"- Budgets: {frontier['fr_n_within']} of {frontier['fr_n_models']} variants qualify; the pick is "
               f"**{frontier['fr_budget_model']}** ({frontier['fr_budget_acc']}).",
               f"- NSGA-II against random search over the seeds {nas['nas_seeds']}: {nas['nas_winner']}. "
-              f"Baselines a NAS finalist dominates: {nas['nas_dominated']}.",
+              f"Baselines a NAS finalist dominates: {nas['nas_dominated']}. With the weights' bit width searched "
+              f"({nas['nas_bits']}), {nas['nas_int4_trials']} drew 4 bits and {nas['nas_int4_finalists']} kept "
+              f"them; finalists trained {nas['nas_distilled']}"
+              + (f", distilled against labels alone: {nas['nas_kd_verdicts']}" if nas["nas_kd_verdicts"] != "none"
+                 else "") + ".",
               f"- Bit widths (full-integer TFLite, chapter 3): models post-training quantization makes resolvably "
               f"less accurate against FP32, by bits of weights (w) and activations (a): {quant['bits_ptq_worse']}; "
               f"its loss is first resolvable at {quant['bits_first_resolvable']}. Of the {quant['qat_lossy']} with a "

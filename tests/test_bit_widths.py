@@ -11,7 +11,7 @@ from edge_audio.export import export_to_onnx, fold_batchnorm
 from edge_audio.models import LightweightCNN, spec_from_config, untrained_like_trained
 from edge_audio.errors import ParameterError
 from edge_audio.quantize import (METHODS, FakeQuantization, QuantizationInputs, layer_bits_for_budget,
-                                 quantization_aware_training, round_to_weight_grid)
+                                 quantization_aware_training, round_to_weight_grid, tflite_bytes)
 from edge_audio.memory import memory_report
 from edge_audio.runtimes import open_model
 from edge_audio.runtimes.tflm import tflm_arena
@@ -78,6 +78,15 @@ def test_int4_weights_are_packed_two_to_a_byte(deployed):
         assert len(graph.buffers[tensor.buffer].data) == -(-int(np.prod(tensor.shape)) // 2)
     assert os.path.getsize(int4) < os.path.getsize(int8)
     assert files["tflite_int4"][1]["training"] == "post-training" and METHODS["tflite_int4"].weight_bits == 4
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_the_search_size_of_an_untrained_model_at_each_bit_width_is_the_deployed_files_size(deployed, bits):
+    """The search counts a candidate's bytes before training (random clips, initial weights): exactly the bytes of
+    the trained and calibrated variant at the same bit width."""
+    _, _, files = deployed
+    fp32 = files["tflite_int8"][0].parent.parent / "m.onnx"
+    assert tflite_bytes(fp32, bits) == os.path.getsize(files[f"tflite_int{bits}"][0])
 
 
 def test_16x8_means_int16_activations_int8_weights_and_int64_biases(deployed):

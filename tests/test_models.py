@@ -92,7 +92,7 @@ def test_the_microcontroller_presets_fit_the_small_microcontroller_profile(tmp_p
     from edge_audio.export import export_to_onnx
     from edge_audio.memory import memory_report
     from edge_audio.models import count_parameters, untrained_like_trained
-    from edge_audio.quantize import tflite_int8_bytes
+    from edge_audio.quantize import tflite_bytes
     from edge_audio.targets import DEPLOYMENT_PROFILES
 
     model = untrained_like_trained(preset_spec(name))
@@ -100,4 +100,4 @@ def test_the_microcontroller_presets_fit_the_small_microcontroller_profile(tmp_p
     path = export_to_onnx(model, tmp_path / f"{name}.onnx", input_shape=(1, 1, 40, 126))  # the book's features
     profile = DEPLOYMENT_PROFILES["cortex_m4_small"]
     assert memory_report(path, full_integer=True)["peak_ram_bytes"] < profile["max_ram_bytes"]
-    assert tflite_int8_bytes(path) < profile["max_flash_bytes"]
+    assert tflite_bytes(path) < profile["max_flash_bytes"]

@@ -2,6 +2,7 @@
 import dataclasses
 import json
 
+import numpy as np
 import optuna
 import pytest
 
@@ -13,7 +14,7 @@ from edge_audio.steps.baselines import train_baselines
 from edge_audio.steps.data import prepare_data
 from edge_audio.steps.search import run_nas
 from edge_audio.targets import Budgets
-from edge_audio.train import Protocol, train_model
+from edge_audio.train import Distillation, Protocol, train_model
 from helpers import small_settings
 
 
@@ -38,15 +39,17 @@ class CountingTrainer:
         if self.fail_after is not None and len(self.specs) >= self.fail_after:
             raise KeyboardInterrupt("killed")
         self.specs.append({k: v for k, v in spec.items() if k != "name"})
+        self.taught = getattr(self, "taught", []) + [kwargs.get("distillation")]
         return train_model(spec, *args, **kwargs)
 
 
-def context_for(data, work_dir, budgets, trainer, population=3, generations=2, top_k=1):
+def context_for(data, work_dir, budgets, trainer, population=3, generations=2, top_k=1, weight_bits=(8, 4),
+                distillation=None):
     split = Protocol().splits(data.dataset.folds)[0]
     search = SearchConfig(population=population, generations=generations, proxy_epochs=1, top_k=top_k,
-                          latency_runs=5)
+                          latency_runs=5, weight_bits=weight_bits)
     return SearchContext(lambda n_mels: data.features, data.feature_config.n_mels, split, budgets, search, work_dir,
-                         "cpu", trainer)
+                         "cpu", trainer, distillation=distillation)
 
 
 IDENTITY = {"test": "nas"}
@@ -117,14 +120,14 @@ def test_impossible_budgets_give_no_finalist_and_name_the_closest_candidate(data
     result = run_nas(data, settings, train_baselines(data, settings))
     assert result.finalists == [] and result.best is None and result.best_files == {}
     assert not (data.layout.models / "nas_best_model.pth").exists()
-    entries = [h for s in SAMPLERS for h in result.search.history[s]]
+    entries = result.search.history["nsga2"]  # the finalists, and so the closest miss, come from NSGA-II
     near = closest_candidate(entries, budgets)
     assert near is not None and not near["trained"] and near["size_bytes"] == min(h["size_bytes"] for h in entries)
     assert (data.layout.reports / "nas_evolution.png").is_file()
     assert (data.layout.reports / "nas_feasibility.png").is_file()
     # what chapter 4 shows for it: that nothing met the budgets, the closest candidate and how far it missed
     [shown] = result.outcome(data, budgets)
-    assert "No architecture in the search space met these budgets" in shown.data
+    assert "No candidate of NSGA-II met these budgets" in shown.data
     assert "The closest candidate" in shown.data and "size 0." in shown.data
     from edge_audio.claims import Claims
 
@@ -234,3 +237,80 @@ def test_a_study_refuses_a_worker_on_another_cpu_unless_told(data, work_dir, tmp
         run_study(context, "random", storage, IDENTITY)
     mixed = dataclasses.replace(context, mixed_machines=True)
     assert len(study_history(run_study(mixed, "random", storage, IDENTITY))) == 2
+
+
+def test_a_candidate_at_4_bits_is_costed_as_its_int4_file_and_scored_with_its_weights_on_that_grid(data, work_dir,
+                                                                                                 tmp_path):
+    """The bit width is a gene: a 4-bit candidate's size and flash are its packed int4 TFLite file's bytes (smaller
+    than the same architecture's int8 file), its RAM counts the unpacked weights, and its search score is taken
+    with its weights rounded to 4 bits (one proxy run serves both bit widths)."""
+    generous = Budgets(max_size_mb=2.0, max_latency_ms=50.0, min_accuracy=0.0)
+    outcome = {bits: run_search(context_for(data, work_dir, generous, CountingTrainer(), population=2,
+                                            weight_bits=(bits,)), [0],
+                                storage_url(tmp_path / str(bits)), IDENTITY, tmp_path / f"{bits}.json")
+               for bits in (8, 4) if not (tmp_path / str(bits)).mkdir()}
+    for sampler in SAMPLERS:  # the same seed draws the same architectures when the bit width is not searched
+        for at8, at4 in zip(outcome[8].history[sampler], outcome[4].history[sampler]):
+            assert at8["architecture_key"] == at4["architecture_key"] and (at8["weight_bits"], at4["weight_bits"]) == (8, 4)
+            assert at4["size_bytes"] < at8["size_bytes"] and at4["int8_peak_ram_bytes"] >= at8["int8_peak_ram_bytes"]
+            assert at4["proxy_float_accuracy"] == at8["proxy_float_accuracy"]  # the same cached proxy run
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = {nas.suggest_candidate(study.ask(), (), (8, 4))[2] for _ in range(20)}
+    assert drawn == {8, 4} and nas.suggest_candidate(study.ask(), (), (4,))[2] == 4
+
+
+def test_a_distilled_search_trains_its_own_proxy_runs_in_a_study_of_its_own(data, work_dir, tmp_path):
+    """With a teacher, every proxy run learns from its soft targets (a run of its own, never the label-only
+    run's cache entry), and the study is another study: the two searches never mix their trials."""
+    split = Protocol().splits(data.dataset.folds)[0]
+    x, _ = data.features.select(split.train_folds)
+    logits = np.random.default_rng(0).standard_normal((len(x), data.num_classes)).astype(np.float32)
+    teacher = Distillation(logits, {"runs": ["test-teacher"]}, 2.0, 0.5)
+    generous = Budgets(max_size_mb=2.0, max_latency_ms=50.0, min_accuracy=0.0)
+    storage = storage_url(tmp_path)
+    alone, taught = CountingTrainer(), CountingTrainer()
+    plain = run_search(context_for(data, work_dir, generous, alone, weight_bits=(8,)), [0], storage, IDENTITY,
+                       tmp_path / "plain.json")
+    distilled = run_search(context_for(data, work_dir, generous, taught, weight_bits=(8,), distillation=teacher),
+                           [0], storage, IDENTITY, tmp_path / "distilled.json")
+    assert plain.study_names != distilled.study_names
+    assert all(t is teacher for t in taught.taught) and all(t is None for t in alone.taught)
+    seen = set()
+    for sampler in SAMPLERS:  # in the order they ran: an architecture's first distilled proxy run is trained anew
+        assert len(distilled.history[sampler]) == len(plain.history[sampler]) == 6
+        for h in (h for h in distilled.history[sampler] if h["trained"]):
+            assert h["distilled"] and (h["architecture_key"] in seen or not h["proxy_reused"])
+            seen.add(h["architecture_key"])
+
+
+def test_distilled_finalists_are_paired_with_their_label_only_twins_and_deployed_at_the_searched_bits(data,
+                                                                                                      tmp_path):
+    """nas_distill: each finalist trained twice (by distillation from chapter 2's teacher, and from labels alone),
+    paired on the same test clips; a search of 4-bit weights deploys its finalists as int4 TFLite files, and the
+    published best is chosen by its deployed file's validation accuracy."""
+    settings = small_settings(data.dataset.root, data.layout.root, epochs=1, model_configs=["tiny", "small"],
+                              device="cpu", latency_runs=5, calibration_size=10, nas_population=2,
+                              nas_generations=1, proxy_epochs=1, min_accuracy=0.0, nas_distill=True,
+                              nas_weight_bits=[4], distill_teacher="best", storage=storage_url(tmp_path))
+    baselines = train_baselines(data, settings)
+    result = run_nas(data, settings, baselines)
+    [finalist], [student] = result.finalists, result.students
+    assert student.name == finalist.name + "_kd" and student.record["distillation"]["student_of"] == finalist.name
+    assert student.record["distillation"]["teachers"] == [max(baselines, key=lambda b: b.record["val_accuracy"]).name]
+    assert all(h["distilled"] for s in SAMPLERS for h in result.search.history[s])
+    [(distilled, alone, comparison)] = result.distillation_pairs(settings.accuracy_margin)
+    assert comparison["n"] == len(alone["test"]["labels"]) and alone["model"] == finalist.name
+    methods = {q.method for q in result.quantized if q.model == student.name}
+    assert methods == {"ort_static", "tflite_int8", "tflite_int4"}
+    assert finalist.record["nas"]["weight_bits"] == 4
+    best = json.loads((data.layout.models / "nas_best_model.json").read_text())
+    assert best["deployed"]["weight_bits"] == 4 and best["deployed"]["file"] == "nas_best_model_tflite_int4.tflite"
+    assert (data.layout.models / best["deployed"]["file"]).is_file()
+    from edge_audio.results import pick_key
+    from edge_audio.steps.search import deployed_record
+
+    assert best["model"] == max(result.models, key=lambda m: pick_key(deployed_record(m, result.quantized))).name
+    from edge_audio.claims import Claims
+
+    _, dominance, _ = result.dominance(baselines, data, settings, Claims())
+    assert result.check(settings, dominance, data).startswith("all NAS invariants hold")

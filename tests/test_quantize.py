@@ -264,3 +264,20 @@ def test_a_methods_own_parameters_key_its_variants_and_no_others(trained):
     qat = next(r.record for r in again if r.method == "qat_int4")
     assert len(qat["quantization"]["qat"]["history"]) == 2 and qat["weight_bits"] == 4
     assert qat["full_integer_tflite"] and set(qat["quantization"]["layer_bits"]) == {4}
+
+
+
+def test_the_bits_table_shows_every_rows_size_and_its_verdicts(trained):
+    """Chapter 3's bits x model table: one row per (model, bits), the file's size in every row, QAT's verdicts
+    where QAT ran."""
+    from edge_audio.steps.quantization import bit_widths
+    from edge_audio.tables import bit_width_table
+
+    data, settings, baselines = trained
+    mini = [b for b in baselines if b.name == "mini"]
+    results = quantize_models(data, settings.replace(qat_epochs=2), mini, ["tflite_int8", "tflite_int4", "qat_int4"])
+    table = bit_width_table(bit_widths(results, settings.accuracy_margin))
+    assert list(table.index) == [("mini", "w8\u00a0a8"), ("mini", "w4\u00a0a8")]
+    sizes = {r.method: r.record["size_bytes"] / 1e3 for r in results}
+    assert table["Size (kB)"].tolist() == [round(sizes["tflite_int8"], 1), round(sizes["tflite_int4"], 1)]
+    assert table["QAT against PTQ"].isna().tolist() == [True, False]

@@ -18,7 +18,7 @@ def candidate(**changes) -> dict:
             "context": {"key": "c1"}, "protocol": "NAS proxy", "protocol_kind": "nas proxy", "size_bytes": 1000,
             "params": 250, "macs": 5000, "flops": 10000, "threads": 1, "seed": 0, "features": {"n_mels": 32},
             "train": {"epochs": 1}, "source": "nas_candidate", "accuracy_kind": "proxy",
-            "nas": {"sampler": "nsga2", "trial": 3, "seed": 0}, **changes}
+            "nas": {"sampler": "nsga2", "trial": 3, "seed": 0, "weight_bits": 8}, **changes}
 
 
 def test_a_record_is_built_only_as_its_kind_declares():

@@ -8,7 +8,7 @@ from edge_audio.errors import ModelFileError
 from edge_audio.export import export_to_onnx
 from edge_audio.runtimes import open_model
 from edge_audio.models import LightweightCNN, spec_from_config
-from edge_audio.quantize import quantize_onnx_static, tflite_int8_bytes
+from edge_audio.quantize import quantize_onnx_static, tflite_bytes
 from edge_audio.memory import memory_report
 from edge_audio.runtimes.tflm import tflm_arena
 from edge_audio.tflite import ConversionError, onnx_to_tflite
@@ -81,7 +81,7 @@ def test_tflite_micro_runs_the_model_and_the_planner_matches_its_arena(graphs):
 
 
 def test_the_search_size_of_an_untrained_model_is_the_calibrated_files_size(graphs, tmp_path):
-    assert tflite_int8_bytes(graphs["fp32"]) == graphs["int8_tflite"].stat().st_size
+    assert tflite_bytes(graphs["fp32"]) == graphs["int8_tflite"].stat().st_size
 
 
 def test_int8_tflite_is_smaller_than_fp32_tflite(graphs):

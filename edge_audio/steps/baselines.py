@@ -273,30 +273,51 @@ def teacher_logits(teacher_runs: list[TrainResult], data: PreparedData, split: S
     return cached(data.layout.cache / "teachers", key, compute, name="teacher")
 
 
+@dataclass
+class Teacher:
+    """The teacher of a run's students (``distill_teacher`` among the baselines) and how it teaches
+    (``distill_temperature``, ``distill_weight``)."""
+
+    models: list[BaselineResult]
+    data: PreparedData  # the data the teacher was trained on (its features make its logits)
+    settings: Settings
+
+    @classmethod
+    def of(cls, data: PreparedData, settings: Settings, baselines: list[BaselineResult]) -> "Teacher":
+        return cls(pick_teachers(baselines, settings.distill_teacher), data, settings)
+
+    def info(self, student_of: str) -> dict:
+        """A distilled model's ``distillation`` field."""
+        return {"teachers": [t.name for t in self.models], "teacher_kind": self.settings.distill_teacher,
+                "temperature": self.settings.distill_temperature, "weight": self.settings.distill_weight,
+                "student_of": student_of}
+
+    def soft_targets(self, split: Split, seed: int) -> Distillation:
+        """The soft targets on ``split``'s training clips: those of the teacher's own run on that split and seed.
+        A split inside one of the protocol's (the search's proxy split, whose folds are all training folds of the
+        deployed split) is taught by the runs of the protocol split that trained on all its folds."""
+        splits = self.settings.protocol.splits(self.data.dataset.folds)
+        inside = [i for i, s in enumerate(splits) if {*split.train_folds, split.val_fold} <= set(s.train_folds)]
+        index = splits.index(split) if split in splits else inside[-1]
+        runs = [teacher.seed_runs[seed][index] for teacher in self.models]
+        entry = teacher_logits(runs, self.data, split)
+        return Distillation(np.load(entry.file("logits.npy"), allow_pickle=False),
+                            {"runs": [run.key for run in runs]}, self.settings.distill_temperature,
+                            self.settings.distill_weight)
+
+
 def distill_students(data: PreparedData, settings: Settings, baselines: list[BaselineResult],
                      progress: bool = False) -> list[BaselineResult]:
     """Train (or load) every student of ``settings.distill_students`` against its teacher, under the run's
     protocol and seeds, and upsert their records (replacing this run's earlier distilled ones)."""
     by_name = {b.name: b for b in baselines}
     names = pick_students(baselines, settings.distill_students)
-    teachers = pick_teachers(baselines, settings.distill_teacher)
-    splits = settings.protocol.splits(data.dataset.folds)
-
-    def soft_targets(split: Split, seed: int) -> Distillation:
-        runs = [teacher.seed_runs[seed][splits.index(split)] for teacher in teachers]
-        entry = teacher_logits(runs, data, split)
-        return Distillation(np.load(entry.file("logits.npy"), allow_pickle=False),
-                            {"runs": [run.key for run in runs]}, settings.distill_temperature,
-                            settings.distill_weight)
-
-    info = {"teachers": [t.name for t in teachers], "teacher_kind": settings.distill_teacher,
-            "temperature": settings.distill_temperature, "weight": settings.distill_weight}
+    teacher = Teacher.of(data, settings, baselines)
     students = []
     for name in names:
         config = {**by_name[name].deployed_run.spec, "name": name + SUFFIX}
-        [student] = train_baselines(data, settings, [config], progress, distillation=soft_targets)
-        student.record = with_fields(student.record, source="distilled",
-                                     distillation={**info, "student_of": name})
+        [student] = train_baselines(data, settings, [config], progress, distillation=teacher.soft_targets)
+        student.record = with_fields(student.record, source="distilled", distillation=teacher.info(name))
         students.append(student)
     context = data.context(settings)["key"]
     upsert_results(data.layout.logs, [s.record for s in students],

@@ -26,7 +26,7 @@ from ..runtimes import DEPLOYABLE
 from ..records import with_fields
 from ..results import load_results, upsert_results
 from .data import PreparedData
-from .search import NAS_BEST_FILES
+from .search import NAS_BEST_FILES, NAS_BEST_VARIANTS
 
 #: The microcontroller answers the chapter (and the introduction) gives: glue prefix -> deployment profile. A small
 #: and a large board, so the reader sees what the smaller memory costs.
@@ -238,9 +238,9 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
     best = layout.models / NAS_BEST_FILES["spec"]
     if best.is_file():  # and so do the copies of the search's best model
         name = json.loads(best.read_text())["model"]
-        for kind, variant in (("onnx", "fp32"), ("int8", "ort_static"), ("tflite", "tflite_int8")):
+        for kind, variant in NAS_BEST_VARIANTS.items():
             record = next((r for r in placed if r["model"] == name and r["variant"] == variant), None)
-            if record is not None:
+            if record is not None and (layout.models / NAS_BEST_FILES[kind]).is_file():
                 _tell_card(layout.models / NAS_BEST_FILES[kind], record)
     upsert_results(layout.logs, placed)
     return FrontierResult(report, load_results(layout.logs, context_key), paths, figures)

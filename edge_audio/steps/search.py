@@ -4,9 +4,18 @@ NSGA-II and a random-search control (:mod:`edge_audio.nas`) search under the run
 and are compared over the seeds (a winner only when the paired test over seeds resolves it); the top-k distinct
 architectures of NSGA-II's feasible front (every seed's trials) are retrained with the baseline protocol (as
 baselines, by :func:`~edge_audio.steps.baselines.train_baselines`), quantized like chapter 3
-(:data:`DERIVED_MODEL_METHODS`), and the best by validation accuracy is published as ``models/nas_best_model.*``. Every
-search record of this run's context is replaced by the new search's, so no stale candidate or finalist survives a
-new search.
+(:data:`DERIVED_MODEL_METHODS`, and ``tflite_int4`` for a candidate the search deployed with 4-bit weights), and
+the best by the validation accuracy of its deployed file (:func:`deployed_record`) is published as
+``models/nas_best_model.*``. Every search record of this run's context is replaced by the new search's, so no stale
+candidate or finalist survives a new search.
+
+With ``nas_distill`` the search's proxy runs learn from the teacher (:class:`~edge_audio.steps.baselines.Teacher`,
+chapter 2's), and every finalist is trained twice: by distillation (``nas_<k>_kd``) and from labels alone
+(``nas_<k>``), paired on the same test clips as chapter 2's students are. Distillation is one switch for the whole
+search, not a gene: the teacher's runs trained on the proxy's scoring fold (one of the deployed split's training
+folds), so a distilled candidate's search score is optimistic and a gene would favour distillation for that
+reason alone; every candidate of one search is scored the same way, and the validation fold, which no teacher
+trained on, chooses.
 
 The search never sees the fold that chooses: candidates are scored on a fold taken from the training folds
 (:func:`proxy_split`), the finalists and the best model are chosen on the untouched validation fold, and the test
@@ -37,29 +46,33 @@ from ..nas import HISTORY_FILE, SAMPLERS, closest_candidate, SearchContext, Sear
 from ..settings import Settings
 from ..profile import compare_latency
 from ..runtimes import get as get_runtime
-from ..quantize import tflite_int8_bytes
+from ..quantize import tflite_bytes
 from ..records import CandidateRecord, make_record, with_fields
 from ..results import pick_key, upsert_results
-from ..tables import accuracy_verdict, fold_views, views
+from ..tables import accuracy_verdict, distillation_table, fold_views, view, views
 from ..stats import interval_text, paired_difference
 from ..storage import atomic_write_json, cached
 from ..train import Split
-from .baselines import BaselineResult, train_baselines
+from .baselines import SUFFIX, BaselineResult, Teacher, distillation_pairs, distillation_values, train_baselines
 from .data import PreparedData
 from .quantization import DERIVED_MODEL_METHODS, QuantizationResult, quantize_models
 
 #: The files a search's best model is published as, under ``models/`` (every stem distinct: a file's card is
 #: named by its stem).
 NAS_BEST_FILES = {"pth": "nas_best_model.pth", "onnx": "nas_best_model.onnx", "int8": "nas_best_model_int8.onnx",
-                  "tflite": "nas_best_model_tflite_int8.tflite", "spec": "nas_best_model.json"}
-#: How every finalist is compressed (chapter 3's methods of the same names): static INT8 in ONNX Runtime, and the
-#: full-integer TFLite model a microcontroller runs.
+                  "tflite": "nas_best_model_tflite_int8.tflite", "tflite_int4": "nas_best_model_tflite_int4.tflite",
+                  "spec": "nas_best_model.json"}
+#: The variant each of the best model's files is (a method's file exists when the finalist was compressed with it).
+NAS_BEST_VARIANTS = {"onnx": "fp32", "int8": "ort_static", "tflite": "tflite_int8", "tflite_int4": "tflite_int4"}
+#: The full-integer TFLite method of each weight bit width the search can deploy a candidate with.
+DEPLOYED_METHODS = {8: "tflite_int8", 4: "tflite_int4"}
 NAS_SOURCES = ("nas_candidate", "nas_finalist")
 #: The views of :meth:`NASResult.finalist_table`: the selection gap (search, validation, test), and the costs.
 FINALIST_ACCURACY = ("The selection gap: search score, validation, test",
-                     ("NAS trial", "Search score (%)", "Val acc (%)", "Test acc (%)", "95% interval", "INT8 acc (%)"))
-FINALIST_COST = ("What each finalist costs, FP32 and INT8",
-                 ("Params", "MMACs", "Size (kB)", "Latency (ms)", "INT8 size (kB)", "INT8 (ms)"))
+                     ("NAS trial", "Search score (%)", "Val acc (%)", "Test acc (%)", "95% interval",
+                      "Deployed acc (%)"))
+FINALIST_COST = ("What each finalist costs, FP32 and deployed (full-integer TFLite at the searched bit width)",
+                 ("Params", "MMACs", "Size (kB)", "Latency (ms)", "Weights", "Deployed (kB)", "Deployed RAM (kB)"))
 FINALIST_ARCHITECTURE = ("The architectures", ("Architecture",))
 
 
@@ -68,7 +81,8 @@ class NASResult:
     """A search: both searches' trials, the retrained finalists, their INT8 variants, and the best model."""
 
     search: SearchOutcome
-    finalists: list[BaselineResult]
+    finalists: list[BaselineResult]  # trained from labels alone
+    students: list[BaselineResult]  # the same architectures trained by distillation (nas_distill), else empty
     quantized: list[QuantizationResult]
     best: BaselineResult | None
     best_files: dict[str, Path]  # empty when no candidate met the budgets
@@ -78,23 +92,34 @@ class NASResult:
     deployed: Split  # the split the finalists are chosen (validation fold) and reported (test fold) on
     figures: dict[str, object] = dataclasses.field(default_factory=dict)  # name -> the figure under reports/
 
+    @property
+    def models(self) -> list[BaselineResult]:
+        """Every retrained finalist: from labels alone, then by distillation."""
+        return self.finalists + self.students
+
     def finalist_table(self) -> pd.DataFrame:  # shown in the views FINALIST_ACCURACY, _COST, _ARCHITECTURE
-        """The finalists, retrained with the baseline protocol, with their INT8 variant: the baseline metrics."""
+        """The finalists, retrained with the baseline protocol, with their deployed variant: the baseline metrics."""
         rows = []
-        for finalist in self.finalists:
-            r = finalist.record
-            int8 = next((q.record for q in self.quantized if q.model == finalist.name and q.record), None)
-            rows.append({"Model": finalist.name, "NAS trial": f"seed {r['nas']['seed']}, #{r['nas']['trial']}",
+        for model in self.models:
+            r, deployed = model.record, deployed_record(model, self.quantized)
+            rows.append({"Model": model.name, "NAS trial": f"seed {r['nas']['seed']}, #{r['nas']['trial']}",
                          "Search score (%)": r["nas"]["proxy_accuracy"], "Val acc (%)": r["val_accuracy"],
                          "Test acc (%)": r["accuracy"],
                          "95% interval": interval_text(r["test"]),
                          "Size (kB)": r["size_bytes"] / 1e3,
                          "Latency (ms)": r["latency_ms"], "MMACs": r["macs"] / 1e6,
-                         "Params": r["params"], "INT8 acc (%)": int8["accuracy"] if int8 else None,
-                         "INT8 size (kB)": int8["size_bytes"] / 1e3 if int8 else None,
-                         "INT8 (ms)": int8["latency_ms"] if int8 else None,
-                         "Architecture": describe_spec(r["architecture"], r["features"]["n_mels"])})
+                         "Params": r["params"], "Weights": f"int{r['nas']['weight_bits']}",
+                         "Deployed acc (%)": deployed["accuracy"] if deployed else None,
+                         "Deployed (kB)": deployed["size_bytes"] / 1e3 if deployed else None,
+                         "Deployed RAM (kB)": deployed["peak_ram_bytes"] / 1e3 if deployed else None,
+                         "Architecture": describe_spec(r["architecture"], r["features"]["n_mels"])
+                         + (" (distilled)" if "distillation" in r else "")})
         return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
+
+    def distillation_pairs(self, margin: float) -> list[tuple[dict, dict, dict]]:
+        """Each distilled finalist, the same architecture trained from labels alone, and their paired comparison
+        on the same test clips at ``margin`` points (chapter 2's pairs)."""
+        return distillation_pairs(self.students, self.finalists, margin)
 
 
     # -- what chapter 4 shows ------------------------------------------------------------------------------------
@@ -122,6 +147,14 @@ class NASResult:
                          f"flash ≤ {budgets.max_flash_kb:g} kB (the full-integer TFLite model's bytes)",
             "nas_winner": {"tie": "neither, resolvably, over the seeds" if len(self.search.seeds) > 1 else
                            "no verdict (one seed)"}.get(winner, f"{names.get(winner)}, resolvably, over the seeds"),
+            "nas_bits": " or ".join(f"{bits}" for bits in search.weight_bits) + " bits",
+            "nas_int4_trials": counted(sum(h["weight_bits"] == 4 for h in self.entries()), "trial"),
+            "nas_int4_finalists": counted(sum(f.record["nas"]["weight_bits"] == 4 for f in self.finalists),
+                                          "finalist"),
+            "nas_distilled": "from the teacher's soft targets as well as the labels" if self.students else
+                             "from the labels alone",
+            **{f"nas_{name}": value for name, value in
+               distillation_values(self.students, self.finalists, settings.accuracy_margin).items()},
         }
 
     def summary_table(self) -> pd.DataFrame:
@@ -162,31 +195,51 @@ class NASResult:
         from .quantization import failure_note
 
         if not self.finalists:
-            entries = self.entries()
+            entries = self.search.history["nsga2"]  # the finalists come from NSGA-II's front
             near = closest_candidate(entries, budgets)
+            control = sum(h["feasible"] for h in self.search.history["random"])
             return [Markdown(
-                f"**No architecture in the search space met these budgets** in {len(entries)} trials, so nothing "
-                f"was retrained or published. The closest candidate (trial {near['number']} of {near['sampler']}, "
+                f"**No candidate of NSGA-II met these budgets** in {len(entries)} trials, so nothing was retrained "
+                f"or published" + (f" (the random control found {counted(control, 'feasible candidate')}; a "
+                                   "control's candidates never become finalists)" if control else "")
+                + f". The closest candidate (trial {near['number']} of {near['sampler']}, "
                 f"{'-'.join(map(str, near['spec']['channels']))} {near['spec']['block']}) measured "
                 f"{near['size_bytes'] / 1e6:.4f} MB and {near['latency_ms']:.3f} ms"
                 + (f" with {near['proxy_accuracy']:.2f} % proxy accuracy" if near["trained"] else " (not trained)")
                 + ": " + "; ".join(near["reasons"]) + ". Loosen the budgets or widen the search space.")]
         shown = [*views(self.finalist_table(), FINALIST_ACCURACY, FINALIST_COST, FINALIST_ARCHITECTURE),
-                 *fold_views([f.record for f in self.finalists] + [q.record for q in self.quantized if q.record])]
+                 *fold_views([m.record for m in self.models] + [q.record for q in self.quantized if q.record])]
         if any(q.error for q in self.quantized):
             shown.append(Markdown(failure_note(self.quantized)))
-        best = self.best.record
-        shown.append(Markdown(f"Published: **{self.best.name}** ({best['accuracy']:.2f} % test accuracy, "
-                              f"{best['size_bytes'] / 1e3:.1f} kB, {best['latency_ms']:.3f} ms) as "
-                              + ", ".join(f"`{p.relative_to(data.layout.root)}`" for p in self.best_files.values())
-                              + "."))
+        best, deployed = self.best.record, deployed_record(self.best, self.quantized)
+        shown.append(Markdown(
+            f"Published: **{self.best.name}** ({best['accuracy']:.2f} % test accuracy in FP32, "
+            f"{best['size_bytes'] / 1e3:.1f} kB, {best['latency_ms']:.3f} ms"
+            + ("" if deployed is None else f"; deployed with int{best['nas']['weight_bits']} weights: "
+               f"{deployed['accuracy']:.2f} %, {deployed['size_bytes'] / 1e3:.1f} kB")
+            + ") as " + ", ".join(f"`{p.relative_to(data.layout.root)}`" for p in self.best_files.values()) + "."))
         return shown
+
+    def distillation_outcome(self, margin: float) -> list:
+        """What distillation did to the finalists, to display: the teacher and the verdicts (Markdown) and each
+        distilled finalist beside the same architecture trained from labels alone (chapter 2's table); or that
+        the search ran without it."""
+        from IPython.display import Markdown
+
+        if not self.students:
+            return [Markdown("This search ran without distillation (`nas_distill` is off, or no finalist met the "
+                             "budgets).")]
+        values = distillation_values(self.students, self.finalists, margin)
+        return [Markdown(f"Teacher: {values['kd_teachers']} (temperature {values['kd_temperature']:g}, soft-target "
+                         f"weight {values['kd_weight']:g}). Distilled against labels alone, over "
+                         f"{values['kd_students_counted']}: {values['kd_verdicts']}."),
+                view(distillation_table(distillation_pairs(self.students, self.finalists, margin)))]
 
     def dominance(self, baselines: list[BaselineResult], data: PreparedData, settings: Settings,
                   claims: Claims) -> tuple[str, pd.DataFrame, dict]:
         """Does a finalist dominate a baseline? The answer (Markdown, each sentence stated through ``claims``), the
         table of every pair, and the glued list of dominated baselines."""
-        table = dominance_table(self.finalists, baselines, data, settings)
+        table = dominance_table(self.models, baselines, data, settings)
         wins = table[table["dominates"]] if len(table) else table
         sentences = [claims.state(f"{row['NAS model']} dominates {row['baseline']}: size "
                                   f"{row['size kB (NAS / baseline)']} kB, accuracy NAS - baseline "
@@ -216,7 +269,15 @@ class NASResult:
         assert all(h["feasible"] == (not h["reasons"]) for h in entries)
         assert bool(self.finalists) == bool(self.best_files) and all(p.is_file() for p in self.best_files.values())
         # each finalist's exported ONNX computes what its PyTorch model computes; every INT8 failure is in the prose
-        assert all(f.record["onnx_max_abs_difference"] < 1e-4 for f in self.finalists)
+        assert all(f.record["onnx_max_abs_difference"] < 1e-4 for f in self.models)
+        # each finalist is deployed at the bit width the search chose for it; a distilled one repeats its finalist
+        assert all(m.record["nas"]["weight_bits"] in search.weight_bits for m in self.models)
+        assert all(deployed_record(m, self.quantized) is not None or f"{m.name} with" in failures for m in self.models)
+        assert len(self.students) == (len(self.finalists) if settings.nas_distill else 0)
+        for student, finalist in zip(self.students, self.finalists):
+            assert student.record["distillation"]["student_of"] == finalist.name
+            assert {**student.record["architecture"], "name": finalist.name} == finalist.record["architecture"]
+            assert student.record["test"]["labels"] == finalist.record["test"]["labels"]
         assert all(f"{q.model} with {q.method}" in failures for q in self.quantized if q.error), failures
         assert (data.layout.reports / "nas_evolution.png").is_file()
         # a finalist that dominates a baseline is not resolvably worse on any count
@@ -276,14 +337,17 @@ def dominance_table(finalists: list[BaselineResult], baselines: list[BaselineRes
 
 
 def _candidate_records(history: list[dict], data: PreparedData, settings: Settings, split) -> list[dict]:
-    """Results records of the trained NAS candidates (proxy accuracy on the validation fold), one per spec."""
+    """Results records of the trained NAS candidates (the search score on the proxy's fold), one per architecture
+    and bit width."""
     search = settings.search
     records = {}
     for h in history:
-        if not h["trained"] or h["architecture_key"] in records:
+        key = (h["architecture_key"], h["weight_bits"])
+        if not h["trained"] or key in records:
             continue
-        records[h["architecture_key"]] = make_record(CandidateRecord, **{
-            "model": f"nas-{h['architecture_key'][:8]}", "variant": "proxy", "source": "nas_candidate",
+        records[key] = make_record(CandidateRecord, **{
+            "model": f"nas-{h['architecture_key'][:8]}-w{h['weight_bits']}", "variant": "proxy",
+            "source": "nas_candidate",
             "precision": "fp32", "int8_weights": False, "accuracy_kind": "proxy", "runtime": "onnxruntime",
             "latency_ms": h["latency_ms"], "latency": {"onnxruntime": h["latency"]}, "architecture": h["spec"],
             "dataset": data.summary(), "context": data.context(settings),
@@ -293,7 +357,7 @@ def _candidate_records(history: list[dict], data: PreparedData, settings: Settin
             "params": h["params"], "macs": h["macs"], "flops": h["flops"], "threads": search.threads,
             "seed": h["seed"], "features": {**data.feature_config.to_dict(), "n_mels": h["n_mels"]},
             "train": search.proxy_train_config().to_dict(),
-            "nas": {"sampler": h["sampler"], "trial": h["number"], "seed": h["seed"]},
+            "nas": {"sampler": h["sampler"], "trial": h["number"], "seed": h["seed"], "weight_bits": h["weight_bits"]},
         })
     return list(records.values())
 
@@ -321,8 +385,11 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
 
     deployed = settings.protocol.splits(data.dataset.folds)[-1]
     split = proxy_split(deployed, search.proxy_train_folds)
+    teacher = Teacher.of(data, settings, baselines) if settings.nas_distill else None
     context = SearchContext(features_for, data.feature_config.n_mels, split, budgets, search,
-                            layout.cache / "nas", settings.device, mixed_machines=settings.nas_mixed_machines)
+                            layout.cache / "nas", settings.device, mixed_machines=settings.nas_mixed_machines,
+                            distillation=None if teacher is None else teacher.soft_targets(
+                                split, settings.training_seeds[0]))
     # the machine is not in the study's name: a study records the CPU it was started on and refuses others
     identity = {"dataset": data.fingerprint, "features": {**data.feature_config.to_dict(), "n_mels": None},
                 "budgets": budgets.to_dict(), "search": {**asdict(search), "generations": None, "top_k": None},
@@ -338,25 +405,35 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
     candidates = _candidate_records([h for s in SAMPLERS for h in outcome.history[s]], data, settings, split)
     upsert_results(layout.logs, candidates, drop=replaced)
 
-    finalists, quantized = [], []
+    finalists, students, quantized = [], [], []
     for rank, entry in enumerate(outcome.finalists, start=1):
         finalist_data = dataclasses.replace(data, features=features_for(entry["n_mels"]))
-        [finalist] = train_baselines(finalist_data, settings, [{"name": f"nas_{rank}", **entry["spec"]}], progress)
+        spec = {"name": f"nas_{rank}", **entry["spec"]}
         nas_info = {"trial": entry["number"], "seed": entry["seed"], "sampler": "nsga2",
-                    "proxy_accuracy": entry["proxy_accuracy"], "rank": rank}
-        finalist.record = with_fields(finalist.record, source="nas_finalist", nas=nas_info)
-        upsert_results(layout.logs, [finalist.record])
-        results = quantize_models(finalist_data, settings, [finalist], DERIVED_MODEL_METHODS,
-                                  fields={"source": "nas_finalist", "nas": nas_info})
+                    "weight_bits": entry["weight_bits"], "proxy_accuracy": entry["proxy_accuracy"], "rank": rank}
+        methods = DERIVED_MODEL_METHODS + ([DEPLOYED_METHODS[entry["weight_bits"]]]
+                                           if DEPLOYED_METHODS[entry["weight_bits"]] not in DERIVED_MODEL_METHODS else [])
+        [finalist] = train_baselines(finalist_data, settings, [spec], progress)
+        trained = [(finalist, {})]
+        if teacher is not None:  # the teacher's logits come from its own features, whatever n_mels the student has
+            [student] = train_baselines(finalist_data, settings, [{**spec, "name": spec["name"] + SUFFIX}], progress,
+                                        distillation=teacher.soft_targets)
+            trained.append((student, {"distillation": teacher.info(spec["name"])}))
+        for model, taught in trained:
+            model.record = with_fields(model.record, source="nas_finalist", nas=nas_info, **taught)
+            upsert_results(layout.logs, [model.record])
+            quantized.extend(quantize_models(finalist_data, settings, [model], methods,
+                                             fields={"source": "nas_finalist", "nas": nas_info, **taught}))
         finalists.append(finalist)
-        quantized.extend(results)
+        students.extend(model for model, taught in trained if taught)
 
-    best, best_files = _publish_best(finalists, quantized, layout)
+    best, best_files = _publish_best(finalists + students, quantized, layout)
     population = search.population
     nsga = outcome.history["nsga2"]
     fronts = {generation: feasible_front([h for h in nsga if h["number"] // population <= generation])
               for generation in sorted({h["number"] // population for h in nsga})}
-    result = NASResult(outcome, finalists, quantized, best, best_files, history_path, fronts, split, deployed)
+    result = NASResult(outcome, finalists, students, quantized, best, best_files, history_path, fronts, split,
+                       deployed)
     result.figures = {
         "nas_evolution": plots.save_figure(plots.plot_nas_evolution(outcome.history, population, fronts),
                                            layout.reports / "nas_evolution.png"),
@@ -380,37 +457,52 @@ def proxy_split(deployed: Split, proxy_train_folds: int | None) -> Split:
     return Split(train_folds=train, val_fold=inner, test_fold=inner)
 
 
-def _publish_best(finalists: list[BaselineResult], quantized: list[QuantizationResult],
+def deployed_record(model: BaselineResult, quantized: list[QuantizationResult]) -> dict | None:
+    """The record of a finalist's full-integer TFLite variant at the bit width the search chose for it (None when
+    that conversion failed)."""
+    method = DEPLOYED_METHODS[model.record["nas"]["weight_bits"]]
+    return next((q.record for q in quantized if q.model == model.name and q.method == method and q.record), None)
+
+
+def _publish_best(models: list[BaselineResult], quantized: list[QuantizationResult],
                   layout) -> tuple[BaselineResult | None, dict[str, Path]]:
-    """Copy the best finalist (:func:`~edge_audio.results.pick_key`) to ``models/nas_best_model.*``; remove a previous
-    search's files first, so nothing stale is published when there is no finalist."""
+    """Copy the best retrained finalist to ``models/nas_best_model.*``: the one whose deployed file (its TFLite
+    variant at the searched bit width; :func:`~edge_audio.results.pick_key` on its record, which is validation
+    accuracy first) is best, so the bit width is chosen by the validation fold too. A previous search's files are
+    removed first, so nothing stale is published when there is no finalist."""
     for name in NAS_BEST_FILES.values():
         (layout.models / name).unlink(missing_ok=True)
         for stale in (card_path(layout.models / name), card_path(layout.models / name).with_suffix(".md")):
             stale.unlink(missing_ok=True)
-    if not finalists:
+    if not models:
         return None, {}
-    best = max(finalists, key=lambda f: pick_key(f.record))
-    int8, tflite = (next((q.record for q in quantized if q.model == best.name and q.method == method
-                          and q.record is not None), None) for method in DERIVED_MODEL_METHODS)
+    best = max(models, key=lambda m: pick_key(deployed_record(m, quantized) or m.record))
+    variants = {kind: next((q.record for q in quantized if q.model == best.name and q.method == method
+                            and q.record is not None), None)
+                for kind, method in NAS_BEST_VARIANTS.items() if kind != "onnx"}
     artifacts = {"pth": best.record["artifact"], "onnx": best.record["onnx_artifact"],
-                 "int8": int8["artifact"] if int8 else None, "tflite": tflite["artifact"] if tflite else None}
-    sources = {kind: layout.root / artifact["path"] if artifact else None for kind, artifact in artifacts.items()}
+                 **{kind: record["artifact"] for kind, record in variants.items() if record is not None}}
     files = {}
-    for kind, source in sources.items():
-        if source is not None:
-            files[kind] = layout.models / NAS_BEST_FILES[kind]
-            shutil.copy2(source, files[kind])
-            if card_path(source).is_file():  # the card goes with the ONNX files, naming its new file
-                write_card({**read_card(source), "file": files[kind].name}, files[kind])
+    for kind, artifact in artifacts.items():
+        source = layout.root / artifact["path"]
+        files[kind] = layout.models / NAS_BEST_FILES[kind]
+        shutil.copy2(source, files[kind])
+        if card_path(source).is_file():  # the card goes with the ONNX files, naming its new file
+            write_card({**read_card(source), "file": files[kind].name}, files[kind])
+    deployed = deployed_record(best, quantized)
     files["spec"] = layout.models / NAS_BEST_FILES["spec"]
     atomic_write_json(files["spec"], {
         "model": best.name, "architecture": best.record["architecture"], "features": best.record["features"],
         "class_names": best.record["class_names"], "accuracy": best.record["accuracy"],
         "val_accuracy": best.record["val_accuracy"], "size_bytes": best.record["size_bytes"],
         "latency_ms": best.record["latency_ms"], "nas": best.record["nas"],
-        "sha256": {kind: artifact["sha256"] if artifact else None for kind, artifact in artifacts.items()},
-        "int8_accuracy": int8["accuracy"] if int8 else None, "tflite_accuracy": tflite["accuracy"] if tflite else None})
+        "distillation": best.record.get("distillation"),
+        "sha256": {kind: artifact["sha256"] for kind, artifact in artifacts.items()},
+        "accuracy_by_file": {kind: record["accuracy"] for kind, record in variants.items() if record is not None},
+        "deployed": None if deployed is None else {
+            "file": files[next(k for k, m in NAS_BEST_VARIANTS.items() if m == deployed["method"])].name,
+            "weight_bits": best.record["nas"]["weight_bits"], "accuracy": deployed["accuracy"],
+            "val_accuracy": deployed["val_accuracy"], "size_bytes": deployed["size_bytes"]}})
     return best, files
 
 
@@ -423,7 +515,7 @@ def nas_feasibility_points(nas: NASResult, baselines: list[BaselineResult]) -> p
     points = [{"size_bytes": h["size_bytes"], "latency_ms": h["latency_ms"], "kind": "nas candidate",
                "feasible": h["feasible"], "label": None} for entries in nas.search.history.values() for h in entries]
     for b in baselines:
-        size = tflite_int8_bytes(b.onnx_path)
+        size = tflite_bytes(b.onnx_path)
         ram = memory_report(b.onnx_path, full_integer=True)["peak_ram_bytes"]
         points.append({"size_bytes": size, "latency_ms": b.record["latency_ms"], "kind": "baseline", "label": b.name,
                        "feasible": not budgets.reasons(size, b.record["latency_ms"], b.record["val_accuracy"], ram,
