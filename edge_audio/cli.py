@@ -8,6 +8,7 @@
                    [-p NAME VALUE ...] [-f params.yaml] [--no-build] [--quick]
     edge-audio bench [--runs N] [--out FILE.json]
     edge-audio classify MODEL AUDIO... [--top K] [--stream] [--hop SECONDS]
+    edge-audio export MODEL --target PROFILE OUT_DIR
 
 A user error (a wrong path, an unknown or invalid parameter, a dataset without a required column; any
 :class:`~edge_audio.errors.UserError`, also when a chapter raises it) prints one line, ``edge-audio: error: ...``,
@@ -191,6 +192,16 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     return EXIT_USAGE if failed else 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .bundle import export_bundle
+
+    bundle = export_bundle(args.model, args.target, args.out_dir)
+    print(f"wrote {len(list(bundle.folder.iterdir()))} files to {bundle.folder}: the model ({bundle.model_bytes:,} bytes) as a C array "
+          f"for {bundle.target}, an arena of {bundle.arena_bytes:,} bytes, operators {', '.join(bundle.operators)}; "
+          f"see {bundle.folder / 'README.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-audio", description=(
         "How much accuracy does an audio classifier give up to fit on an edge device? "
@@ -280,6 +291,20 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--hop", type=_positive_float, default=None, metavar="SECONDS",
                           help="with --stream: seconds between windows (default: half the window)")
     classify.set_defaults(func=_cmd_classify)
+
+    from .targets import DEPLOYMENT_PROFILES
+
+    devices = [name for name, limits in DEPLOYMENT_PROFILES.items() if limits.get("full_integer_tflite")]
+    export = commands.add_parser("export", help="write a folder a firmware engineer builds: the model as a C array "
+                                 "and header, the arena size, quantization, the front end's constants, the "
+                                 "TensorFlow Lite Micro call sequence and the model card")
+    export.add_argument("model", help="a published full-integer TFLite model (models/<name>_tflite_int8.tflite), "
+                        "with its .card.json beside it")
+    export.add_argument("--target", required=True, metavar="PROFILE",
+                        help=f"the device profile: {', '.join(devices)} (an Ethos-U target embeds the file Vela "
+                             "compiles for it)")
+    export.add_argument("out_dir", metavar="OUT_DIR", help="a new (or empty) folder for the bundle")
+    export.set_defaults(func=_cmd_export)
     return parser
 
 

@@ -22,8 +22,7 @@ import pandas as pd
 from .errors import UserError
 from .pareto import hypervolume, knee_index
 from .stats import paired_difference
-from .device_latency import estimated_latency_ms
-from .targets import PROFILE_DEVICE, PROFILE_LIMITS, Budgets, DEPLOYMENT_PROFILES, check_profiles
+from .targets import PROFILE_LIMITS, PROFILE_NPU, Budgets, DEPLOYMENT_PROFILES, check_profiles, device_costs
 
 
 #: Cost axes of the frontier: column of :func:`model_table`, axis label.
@@ -56,6 +55,7 @@ def model_table(records: list[dict]) -> pd.DataFrame:
             "int8": bool(r.get("int8_weights", False)), "int8_activations": bool(r.get("int8_activations", False)),
             "full_integer_tflite": bool(r.get("full_integer_tflite", False)),
             "peak_ram_bytes": r.get("peak_ram_bytes", np.nan), "flash_bytes": r.get("flash_bytes", np.nan),
+            "npu": r.get("npu", {}),
             "int8_param_bytes": int(r["params"]),  # one byte per parameter once quantized
             "mmacs_per_second": round(r["macs"] / 1e6 / duration, 3),
             "artifact": r["artifact"]["path"] if "artifact" in r else None,
@@ -87,18 +87,16 @@ def learning_curve(records: list[dict], margin: float) -> tuple[list[dict], list
 
 
 def device_latency_ms(row: pd.Series, limits: dict) -> float | None:
-    """The estimated latency of a model on a profile's device (:mod:`edge_audio.device_latency`), or None when
-    the profile names no clock and cycles per MAC."""
-    if not all(key in limits for key in PROFILE_DEVICE):
-        return None
-    return round(estimated_latency_ms(row["macs"], limits["clock_hz"], limits["cycles_per_mac"]), 1)
+    """The estimated latency of a model on a profile's device (:func:`~edge_audio.targets.device_costs`)."""
+    return device_costs(row, limits)[2]
 
 
 def _meets(row: pd.Series, limits: dict) -> bool:
+    ram, flash, latency = device_costs(row, limits)
     checks = {"max_size_bytes": row["size_bytes"], "max_latency_ms": row["latency_ms"],
               "max_int8_param_bytes": row["int8_param_bytes"], "max_mmacs_per_second": row["mmacs_per_second"],
-              "max_ram_bytes": row["peak_ram_bytes"], "max_flash_bytes": row["flash_bytes"],
-              "max_device_latency_ms": device_latency_ms(row, limits)}
+              "max_ram_bytes": ram, "max_flash_bytes": flash,
+              "max_device_latency_ms": np.nan if latency is None else latency}
     if limits.get("int8_activations") and not row["int8_activations"]:
         return False  # float activations do not qualify
     if limits.get("full_integer_tflite") and not row["full_integer_tflite"]:
@@ -203,10 +201,10 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
                         "protocol, machine); run the baselines chapter with the same parameters first")
     # the accuracy budget is a threshold, so it is applied to validation accuracy (a proxy's is one already)
     table["meets_budgets"] = [
-        all(v <= 0 for v in budgets.violations(row.size_bytes, row.latency_ms, row.accuracy if row.accuracy_kind
-                                               == "proxy" else row.val_accuracy, row.peak_ram_bytes,
-                                               row.flash_bytes).values())
-        for row in table.itertuples()]
+        all(v <= 0 for v in budgets.violations(row["size_bytes"], row["latency_ms"], row["accuracy"] if
+                                               row["accuracy_kind"] == "proxy" else row["val_accuracy"],
+                                               *budgets.device_costs(row)).values())
+        for _, row in table.iterrows()]
     evaluations = {f"{r['model']} ({r['variant']})": r["test"] for r in records
                    if r.get("accuracy_kind", "test") == "test"}
     report = FrontierReport(table, COST_AXES, budgets, profiles, evaluations, margin=margin)
@@ -234,8 +232,8 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
                      "test accuracy (%)": float(top["accuracy"].iloc[0]) if len(top) else None,
                      "95% interval": f"{top['ci_low'].iloc[0]:.1f}-{top['ci_high'].iloc[0]:.1f}" if len(top) else None,
                      "size (kB)": round(top["size_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
-                     "peak RAM (kB)": round(top["peak_ram_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
-                     "flash (kB)": round(top["flash_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
+                     "peak RAM (kB)": round(device_costs(top.iloc[0], limits)[0] / 1e3, 1) if len(top) else None,
+                     "flash (kB)": round(device_costs(top.iloc[0], limits)[1] / 1e3, 1) if len(top) else None,
                      "latency (ms)": float(top["latency_ms"].iloc[0]) if len(top) else None,
                      "estimated device latency (ms)": device_latency_ms(top.iloc[0], limits) if len(top) else None,
                      "MMACs/s": float(top["mmacs_per_second"].iloc[0]) if len(top) else None})
@@ -249,6 +247,9 @@ def _describe(limits: dict) -> str:
              "max_mmacs_per_second": lambda v: f"≤ {v:g} MMACs/s", "max_ram_bytes": lambda v: f"≤ {v / 1e3:g} kB RAM",
              "max_flash_bytes": lambda v: f"≤ {v / 1e3:g} kB flash",
              "max_device_latency_ms": lambda v: f"≤ {v:g} ms estimated on the device"}
+    if PROFILE_NPU in limits:
+        parts["max_ram_bytes"] = lambda v: f"≤ {v / 1e3:g} kB SRAM (Vela)"
+        parts["max_flash_bytes"] = lambda v: f"≤ {v / 1e3:g} kB flash (Vela)"
     described = [parts[key](limits[key]) for key in PROFILE_LIMITS if key in limits]
     return ", ".join(described + (["INT8 activations"] if limits.get("int8_activations") else [])
                      + (["full-integer TFLite"] if limits.get("full_integer_tflite") else []))

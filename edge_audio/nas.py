@@ -60,7 +60,8 @@ from .memory import memory_report
 from .models import LightweightCNN, count_parameters
 from .parameters import default
 from .pareto import hypervolume, pareto_mask
-from .quantize import round_to_weight_grid, tflite_bytes
+from .npu import NPUCompileError, compile_for_npu, npu_target
+from .quantize import round_to_weight_grid, uncalibrated_tflite
 from .profile import count_macs, runtime_latency
 from .runtimes.pytorch import save_checkpoint
 from .stats import seeds_comparison
@@ -88,6 +89,8 @@ SEARCH_SPACE: dict[str, tuple] = {
 MAX_STAGES = max(SEARCH_SPACE["stages"])
 #: The bit widths a candidate's deployed weights may take (``nas_weight_bits`` chooses among them).
 WEIGHT_BITS = (8, 4)
+#: How far over its budget a cost that could not be measured is counted (instead of infinity).
+UNKNOWN_COST = 1e9
 #: Bump when the space, the trial procedure or the history format changes: a new study name, nothing stale reused.
 SEARCH_VERSION = 4
 SAMPLERS = ("nsga2", "random")
@@ -170,11 +173,15 @@ def architecture_key(spec: dict, n_mels: int) -> str:
 
 
 def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, work_dir: Path, threads: int = 1,
-                   runs: int = 30, weight_bits: int = 8) -> dict:
+                   runs: int = 30, weight_bits: int = 8, npu: str | None = None) -> dict:
     """What an untrained candidate costs deployed: the bytes of its full-integer TFLite model with
     ``weight_bits``-bit weights (``size_bytes``, its flash; :func:`~edge_audio.quantize.tflite_bytes`), its peak
     RAM with INT8 activations (4-bit weights counted unpacked while their layer runs), ONNX Runtime latency, params
-    and MACs (and its FP32 checkpoint's bytes, ``fp32_size_bytes``); cached.
+    and MACs (and its FP32 checkpoint's bytes, ``fp32_size_bytes``); with ``npu`` (an Ethos-U target, when the
+    run's target device is one), Vela's report of that file compiled for it (about a second); cached.
+
+    Vela compresses the weights it stores, so the flash and latency it reports for the untrained weights are not
+    exactly the trained model's (random weights compress worse: the budget errs on the safe side).
 
     The entry holds the measured artifacts ``fp32.pth`` and ``model.onnx`` (weights at initialisation: size and
     latency do not depend on the weights' values). Keyed by the architecture, input, threads, runs, this machine
@@ -182,8 +189,8 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
     """
     library = versions()
     key = {"arch": architecture_key(spec, input_shape[0]), "weight_bits": weight_bits, "frames": input_shape[1],
-           "classes": num_classes,
-           "threads": threads, "runs": runs, "machine": machine_identity(), "memory": 2, "size": "tflite",
+           "classes": num_classes, "npu": None if npu is None else asdict(npu_target(npu)),
+           "threads": threads, "runs": runs, "machine": machine_identity(), "cost": 3,
            "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime", "onnxscript",
                                                          "ai-edge-litert")}}
 
@@ -194,14 +201,22 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
         save_checkpoint(model, folder / "fp32.pth", (1, *input_shape))
         export_to_onnx(model, folder / "model.onnx", input_shape=(1, 1, *input_shape))
         latency = runtime_latency("onnxruntime", folder / "model.onnx", threads, runs)
-        return {"size_bytes": tflite_bytes(folder / "model.onnx", weight_bits),
+        deployed = uncalibrated_tflite(folder / "model.onnx", folder / "model.tflite", weight_bits)
+        reports = {}
+        if npu is not None:
+            try:
+                reports[npu] = compile_for_npu(deployed, npu_target(npu), folder / "npu")
+            except NPUCompileError as exc:
+                reports[npu] = {"target": npu, "error": str(exc)}
+        ram = memory_report(folder / "model.onnx", full_integer=True, unpacked_weights=weight_bits < 8)
+        return {"size_bytes": os.path.getsize(deployed), "flash_bytes": os.path.getsize(deployed),
                 "fp32_size_bytes": os.path.getsize(folder / "fp32.pth"),
                 "onnx_size_bytes": os.path.getsize(folder / "model.onnx"),
                 "params": count_parameters(model), **count_macs(model, (1, *input_shape)),
                 "latency": latency, "latency_ms": latency["median_ms"],
                 # what the candidate needs on a device once deployed in INT8 (activations one byte each)
-                "int8_peak_ram_bytes": memory_report(folder / "model.onnx", full_integer=True,
-                                                     unpacked_weights=weight_bits < 8)["peak_ram_bytes"],
+                "int8_peak_ram_bytes": ram["peak_ram_bytes"], "peak_ram_bytes": ram["peak_ram_bytes"],
+                "npu": reports,
                 "seconds": round(time.perf_counter() - started, 3)}
 
     entry = cached(work_dir, key, measure, name="candidate")
@@ -246,9 +261,11 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
         n_mels = n_mels or context.default_n_mels
         features = context.features(n_mels)
         cost = candidate_cost(spec, features.config.shape, features.num_classes, context.work_dir / "candidates",
-                              config.threads, config.latency_runs, bits)
-        ram, flash = cost["int8_peak_ram_bytes"], cost["size_bytes"]  # deployed: the full-integer TFLite model
-        trained = budgets.hardware_met(budgets.violations(cost["size_bytes"], cost["latency_ms"], None, ram, flash))
+                              config.threads, config.latency_runs, bits, (budgets.device or {}).get("npu"))
+        # deployed: the full-integer TFLite model, and on the target device when there is one (Vela on an NPU)
+        ram, flash, device_latency = budgets.device_costs(cost)
+        trained = budgets.hardware_met(budgets.violations(cost["size_bytes"], cost["latency_ms"], None, ram, flash,
+                                                          device_latency))
         accuracy = macro_f1 = float_accuracy = None
         train_seconds, reused = 0.0, False
         if trained:
@@ -258,7 +275,10 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
             score = search_score(run, features, context.split.val_fold, bits)
             accuracy, macro_f1, float_accuracy = score["accuracy"], score["macro_f1"], run.val["accuracy"]
             train_seconds, reused = run.train_seconds, run.reused
-        violations = budgets.violations(cost["size_bytes"], cost["latency_ms"], accuracy, ram, flash)
+        violations = budgets.violations(cost["size_bytes"], cost["latency_ms"], accuracy, ram, flash, device_latency)
+        # an unknown cost is infinitely over (Vela did not compile the candidate): a large finite number for Optuna
+        # and the JSON history
+        violations = {name: min(value, UNKNOWN_COST) for name, value in violations.items()}
         for name, value in violations.items():
             trial.set_constraint(name, float(value))
         entry = {
@@ -267,13 +287,15 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
             "spec": {k: v for k, v in spec.items() if k != "name"}, "n_mels": n_mels,
             "architecture_key": architecture_key(spec, n_mels), "weight_bits": bits,
             "size_bytes": cost["size_bytes"], "latency_ms": cost["latency_ms"], "params": cost["params"],
-            "int8_peak_ram_bytes": ram, "fp32_size_bytes": cost["fp32_size_bytes"],
+            "int8_peak_ram_bytes": cost["int8_peak_ram_bytes"], "fp32_size_bytes": cost["fp32_size_bytes"],
+            "device_ram_bytes": ram, "device_flash_bytes": flash, "device_latency_ms": device_latency,
+            "npu": cost["npu"],
             "macs": cost["macs"], "flops": cost["flops"], "latency": cost["latency"],
             "trained": trained, "proxy_accuracy": accuracy, "proxy_macro_f1": macro_f1,
             "proxy_float_accuracy": float_accuracy, "distilled": context.distillation is not None,
             "proxy_reused": reused, "feasible": all(v <= 0 for v in violations.values()),
             "violations": {k: round(float(v), 6) for k, v in violations.items()},
-            "reasons": budgets.reasons(cost["size_bytes"], cost["latency_ms"], accuracy, ram, flash),
+            "reasons": budgets.reasons(cost["size_bytes"], cost["latency_ms"], accuracy, ram, flash, device_latency),
             "cost_seconds": 0.0 if cost["cached"] else cost["seconds"], "train_seconds": train_seconds,
             "seconds": round(time.perf_counter() - started, 3),
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -412,7 +434,9 @@ def closest_candidate(history: list[dict], budgets: Budgets) -> dict | None:
         return (max(over["size_mb"], 0) / budgets.max_size_mb + max(over["latency_ms"], 0) / budgets.max_latency_ms
                 + max(over["accuracy"], 0) / max(budgets.min_accuracy, 1e-9)
                 + (max(over["ram_kb"], 0) / budgets.max_ram_kb if budgets.max_ram_kb else 0.0)
-                + (max(over["flash_kb"], 0) / budgets.max_flash_kb if budgets.max_flash_kb else 0.0))
+                + (max(over["flash_kb"], 0) / budgets.max_flash_kb if budgets.max_flash_kb else 0.0)
+                + (max(over["device_latency_ms"], 0) / budgets.max_device_latency_ms
+                   if budgets.max_device_latency_ms else 0.0))
 
     return min(history, key=distance)
 

@@ -231,9 +231,9 @@ _PARAMETERS = (
               "frontier, the deployed variant's file", ("04", "05"), "budgets", "None or a number > 0",
               lambda v: v is None or _is_number(v, 0, open_low=True), convert=lambda v: v if v is None else float(v)),
     Parameter("target_device", None, "None, or the name of a deployment profile (built in: cortex_m4_small, "
-              "cortex_m4, cortex_m7, smart_speaker, gateway, dcase_low_complexity; or one of `profiles`): its RAM, "
-              "flash, size and latency "
-              "limits tighten the budgets of the search and of the frontier", ("04", "05"), "budgets",
+              "cortex_m4, cortex_m7, ethos_u55_128, ethos_u55_256, ethos_u65_256, smart_speaker, gateway, "
+              "dcase_low_complexity; or one of `profiles`): its RAM, flash, size and latency limits tighten the "
+              "budgets of the search and of the frontier (an Ethos-U profile's as Vela compiles each candidate)", ("04", "05"), "budgets",
               "None or a profile name", _optional_text),
     Parameter("min_accuracy", 20.0, "accuracy budget, %: the proxy's validation accuracy in the search; "
               "validation accuracy in the frontier", ("04", "05"), "budgets", "a percentage in [0, 100]",
@@ -270,7 +270,8 @@ _PARAMETERS = (
     # the frontier
     Parameter("profiles", None, "None: the built-in deployment profiles; or {name: {max_size_bytes, "
               "max_latency_ms, max_int8_param_bytes, max_mmacs_per_second, max_ram_bytes, max_flash_bytes, "
-              "max_device_latency_ms, clock_hz, cycles_per_mac, int8_activations, full_integer_tflite}}", ("04", "05"),
+              "max_device_latency_ms, clock_hz, cycles_per_mac, npu, int8_activations, full_integer_tflite}}; npu names an "
+              "Ethos-U target (ethos_u55_128, ethos_u55_256, ethos_u65_256) whose Vela numbers the profile checks", ("04", "05"),
               "the frontier",
               "None or a mapping of profile name to limits", _optional_mapping),
 )

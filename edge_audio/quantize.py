@@ -252,11 +252,10 @@ def quantize_onnx_static(fp32_path: str | os.PathLike, out_path: str | os.PathLi
     return out_path
 
 
-def tflite_bytes(fp32_path: str | os.PathLike, weight_bits: int = 8) -> int:
-    """The bytes of the full-integer TFLite model of an FP32 ONNX model with ``weight_bits``-bit weights
-    (``tflite_int8``, ``tflite_int4``), before any training: the file's size does not depend on the values of the
-    weights or of the calibrated scales, so two random clips calibrate it (checked by the tests against the
-    calibrated variants)."""
+def uncalibrated_tflite(fp32_path: str | os.PathLike, out: str | os.PathLike, weight_bits: int = 8) -> Path:
+    """The full-integer TFLite model of an FP32 ONNX model with ``weight_bits``-bit weights (``tflite_int8``,
+    ``tflite_int4``) written to ``out`` before any training, calibrated on two random clips: what the search
+    measures a candidate's deployed costs on."""
     from .tflite import onnx_to_tflite
 
     session = onnx_session(fp32_path)
@@ -265,7 +264,15 @@ def tflite_bytes(fp32_path: str | os.PathLike, weight_bits: int = 8) -> int:
     clips = np.random.default_rng(0).standard_normal((2, *shape[1:])).astype(np.float32)
     with tempfile.TemporaryDirectory(prefix="edge-audio-size-") as scratch:
         source = quantize_onnx_static(fp32_path, Path(scratch) / "int8.onnx", clips, reduce_range=False)
-        return os.path.getsize(onnx_to_tflite(source, Path(scratch) / "model.tflite", weight_bits=weight_bits))
+        return onnx_to_tflite(source, Path(out), weight_bits=weight_bits)
+
+
+def tflite_bytes(fp32_path: str | os.PathLike, weight_bits: int = 8) -> int:
+    """The bytes of :func:`uncalibrated_tflite`: the deployed file's bytes, known before training, since a file's
+    size does not depend on the values of the weights or of the calibrated scales (checked by the tests against
+    the calibrated variants)."""
+    with tempfile.TemporaryDirectory(prefix="edge-audio-size-") as scratch:
+        return os.path.getsize(uncalibrated_tflite(fp32_path, Path(scratch) / "model.tflite", weight_bits))
 
 
 def quantize_onnx_dynamic(fp32_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:

@@ -101,6 +101,27 @@ class DistillationInfo(TypedDict):
     weight: float
 
 
+class NPUReport(TypedDict):
+    """What Vela reported for one Ethos-U target (:func:`edge_audio.npu.npu_report`): an estimate of its
+    performance model at the stated clock, and the compiled model's memory; or why it did not compile."""
+    target: str
+    error: NotRequired[str]
+    accelerator: NotRequired[str]
+    system_config: NotRequired[str]
+    memory_mode: NotRequired[str]
+    description: NotRequired[str]
+    vela: NotRequired[str]
+    clock_hz: NotRequired[float]
+    cycles: NotRequired[int]
+    latency_ms: NotRequired[float]
+    npu_operators: NotRequired[int]
+    cpu_operators: NotRequired[int]
+    sram_bytes: NotRequired[int]
+    flash_bytes: NotRequired[int]
+    macs: NotRequired[int]
+    compiled_bytes: NotRequired[int]
+
+
 class Placement(TypedDict):
     """Where the frontier step placed a record: the budgets, whether it meets them, on which Pareto fronts it lies,
     its throughput, and the device profiles it fits."""
@@ -193,6 +214,7 @@ class VariantRecord(EvaluatedRecord):
     size_ratio: float
     speedup: float
     quantization: dict[str, Any]  # the settings the method used
+    npu: NotRequired[dict[str, NPUReport]]  # a full-integer TFLite variant: Vela's report per Ethos-U target
 
 
 class CandidateRecord(Record):

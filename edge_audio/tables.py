@@ -279,6 +279,30 @@ def tflite_table(records: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["Model", "Method"]) if rows else pd.DataFrame()
 
 
+def npu_table(records: list[dict]) -> pd.DataFrame:
+    """Every full-integer TFLite variant as Vela compiled it for each Ethos-U target (the record's ``npu``): the
+    estimated latency per target, the SRAM and flash of the first target's compile, and how many operators run on
+    the NPU; a variant Vela did not compile says why."""
+    rows = []
+    for r in (r for r in records if r.get("npu")):
+        compiled = [report for report in r["npu"].values() if "error" not in report]
+        first = compiled[0] if compiled else None
+        rows.append({"Model": r["model"], "Method": r["method"],
+                     **{_npu_label(name): report.get("latency_ms") for name, report in r["npu"].items()},
+                     "SRAM (kB)": round(first["sram_bytes"] / 1e3, 1) if first else None,
+                     "Flash (kB)": round(first["flash_bytes"] / 1e3, 1) if first else None,
+                     "On the NPU": (f"{first['npu_operators']} of {first['npu_operators'] + first['cpu_operators']}"
+                                    if first else "not compiled: " + next(iter(r["npu"].values()))["error"]
+                                    .split(";")[0])})
+    return pd.DataFrame(rows).set_index(["Model", "Method"]) if rows else pd.DataFrame()
+
+
+def _npu_label(target: str) -> str:
+    """``ethos_u55_128`` -> ``U55-128 (ms)``."""
+    _, core, macs = target.split("_")
+    return f"{core.upper()}-{macs} (ms)"
+
+
 #: The views of :func:`tflite_table`: accuracy, memory against TensorFlow Lite Micro, latency in LiteRT.
 TFLITE_ACCURACY = ("Full-integer TFLite: accuracy", ("TFLite acc (%)", "95% interval", "FP32 acc (%)", "Accuracy"))
 TFLITE_MEMORY = ("Memory: the planner against TensorFlow Lite Micro",

@@ -111,6 +111,11 @@ def summary(output_dir: Path) -> str:
               f"- Small microcontroller ({frontier['fr_mcu_small_profile']}): **{frontier['fr_mcu_small_model']}** "
               f"({frontier['fr_mcu_small_acc']}): {frontier['fr_mcu_small_tradeoff']}. It needs "
               f"{frontier['fr_mcu_small_memory']}.",
+              f"- Ethos-U55 NPU ({frontier['fr_npu_profile']}): **{frontier['fr_npu_model']}** "
+              f"({frontier['fr_npu_acc']}): {frontier['fr_npu_tradeoff']}. It needs {frontier['fr_npu_memory']}.",
+              f"- The Cortex-M latency estimate and the stack: {frontier['fr_m4_spread']}. Vela compiled "
+              f"{quant['npu_compiled']} full-integer variants ({quant['npu_all_on_npu']} with every operator on the "
+              f"NPU; not compiled: {quant['npu_failures']}).",
               f"- Budgets: {frontier['fr_n_within']} of {frontier['fr_n_models']} variants qualify; the pick is "
               f"**{frontier['fr_budget_model']}** ({frontier['fr_budget_acc']}).",
               f"- NSGA-II against random search over the seeds {nas['nas_seeds']}: {nas['nas_winner']}. "

@@ -125,10 +125,12 @@ def test_picks_are_made_on_validation_accuracy():
     # the accuracy budget (85 %) is applied to validation accuracy: small int8 (84 % val) misses it
     assert set(report.within_budgets()["label"]) == {"mid (int8_tflite)", "small (fp32)", "nas_1 (fp32)"}
     best = report.profile_best["best model (validation)"]
-    # full-integer TFLite, 200 kB peak RAM, 330 kB flash; 90 M MACs x 1.59 cycles / 480 MHz = 0.3 s estimated
+    # full-integer TFLite, 200 kB peak RAM, 330 kB flash; 90 M MACs x 1.07 cycles / 480 MHz = 0.2 s estimated
     assert best["cortex_m7"] == "mid (int8_tflite)"
     assert report.profile_best.at["cortex_m7", "estimated device latency (ms)"] == pytest.approx(
-        1000 * 90e6 * 1.59 / 480e6, abs=0.1)
+        1000 * 90e6 * 1.07 / 480e6, abs=0.1)
+    # no record here was compiled by Vela: nothing fits an Ethos-U profile (an unknown cost never fits)
+    assert all(best[name] == "none fits" for name in ("ethos_u55_128", "ethos_u55_256", "ethos_u65_256"))
     # on a Cortex-M4 (4.06 cycles per MAC at 120 MHz) the full-integer models need 1.4 s and more: none fits
     assert best["cortex_m4"] == "none fits"
     assert best["smart_speaker"] == "mid (int8_tflite)"  # ties mid fp32 at 92 % validation; the faster wins
@@ -142,9 +144,10 @@ def test_placement_and_comparison_table_cover_every_record():
     # nas_1 is resolvably more accurate at fewer FLOPs and less latency; nothing is smaller at 84 %
     assert placements["small (int8_tflite)"]["pareto"] == {"size": True, "latency": False, "flops": False,
                                                            "ram": True}
-    # small int8 fits a Cortex-M4's memory, but its 40 M MACs take an estimated 1.35 s there (limit 1 s)
-    assert set(placements["small (int8_tflite)"]["profiles"]) == {"cortex_m7", "smart_speaker", "gateway",
-                                                                   "dcase_low_complexity"}
+    # small int8 fits a Cortex-M4's memory, but its 40 M MACs take an estimated 1.35 s there with CMSIS-NN (limit
+    # 1 s), 0.59 s with X-CUBE-AI's constant: the stack decides
+    assert set(placements["small (int8_tflite)"]["profiles"]) == {"cortex_m4_xcube_ai", "cortex_m7", "smart_speaker",
+                                                                   "gateway", "dcase_low_complexity"}
     assert "cortex_m4" not in placements["nas_1 (fp32)"]["profiles"]  # float activations
     assert "cortex_m4" not in placements["mid (fp32)"]["profiles"]
     # INT8 activations in an ONNX Runtime graph are not enough: a microcontroller runs full-integer TFLite
@@ -197,6 +200,13 @@ def test_the_cycles_per_mac_constants_are_what_the_published_mlperf_tiny_results
     macs = kws_macs()
     assert {name: round(cycles_per_mac(result, macs), 2) for name, result in PUBLISHED.items()} == CYCLES_PER_MAC
     assert PUBLISHED["cortex_m4_cmsis_nn"].latency_ms == pytest.approx(99.81, abs=0.01)
+    # the newest results per core: the MLPerf Tiny v1.3 Cortex-M4 (43.4 ms) and v1.2 Cortex-M7 (11.3 ms)
+    assert PUBLISHED["cortex_m4_xcube_ai"].latency_ms == pytest.approx(43.42, abs=0.01)
+    assert PUBLISHED["cortex_m7_xcube_ai"].latency_ms == pytest.approx(11.32, abs=0.01)
+    # one Cortex-M4 board, three stacks: the estimate moves by more than a factor of 4 with the stack alone
+    m4 = [DEPLOYMENT_PROFILES[name]["cycles_per_mac"] for name in
+          ("cortex_m4_xcube_ai", "cortex_m4", "cortex_m4_tflm_reference")]
+    assert m4 == sorted(m4) and m4[-1] / m4[0] > 4
 
 
 def test_a_device_latency_limit_needs_its_clock_and_cycles():
@@ -213,7 +223,8 @@ def test_the_target_device_must_be_a_profile_and_tightens_the_runs_budgets():
     settings = Settings(target_device="cortex_m7", max_ram_kb=300)
     assert (settings.budgets.max_ram_kb, settings.budgets.max_flash_kb) == (300, 2000)
     with pytest.raises(ParameterError, match="target_device 'cortex_m3' is not a deployment profile; choose one of "
-                                             "cortex_m4_small, cortex_m4, cortex_m7"):
+                                             "cortex_m4_small, cortex_m4, cortex_m4_tflm_reference, "
+                                             "cortex_m4_xcube_ai, cortex_m7, ethos_u55_128"):
         Settings(target_device="cortex_m3").budgets
     mine = {"board": {"max_ram_bytes": 64_000, "full_integer_tflite": True}}
     assert Settings(target_device="board", profiles=mine).budgets.max_ram_kb == 64
@@ -274,3 +285,22 @@ def test_every_method_has_a_colour_of_its_own():
     from edge_audio.quantize import METHODS
 
     assert list(METHOD_COLORS) == list(METHODS) and len(set(METHOD_COLORS.values())) == len(METHODS)
+
+
+def test_an_ethos_u_profile_picks_among_what_vela_compiled_by_vela_s_numbers():
+    """An NPU profile checks Vela's SRAM, flash and latency of each variant's compile, not the planner's: the
+    more accurate variant whose compile needs too much SRAM does not fit, however small its planner arena."""
+    def vela(sram, ms):
+        return {"ethos_u55_128": {"target": "ethos_u55_128", "latency_ms": ms, "sram_bytes": sram,
+                                  "flash_bytes": 300_000, "npu_operators": 10, "cpu_operators": 0}}
+
+    records = [dict(r) for r in RECORDS]
+    records[2] = {**records[2], "npu": vela(600_000, 0.8)}  # mid int8: 200 kB by the planner, 600 kB by Vela
+    records[4] = {**records[4], "npu": vela(100_000, 0.3)}  # small int8
+    report = analyze_frontier(records, Budgets(1.0, 50.0, 85.0))
+    assert report.profile_best.at["ethos_u55_128", "best model (validation)"] == "small (int8_tflite)"
+    assert report.profile_best.at["ethos_u55_128", "peak RAM (kB)"] == 100.0
+    assert report.profile_best.at["ethos_u55_128", "estimated device latency (ms)"] == 0.3
+    records[4] = {**records[4], "npu": vela(100_000, 20.0)}  # over the profile's 10 ms
+    assert analyze_frontier(records, Budgets(1.0, 50.0, 85.0)).profile_best.at[
+        "ethos_u55_128", "best model (validation)"] == "none fits"

@@ -314,3 +314,29 @@ def test_distilled_finalists_are_paired_with_their_label_only_twins_and_deployed
 
     _, dominance, _ = result.dominance(baselines, data, settings, Claims())
     assert result.check(settings, dominance, data).startswith("all NAS invariants hold")
+
+
+def test_candidates_over_an_npu_latency_budget_are_compiled_by_vela_and_never_trained(data, work_dir, tmp_path):
+    """A target device that is an Ethos-U NPU: every candidate is compiled by Vela before training, its SRAM, flash
+    and latency are Vela's, and one over the device's latency limit is never trained."""
+    def on_npu(limit_ms):
+        return Budgets(max_size_mb=2.0, max_latency_ms=50.0, min_accuracy=0.0).for_device(
+            {"npu": "ethos_u55_128", "max_device_latency_ms": limit_ms})
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = run_search(context_for(data, work_dir, on_npu(1e6), CountingTrainer(), weight_bits=(8,)), [0],
+                       storage_url(tmp_path / "a"), IDENTITY, tmp_path / "a.json")
+    entries = [h for s in SAMPLERS for h in first.history[s]]
+    assert all(h["device_latency_ms"] == round(h["npu"]["ethos_u55_128"]["latency_ms"], 3)
+               and h["device_ram_bytes"] == h["npu"]["ethos_u55_128"]["sram_bytes"] for h in entries)
+    values = sorted({h["device_latency_ms"] for h in entries})
+    assert len(values) > 1, "the test needs candidates of different NPU latency"
+    limit = (values[0] + values[1]) / 2
+    trainer = CountingTrainer()
+    outcome = run_search(context_for(data, work_dir, on_npu(limit), trainer, weight_bits=(8,)), [0],
+                         storage_url(tmp_path / "b"), {**IDENTITY, "limit": limit}, tmp_path / "b.json")
+    over = [h for s in SAMPLERS for h in outcome.history[s] if h["device_latency_ms"] > limit]
+    assert over and all(not h["trained"] and not h["feasible"] for h in over)
+    assert all(any(r.startswith("device latency") for r in h["reasons"]) for h in over)
+    assert not any(h["spec"] in trainer.specs for h in over)

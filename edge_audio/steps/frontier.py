@@ -14,10 +14,12 @@ import pandas as pd
 
 from .. import plots
 from ..glue import counted
+from ..device_latency import estimated_latency_ms
 from ..frontier import FrontierReport, analyze_frontier, comparison_table, feasibility_points
 from ..cards import card_path, read_card, write_card
 from ..claims import Claims
 from ..stats import interval_text
+from ..targets import device_costs
 from ..storage import atomic_write_text
 from ..tables import accuracy_verdict, markdown
 from ..paths import HEADLINE_FILES
@@ -28,9 +30,14 @@ from ..results import load_results, upsert_results
 from .data import PreparedData
 from .search import NAS_BEST_FILES, NAS_BEST_VARIANTS
 
-#: The microcontroller answers the chapter (and the introduction) gives: glue prefix -> deployment profile. A small
-#: and a large board, so the reader sees what the smaller memory costs.
-MICROCONTROLLER_ANSWERS = {"fr_mcu_small": "cortex_m4_small", "fr_mcu": "cortex_m4"}
+#: The device answers the chapter (and the introduction) gives: glue prefix -> deployment profile. A small and a
+#: large Cortex-M board, so the reader sees what the smaller memory costs, and an Ethos-U55 NPU beside them.
+MICROCONTROLLER_ANSWERS = {"fr_mcu_small": "cortex_m4_small", "fr_mcu": "cortex_m4", "fr_npu": "ethos_u55_128"}
+#: One Cortex-M4 board with three inference stacks' constants: how far the latency estimate moves with the stack.
+M4_STACKS = ("cortex_m4_xcube_ai", "cortex_m4", "cortex_m4_tflm_reference")
+#: Profiles the headline leaves to the profile table: another stack on the cortex_m4 board, and the larger NPU
+#: configurations beside ethos_u55_128 (one row per kind of device; the table has them all).
+NOT_IN_HEADLINE = ("cortex_m4_xcube_ai", "cortex_m4_tflm_reference", "ethos_u55_256", "ethos_u65_256")
 
 
 @dataclass
@@ -44,22 +51,29 @@ class FrontierResult:
 
     def headline_table(self) -> pd.DataFrame:
         """The answer per deployment target: the best model overall and each profile's pick (by validation
-        accuracy), its test accuracy with its interval, what it gives up against the most accurate evaluated model
-        on the same test clips (the paired verdict at the margin), its flash and peak RAM, and its latency (accuracy
-        and interval, flash and RAM share a column each, so that the table fits a text column)."""
+        accuracy; one profile per kind of device, :data:`NOT_IN_HEADLINE`), its test accuracy with its interval,
+        what it gives up against the most accurate evaluated model on the same test clips (the paired verdict at
+        the margin), its flash and peak RAM on the target (Vela's on an NPU), and its latency (accuracy and
+        interval, flash and RAM share a column each, so that the table fits a text column)."""
         report = self.report
         rows = report.evaluated.set_index("label")
         targets = {"best overall": report.best} | {
             profile: pick for profile, pick in report.profile_best["best model (validation)"].items()
-            if pick != "none fits"}
+            if pick != "none fits" and profile not in NOT_IN_HEADLINE}
         reference = report.most_accurate
+
+        def memory(target: str, label: str) -> str:  # on an NPU, what Vela compiled
+            limits = report.profiles.get(target, {})
+            ram, flash, _ = device_costs(rows.loc[label], limits) if limits else (
+                rows.at[label, "peak_ram_bytes"], rows.at[label, "flash_bytes"], None)
+            return f"{flash / 1e3:,.1f} / {ram / 1e3:,.1f}"
+
         return pd.DataFrame([{
             "Target": target, "Model": label,
             "Test accuracy (%)": f"{rows.at[label, 'accuracy']:.1f} ({interval_text(report.evaluations[label])})",
             "Against the most accurate": ("it is the most accurate" if label == reference
                                           else accuracy_verdict(report.compare(label, reference))),
-            "Flash / peak RAM (kB)": f"{rows.at[label, 'flash_bytes'] / 1e3:,.1f} / "
-                                     f"{rows.at[label, 'peak_ram_bytes'] / 1e3:,.1f}",
+            "Flash / peak RAM (kB)": memory(target, label),
             "Latency (ms)": rows.at[label, "latency_ms"]} for target, label in targets.items()]).set_index("Target")
 
     @staticmethod
@@ -112,6 +126,7 @@ class FrontierResult:
         }
         for name, key in (("cortex_m4", "fr_m4_cycles"), ("cortex_m7", "fr_m7_cycles")):
             values[key] = report.profiles.get(name, {}).get("cycles_per_mac", "n/a")
+        values["fr_m4_spread"] = self._stack_spread()
         values.update(self._answer(within["label"].iloc[0] if len(within) else None, "fr_budget", tested, claims))
         for prefix, profile in MICROCONTROLLER_ANSWERS.items():
             mcu = report.profile_best["best model (validation)"].get(profile, "none fits")
@@ -161,12 +176,36 @@ class FrontierResult:
                 f"{prefix}_acc": f"{top['accuracy']:.2f} %, 95% interval {interval_text(report.evaluations[label])}",
                 f"{prefix}_tradeoff": tradeoff}
 
+    def _stack_spread(self) -> str:
+        """The Cortex-M4 pick's latency estimated with each stack's constant on the same board: the estimate's
+        spread between stacks of one core."""
+        report = self.report
+        stacks = [name for name in M4_STACKS if name in report.profiles]
+        pick = report.profile_best["best model (validation)"].get("cortex_m4", "none fits")
+        if len(stacks) < 2 or pick == "none fits":
+            return "not available (no Cortex-M4 pick, or fewer than two stacks' profiles)"
+        row = report.evaluated.set_index("label").loc[pick]
+        estimates = {name: estimated_latency_ms(row["macs"], report.profiles[name]["clock_hz"],
+                                                report.profiles[name]["cycles_per_mac"]) for name in stacks}
+        low, high = min(estimates, key=estimates.get), max(estimates, key=estimates.get)
+        kernels = {name: report.profiles[name]["description"].rsplit("(", 1)[-1].rstrip(")") for name in stacks}
+        return (f"{pick} is estimated at {estimates[low]:.1f} ms with {kernels[low]} and {estimates[high]:.1f} ms "
+                f"with {kernels[high]} on the same board, a factor of {estimates[high] / estimates[low]:.1f}")
+
     def _device_memory(self, label: str, profile: str) -> str:
-        """What a microcontroller profile's pick needs on the device: flash, peak RAM, TFLite Micro's arena, and the
-        latency estimated for that profile's device."""
+        """What a device profile's pick needs on the device: flash, peak RAM, TFLite Micro's arena, and the
+        latency estimated for that profile's device; on an NPU, what Vela compiled and estimated."""
         record = next((r for r in self.records if f"{r['model']} ({r['variant']})" == label), None)
         if record is None:
             return "nothing: no model fits"
+        npu = self.report.profiles[profile].get("npu")
+        if npu is not None:
+            vela = record["npu"][npu]
+            return (f"{vela['flash_bytes'] / 1e3:.1f} kB of flash and {vela['sram_bytes'] / 1e3:.1f} kB of SRAM as "
+                    f"Vela {vela['vela']} compiles {record['artifact']['path']} for it ({vela['npu_operators']} "
+                    f"operators on the NPU, {vela['cpu_operators']} left to the Cortex-M), and runs in "
+                    f"{vela['latency_ms']:.3f} ms at {vela['clock_hz'] / 1e6:g} MHz by Vela's performance model "
+                    "(an estimate, not a measurement on a board)")
         text = (f"{record['flash_bytes'] / 1e3:.1f} kB of flash ({record['artifact']['path']}, a full-integer TFLite "
                 "model) "
                 f"and {record['peak_ram_bytes'] / 1e3:.1f} kB of peak RAM")

@@ -5,7 +5,9 @@ keyed by that split's FP32 export, the method, the calibration (clips, method, s
 library versions: the variant's file and its own evaluation of the split's test and validation folds. For the
 deployed split, one *timing* entry keyed by both files, the timing settings, the machine and the versions: the
 variant timed interleaved with its FP32 twin in the same runtime and threads, with a paired latency test. The
-deployed variant's file is published as ``models/<model>_<method>.<ext>`` on every run.
+deployed variant's file is published as ``models/<model>_<method>.<ext>`` on every run. A full-integer TFLite
+variant is also compiled by Vela for every Ethos-U target (:mod:`edge_audio.npu`; cached by the file's content):
+its record's ``npu`` holds Vela's report per target, or why Vela did not compile it.
 
 Every variant is compared with its FP32 twin on the same clips (:func:`edge_audio.stats.paired_difference`, at
 the run's ``accuracy_margin``): on the test folds, which report, and on the validation folds, which decide
@@ -36,6 +38,7 @@ from ..features import LogMelFrontEnd, load_audio
 from ..machine import machine_identity, versions
 from ..memory import device_memory
 from ..metrics import classification_metrics
+from ..npu import npu_reports
 from ..settings import Settings
 from ..profile import compare_latency, runtime_latency
 from ..quantize import (BIT_WIDTHS, METHODS, QuantizationInputs, calibration_set, check_methods,
@@ -165,6 +168,9 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
                 results.append(QuantizationResult(baseline.name, name, None, f"{type(exc).__name__}: {message}"))
                 continue
             record = _record(baseline, method, variants, timing, data, reduce_range, settings.accuracy_margin)
+            if method.full_integer_tflite:  # what the file costs on an Ethos-U NPU, by Arm's compiler
+                record = with_fields(record, npu=npu_reports(data.layout.root / record["artifact"]["path"],
+                                                             data.layout.cache))
             if fields:
                 record = with_fields(record, **fields)
             if method.suffix in DEPLOYABLE:
@@ -429,6 +435,24 @@ def bit_widths(results: list[QuantizationResult], margin: float) -> list[BitWidt
             rows.append(BitWidth(model, label, ptq, qat,
                                  None if qat is None else paired_difference(qat["test"], ptq["test"], margin)))
     return rows
+
+
+def npu_values(records: list[dict]) -> dict:
+    """What chapter 3's Ethos-U section quotes: how many full-integer variants Vela compiled, how many run every
+    operator on the NPU, the range of the estimated latency on the smallest target, and why the others failed."""
+    from ..npu import NPU_TARGETS
+
+    first = next(iter(NPU_TARGETS))
+    reports = [r["npu"][first] for r in records if r.get("npu")]
+    compiled = [report for report in reports if "error" not in report]
+    errors = sorted({report["error"].split(";")[0] for report in reports if "error" in report})
+    return {"npu_target": first, "npu_description": NPU_TARGETS[first].description,
+            "npu_vela": compiled[0]["vela"] if compiled else "not used",
+            "npu_compiled": f"{len(compiled)} of {len(reports)}",
+            "npu_all_on_npu": counted(sum(report["cpu_operators"] == 0 for report in compiled), "variant"),
+            "npu_latency_range": (f"{min(r['latency_ms'] for r in compiled):.3f} to "
+                                  f"{max(r['latency_ms'] for r in compiled):.3f} ms" if compiled else "n/a"),
+            "npu_failures": "; ".join(errors) if errors else "none"}
 
 
 def bit_width_values(rows: list[BitWidth], qat_epochs: int) -> dict:

@@ -1,0 +1,322 @@
+"""``edge-audio export MODEL --target PROFILE OUT/``: a folder a firmware engineer builds into a device's firmware.
+
+From a published full-integer TFLite model (``models/<name>_tflite_int8.tflite`` and its card) and a device profile
+(:data:`edge_audio.targets.DEPLOYMENT_PROFILES`: a Cortex-M or an Ethos-U NPU), the folder holds:
+
+* ``model_data.h`` / ``model_data.c``: the model as a C array (16-byte aligned, as TensorFlow Lite Micro wants its
+  flatbuffer) with its length, the tensor arena size, the input's and output's shape, type and quantization
+  (scale, zero point), and the class labels. For an Ethos-U target the array is the file Vela compiled for it (its
+  NPU operators in one ``ethos-u`` custom operator, which TensorFlow Lite Micro's Ethos-U driver runs).
+* ``front_end.h`` / ``front_end.c``: the feature front end the model was trained with, as constants and arrays:
+  sample rate, clip length, FFT size, hop, the periodic Hann window and the mel filterbank (librosa's Slaney
+  filters, as :class:`edge_audio.features.LogMelFrontEnd` computes them).
+* ``README.md``: the TensorFlow Lite Micro call sequence for this model (its operator resolver, the arena, how to
+  quantize the features and read the output), what is measured and what is estimated.
+* the model card (``model.card.json``, ``model.card.md``) and ``manifest.json`` (every file's SHA-256, the source
+  model's, the target).
+
+The arena size: on a Cortex-M, TensorFlow Lite Micro's own (its recording allocator after one inference of this
+file, rounded up to 16 bytes). On an Ethos-U, Vela's SRAM for the compiled file plus the persistent part of
+TensorFlow Lite Micro's arena for the uncompiled one: an estimate (the Python interpreter cannot run the NPU
+operator).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .cards import read_card
+from .errors import ModelFileError, ParameterError, PathError
+from .storage import atomic_write_json, atomic_write_text, file_sha256
+
+BUNDLE_VERSION = 1
+#: TensorFlow Lite Micro reads the flatbuffer in place: its array is aligned like this.
+ALIGNMENT = 16
+#: The C identifiers of the bundle (one prefix, so the bundle links beside anything).
+PREFIX = "edge_audio"
+
+
+@dataclass
+class Bundle:
+    """A written bundle: its folder, files (name -> SHA-256), target, the model's and the arena's bytes."""
+
+    folder: Path
+    files: dict[str, str]
+    target: str
+    model_bytes: int
+    arena_bytes: int
+    operators: list[str]
+
+
+def _round_up(value: int, to: int = ALIGNMENT) -> int:
+    return -(-int(value) // to) * to
+
+
+def _c_float(value: float) -> str:
+    """A float32 literal that reads back to the same float32."""
+    text = f"{float(np.float32(value)):.9g}"
+    return text + ("f" if any(c in text for c in ".en") else ".0f")
+
+
+def _c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _c_rows(values, per_line: int, format_value) -> str:
+    items = [format_value(v) for v in values]
+    return ",\n".join("    " + ", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))
+
+
+def device_profile(name: str) -> dict:
+    """The built-in device profile called ``name``: one that takes full-integer TFLite (a Cortex-M or an NPU)."""
+    from .targets import DEPLOYMENT_PROFILES
+
+    devices = [n for n, limits in DEPLOYMENT_PROFILES.items() if limits.get("full_integer_tflite")]
+    if name not in devices:
+        raise ParameterError(f"--target {name!r} is not a device profile; choose one of {', '.join(devices)}")
+    return DEPLOYMENT_PROFILES[name]
+
+
+def _tensor_io(path: Path) -> dict:
+    """Shape, type and quantization of the model's input and output (LiteRT reads them from the file)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+
+    def describe(detail: dict) -> dict:
+        scale, zero = detail["quantization"]
+        return {"shape": [int(d) for d in detail["shape"]], "dtype": np.dtype(detail["dtype"]).name,
+                "scale": float(scale), "zero_point": int(zero)}
+
+    return {"input": describe(interpreter.get_input_details()[0]),
+            "output": describe(interpreter.get_output_details()[0])}
+
+
+def operators(model_bytes: bytes) -> list[str]:
+    """The TensorFlow Lite Micro resolver calls the model needs, in the file's order (``AddConv2D``, ...; an
+    Ethos-U custom operator is ``AddEthosU``)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    calls = []
+    for code in model.operatorCodes:
+        code_value = max(code.builtinCode, code.deprecatedBuiltinCode)
+        if names[code_value] == "CUSTOM":
+            custom = code.customCode.decode() if isinstance(code.customCode, bytes) else code.customCode
+            calls.append("AddEthosU" if custom == "ethos-u" else f"AddCustom(\"{custom}\", ...)")
+        else:
+            calls.append("Add" + "".join(part if any(c.isdigit() for c in part) else part.capitalize()
+                                         for part in names[code_value].split("_")))
+    return list(dict.fromkeys(calls))
+
+
+def _checked_out(out: Path) -> None:
+    """Refuse, before any work, an output folder that holds files or cannot be written."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PathError(f"{out} exists and is not an empty folder; give a new folder for the bundle")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".probe-{os.getpid()}"
+        probe.write_bytes(b"\0")
+        probe.unlink()
+    except OSError as exc:
+        raise PathError(f"cannot write the bundle to {out}: {exc.strerror or exc}") from None
+
+
+def export_bundle(model: str | os.PathLike, target: str, out: str | os.PathLike) -> Bundle:
+    """Write the bundle of the published full-integer TFLite ``model`` for the device profile ``target`` into the
+    new folder ``out`` (see the module docstring). A wrong model, target or folder is a one-line
+    :class:`~edge_audio.errors.UserError` before anything is written."""
+    from .features import FeatureConfig, LogMelFrontEnd
+    from .npu import NPUCompileError, compile_for_npu, npu_target
+    from .runtimes.tflm import tflm_arena
+
+    model, out = Path(model), Path(out)
+    if not model.is_file():
+        raise ModelFileError(f"model file {model} does not exist" if not model.exists() else
+                             f"model file {model} is not a file")
+    card = read_card(model)
+    if card["input"]["dtype"] not in ("int8", "int16"):  # only a full-integer TFLite model takes integer input
+        raise ModelFileError(f"{model} is not a full-integer TFLite model (its card says {card['runtime']}, "
+                             f"{card['input']['dtype']} input); a microcontroller runs full-integer files "
+                             "(models/<name>_tflite_int8.tflite)")
+    profile = device_profile(target)
+    _checked_out(out)
+
+    io = _tensor_io(model)
+    tflm = tflm_arena(model)
+    vela = None
+    if "npu" in profile:
+        with tempfile.TemporaryDirectory(prefix="edge-audio-export-") as scratch:
+            try:
+                vela = compile_for_npu(model, npu_target(profile["npu"]), Path(scratch))
+            except NPUCompileError as exc:
+                out.rmdir()
+                raise ModelFileError(f"{model} cannot run on {target}: {exc}") from None
+            deployed = (Path(scratch) / "model_vela.tflite").read_bytes()
+        arena = _round_up(vela["sram_bytes"] + tflm["tail_bytes"])
+    else:
+        deployed = model.read_bytes()
+        arena = _round_up(tflm["total_bytes"])
+    calls = operators(deployed)
+    config = FeatureConfig(**card["front_end"])
+    front_end = LogMelFrontEnd(config)
+    window = front_end.window.numpy()
+    filterbank = front_end.mel_filterbank.numpy()
+
+    def io_defines(kind: str) -> list[str]:
+        spec = io[kind]
+        name = f"{PREFIX.upper()}_{kind.upper()}"
+        return [f"#define {name}_SCALE {_c_float(spec['scale'])}",
+                f"#define {name}_ZERO_POINT ({spec['zero_point']})",
+                f"#define {name}_TYPE_{spec['dtype'].upper()} 1",
+                f"#define {name}_DIMS {{{', '.join(map(str, spec['shape']))}}}",
+                f"#define {name}_ELEMENTS {int(np.prod(spec['shape']))}"]
+
+    classes = card["classes"]
+    header = "\n".join([
+        "/* Generated by edge-audio export; do not edit. The model, its arena and its input and output. */",
+        "#ifndef EDGE_AUDIO_MODEL_DATA_H", "#define EDGE_AUDIO_MODEL_DATA_H", "",
+        "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
+        f"#define {PREFIX.upper()}_MODEL_BYTES {len(deployed)}u",
+        f"#define {PREFIX.upper()}_ARENA_BYTES {arena}u  /* see README.md: measured on a Cortex-M, estimated on an NPU */",
+        f"#define {PREFIX.upper()}_NUM_CLASSES {len(classes)}",
+        *io_defines("input"), *io_defines("output"), "",
+        f"extern const unsigned char {PREFIX}_model[{PREFIX.upper()}_MODEL_BYTES];  /* {ALIGNMENT}-byte aligned */",
+        f"extern const unsigned int {PREFIX}_model_len;",
+        f"extern const char *const {PREFIX}_labels[{PREFIX.upper()}_NUM_CLASSES];", "",
+        "#ifdef __cplusplus", "}", "#endif", "#endif", ""])
+    source = "\n".join([
+        "/* Generated by edge-audio export; do not edit. */", '#include "model_data.h"', "",
+        f"_Alignas({ALIGNMENT}) const unsigned char {PREFIX}_model[{PREFIX.upper()}_MODEL_BYTES] = {{",
+        _c_rows(deployed, 16, lambda b: f"0x{b:02x}"), "};",
+        f"const unsigned int {PREFIX}_model_len = {PREFIX.upper()}_MODEL_BYTES;",
+        f"const char *const {PREFIX}_labels[{PREFIX.upper()}_NUM_CLASSES] = {{",
+        _c_rows(classes, 4, _c_string), "};", ""])
+    bins = filterbank.shape[1]
+    front_header = "\n".join([
+        "/* Generated by edge-audio export; do not edit. The front end the model was trained with:",
+        " * log-mel = log(mel_filterbank x |STFT|^2 + LOG_EPSILON), the STFT centred (the clip reflect-padded by",
+        " * N_FFT / 2 on both sides), periodic Hann window, one frame every HOP samples; mono audio at SAMPLE_RATE,",
+        " * cropped or zero-padded to CLIP_SAMPLES. Features are laid out [mel][frame] (the input's NHWC",
+        " * [1][N_MELS][FRAMES][1]). */",
+        "#ifndef EDGE_AUDIO_FRONT_END_H", "#define EDGE_AUDIO_FRONT_END_H", "",
+        "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
+        f"#define {PREFIX.upper()}_SAMPLE_RATE {config.sample_rate}",
+        f"#define {PREFIX.upper()}_CLIP_SAMPLES {config.num_samples}",
+        f"#define {PREFIX.upper()}_N_FFT {config.n_fft}",
+        f"#define {PREFIX.upper()}_HOP {config.hop_length}",
+        f"#define {PREFIX.upper()}_N_MELS {config.n_mels}",
+        f"#define {PREFIX.upper()}_N_BINS {bins}",
+        f"#define {PREFIX.upper()}_FRAMES {config.num_frames}",
+        f"#define {PREFIX.upper()}_LOG_EPSILON {_c_float(1e-6)}", "",
+        f"extern const float {PREFIX}_window[{PREFIX.upper()}_N_FFT];",
+        f"extern const float {PREFIX}_mel_filterbank[{PREFIX.upper()}_N_MELS][{PREFIX.upper()}_N_BINS];", "",
+        "#ifdef __cplusplus", "}", "#endif", "#endif", ""])
+    front_source = "\n".join([
+        "/* Generated by edge-audio export; do not edit. */", '#include "front_end.h"', "",
+        f"const float {PREFIX}_window[{PREFIX.upper()}_N_FFT] = {{", _c_rows(window, 8, _c_float), "};",
+        f"const float {PREFIX}_mel_filterbank[{PREFIX.upper()}_N_MELS][{PREFIX.upper()}_N_BINS] = {{",
+        ",\n".join("  {\n" + _c_rows(row, 8, _c_float) + "\n  }" for row in filterbank), "};", ""])
+
+    files = {"model_data.h": header, "model_data.c": source, "front_end.h": front_header,
+             "front_end.c": front_source,
+             "README.md": _readme(card, model, target, profile, io, calls, arena, tflm, vela, len(deployed))}
+    for name, text in files.items():
+        atomic_write_text(out / name, text)
+    atomic_write_json(out / "model.card.json", {**card, "bundle": {"target": target, "arena_bytes": arena}})
+    card_md = model.with_name(f"{model.stem}.card.md")
+    if card_md.is_file():
+        atomic_write_text(out / "model.card.md", card_md.read_text(encoding="utf-8"))
+    for path in out.iterdir():  # readable by whoever builds the firmware (the atomic writes made them private)
+        path.chmod(0o644)
+    digests = {p.name: file_sha256(p) for p in sorted(out.iterdir()) if p.is_file()}
+    atomic_write_json(out / "manifest.json", {
+        "bundle_version": BUNDLE_VERSION, "source_model": {"file": model.name, "sha256": file_sha256(model)},
+        "target": target, "model_bytes": len(deployed), "arena_bytes": arena, "operators": calls,
+        "vela": None if vela is None else {k: v for k, v in vela.items() if k != "description"},
+        "files": digests})
+    (out / "manifest.json").chmod(0o644)
+    return Bundle(out, digests, target, len(deployed), arena, calls)
+
+
+def _readme(card: dict, model: Path, target: str, profile: dict, io: dict, calls: list[str], arena: int,
+            tflm: dict, vela: dict | None, model_bytes: int) -> str:
+    """The bundle's README: what it holds, the call sequence, and what is measured against what is estimated."""
+    metrics = card["metrics"]
+    inp, outp = io["input"], io["output"]
+    ctype = {"int8": "int8_t", "int16": "int16_t"}
+    fits = ("not analysed yet (run the frontier chapter)" if card.get("profiles") is None else
+            "yes" if target in card["profiles"] else "no (see the book's deployment profiles)")
+    if vela is None:
+        memory = (f"- Arena: **{arena:,} bytes**, TensorFlow Lite Micro's own arena for this file (its recording "
+                  f"allocator after one inference: {tflm['head_bytes']:,} bytes of activations and scratch, "
+                  f"{tflm['tail_bytes']:,} persistent), rounded up to {ALIGNMENT}; measured with the reference "
+                  "kernels (CMSIS-NN's convolutions may ask for a little scratch more).")
+        speed = ("- Latency: not measured here. The book's estimate for this profile (MACs x cycles per MAC from MLPerf "
+                 "Tiny results / clock) is good to a factor; measure on the board.")
+    else:
+        memory = (f"- Arena: **{arena:,} bytes**, an estimate: Vela's SRAM for the compiled file "
+                  f"({vela['sram_bytes']:,} bytes) plus the persistent part of TensorFlow Lite Micro's arena for the "
+                  f"uncompiled file ({tflm['tail_bytes']:,} bytes). Flash: {vela['flash_bytes']:,} bytes (Vela).")
+        speed = (f"- Latency: {vela['latency_ms']:.3f} ms at {vela['clock_hz'] / 1e6:g} MHz by Vela {vela['vela']}'s "
+                 f"performance model ({vela['npu_operators']} operators on the NPU, {vela['cpu_operators']} on the "
+                 "Cortex-M): an estimate, not a measurement on a board.")
+    resolver = "\n".join(f"resolver.{call}();" for call in calls)
+    return f"""# {card['model']} ({card['variant']}) for {target}
+
+Generated by `edge-audio export {model.name} --target {target}`. Profile: {profile.get('description', target)}.
+Fits the profile by the book's analysis: {fits}.
+
+- `model_data.h`, `model_data.c`: the model ({model_bytes:,} bytes{', compiled by Vela for the NPU' if vela else ''}),
+  {ALIGNMENT}-byte aligned, its arena size, input and output quantization, the {len(card['classes'])} labels.
+- `front_end.h`, `front_end.c`: the log-mel front end the model was trained with ({card['front_end']['sample_rate']} Hz,
+  {card['front_end']['duration']:g} s clips, {card['front_end']['n_fft']}-point FFT, hop {card['front_end']['hop_length']},
+  {card['front_end']['n_mels']} mel bands): constants, the Hann window and the mel filterbank.
+- `model.card.json` / `.md`: the model card; `manifest.json`: every file's SHA-256.
+
+Test accuracy in the book: {metrics['test_accuracy']:.2f} % (95% interval {metrics['ci95'][0]:.1f}-{metrics['ci95'][1]:.1f},
+n = {metrics['n']}) on {card['dataset'].get('name', 'its dataset')}.
+
+## What is measured and what is estimated
+
+{memory}
+{speed}
+
+## Calling it with TensorFlow Lite Micro
+
+```cpp
+#include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+#include "model_data.h"
+#include "front_end.h"
+
+alignas(16) static uint8_t tensor_arena[EDGE_AUDIO_ARENA_BYTES];
+
+static tflite::MicroMutableOpResolver<{len(calls)}> resolver;
+{resolver}
+
+const tflite::Model* model = tflite::GetModel(edge_audio_model);
+tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, EDGE_AUDIO_ARENA_BYTES);
+interpreter.AllocateTensors();
+
+// features[mel][frame]: log-mel of one clip (front_end.h), quantized to the input's type:
+//   q = round(x / EDGE_AUDIO_INPUT_SCALE) + EDGE_AUDIO_INPUT_ZERO_POINT, clamped to the type's range
+{ctype[inp['dtype']]}* input = interpreter.input(0)->data.{'int8' if inp['dtype'] == 'int8' else 'i16'};
+// ... fill input[mel * EDGE_AUDIO_FRAMES + frame] ...
+interpreter.Invoke();
+
+// logits: (q - EDGE_AUDIO_OUTPUT_ZERO_POINT) * EDGE_AUDIO_OUTPUT_SCALE; the largest names the class
+const {ctype[outp['dtype']]}* output = interpreter.output(0)->data.{'int8' if outp['dtype'] == 'int8' else 'i16'};
+// edge_audio_labels[argmax(output)]
+```
+
+Input: {inp['dtype']} {inp['shape']} (NHWC), scale {inp['scale']:.6g}, zero point {inp['zero_point']}.
+Output: {outp['dtype']} {outp['shape']}, scale {outp['scale']:.6g}, zero point {outp['zero_point']}.
+"""
