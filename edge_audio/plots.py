@@ -327,7 +327,7 @@ def plot_nas_evolution(history: dict[str, list[dict]], population: int,
                         color=color, alpha=0.7, label=sampler)
         axes[1].scatter([h["number"] // population + offset for h in entries], [h["latency_ms"] for h in entries],
                         color=color, alpha=0.7, marker="o", label=sampler)
-    for ax, ylabel in zip(axes[:2], ("proxy accuracy (%, validation fold)", "latency (ms, ONNX Runtime)")):
+    for ax, ylabel in zip(axes[:2], ("search score (%, the proxy's fold)", "latency (ms, ONNX Runtime)")):
         ax.set(xlabel="generation (trial number // population)", ylabel=ylabel)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend()
@@ -339,13 +339,13 @@ def plot_nas_evolution(history: dict[str, list[dict]], population: int,
             drawn = True
             axes[2].plot([h["size_bytes"] / 1e3 for h in front], [h["proxy_accuracy"] for h in front],
                          color=color, marker="o", label=f"after generation {generation}")
-    axes[2].set(xlabel="size (kB, FP32 checkpoint)", ylabel="proxy accuracy (%)",
+    axes[2].set(xlabel="size (kB, deployed TFLite file)", ylabel="search score (%)",
                 title="NSGA-II feasible front over time, by size")
     if drawn:
         axes[2].legend(ncol=2)
     else:
         axes[2].text(0.5, 0.5, "no feasible candidate", transform=axes[2].transAxes, ha="center")
-    axes[0].set_title("proxy accuracy per generation")
+    axes[0].set_title("search score per generation")
     axes[1].set_title("latency per generation (all candidates)")
     fig.tight_layout()
     return fig

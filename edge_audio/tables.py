@@ -280,20 +280,20 @@ def tflite_table(records: list[dict]) -> pd.DataFrame:
 
 
 def npu_table(records: list[dict]) -> pd.DataFrame:
-    """Every full-integer TFLite variant as Vela compiled it for each Ethos-U target (the record's ``npu``): the
-    estimated latency per target, the SRAM and flash of the first target's compile, and how many operators run on
-    the NPU; a variant Vela did not compile says why."""
+    """Every full-integer TFLite variant Vela compiled (the record's ``npu``), one row each: the estimated latency
+    per Ethos-U target, the SRAM and flash of the first target's compile, and how many operators run on the NPU
+    (a target Vela did not compile shows a dash; the chapter says which variants it refused and why)."""
     rows = []
     for r in (r for r in records if r.get("npu")):
         compiled = [report for report in r["npu"].values() if "error" not in report]
-        first = compiled[0] if compiled else None
+        if not compiled:
+            continue
+        first = compiled[0]
         rows.append({"Model": r["model"], "Method": r["method"],
                      **{_npu_label(name): report.get("latency_ms") for name, report in r["npu"].items()},
-                     "SRAM (kB)": round(first["sram_bytes"] / 1e3, 1) if first else None,
-                     "Flash (kB)": round(first["flash_bytes"] / 1e3, 1) if first else None,
-                     "On the NPU": (f"{first['npu_operators']} of {first['npu_operators'] + first['cpu_operators']}"
-                                    if first else "not compiled: " + next(iter(r["npu"].values()))["error"]
-                                    .split(";")[0])})
+                     "SRAM (kB)": round(first["sram_bytes"] / 1e3, 1),
+                     "Flash (kB)": round(first["flash_bytes"] / 1e3, 1),
+                     "On the NPU": f"{first['npu_operators']} of {first['npu_operators'] + first['cpu_operators']}"})
     return pd.DataFrame(rows).set_index(["Model", "Method"]) if rows else pd.DataFrame()
 
 

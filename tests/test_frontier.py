@@ -304,3 +304,17 @@ def test_an_ethos_u_profile_picks_among_what_vela_compiled_by_vela_s_numbers():
     records[4] = {**records[4], "npu": vela(100_000, 20.0)}  # over the profile's 10 ms
     assert analyze_frontier(records, Budgets(1.0, 50.0, 85.0)).profile_best.at[
         "ethos_u55_128", "best model (validation)"] == "none fits"
+
+
+def test_what_a_pick_gives_up_names_the_size_ratio_both_ways():
+    """A pick smaller than the most accurate model is "Nx fewer bytes", a larger one "Nx more", N >= 1 either way."""
+    from edge_audio.claims import Claims
+    from edge_audio.steps.frontier import FrontierResult
+
+    records = RECORDS + [record("huge", "fp32", 180, 90.0, 6_000_000, 5.0, 300_000_000, 900_000, ram=3_000_000)]
+    report = analyze_frontier(records, Budgets(1.0, 50.0, 85.0))
+    result = FrontierResult(report, records, {}, {})
+    tested = report.evaluated.set_index("label")
+    assert report.most_accurate == "big (fp32)"
+    assert result._answer("mid (int8_tflite)", "x", tested, Claims())["x_tradeoff"].endswith("9.1x fewer bytes")
+    assert result._answer("huge (fp32)", "x", tested, Claims())["x_tradeoff"].endswith("2.0x more bytes")

@@ -169,9 +169,9 @@ class FrontierResult:
                                     "up", resolved=False, p_value=None, test="the highest test accuracy",
                                     shown_within=True)
         else:
-            shrink = float(best["size_bytes"] / top["size_bytes"])
+            shrink = float(best["size_bytes"] / top["size_bytes"])  # > 1: the pick is smaller
             tradeoff = (claims.accuracy(label, reference, report.compare(label, reference))
-                        + f", in {shrink:.1f}x {'fewer' if shrink >= 1 else 'more'} bytes")
+                        + f", in {max(shrink, 1 / shrink):.1f}x {'fewer' if shrink >= 1 else 'more'} bytes")
         return {f"{prefix}_model": label,
                 f"{prefix}_acc": f"{top['accuracy']:.2f} %, 95% interval {interval_text(report.evaluations[label])}",
                 f"{prefix}_tradeoff": tradeoff}

@@ -445,14 +445,17 @@ def npu_values(records: list[dict]) -> dict:
     first = next(iter(NPU_TARGETS))
     reports = [r["npu"][first] for r in records if r.get("npu")]
     compiled = [report for report in reports if "error" not in report]
-    errors = sorted({report["error"].split(";")[0] for report in reports if "error" in report})
+    refused = [r for r in records if r.get("npu") and "error" in r["npu"][first]]
+    errors = sorted({r["npu"][first]["error"].split(";")[0] for r in refused})
+    methods = ", ".join(dict.fromkeys(r["method"] for r in refused))
     return {"npu_target": first, "npu_description": NPU_TARGETS[first].description,
             "npu_vela": compiled[0]["vela"] if compiled else "not used",
             "npu_compiled": f"{len(compiled)} of {len(reports)}",
             "npu_all_on_npu": counted(sum(report["cpu_operators"] == 0 for report in compiled), "variant"),
             "npu_latency_range": (f"{min(r['latency_ms'] for r in compiled):.3f} to "
                                   f"{max(r['latency_ms'] for r in compiled):.3f} ms" if compiled else "n/a"),
-            "npu_failures": "; ".join(errors) if errors else "none"}
+            "npu_failures": f"{counted(len(refused), 'variant')} ({methods}): {'; '.join(errors)}" if refused
+                            else "none"}
 
 
 def bit_width_values(rows: list[BitWidth], qat_epochs: int) -> dict:
@@ -477,6 +480,9 @@ def bit_width_values(rows: list[BitWidth], qat_epochs: int) -> dict:
         "bits_first_resolvable": next((label for label in labels if worse[label]), "none of the bit widths run"),
         "qat_lossy": counted(len(lossy), "model"), "qat_won_back": len(won_back),
         "qat8_better": qat8.count("better"), "qat8_runs": counted(len(qat8), "model"),
+        "qat8_meaning": ("so part of what QAT recovers at 4 bits comes from the extra epochs, not from the bit width"
+                         if "better" in qat8 else "so the data show no gain from the extra epochs alone at 8 bits, "
+                         "and the 4-bit recovery is not explained by further training there"),
         "int4_min_ratio": round(min(ratios), 2) if ratios else "n/a (no int8 and int4 pair over 50k parameters)",
         "int4_ram_growth": round(max(int4["peak_ram_bytes"] / int8["peak_ram_bytes"] for int8, int4 in pairs), 2)
                            if pairs else "n/a",
