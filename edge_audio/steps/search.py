@@ -56,7 +56,8 @@ from ..tables import accuracy_verdict, distillation_table, fold_views, view, vie
 from ..stats import interval_text, paired_difference
 from ..storage import atomic_write_json, cached
 from ..train import Split
-from .baselines import SUFFIX, BaselineResult, Teacher, distillation_pairs, distillation_values, train_baselines
+from .baselines import (SUFFIX, BaselineResult, Teacher, check_students, distillation_pairs, distillation_values,
+                        train_baselines)
 from .data import PreparedData
 from .quantization import DERIVED_MODEL_METHODS, QuantizationResult, quantize_models
 
@@ -241,7 +242,7 @@ class NASResult:
         return [Markdown(f"Teacher: {values['kd_teachers']} (temperature {values['kd_temperature']:g}, soft-target "
                          f"weight {values['kd_weight']:g}). Distilled against labels alone, over "
                          f"{values['kd_students_counted']}: {values['kd_verdicts']}."),
-                view(distillation_table(distillation_pairs(self.students, self.finalists, margin)))]
+                view(distillation_table(self.distillation_pairs(margin)))]
 
     def dominance(self, baselines: list[BaselineResult], data: PreparedData, settings: Settings,
                   claims: Claims) -> tuple[str, pd.DataFrame, dict]:
@@ -282,10 +283,7 @@ class NASResult:
         assert all(m.record["nas"]["weight_bits"] in search.weight_bits for m in self.models)
         assert all(deployed_record(m, self.quantized) is not None or f"{m.name} with" in failures for m in self.models)
         assert len(self.students) == (len(self.finalists) if settings.nas_distill else 0)
-        for student, finalist in zip(self.students, self.finalists):
-            assert student.record["distillation"]["student_of"] == finalist.name
-            assert {**student.record["architecture"], "name": finalist.name} == finalist.record["architecture"]
-            assert student.record["test"]["labels"] == finalist.record["test"]["labels"]
+        check_students(self.students, self.finalists)
         assert all(f"{q.model} with {q.method}" in failures for q in self.quantized if q.error), failures
         assert (data.layout.reports / "nas_evolution.png").is_file()
         # a finalist that dominates a baseline is not resolvably worse on any count
