@@ -257,7 +257,8 @@ _PARAMETERS = (
               ("04",), "architecture search", "a list of integers", _int_list, convert=list),
     Parameter("nas_weight_bits", [8, 4], "bit widths of a candidate's deployed weights: [8] (not searched), or [8, 4] "
               "(a gene: at 4 its full-integer TFLite model stores packed int4 weights, counted in its size, flash "
-              "and RAM, and its search score is taken with its weights on the 4-bit grid)", ("04",),
+              "and RAM, and its search score is taken with its weights on the 4-bit grid); an Ethos-U target_device "
+              "searches 8 only (Vela does not compile 4-bit weights)", ("04",),
               "architecture search", "a list of distinct values of 8 and 4",
               lambda v: isinstance(v, list) and bool(v) and all(b in (8, 4) and not isinstance(b, bool) for b in v)
               and len(set(v)) == len(v), convert=list),

@@ -165,11 +165,19 @@ class Settings:
 
     @property
     def search(self):
+        """The search's configuration. An Ethos-U target device searches 8-bit weights only (of
+        ``nas_weight_bits``): Vela does not compile 4-bit weights, so a 4-bit candidate could never be deployed."""
         from .nas import SearchConfig
 
+        weight_bits = tuple(self.nas_weight_bits)
+        if self.target_device is not None and "npu" in self.deployment_profiles[self.target_device]:
+            weight_bits = tuple(bits for bits in weight_bits if bits == 8)
+            if not weight_bits:
+                raise ParameterError(f"target_device {self.target_device} is an Ethos-U NPU, which Vela compiles "
+                                     f"8-bit weights for; nas_weight_bits {list(self.nas_weight_bits)} has no 8")
         return SearchConfig(population=self.nas_population, generations=self.nas_generations,
                             proxy_epochs=self.proxy_epochs, proxy_train_folds=self.proxy_train_folds,
-                            n_mels_choices=tuple(self.nas_n_mels), weight_bits=tuple(self.nas_weight_bits),
+                            n_mels_choices=tuple(self.nas_n_mels), weight_bits=weight_bits,
                             top_k=self.top_k, seed=self.seed,
                             threads=self.latency_threads)
 

@@ -101,3 +101,14 @@ def test_the_search_budgets_the_npu_latency_before_training(tmp_path):
     assert not tight.hardware_met(tight.violations(cost["size_bytes"], cost["latency_ms"], None, ram, flash, latency))
     assert any(reason.startswith("device latency") for reason in tight.reasons(
         cost["size_bytes"], cost["latency_ms"], None, ram, flash, latency))
+
+
+def test_an_ethos_u_target_device_searches_8_bit_weights_only():
+    """Vela does not compile 4-bit weights: with an NPU target the bit-width gene keeps 8 (and a search of 4 bits
+    alone is a one-line error); a Cortex-M target keeps both."""
+    from edge_audio.settings import Settings
+
+    assert Settings(target_device="ethos_u55_128").search.weight_bits == (8,)
+    assert Settings(target_device="cortex_m4").search.weight_bits == (8, 4)
+    with pytest.raises(ParameterError, match="Ethos-U NPU.*has no 8"):
+        Settings(target_device="ethos_u65_256", nas_weight_bits=[4]).search
