@@ -102,8 +102,10 @@ def operators(model_bytes: bytes) -> list[str]:
     Ethos-U custom operator is ``AddEthosU``)."""
     from ai_edge_litert import schema_py_generated as schema
 
+    from .tflite import read_model
+
     names = {value: key for key, value in vars(schema.BuiltinOperator).items() if not key.startswith("_")}
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(model_bytes, 0))
+    model = read_model(model_bytes)
     calls = []
     for code in model.operatorCodes:
         code_value = max(code.builtinCode, code.deprecatedBuiltinCode)

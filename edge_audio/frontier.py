@@ -86,11 +86,6 @@ def learning_curve(records: list[dict], margin: float) -> tuple[list[dict], list
                      for a, b in zip(ordered, ordered[1:])]
 
 
-def device_latency_ms(row: pd.Series, limits: dict) -> float | None:
-    """The estimated latency of a model on a profile's device (:func:`~edge_audio.targets.device_costs`)."""
-    return device_costs(row, limits)[2]
-
-
 def _meets(row: pd.Series, limits: dict) -> bool:
     ram, flash, latency = device_costs(row, limits)
     checks = {"max_size_bytes": row["size_bytes"], "max_latency_ms": row["latency_ms"],
@@ -225,6 +220,7 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
     for name, limits in profiles.items():
         fits = report.by_validation(table[tested & table.apply(lambda row: _meets(row, limits), axis=1)])
         top = fits.head(1)
+        ram, flash, device_latency = device_costs(top.iloc[0], limits) if len(top) else (None, None, None)
         best.append({"profile": name, "limits": limits.get("description", _describe(limits)),
                      "models that fit": len(fits),
                      "best model (validation)": top["label"].iloc[0] if len(top) else "none fits",
@@ -232,10 +228,10 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
                      "test accuracy (%)": float(top["accuracy"].iloc[0]) if len(top) else None,
                      "95% interval": f"{top['ci_low'].iloc[0]:.1f}-{top['ci_high'].iloc[0]:.1f}" if len(top) else None,
                      "size (kB)": round(top["size_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
-                     "peak RAM (kB)": round(device_costs(top.iloc[0], limits)[0] / 1e3, 1) if len(top) else None,
-                     "flash (kB)": round(device_costs(top.iloc[0], limits)[1] / 1e3, 1) if len(top) else None,
+                     "peak RAM (kB)": round(ram / 1e3, 1) if len(top) else None,
+                     "flash (kB)": round(flash / 1e3, 1) if len(top) else None,
                      "latency (ms)": float(top["latency_ms"].iloc[0]) if len(top) else None,
-                     "estimated device latency (ms)": device_latency_ms(top.iloc[0], limits) if len(top) else None,
+                     "estimated device latency (ms)": device_latency,
                      "MMACs/s": float(top["mmacs_per_second"].iloc[0]) if len(top) else None})
     report.profile_best = pd.DataFrame(best).set_index("profile")
     return report

@@ -82,8 +82,10 @@ def weight_types(path: str | os.PathLike) -> set[str]:
     """The element types of the constant tensors (weights, biases) of the TFLite file at ``path``."""
     from ai_edge_litert import schema_py_generated as schema
 
+    from .tflite import read_model
+
     names = {value: key for key, value in vars(schema.TensorType).items() if not key.startswith("_")}
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(Path(path).read_bytes(), 0))
+    model = read_model(Path(path).read_bytes())
     return {names[t.type] for graph in model.subgraphs for t in graph.tensors
             if model.buffers[t.buffer].data is not None and len(model.buffers[t.buffer].data)}
 

@@ -136,6 +136,11 @@ class _Writer:
         return bytes(builder.Output())
 
 
+def read_model(data: bytes) -> schema.ModelT:
+    """A TFLite flatbuffer (a file's bytes) as the schema's object tree, to read its operators and tensors."""
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(data, 0))
+
+
 def _quantization(scale, zero_point, axis: int = 0) -> schema.QuantizationParametersT:
     params = schema.QuantizationParametersT()
     params.scale = [float(s) for s in np.atleast_1d(scale)]
