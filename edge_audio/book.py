@@ -18,8 +18,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .paths import (HEADLINE_FILES, OutputLayout, check_output_folder, default_output_dir, is_project, project_root,
-                    resolve_path)
+from .paths import (HEADLINE_FILES, OutputLayout, check_dataset_of, check_output_folder, default_output_dir, is_project,
+                    project_root, resolve_path)
+from .results import check_results_log
 from .errors import PathError, UserError, user_error_names
 from .parameters import PARAMETERS, book_values, chapter_parameters, check_names
 from .settings import Settings
@@ -85,14 +86,28 @@ def execute_chapter(notebook: Path, out_path: Path, parameters: dict[str, Any], 
                                    kernel_name="python3", progress_bar=progress, log_output=False)
     except PapermillExecutionError as exc:
         os.replace(working, out_path)  # papermill wrote the notebook with the error in its cell
+        _repeat_notices(out_path)
         raise ChapterFailed(notebook.name, exc.exec_count, exc.ename, exc.evalue, exc.traceback, out_path) from None
     except BaseException:
         working.unlink(missing_ok=True)
         raise
     os.replace(working, out_path)
+    _repeat_notices(out_path)
     problems = statement_problems(out_path)
     if problems:  # a bug in the chapter's prose, not the user's input
         raise RuntimeError(f"{notebook.name} states differences its own tests do not back: " + "; ".join(problems))
+
+
+def _repeat_notices(executed: Path) -> None:
+    """Repeat on the terminal the notices (:mod:`edge_audio.notices`) a chapter wrote into its executed notebook: a
+    discarded cache entry, a refused checkpoint."""
+    from .notices import notices_in
+
+    cells = json.loads(executed.read_text(encoding="utf-8"))["cells"]
+    text = "".join("".join(output.get("text", "")) for cell in cells for output in cell.get("outputs", [])
+                   if output.get("output_type") == "stream" and output.get("name") == "stderr")
+    for line in notices_in(text):
+        print(line, file=sys.stderr, flush=True)
 
 
 def _remove_injected_cells(path: Path) -> None:
@@ -259,7 +274,9 @@ def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.Path
                              if PARAMETERS[name].book_overrides}
     root = default_output_dir() if output_dir is None else resolve_path(output_dir)
     overrides = {**base, **parameters, "output_dir": str(root)}
-    check_settings(overrides)  # the output folder and the storage too: writable, with space, reachable
+    settings = check_settings(overrides)  # the output folder and the storage too: writable, with space, reachable
+    check_dataset_of(root, settings.dataset_identity)  # and it holds no other dataset's results
+    check_results_log(root / "logs")  # nor a damaged results log
     layout = OutputLayout.at(root)
     executed_dir = layout.root / "notebooks"
     notebooks = chapters()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,11 +135,8 @@ def _checked_out(out: Path) -> None:
 def export_bundle(model: str | os.PathLike, target: str, out: str | os.PathLike) -> Bundle:
     """Write the bundle of the published full-integer TFLite ``model`` for the device profile ``target`` into the
     new folder ``out`` (see the module docstring). A wrong model, target or folder is a one-line
-    :class:`~edge_audio.errors.UserError` before anything is written."""
-    from .features import FeatureConfig, LogMelFrontEnd
-    from .npu import NPUCompileError, compile_for_npu, npu_target
-    from .runtimes.tflm import tflm_arena
-
+    :class:`~edge_audio.errors.UserError` before anything is written; a failure while writing leaves the folder as
+    it was."""
     model, out = Path(model), Path(out)
     if not model.is_file():
         raise ModelFileError(f"model file {model} does not exist" if not model.exists() else
@@ -149,9 +147,28 @@ def export_bundle(model: str | os.PathLike, target: str, out: str | os.PathLike)
                              f"{card['input']['dtype']} input); a microcontroller runs full-integer files "
                              "(models/<name>_tflite_int8.tflite)")
     profile = device_profile(target)
+    try:
+        io = _tensor_io(model)
+    except (ValueError, RuntimeError) as exc:  # LiteRT's words for a file that is not a TFLite model
+        raise ModelFileError(f"{model} is not a readable TFLite model ({str(exc).strip().splitlines()[0][:160]})"
+                             ) from None
+    existed = out.exists()
     _checked_out(out)
+    try:
+        return _write_bundle(model, card, target, profile, io, out)
+    except BaseException:  # nothing half-written is left: the folder is as it was (absent, or empty)
+        shutil.rmtree(out, ignore_errors=True)
+        if existed:
+            out.mkdir()
+        raise
 
-    io = _tensor_io(model)
+
+def _write_bundle(model: Path, card: dict, target: str, profile: dict, io: dict, out: Path) -> Bundle:
+    """The files of :func:`export_bundle` written into the new, empty folder ``out``."""
+    from .features import FeatureConfig, LogMelFrontEnd
+    from .npu import NPUCompileError, compile_for_npu, npu_target
+    from .runtimes.tflm import tflm_arena
+
     tflm = tflm_arena(model)
     vela = None
     if "npu" in profile:
@@ -159,7 +176,6 @@ def export_bundle(model: str | os.PathLike, target: str, out: str | os.PathLike)
             try:
                 vela = compile_for_npu(model, npu_target(profile["npu"]), Path(scratch))
             except NPUCompileError as exc:
-                out.rmdir()
                 raise ModelFileError(f"{model} cannot run on {target}: {exc}") from None
             deployed = (Path(scratch) / "model_vela.tflite").read_bytes()
         arena = _round_up(vela["sram_bytes"] + tflm["tail_bytes"])

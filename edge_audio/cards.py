@@ -5,6 +5,10 @@ classes (in the order of its outputs), the front end it was trained with, the in
 or raw audio), the protocol, its test accuracy with the interval and n (and its validation accuracy), flash,
 peak RAM, latency on the machine that measured it, and the deployment profiles it meets (filled in by the
 frontier step; ``null`` until it has run). ``edge-audio classify`` reads the card to know how to feed the model.
+
+A card names its file (``file``) and that file's SHA-256 (``file_sha256``), written beside it by :func:`write_card`
+and checked by :func:`read_card`: a model copied or re-published beside another model's card is refused, never
+run under the other model's labels, metrics or quantization.
 """
 from __future__ import annotations
 
@@ -12,9 +16,9 @@ import json
 from pathlib import Path
 
 from .errors import ModelFileError
-from .storage import atomic_write_json, atomic_write_text
+from .storage import atomic_write_json, atomic_write_text, file_sha256
 
-CARD_VERSION = 1
+CARD_VERSION = 2
 
 
 def card_path(model_file: str | Path) -> Path:
@@ -23,15 +27,16 @@ def card_path(model_file: str | Path) -> Path:
     return model_file.with_name(f"{model_file.stem}.card.json")
 
 
-def model_card(record: dict, model_file: Path, input_kind: str = "log-mel", profiles: list[str] | None = None) -> dict:
-    """The card of a results record's published ``model_file`` (``input_kind``: ``log-mel`` or ``waveform``)."""
+def model_card(record: dict, input_kind: str = "log-mel", profiles: list[str] | None = None) -> dict:
+    """The card of a results record's published model (``input_kind``: ``log-mel`` or ``waveform``); its file and
+    the file's SHA-256 are added by :func:`write_card`."""
     features = record["features"]
     samples = int(round(features["sample_rate"] * features["duration"]))
     frames = 1 + samples // features["hop_length"]
     test = record["test"]
     return {
         "card_version": CARD_VERSION, "model": record["model"], "variant": record["variant"],
-        "file": model_file.name, "runtime": record["runtime"], "precision": record["precision"],
+        "runtime": record["runtime"], "precision": record["precision"],
         "int8_activations": record.get("int8_activations", False),
         "input": ({"kind": "log-mel", "shape": [1, features["n_mels"], frames, 1], "dtype": "int8",
                    "description": "log-mel features in NHWC, quantized with the input tensor's scale and zero point "
@@ -55,8 +60,10 @@ def model_card(record: dict, model_file: Path, input_kind: str = "log-mel", prof
 
 
 def write_card(card: dict, model_file: Path) -> Path:
-    """Write ``card`` as JSON and Markdown beside ``model_file``; returns the JSON path."""
+    """Write ``card`` as JSON and Markdown beside ``model_file``, naming that file and the SHA-256 of its bytes;
+    returns the JSON path."""
     path = card_path(model_file)
+    card = {**card, "file": Path(model_file).name, "file_sha256": file_sha256(model_file)}
     atomic_write_json(path, card)
     atomic_write_text(path.with_suffix("").with_suffix(".card.md"), card_markdown(card))
     return path
@@ -86,8 +93,8 @@ def card_markdown(card: dict) -> str:
 
 
 def read_card(model_file: str | Path) -> dict:
-    """The card beside ``model_file``; :class:`~edge_audio.errors.ModelFileError` when there is none or it is
-    unreadable."""
+    """The card beside ``model_file``; :class:`~edge_audio.errors.ModelFileError` when there is none, it is
+    unreadable, or it describes another file (another name, or other bytes than ``model_file`` holds)."""
     path = card_path(model_file)
     try:
         card = json.loads(path.read_text(encoding="utf-8"))
@@ -97,5 +104,12 @@ def read_card(model_file: str | Path) -> dict:
     except json.JSONDecodeError as exc:
         raise ModelFileError(f"model card {path} is not valid JSON ({exc})") from None
     if card.get("card_version") != CARD_VERSION:
-        raise ModelFileError(f"model card {path} has version {card.get('card_version')}, expected {CARD_VERSION}")
+        raise ModelFileError(f"model card {path} has version {card.get('card_version')}, expected {CARD_VERSION}: "
+                             "re-publish the model with this edge-audio (edge-audio run)")
+    model_file = Path(model_file)
+    held = file_sha256(model_file)
+    if card.get("file") != model_file.name or card.get("file_sha256") != held:
+        raise ModelFileError(f"model card {path} is another file's card: it names {card.get('file')!r} with SHA-256 "
+                             f"{str(card.get('file_sha256'))[:12]}..., and {model_file} holds {held[:12]}... (a model "
+                             "copied or re-published beside it); re-publish the model, or use the file the card names")
     return card

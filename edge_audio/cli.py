@@ -51,6 +51,13 @@ def _load_parameter_file(path: str) -> dict[str, Any]:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParameterError(f"parameter file {path} not found") from None
+    except IsADirectoryError:
+        raise ParameterError(f"parameter file {path} is a folder; give a YAML file of NAME: VALUE lines") from None
+    except UnicodeDecodeError as exc:
+        raise ParameterError(f"parameter file {path} is not UTF-8 text (byte {exc.start}): give a YAML file of "
+                             "NAME: VALUE lines") from None
+    except OSError as exc:
+        raise ParameterError(f"cannot read parameter file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise ParameterError(f"parameter file {path} is not valid YAML: {exc}") from None
     if loaded is None:
@@ -72,13 +79,17 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from .data import FileDigests, check_dataset, leaked_clips, load_dataset
+    from .data import FileDigests, check_dataset, check_training_classes, leaked_clips, load_dataset
     from .download import read_index
+    from .train import PROTOCOLS, Protocol
 
     index = None if args.index is None else read_index(args.index)
     dataset = load_dataset(args.path, layout=args.layout)
     report = check_dataset(dataset, silence_threshold=args.silence_threshold, progress=not args.quiet, index=index)
-    leaked_clips(dataset.valid_only(report), FileDigests(None))
+    usable = dataset.valid_only(report)
+    leaked_clips(usable, FileDigests(None))
+    for kind in PROTOCOLS:  # what the run checks, under either protocol a user may choose
+        check_training_classes(usable, Protocol(kind))
     print(f"Checked {dataset.root}")
     print(report)
     if report.bad_fraction > args.max_bad_fraction:

@@ -49,6 +49,12 @@ class Dataset:
     table: pd.DataFrame
     classes: list[tuple[int, str]]
     name: str = ""
+    #: What the dataset was loaded from, as `edge-audio data check` and `--dataset-path` take it: the folder of an
+    #: UrbanSound8K or ESC-50 layout, the CSV file of a generic one.
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.source = self.root if self.source is None else self.source
 
     @property
     def class_names(self) -> list[str]:
@@ -75,7 +81,7 @@ class Dataset:
         """This dataset without the files the report lists as problems."""
         bad = set(report.problems["path"])
         keep = self.table[~self.table["path"].isin(bad)].reset_index(drop=True)
-        return Dataset(self.root, self.layout, keep, self.classes, self.name)
+        return Dataset(self.root, self.layout, keep, self.classes, self.name, self.source)
 
     def counts(self) -> pd.DataFrame:
         """Clips per class (rows) and fold (columns)."""
@@ -157,6 +163,13 @@ def _read_metadata(csv_path: Path, required: tuple[str, ...], layout_hint: str) 
             f"{layout_hint} needs columns {', '.join(required)} (found: {', '.join(map(str, table.columns))})")
     if table.empty:
         raise DatasetError(f"metadata {csv_path} has no rows")
+    for column in required:
+        blank = table[column].isna() | (table[column].astype("string").str.strip() == "")
+        if blank.any():
+            first = int(blank.to_numpy().argmax())
+            row = ", ".join(f"{c}={v}" for c, v in table.iloc[first].items() if c != column and pd.notna(v))
+            raise DatasetError(f"metadata {csv_path}: {int(blank.sum())} row(s) have no {column}, e.g. line "
+                               f"{first + 2} ({row}): every row needs a value in each of {', '.join(required)}")
     return table
 
 
@@ -170,7 +183,8 @@ def _integer_column(table: pd.DataFrame, column: str, csv_path: Path) -> pd.Seri
     return values.astype(int)
 
 
-def _finish(root: Path, layout: str, table: pd.DataFrame, csv_path: Path, name: str) -> Dataset:
+def _finish(root: Path, layout: str, table: pd.DataFrame, csv_path: Path, name: str,
+            source: Path | None = None) -> Dataset:
     table["fold"] = _integer_column(table, "fold", csv_path)
     table["class_id"] = _integer_column(table, "class_id", csv_path)
     table["class_name"] = table["class_name"].astype(str)
@@ -186,7 +200,7 @@ def _finish(root: Path, layout: str, table: pd.DataFrame, csv_path: Path, name: 
     _check_paths(root, table, csv_path)
     ordered = ["path", "fold", "class_id", "class_name", "label"]
     table = table[ordered + [c for c in table.columns if c not in ordered]].reset_index(drop=True)
-    return Dataset(root=root, layout=layout, table=table, classes=classes, name=name or root.name)
+    return Dataset(root=root, layout=layout, table=table, classes=classes, name=name or root.name, source=source)
 
 
 def _check_paths(root: Path, table: pd.DataFrame, csv_path: Path) -> None:
@@ -205,6 +219,20 @@ def _check_paths(root: Path, table: pd.DataFrame, csv_path: Path) -> None:
         raise DatasetError(f"metadata {csv_path}: {repeated.nunique()} file(s) are listed more than once, e.g. "
                            f"{os.path.relpath(first, inside)} in folds {sorted(rows['fold'].tolist())} (rows "
                            f"{', '.join(str(i + 2) for i in rows.index)}): a clip must be in one fold only")
+
+
+def check_training_classes(dataset: Dataset, protocol) -> None:
+    """Every class has clips in the training folds of every split of ``protocol`` (an
+    :class:`edge_audio.train.Protocol`): a class seen only when validating or testing cannot be learned, and its
+    accuracy would say nothing about the model. A :class:`DatasetError` names the classes and the split."""
+    for split in protocol.splits(dataset.folds):
+        present = set(dataset.table.loc[dataset.table["fold"].isin(split.train_folds), "label"])
+        missing = [name for label, name in enumerate(dataset.class_names) if label not in present]
+        if missing:
+            raise DatasetError(f"class(es) {', '.join(missing)} of {dataset.source} have no usable clips in the "
+                               f"training folds {list(split.train_folds)} of {protocol.kind} (validation fold "
+                               f"{split.val_fold}, test fold {split.test_fold}): add clips of them to those folds, "
+                               "or leave them out")
 
 
 def leaked_clips(dataset: Dataset, digests: "FileDigests") -> None:
@@ -266,7 +294,7 @@ def load_csv_dataset(csv_path: str | os.PathLike) -> Dataset:
     if "class_id" not in table.columns:
         ids = {label: i for i, label in enumerate(sorted(table["class_name"].unique()))}
         table["class_id"] = table["class_name"].map(ids)
-    return _finish(root, "csv", table, csv_path, csv_path.stem)
+    return _finish(root, "csv", table, csv_path, csv_path.stem, source=csv_path)
 
 
 def detect_layout(path: str | os.PathLike) -> str:

@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,11 @@ def download_dataset(name: str, root: str | os.PathLike, mirror: str | None = No
     is verified against the index. Anything missing or corrupt after that raises :class:`DownloadError`.
     """
     loader = _loader(name)
+    if mirror is not None:
+        parts = urllib.parse.urlsplit(mirror)
+        if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.scheme == "file"):
+            raise ParameterError(f"--mirror {mirror!r} is not a URL: give http://HOST/FOLDER, https://... or "
+                                 "file:///FOLDER, which the archive's and the index's file names are appended to")
     root = Path(root).expanduser().resolve()
     if root.exists() and not root.is_dir():
         raise DatasetError(f"{root} is a file; give the folder to download {name} into")

@@ -16,12 +16,14 @@ since a depthwise conv over a single input channel learns nothing.
 from __future__ import annotations
 
 import copy
+import numbers
 from typing import Any
 
 import torch
 from torch import nn
 
 from .errors import ParameterError
+from .names import file_name
 
 BLOCKS = ("standard", "dsconv")
 POOLS = ("max", "avg")
@@ -40,6 +42,12 @@ PRESETS: dict[str, dict[str, Any]] = {
 MODEL_CONFIGS: list[dict[str, Any]] = [{"name": name, **spec} for name, spec in PRESETS.items()]
 
 _DEFAULTS = {"block": "standard", "kernel_size": 3, "dropout": 0.2, "pool": "max", "fc_size": 256}
+#: The widest stage and hidden layer a spec may ask for, and the most parameters a model may have: far above any
+#: model an edge device runs (medium, the largest preset, has 0.75 M parameters), far below what exhausts a
+#: machine's memory before the first epoch (``channels: [100000, 100000]`` would need 360 GB).
+MAX_CHANNELS = 2048
+MAX_FC_SIZE = 8192
+MAX_PARAMETERS = 20_000_000
 
 
 def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -48,10 +56,13 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
     Raises :class:`~edge_audio.errors.ParameterError` naming the bad key.
     """
     full = {**_DEFAULTS, **copy.deepcopy(spec)}
+    if "name" in full:
+        file_name(full["name"], "model name")
     channels = full.get("channels")
     if not isinstance(channels, (list, tuple)) or not channels or not all(
-            isinstance(c, int) and c > 0 for c in channels):
-        raise ParameterError(f"spec 'channels' must be a non-empty list of positive ints, got {channels!r}")
+            isinstance(c, int) and not isinstance(c, bool) and 0 < c <= MAX_CHANNELS for c in channels):
+        raise ParameterError(f"spec 'channels' must be a non-empty list of ints in [1, {MAX_CHANNELS}], got "
+                             f"{channels!r}")
     full["channels"] = [int(c) for c in channels]
     if full["block"] not in BLOCKS:
         raise ParameterError(f"spec 'block' must be one of {BLOCKS}, got {full['block']!r}")
@@ -61,8 +72,9 @@ def normalize_spec(spec: dict[str, Any]) -> dict[str, Any]:
         raise ParameterError(f"spec 'kernel_size' must be 1, 3, 5 or 7, got {full['kernel_size']!r}")
     if not 0.0 <= float(full["dropout"]) < 1.0:
         raise ParameterError(f"spec 'dropout' must be in [0, 1), got {full['dropout']!r}")
-    if int(full["fc_size"]) < 0:
-        raise ParameterError(f"spec 'fc_size' must be >= 0 (0: no hidden layer), got {full['fc_size']!r}")
+    if not isinstance(full["fc_size"], numbers.Integral) or not 0 <= full["fc_size"] <= MAX_FC_SIZE:
+        raise ParameterError(f"spec 'fc_size' must be an int in [0, {MAX_FC_SIZE}] (0: no hidden layer), got "
+                             f"{full['fc_size']!r}")
     full["fc_size"], full["kernel_size"], full["dropout"] = int(full["fc_size"]), int(full["kernel_size"]), float(
         full["dropout"])
     return full
@@ -88,7 +100,13 @@ def spec_from_config(config: str | dict[str, Any]) -> dict[str, Any]:
     base = PRESETS.get(config["name"], {})
     if "channels" not in config and not base:
         raise ParameterError(f"model config {config['name']!r} is not a preset and has no 'channels'")
-    return normalize_spec({**base, **config})
+    spec = normalize_spec({**base, **config})
+    with torch.device("meta"):  # counted without allocating a byte
+        parameters = count_parameters(LightweightCNN.from_spec(spec))
+    if parameters > MAX_PARAMETERS:
+        raise ParameterError(f"model config {config['name']!r} has {parameters:,} parameters, more than the "
+                             f"{MAX_PARAMETERS:,} an edge model may have; use fewer or narrower channels")
+    return spec
 
 
 def _conv_bn_relu(c_in: int, c_out: int, kernel: int, groups: int = 1) -> list[nn.Module]:

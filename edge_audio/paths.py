@@ -9,6 +9,7 @@ directory they were typed in before passing them on.)
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -52,7 +53,21 @@ MIN_FREE_BYTES = 200 * 1024 * 1024
 
 def check_output_folder(folder: Path) -> None:
     """Refuse, in one line, an output folder that cannot be created or written (a read-only file system, no
-    permission) or that has less than :data:`MIN_FREE_BYTES` free, before any work starts."""
+    permission) or that has less than :data:`MIN_FREE_BYTES` free, before any work starts. The folders it makes
+    to try are removed again, so a run refused later, before any work (a storage that cannot work, say), leaves
+    nothing behind."""
+    made = [path for path in (folder, *folder.parents) if not os.path.lexists(path)]  # innermost first
+    try:
+        _probe(folder)
+    finally:
+        for path in made:
+            with contextlib.suppress(OSError):  # another run may have filled it meanwhile: then it stays
+                path.rmdir()
+
+
+def _probe(folder: Path) -> None:
+    """Create ``folder``, write and sync 64 kB in it, and check its free space (see
+    :func:`check_output_folder`)."""
     from .errors import PathError
 
     try:
@@ -70,6 +85,38 @@ def check_output_folder(folder: Path) -> None:
     if free < MIN_FREE_BYTES:
         raise PathError(f"the output folder {folder} has {free / 2**20:.0f} MB free, and a run needs about "
                         f"{MIN_FREE_BYTES / 2**20:.0f} MB: free some space or choose another --output-dir")
+
+
+#: The file naming the dataset whose results an output folder holds (:func:`check_dataset_of`).
+DATASET_FILE = "dataset.json"
+
+
+def check_dataset_of(folder: Path, dataset: str) -> None:
+    """Refuse, in one line, an output folder that holds another dataset's results than ``dataset`` (its
+    description: the dataset's path, or the synthetic dataset's settings; see
+    :attr:`edge_audio.settings.Settings.dataset_identity`). Every dataset publishes ``models/<name>.onnx`` under
+    the same names, so a second dataset's run would replace the first's published models under its records."""
+    from .errors import PathError
+    from .storage import read_json
+
+    path = folder / DATASET_FILE
+    try:
+        held = read_json(path, default={"dataset": dataset})["dataset"]
+    except (ValueError, KeyError, TypeError):
+        raise PathError(f"{path} is damaged: it should name the dataset whose results {folder} holds; delete "
+                        f"{folder} to start over, or give another --output-dir") from None
+    if held != dataset:
+        raise PathError(f"the output folder {folder} holds the results of {held}, not of {dataset}: give this "
+                        f"dataset its own --output-dir (or delete {folder} to start over)")
+
+
+def claim_for_dataset(folder: Path, dataset: str) -> None:
+    """Name ``dataset`` as the one whose results ``folder`` holds (after :func:`check_dataset_of`)."""
+    from .storage import atomic_write_json
+
+    check_dataset_of(folder, dataset)
+    if not (folder / DATASET_FILE).is_file():
+        atomic_write_json(folder / DATASET_FILE, {"dataset": dataset})
 
 
 #: The headline chapter 5 writes under ``reports/`` and the introduction shows (the runner copies both beside it

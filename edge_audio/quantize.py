@@ -75,6 +75,7 @@ from .errors import ModelFileError, ParameterError
 from .export import export_to_onnx, fold_batchnorm, strip_for_deployment
 from .machine import cpu_int8_dot_product
 from .metrics import classification_metrics
+from .names import file_name
 from .runtimes import RUNTIMES, open_model
 from .runtimes.onnxruntime import onnx_session
 from .runtimes.pytorch import DYNAMIC_LINEAR, quantize_dynamic_linear, save_checkpoint
@@ -150,7 +151,7 @@ class Method:
 
 def check_methods(methods: list[str], calibration_method: str = "minmax") -> None:
     """Raise :class:`~edge_audio.errors.ParameterError` naming any unknown quantization or calibration method."""
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [file_name(m, "quantization method") for m in methods if m not in METHODS]
     if unknown:
         raise ParameterError(f"unknown quantization method(s) {unknown}; choose from {', '.join(METHODS)}")
     if calibration_method not in CALIBRATION_METHODS:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Callable
 
 from .records import ResultsLogError, check_record, sources_hold
+from .notices import notice
 from .storage import atomic_write_json, file_lock, plain, read_json, stable_hash
 
 RESULTS_FILE = "all_results.json"
@@ -47,6 +47,12 @@ def load_results(logs_dir: str | os.PathLike, context_key: str | None = None) ->
     if context_key is not None:
         records = [r for r in records if r["context"]["key"] == context_key]
     return records
+
+
+def check_results_log(logs_dir: str | os.PathLike) -> None:
+    """Refuse, in one line (:class:`~edge_audio.records.ResultsLogError`), a damaged results log, so that a run
+    stops before its first chapter rather than after it."""
+    _read_log(Path(logs_dir) / RESULTS_FILE)
 
 
 def upsert_results(logs_dir: str | os.PathLike, new_records: list[dict],
@@ -93,8 +99,8 @@ def _held(records: list[dict], path: Path) -> list[dict]:
     root = path.parent.parent  # the output folder (logs/ is in it): artifact paths are relative to it
     held = [r for r in records if sources_hold(r, root)]
     if len(held) < len(records):
-        print(f"edge-audio: {len(records) - len(held)} record(s) of {path} came from cache entries that were "
-              "discarded or recomputed since: left out of the results log", file=sys.stderr, flush=True)
+        notice(f"{len(records) - len(held)} record(s) of {path} came from cache entries that were discarded or "
+               "recomputed since: left out of the results log")
     return held
 
 

@@ -131,6 +131,14 @@ class Settings:
                            eval_clips_per_class_per_fold=self.synth_eval_clips_per_class_per_fold)
 
     @property
+    def dataset_identity(self) -> str:
+        """Which dataset this run is on, as the output folder records it (:func:`edge_audio.paths.check_dataset_of`):
+        a real dataset's path, or the synthetic dataset's settings (its folder name under ``data/``)."""
+        if self.dataset_path is not None:
+            return f"the dataset at {resolve_path(self.dataset_path)}"
+        return f"the embedded synthetic UrbanSound8K ({self.synth.folder_name})"
+
+    @property
     def train(self):
         from .train import TrainConfig
 

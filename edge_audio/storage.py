@@ -24,11 +24,12 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
+
+from .notices import notice
 
 try:
     import fcntl
@@ -152,8 +153,7 @@ def _load_entry(folder: Path, key: Any) -> dict | None:
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         stored, damaged, why = None, [ENTRY_FILE], f"unreadable {ENTRY_FILE}: {type(exc).__name__}"
     if damaged:
-        print(f"edge-audio: cache entry {folder} is damaged ({why}): discarded, recomputing", file=sys.stderr,
-              flush=True)
+        notice(f"cache entry {folder} is damaged ({why}): discarded, recomputing")
         shutil.rmtree(folder, ignore_errors=True)
         return None
     return stored if stored.get("key") == plain(key) else None

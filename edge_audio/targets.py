@@ -17,6 +17,7 @@ from typing import Mapping
 
 from .device_latency import estimated_latency_ms
 from .errors import ParameterError
+from .names import file_name
 from .npu import NPU_TARGETS
 from .parameters import default
 
@@ -222,6 +223,7 @@ def check_profiles(profiles: dict[str, dict]) -> dict[str, dict]:
     if not isinstance(profiles, dict):
         raise ParameterError(f"profiles must be a mapping of name -> limits, got {profiles!r}")
     for name, limits in profiles.items():
+        file_name(name, "profile name")
         if not isinstance(limits, dict):
             raise ParameterError(f"profile {name!r} must be a mapping of limits, got {limits!r}")
         known = set(PROFILE_LIMITS) | set(PROFILE_REQUIREMENTS) | set(PROFILE_DEVICE) | {PROFILE_NPU, "description"}

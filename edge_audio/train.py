@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -41,6 +40,7 @@ from .errors import ParameterError, UserError
 from .features import FeatureSet
 from .metrics import classification_metrics
 from .models import LightweightCNN
+from .notices import notice
 from .parameters import default
 from .runtimes.base import predict_batches
 from .storage import atomic_write_with, cached
@@ -423,8 +423,7 @@ def _resume_point(path: Path, device: torch.device) -> dict | None:
             raise ValueError("not an edge-audio training snapshot")
     except Exception as exc:  # a planted pickle is refused here, before any of it runs
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        print(f"edge-audio: refusing to resume from {path} ({reason}): training this run from the start",
-              file=sys.stderr, flush=True)
+        notice(f"refusing to resume from {path} ({reason}): training this run from the start")
         path.unlink()
         return None
     return saved

@@ -50,9 +50,15 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         path = Path("/" + url[len(JOURNAL_SCHEME):].lstrip("/"))
+        blocking = next((p for p in reversed(path.parents) if p.exists() and not p.is_dir()), None)
+        if blocking is not None:
+            raise ParameterError(f"storage {url}: {blocking} is a file, not a folder; give a journal file in an "
+                                 "existing folder")
         if not path.parent.is_dir():  # never create folders wherever a URL points
             raise ParameterError(f"storage {url}: the folder {path.parent} does not exist; create it, or give a "
                                  "journal file in an existing folder")
+        if path.is_dir():
+            raise ParameterError(f"storage {url}: {path} is a folder; name a journal file in it")
         return JournalStorage(JournalFileBackend(str(path)))
     if "://" not in url:
         raise ParameterError(f"storage must be a database URL (postgresql://..., sqlite:///...) or "

@@ -1,4 +1,6 @@
 """Helpers shared by the tests (fixtures live in conftest.py)."""
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +55,32 @@ def write_odd_class_csv(root: Path, class_ids=(3, 7, 12), folds=5, clips=2) -> P
                 rows.append(f"{rel},{fold},pitch{class_id},{class_id}")
     (root / "labels.csv").write_text("\n".join(rows) + "\n")
     return root / "labels.csv"
+
+
+GLUE_REFERENCE = re.compile(r"\{glue(?::text|:md)?\}`([^`:]+)|\{glue:figure\}\s+(\S+)")
+
+
+def execute_chapter_here(chapter: str, parameters: dict, monkeypatch) -> tuple[dict, set[str]]:
+    """Execute chapter ``chapter``'s code cells in this process, its ``parameters`` cell overridden by
+    ``parameters`` as papermill injects them: a cheap stand-in for a papermill run that several tests can afford.
+    Returns what the chapter glued (name -> value) and the names its Markdown cells quote (every quoted name must
+    be glued, or the book build fails)."""
+    import myst_nb
+
+    from edge_audio.book import chapters
+
+    glued: dict = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True: glued.setdefault(name, value))
+    [notebook] = [path for path in chapters() if path.name.startswith(chapter)]
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    namespace: dict = {}
+    quoted: set[str] = set()
+    for cell in cells:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            quoted |= {text or figure for text, figure in GLUE_REFERENCE.findall(source)}
+            continue
+        exec(compile(source, f"{notebook.name}", "exec"), namespace)
+        if "parameters" in cell["metadata"].get("tags", []):
+            namespace.update(parameters)
+    return glued, quoted

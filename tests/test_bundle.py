@@ -143,3 +143,23 @@ def test_a_wrong_model_target_or_folder_is_one_line_and_nothing_is_written(book_
         assert message in stderr and len(stderr.strip().splitlines()) == 1, (target, stderr)
         assert not out.exists() or out.name == "full"
     assert main(["export", str(models / "mini_qat_int4.tflite"), "--target", "cortex_m4", str(tmp_path / "f")]) == 0
+
+
+def test_a_model_beside_another_models_card_or_not_a_tflite_file_is_refused(book_run, tmp_path, capsys):
+    """Another model's file under this card's name (same class count, same kind) is refused by the card's SHA-256,
+    and a file LiteRT cannot read is one line: no bundle folder is left behind."""
+    from edge_audio.cards import read_card, write_card
+
+    models = book_run.output / "models"
+    swapped, garbage = tmp_path / "swapped", tmp_path / "garbage"
+    swapped.mkdir(), garbage.mkdir()
+    shutil.copy(models / "mini2_tflite_int8.tflite", swapped / "mini_tflite_int8.tflite")
+    shutil.copy(models / "mini_tflite_int8.card.json", swapped)
+    (garbage / "m.tflite").write_bytes(bytes(range(256)) * 20)
+    write_card(read_card(models / "mini_tflite_int8.tflite"), garbage / "m.tflite")  # a card that matches it
+    for model, message in ((swapped / "mini_tflite_int8.tflite", "is another file's card"),
+                           (garbage / "m.tflite", "is not a readable TFLite model")):
+        assert main(["export", str(model), "--target", "cortex_m4", str(tmp_path / "out")]) == 2
+        stderr = capsys.readouterr().err
+        assert message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+        assert not (tmp_path / "out").exists()

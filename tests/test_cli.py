@@ -164,6 +164,13 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     assert result.returncode == 2 and "outputs 3 classes but its card names 2" in result.stderr, result.stderr
     result = run_cli("classify", tmp_path / "swapped", str(clips[0]), cwd=root)
     assert result.returncode == 2 and "is a directory" in result.stderr
+    # another model with as many classes, under the name the card gives: refused by the card's SHA-256
+    other = next(name for name in ("mini", "mini2") if name != best)
+    shutil.copy(models / f"{other}.onnx", tmp_path / "swapped" / f"{best}.onnx")
+    shutil.copy(models / f"{best}.card.json", tmp_path / "swapped")
+    result = run_cli("classify", tmp_path / "swapped" / f"{best}.onnx", str(clips[0]), cwd=root)
+    assert result.returncode == 2 and "is another file's card" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1
 
 
 def test_a_user_error_in_a_chapter_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch, capsys, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 
 import edge_audio.data
+from edge_audio.cli import main
 from helpers import small_settings, write_odd_class_csv
 from edge_audio.data import DatasetError, check_dataset, load_dataset
 from edge_audio.steps.data import prepare_data
@@ -223,3 +224,42 @@ def test_content_that_is_not_its_names_format_and_empty_files_are_reported(csv_d
     found = {Path(p).name: (problem, detail) for p, problem, detail in
              zip(report.problems["path"], report.problems["problem"], report.problems["detail"])}
     assert found == {"really_ogg.wav": ("wrong format", "named .wav, holds Ogg"), "nothing.wav": ("empty", "0 bytes")}
+
+
+@pytest.mark.parametrize("layout", ["csv", "csv with class ids", "urbansound8k"])
+def test_a_row_without_its_class_is_one_line_naming_the_row(tmp_path, us8k_copy, layout, capsys):
+    if layout == "urbansound8k":
+        csv, column = us8k_copy / "metadata" / "UrbanSound8K.csv", "class"
+    else:
+        csv, column = write_odd_class_csv(tmp_path / "odd"), "label"
+    table = pd.read_csv(csv)
+    if layout == "csv":
+        table = table.drop(columns="class_id")
+    table[column] = table[column].astype(object)
+    table.loc[3, column] = None  # an empty cell
+    table.to_csv(csv, index=False)
+    assert main(["data", "check", str(csv.parent.parent if layout == "urbansound8k" else csv), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"1 row(s) have no {column}, e.g. line 5" in err, err
+
+
+def test_data_check_refuses_a_class_with_clips_only_in_the_test_fold(tmp_path, capsys):
+    csv = write_odd_class_csv(tmp_path / "odd")
+    table = pd.read_csv(csv)
+    table[(table["class_id"] != 12) | (table["fold"] == 5)].to_csv(csv, index=False)  # pitch12: test fold only
+    assert main(["data", "check", str(csv), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"class(es) pitch12 of {csv} have no usable clips in the training folds [1, 2, 3] of holdout" in err
+
+
+def test_the_hint_after_bad_files_names_what_data_check_takes(tmp_path, capsys):
+    """For a CSV dataset that is the CSV file (its folder has no known layout), and data check then runs on it."""
+    csv = write_odd_class_csv(tmp_path / "odd")
+    for path in sorted((tmp_path / "odd" / "clips").glob("*_1_*.wav"))[:3]:
+        path.unlink()
+    with pytest.raises(DatasetError, match="unusable") as refused:
+        prepare_data(small_settings(csv, tmp_path / "out", max_bad_fraction=0.05))
+    assert f"run `edge-audio data check {csv}`" in str(refused.value)
+    assert main(["data", "check", str(csv), "-q", "--max-bad-fraction", "0.5"]) == 0
+    assert "missing            3" in capsys.readouterr().out

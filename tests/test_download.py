@@ -259,3 +259,11 @@ def test_download_and_check_errors_are_one_clear_line(served, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     with pytest.raises(DatasetError, match="is a file"):
         download_dataset(name, tmp_path / "file", progress=False)
+
+
+@pytest.mark.parametrize("mirror", ["not a url", "ftp://host/x", "http://", "example.org/files"])
+def test_a_mirror_that_is_not_a_url_is_one_line_and_creates_nothing(tmp_path, capsys, mirror):
+    assert main(["data", "download", "urbansound8k", str(tmp_path / "us8k"), "--mirror", mirror, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"edge-audio: error: --mirror {mirror!r} is not a URL") and err.count("\n") == 1, err
+    assert not (tmp_path / "us8k").exists()

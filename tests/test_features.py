@@ -119,3 +119,38 @@ def test_non_finite_audio_stops_feature_extraction(us8k_copy, tmp_path):
     with pytest.raises(DatasetError, match="non-finite log-mel features"):
         extract_features(dataset, SMALL, tmp_path, dataset.fingerprint(), workers=1, progress=False)
     assert not [p for p in (tmp_path / "features").iterdir() if p.is_dir() and not p.name.endswith(".partial")]
+
+
+def test_a_chapters_notices_reach_the_terminal(us8k_dir, tmp_path, capsys):
+    """A discarded cache entry is said inside the chapter's kernel, where nobody running `edge-audio run` looks:
+    the runner repeats each such line on the terminal, whole."""
+    from edge_audio.book import chapters, execute_chapter
+
+    parameters = {"dataset_path": str(us8k_dir), "output_dir": str(tmp_path / "out"), "sample_rate": 8000,
+                  "duration": 1.0, "n_mels": 32, "n_fft": 256, "hop_length": 128}
+    executed = tmp_path / "out" / "notebooks" / "01_data.ipynb"
+    execute_chapter(chapters()[0], executed, parameters, progress=False)
+    [entry] = (tmp_path / "out" / "cache" / "features").glob("features-*")
+    garbled = bytearray((entry / "features.npy").read_bytes())
+    garbled[-64:] = b"\xff" * 64
+    (entry / "features.npy").write_bytes(bytes(garbled))
+    capsys.readouterr()
+    execute_chapter(chapters()[0], executed, parameters, progress=False)
+    assert capsys.readouterr().err.splitlines() == [
+        f"edge-audio: cache entry {entry} is damaged (features.npy not as written): discarded, recomputing"]
+
+
+def test_a_notice_is_a_line_of_its_own_beside_a_progress_bar(capsys):
+    import sys
+
+    from tqdm import tqdm
+
+    from edge_audio.notices import notice, notices_in
+
+    with tqdm(total=3, desc="epochs", file=sys.stderr) as bar:
+        bar.update(1)
+        notice("refusing to resume from x.pt (not an edge-audio training snapshot): training this run from the start")
+        bar.update(1)
+    assert notices_in(capsys.readouterr().err) == [
+        "edge-audio: refusing to resume from x.pt (not an edge-audio training snapshot): training this run from the "
+        "start"]

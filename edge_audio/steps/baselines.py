@@ -209,7 +209,7 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
             "profile_source": os.path.relpath(profile_entry.path, data.layout.root),
             "run_keys": [r.key for rs in seed_runs.values() for r in rs], "machine": data.machine,
         })
-        write_card(model_card(record, onnx_published), onnx_published)
+        write_card(model_card(record), onnx_published)
         results.append(BaselineResult(spec["name"], runs, exports, record, model_path, seed_runs))
     upsert_results(data.layout.logs, [r.record for r in results])
     return results
@@ -368,6 +368,22 @@ def best_and_smallest(baselines: list[BaselineResult]) -> tuple[dict, dict]:
     return max(records, key=pick_key), min(records, key=lambda r: r["size_bytes"])
 
 
+def chance_sentence(records: list[dict], num_classes: int) -> str:
+    """How many baselines are resolvably above chance (the lower end of their test accuracy's 95% interval above
+    100 / classes %), said as a finding: a weak model on the user's data is a result to report, not a failure."""
+    chance = 100.0 / num_classes
+    above = [r for r in records if r["test"]["ci95"][0] > chance]
+    sentence = (f"Chance on {counted(num_classes, 'class', 'classes')} is {chance:.1f}%; baselines resolvably above "
+                f"it (the lower end of their 95% interval above chance): {len(above)} of {len(records)}")
+    if above:
+        return sentence + "."
+    best = max(records, key=lambda r: r["accuracy"])
+    return (sentence + f". None does: the highest test accuracy, {best['model']}'s {best['accuracy']:.2f}% (95% "
+            f"interval {interval_text(best['test'])}, n = {best['test']['n']}), does not exclude guessing. These "
+            "models have not learned this data yet: more epochs, more clips per class or a look at the labels "
+            "come before reading the comparisons below.")
+
+
 def chapter_values(baselines: list[BaselineResult], data: PreparedData, settings: Settings) -> dict:
     """Every value chapter 2's prose quotes."""
     records = [b.record for b in baselines]
@@ -395,6 +411,7 @@ def chapter_values(baselines: list[BaselineResult], data: PreparedData, settings
         "curve_low": round(float(lowest["accuracy"]), 2), "curve_low_model": lowest["model"],
         "curve_high": round(float(highest["accuracy"]), 2), "curve_high_model": highest["model"],
         "curve_resolved": sum(pair.resolved for pair in neighbours), "curve_pairs": len(neighbours),
+        "chance_sentence": chance_sentence(records, data.num_classes),
     }
 
 
@@ -406,9 +423,9 @@ def comparisons_with_best(baselines: list[BaselineResult], claims: Claims, margi
 
 
 def check(baselines: list[BaselineResult], data: PreparedData) -> str:
-    """Chapter 2's invariants (an AssertionError names the first that fails); returns a one-line summary."""
+    """Chapter 2's invariants (an AssertionError names the first that fails); returns a one-line summary. (Whether
+    the models beat chance is a finding, stated by :func:`chance_sentence`, not an invariant.)"""
     records = [b.record for b in baselines]
-    chance = 100.0 / data.num_classes
     for record in records:
         # the published files are this run's: their bytes are the ones the record names
         assert holds_artifact(record["artifact"], data.layout.root), f"{record['model']}: models/ holds another file"
@@ -422,5 +439,4 @@ def check(baselines: list[BaselineResult], data: PreparedData) -> str:
         assert record["test_folds"] and all(f in data.dataset.folds for f in record["test_folds"])
         assert record["test"]["n"] == sum(data.features.select([f])[1].size for f in record["test_folds"])
         assert record["test"]["ci95"][0] <= record["test"]["accuracy"] <= record["test"]["ci95"][1]
-    assert max(r["accuracy"] for r in records) > chance, "no baseline beats chance"
-    return f"all baseline invariants hold ({len(records)} models; chance is {chance:.1f}%)"
+    return f"all baseline invariants hold ({len(records)} models)"

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..paths import OutputLayout, resolve_path
+from ..paths import OutputLayout, check_dataset_of, claim_for_dataset, resolve_path
 
 from ..features import FeatureConfig
 from ..glue import counted
-from ..data import (Dataset, FileDigests, ValidationReport, check_dataset, default_dataset, leaked_clips,
-                    load_dataset)
+from ..data import (Dataset, FileDigests, ValidationReport, check_dataset, check_training_classes, default_dataset,
+                    leaked_clips, load_dataset)
 from ..errors import DatasetError
 from ..features import FeatureSet, extract_features
 from ..machine import machine_profile
@@ -109,6 +109,7 @@ def prepare_data(settings: Settings, progress: bool = False) -> PreparedData:
     """
     feature_config = settings.features  # invalid feature settings fail here, before anything is read
     layout = settings.layout
+    check_dataset_of(layout.root, settings.dataset_identity)
     dataset = (default_dataset(layout.data, settings.synth, progress) if settings.dataset_path is None
                else load_dataset(resolve_path(settings.dataset_path)))
     digests = FileDigests(layout.cache / "file-digests.json")
@@ -116,7 +117,7 @@ def prepare_data(settings: Settings, progress: bool = False) -> PreparedData:
     if report.bad_fraction > settings.max_bad_fraction:
         raise DatasetError(f"{report.num_bad} of {report.num_files} files in {dataset.root} are unusable "
                            f"({100 * report.bad_fraction:.1f}% > max_bad_fraction "
-                           f"{100 * settings.max_bad_fraction:g}%); run `edge-audio data check {dataset.root}` "
+                           f"{100 * settings.max_bad_fraction:g}%); run `edge-audio data check {dataset.source}` "
                            "for the list")
     usable = dataset.valid_only(report)
     lost = sorted(set(dataset.folds) - set(usable.folds))
@@ -124,22 +125,11 @@ def prepare_data(settings: Settings, progress: bool = False) -> PreparedData:
         raise DatasetError(f"every file of fold(s) {lost} in {dataset.root} is unusable")
     fingerprint = usable.fingerprint(digests)
     leaked_clips(usable, digests)
-    _check_training_classes(usable, settings)
+    check_training_classes(usable, settings.protocol)
     features = extract_features(usable, feature_config, layout.cache, fingerprint, progress=progress)
+    claim_for_dataset(layout.root, settings.dataset_identity)
     return PreparedData(usable, report, features, layout, fingerprint, machine_profile(layout.cache),
                         settings.synth if settings.dataset_path is None else None)
-
-
-def _check_training_classes(dataset: Dataset, settings: Settings) -> None:
-    """Every class has clips in the training folds of every split: a class seen only when testing cannot be
-    learned, and its accuracy would say nothing about the model."""
-    for split in settings.protocol.splits(dataset.folds):
-        present = set(dataset.table.loc[dataset.table["fold"].isin(split.train_folds), "label"])
-        missing = [name for label, name in enumerate(dataset.class_names) if label not in present]
-        if missing:
-            raise DatasetError(f"class(es) {', '.join(missing)} of {dataset.root} have no usable clips in the "
-                               f"training folds {list(split.train_folds)} (validation fold {split.val_fold}, test "
-                               f"fold {split.test_fold}): add clips of them to those folds, or leave them out")
 
 
 def _validated(dataset: Dataset, layout: OutputLayout, silence_threshold: float, digests: FileDigests,

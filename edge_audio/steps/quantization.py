@@ -44,7 +44,7 @@ from ..profile import compare_latency, runtime_latency
 from ..quantize import (BIT_WIDTHS, METHODS, QuantizationInputs, calibration_set, check_methods,
                         layer_sensitivity)
 from ..records import VariantRecord, holds_artifact, make_record, publish_artifact, with_fields
-from ..results import upsert_results
+from ..results import pick_key, upsert_results
 from ..stats import interval_text, paired_difference, pooled
 from ..tables import accuracy_verdict
 from ..runtimes import DEPLOYABLE, FP32Model, open_model
@@ -175,7 +175,7 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
                 record = with_fields(record, **fields)
             if method.suffix in DEPLOYABLE:
                 published = data.layout.root / record["artifact"]["path"]
-                write_card(model_card(record, published), published)
+                write_card(model_card(record), published)
             results.append(QuantizationResult(baseline.name, name, record))
     upsert_results(data.layout.logs, [r.record for r in results if r.record is not None])
     return results
@@ -303,7 +303,7 @@ def export_deployable(data: PreparedData, baseline: BaselineResult, clips: int =
     entry = cached(data.layout.cache / "waveform", key, export, name=f"waveform-{baseline.name}")
     path = data.layout.models / f"{baseline.name}_waveform.onnx"
     publish(entry.file("model.onnx"), path)
-    write_card({**model_card(baseline.record, path, input_kind="waveform"), "variant": "fp32, raw audio in",
+    write_card({**model_card(baseline.record, input_kind="waveform"), "variant": "fp32, raw audio in",
                 "flash_bytes": os.path.getsize(path)}, path)
     mask = data.features.folds == run.split.test_fold
     paths = data.dataset.table["path"].to_numpy()[mask][:clips]
@@ -366,7 +366,8 @@ def chapter_values(results: list[QuantizationResult], deployable: dict, data: Pr
         "q_margin_points": counted(float(settings.accuracy_margin), "point"),
         "q_clips": int(records[0]["test"]["n"]) if records else 0,
         "q_protocol": records[0]["protocol"] if records else "none",
-        "q_tflm_worst": float(max(tflm)) if tflm else "n/a (no tflite_int8 variant in methods)",
+        "q_tflm_sentence": (f"Planner - TFLM is their difference, at most {max(tflm):g} % on these models." if tflm
+                            else f"Full-integer TFLite: {absent('tflite_int8')}."),
         "q_margin": float(settings.accuracy_margin),
         "n_acc_within": verdicts.count("within the margin"), "n_acc_loss": verdicts.count("worse"),
         "n_acc_gain": verdicts.count("better"), "n_acc_no_worse": verdicts.count("no worse"),
@@ -381,15 +382,21 @@ def chapter_values(results: list[QuantizationResult], deployable: dict, data: Pr
         "wave_tol": float(deployable["tolerance"]), "wave_agree": "yes" if deployable["predictions_agree"] else "no",
     }
     values["q_deployments"] = _deployment_sentences(results, claims)
-    if static:
-        values.update({"static_min_ratio": round(min(r["size_ratio"] for r in static), 2),
-                       "static_max_ratio": round(max(r["size_ratio"] for r in static), 2),
-                       "static_min_speedup": round(min(r["speedup"] for r in static), 2),
-                       "static_max_speedup": round(max(r["speedup"] for r in static), 2),
-                       "sensitive_model": most_sensitive(results)["model"]})
-    if pytorch:
-        values["pt_max_ratio"] = round(max(r["size_ratio"] for r in pytorch), 2)
+    values["static_sentence"] = (
+        f"Static INT8 (per-channel) made the models {min(r['size_ratio'] for r in static):.2f}x to "
+        f"{max(r['size_ratio'] for r in static):.2f}x smaller than their FP32 ONNX files, at speedups from "
+        f"{min(r['speedup'] for r in static):.2f}x to {max(r['speedup'] for r in static):.2f}x single-thread."
+        if static else f"Static INT8: {absent('ort_static')}.")
+    values["pytorch_sentence"] = (
+        f"PyTorch dynamic quantization changed size by a factor of {max(r['size_ratio'] for r in pytorch):.2f} at "
+        "most: it leaves every convolution in FP32." if pytorch else
+        f"PyTorch dynamic quantization: {absent('pytorch_dynamic')}.")
     return values
+
+
+def absent(method: str) -> str:
+    """What a section that needs ``method`` says when the run's methods leave it out (in one clause)."""
+    return f"{method} was not among this run's methods (add it with -p methods)"
 
 
 @dataclass(frozen=True)
@@ -527,21 +534,28 @@ def export_checks(results: list[QuantizationResult], baselines: list[BaselineRes
     } for b in baselines]).set_index("model")
 
 
-def most_sensitive(results: list[QuantizationResult]) -> dict:
-    """The ``ort_static`` record that lost the most validation accuracy against its FP32 twin."""
+def most_sensitive(results: list[QuantizationResult], baselines: list[BaselineResult]) -> tuple[str, str]:
+    """The model the per-layer sensitivity analysis is of, and the sentence that says why: the one whose
+    ``ort_static`` variant lost the most validation accuracy against its FP32 twin; without ``ort_static`` among
+    the run's methods, the baseline picked by validation accuracy."""
     static = [r.record for r in results if r.record is not None and r.record["method"] == "ort_static"]
-    return max(static, key=lambda r: r["fp32"]["val_accuracy"] - r["val_accuracy"])
+    if static:
+        model = max(static, key=lambda r: r["fp32"]["val_accuracy"] - r["val_accuracy"])["model"]
+        return model, f"The model whose static INT8 lost the most accuracy on the validation folds is {model}."
+    model = max(baselines, key=lambda b: pick_key(b.record)).name
+    return model, (f"Static INT8: {absent('ort_static')}, so no model's loss to it is known; the analysis is of "
+                   f"the pick by validation accuracy, {model}.")
 
 
 def sensitivity_of_most_sensitive(results: list[QuantizationResult], baselines: list[BaselineResult],
-                                  data: PreparedData, settings: Settings) -> tuple[str, list[dict]]:
-    """The most sensitive model (:func:`most_sensitive`) and its per-layer sensitivity rows
+                                  data: PreparedData, settings: Settings) -> tuple[str, str, list[dict]]:
+    """The most sensitive model and why it is the one (:func:`most_sensitive`), and its per-layer sensitivity rows
     (:func:`edge_audio.quantize.layer_sensitivity`) on its test fold, calibrated on its training folds."""
-    name = most_sensitive(results)["model"]
+    name, why = most_sensitive(results, baselines)
     split = next(b for b in baselines if b.name == name).deployed_run.split
     x_train, _ = data.features.select(split.train_folds)
     x_test, y_test = data.features.select([split.test_fold])
-    return name, layer_sensitivity(data.layout.models / f"{name}.onnx",
+    return name, why, layer_sensitivity(data.layout.models / f"{name}.onnx",
                                    calibration_set(x_train, settings.calibration_size, seed=settings.seed), x_test,
                                    y_test, len(data.dataset.class_names), settings.calibration_method,
                                    settings.latency_threads)

@@ -494,7 +494,7 @@ def _publish_best(models: list[BaselineResult], quantized: list[QuantizationResu
         files[kind] = layout.models / NAS_BEST_FILES[kind]
         shutil.copy2(source, files[kind])
         if card_path(source).is_file():  # the card goes with the ONNX files, naming its new file
-            write_card({**read_card(source), "file": files[kind].name}, files[kind])
+            write_card(read_card(source), files[kind])
     deployed = deployed_record(best, quantized)
     files["spec"] = layout.models / NAS_BEST_FILES["spec"]
     atomic_write_json(files["spec"], {
