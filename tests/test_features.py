@@ -125,17 +125,18 @@ def test_a_chapters_notices_reach_the_terminal(us8k_dir, tmp_path, capsys):
     """A discarded cache entry is said inside the chapter's kernel, where nobody running `edge-audio run` looks:
     the runner repeats each such line on the terminal, whole."""
     from edge_audio.book import chapters, execute_chapter
+    from edge_audio.settings import Settings
+    from edge_audio.steps.data import prepare_data
 
     parameters = {"dataset_path": str(us8k_dir), "output_dir": str(tmp_path / "out"), "sample_rate": 8000,
                   "duration": 1.0, "n_mels": 32, "n_fft": 256, "hop_length": 128}
-    executed = tmp_path / "out" / "notebooks" / "01_data.ipynb"
-    execute_chapter(chapters()[0], executed, parameters, progress=False)
+    prepare_data(Settings(**parameters))  # what an earlier run of the chapter cached
     [entry] = (tmp_path / "out" / "cache" / "features").glob("features-*")
     garbled = bytearray((entry / "features.npy").read_bytes())
     garbled[-64:] = b"\xff" * 64
     (entry / "features.npy").write_bytes(bytes(garbled))
     capsys.readouterr()
-    execute_chapter(chapters()[0], executed, parameters, progress=False)
+    execute_chapter(chapters()[0], tmp_path / "out" / "notebooks" / "01_data.ipynb", parameters, progress=False)
     assert capsys.readouterr().err.splitlines() == [
         f"edge-audio: cache entry {entry} is damaged (features.npy not as written): discarded, recomputing"]
 
