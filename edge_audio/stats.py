@@ -10,7 +10,9 @@
   the user states (``accuracy_margin``, points): *within the margin* (the interval inside +-margin), *better* or
   *worse* (the interval clear of 0, and not within the margin), *no worse* (above -margin), *no better* (below
   +margin), or *undetermined*, with about how many clips would decide it. "Not resolved" is never "equal": only
-  *within the margin* is, and only as equal as the user's margin says. The exact McNemar p is reported beside it.
+  *within the margin* is, and only as equal as the user's margin says. The exact McNemar p is reported beside it,
+  and *better* or *worse* needs it below 0.05 too: on a handful of discordant clips (0 against 4, 1 against 7)
+  the asymptotic interval can clear zero where the exact test does not, and then the difference is not resolved.
 * **Two latencies** are compared on timings taken interleaved (:func:`latency_comparison`): a Wilcoxon
   signed-rank test on the paired calls, and a practical margin (:data:`LATENCY_MARGIN`): one model is faster only
   when the test resolves it *and* its median is more than 5% lower.
@@ -112,13 +114,21 @@ def tango_interval(a_only: float, b_only: float, n: float) -> tuple[float, float
     return low, high
 
 
-def _verdict(low: float, high: float, margin: float) -> str:
-    """The verdict (:data:`VERDICTS`) of a difference whose interval is [low, high] points, at ``margin``."""
+def exact_p(a_only: int, b_only: int) -> float:
+    """The exact (binomial) McNemar p-value of ``a_only`` against ``b_only`` discordant clips, two-sided."""
+    return float(stats.binomtest(a_only, a_only + b_only, 0.5).pvalue) if a_only + b_only else 1.0
+
+
+def _verdict(low: float, high: float, margin: float, exact_resolves: bool = True) -> str:
+    """The verdict (:data:`VERDICTS`) of a difference whose interval is [low, high] points, at ``margin``. A
+    difference is *better* or *worse* only where the exact McNemar test resolves it too (``exact_resolves``): with
+    a handful of discordant clips Tango's asymptotic interval can clear zero while the exact test does not (0
+    against 4 clips: p = 0.125), and then the two must agree."""
     if -margin < low and high < margin:
         return "within the margin"
-    if low > 0:
+    if low > 0 and exact_resolves:
         return "better"
-    if high < 0:
+    if high < 0 and exact_resolves:
         return "worse"
     if low > -margin:
         return "no worse"
@@ -132,7 +142,8 @@ def _clips_to_decide(a_only: int, b_only: int, n: int, margin: float) -> int | N
     difference (its interval within the margin, or clear of it); None beyond :data:`MAX_SCALE` times these."""
     def decided(scale: float) -> bool:
         low, high = tango_interval(a_only * scale, b_only * scale, n * scale)
-        return _verdict(100 * low, 100 * high, margin) != "undetermined"
+        exact = exact_p(round(a_only * scale), round(b_only * scale)) < ALPHA
+        return _verdict(100 * low, 100 * high, margin, exact) != "undetermined"
 
     low, high = 1.0, 2.0
     while not decided(high):
@@ -164,9 +175,9 @@ def paired_difference(a: dict, b: dict, margin: float) -> dict:
     right_a, right_b = pred_a == labels, pred_b == labels
     a_only, b_only = int((right_a & ~right_b).sum()), int((~right_a & right_b).sum())
     n = int(labels.size)
-    p_value = float(stats.binomtest(a_only, a_only + b_only, 0.5).pvalue) if a_only + b_only else 1.0
+    p_value = exact_p(a_only, b_only)
     low, high = (100 * bound for bound in tango_interval(a_only, b_only, n))
-    verdict = _verdict(low, high, margin)
+    verdict = _verdict(low, high, margin, p_value < ALPHA)
     changed = int((pred_a != pred_b).sum())
     return {"n": n, "changed": changed, "agreement": round(100.0 * (1 - changed / n), 3),
             "a_only": a_only, "b_only": b_only, "difference": round(100.0 * (a_only - b_only) / n, 4),

@@ -80,6 +80,21 @@ def test_paired_verdicts_at_the_margin():
         paired_difference(evaluation([0, 1], [0, 1]), evaluation([1, 0], [0, 1]), margin=1.0)
 
 
+@pytest.mark.parametrize("a_only, b_only, p", [(0, 4, 0.125), (1, 7, 0.0703125)])
+def test_a_handful_of_discordant_clips_resolves_nothing_the_exact_test_does_not(a_only, b_only, p):
+    """Tango's asymptotic interval clears zero on 0 against 4 and 1 against 7 discordant clips out of 600, while
+    the exact McNemar test does not resolve them: the verdict is not "worse"."""
+    labels = [0] * 600
+    a = [1] * b_only + [0] * a_only + [0] * (600 - a_only - b_only)
+    b = [0] * b_only + [1] * a_only + [0] * (600 - a_only - b_only)
+    result = paired_difference(evaluation(labels, a), evaluation(labels, b), margin=1.0)
+    assert result["ci95"][1] < 0  # the asymptotic interval alone would call it worse
+    assert result["p_value"] == pytest.approx(p, abs=1e-6) and result["verdict"] == "no better"
+    assert not Claims().accuracy("a", "b", result).startswith("a is less accurate")
+    many = paired_difference(evaluation([0] * 600, [1] * 10 + [0] * 590), evaluation([0] * 600, [0] * 600), 1.0)
+    assert many["verdict"] == "worse" and many["p_value"] < 0.05  # where both resolve it, it stays resolved
+
+
 def test_pooled_folds_give_the_pooled_point_and_an_interval_with_the_spread_between_folds():
     folds = [evaluation([0] * 10, [0] * 8 + [1] * 2), evaluation([0] * 30, [0] * 30)]  # unequal folds
     result = pooled(folds)
