@@ -149,12 +149,6 @@ class FrontierReport:
         return bool(cost_a <= cost_b and comparison["a_no_worse"]
                     and (cost_a < cost_b or comparison["verdict"] == "better"))
 
-    @property
-    def most_accurate(self) -> str:
-        """The evaluated model with the highest test accuracy: what a pick's cost is reported against (the test
-        clips report; they pick nothing)."""
-        return self.evaluated.sort_values(["accuracy", "size_bytes"], ascending=[False, True])["label"].iloc[0]
-
     def verdicts_against(self, label: str) -> dict[str, int]:
         """How the other evaluated models compare with ``label`` at the margin: counts by verdict."""
         verdicts = [self.compare(other, label)["verdict"] for other in self.evaluated["label"] if other != label]
