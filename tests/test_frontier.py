@@ -336,3 +336,40 @@ def test_what_a_pick_gives_up_is_measured_against_a_reference_chosen_on_validati
     answer = result._answer("lucky (fp32)", "x", tested, Claims())["x_tradeoff"]
     assert answer.startswith("lucky (fp32) is more accurate than big (fp32)")  # reported, not chosen
     assert result._answer("big (fp32)", "x", tested, Claims())["x_tradeoff"].startswith("it is the best model overall")
+
+
+def variant_record(method, runtime, latency, twin_latency, own, floor=None, val_no_worse=True):
+    """A variant record as chapter 3's recommendation reads it: its validation verdict, its latency against its own
+    FP32 twin (``own``: who is faster) and, when it was a candidate, against FP32 in the fastest runtime."""
+    from edge_audio.stats import evaluation, paired_difference
+
+    test = evaluation([0] * 10, [0] * 10)
+    record = {"model": "micro", "variant": method, "method": method, "runtime": runtime, "latency_ms": latency,
+              "size_bytes": 1000, "accuracy": 100.0, "test": test, "speedup": twin_latency / latency,
+              "size_ratio": 1.0, "fp32": {"latency_ms": twin_latency},
+              "paired": {"val": {**paired_difference(test, test, 1.0), "a_no_worse": val_no_worse},
+                         "test": paired_difference(test, test, 1.0)},
+              "latency_comparison": {"faster": own, "ratio": latency / twin_latency}}
+    if floor is not None:
+        record["against_fastest_fp32"] = {"faster": floor[0], "ratio": latency / floor[2], "runtime": floor[1],
+                                          "fp32_latency_ms": floor[2]}
+    return record
+
+
+def test_a_deployment_is_never_slower_than_fp32_in_the_fastest_runtime():
+    """micro in the issue: openvino_bf16 (0.261 ms) beats OpenVINO's FP32 twin, but ONNX Runtime runs micro's FP32
+    model in 0.105 ms: FP32 is the answer. A variant faster than both is deployed."""
+    from edge_audio.steps.quantization import QuantizationResult, fastest_fp32, qualifies, recommendations
+
+    baseline = {"runtime": "onnxruntime", "latency_ms": 0.105}
+    bf16 = variant_record("openvino_bf16", "openvino", 0.261, 0.30, "a", ("b", "onnxruntime", 0.105))
+    slow_int8 = variant_record("ort_static", "onnxruntime", 0.2, 0.105, "b")  # slower than its twin: no candidate
+    assert fastest_fp32(baseline, [bf16, slow_int8]) == ("onnxruntime", 0.105)
+    assert not qualifies(bf16) and not qualifies(slow_int8)
+    picked = recommendations([QuantizationResult("micro", r["method"], r) for r in (bf16, slow_int8)])
+    assert picked.at["micro", "deploy"] == "fp32"
+    fast = variant_record("tflite_int8", "litert", 0.05, 0.09, "a", ("a", "onnxruntime", 0.105))
+    unmeasured = variant_record("openvino_int8", "openvino", 0.01, 0.30, "a")  # never timed against the fastest
+    picked = recommendations([QuantizationResult("micro", r["method"], r) for r in (bf16, fast, unmeasured)])
+    assert picked.at["micro", "deploy"] == "tflite_int8"
+    assert "2.10x than FP32 in onnxruntime" in picked.at["micro", "why (validation folds)"]
