@@ -40,15 +40,21 @@ def test_metadata_has_the_real_columns_classes_and_folds(us8k_dir):
         assert (us8k_dir / "audio" / f"fold{row.fold}" / row.slice_file_name).is_file()
 
 
-def test_every_source_lives_in_one_fold(tmp_path):
-    root = generate_dataset(tmp_path / "d", SynthConfig(seed=1, clips_per_class_per_fold=6), progress=False)
-    table = pd.read_csv(root / "metadata" / "UrbanSound8K.csv")
+@pytest.fixture(scope="module")
+def four_per_fold(tmp_path_factory):
+    """400 clips (4 per class and fold), generated once for the tests that need more than one per fold."""
+    return generate_dataset(tmp_path_factory.mktemp("synth4") / "d", SynthConfig(seed=0, clips_per_class_per_fold=4),
+                            progress=False)
+
+
+def test_every_source_lives_in_one_fold(four_per_fold):
+    table = pd.read_csv(four_per_fold / "metadata" / "UrbanSound8K.csv")
     assert table.groupby("fsID")["fold"].nunique().max() == 1
     assert table.groupby("fsID").size().max() > 1, "sources should yield several slices"
 
 
-def test_files_are_heterogeneous_like_the_real_dataset(tmp_path):
-    root = generate_dataset(tmp_path / "d", SynthConfig(seed=0, clips_per_class_per_fold=4), progress=False)
+def test_files_are_heterogeneous_like_the_real_dataset(four_per_fold):
+    root = four_per_fold
     infos = [sf.info(p) for p in (root / "audio").rglob("*.wav")]
     assert len({i.samplerate for i in infos}) >= 5
     assert min(i.samplerate for i in infos) >= 8000 and max(i.samplerate for i in infos) <= 48000
