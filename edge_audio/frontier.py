@@ -22,7 +22,8 @@ import pandas as pd
 from .errors import UserError
 from .pareto import hypervolume, knee_index
 from .stats import paired_difference
-from .targets import PROFILE_LIMITS, PROFILE_NPU, Budgets, DEPLOYMENT_PROFILES, check_profiles, device_costs
+from .targets import (PROFILE_LIMITS, PROFILE_NPU, Budgets, DEPLOYMENT_PROFILES, check_profiles, device_costs,
+                      target_latency)
 
 
 #: Cost axes of the frontier: column of :func:`model_table`, axis label.
@@ -214,7 +215,8 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
     for name, limits in profiles.items():
         fits = report.by_validation(table[tested & table.apply(lambda row: _meets(row, limits), axis=1)])
         top = fits.head(1)
-        ram, flash, device_latency = device_costs(top.iloc[0], limits) if len(top) else (None, None, None)
+        ram, flash, _ = device_costs(top.iloc[0], limits) if len(top) else (None, None, None)
+        latency, source = target_latency(top.iloc[0], limits) if len(top) else (None, None)
         best.append({"profile": name, "limits": limits.get("description", _describe(limits)),
                      "models that fit": len(fits),
                      "best model (validation)": top["label"].iloc[0] if len(top) else "none fits",
@@ -224,8 +226,7 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
                      "size (kB)": round(top["size_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
                      "peak RAM (kB)": round(ram / 1e3, 1) if len(top) else None,
                      "flash (kB)": round(flash / 1e3, 1) if len(top) else None,
-                     "latency (ms)": float(top["latency_ms"].iloc[0]) if len(top) else None,
-                     "estimated device latency (ms)": device_latency,
+                     "latency (ms)": latency, "latency from": source,
                      "MMACs/s": float(top["mmacs_per_second"].iloc[0]) if len(top) else None})
     report.profile_best = pd.DataFrame(best).set_index("profile")
     return report

@@ -327,7 +327,7 @@ COMPARISON_FRONTS = ("Budgets and fronts",
 PROFILE_PICK = ("The pick per profile (by validation accuracy)",
                 ("best model (validation)", "test accuracy (%)", "95% interval", "val accuracy (%)", "models that fit"))
 PROFILE_COST = ("What the pick needs",
-                ("flash (kB)", "peak RAM (kB)", "latency (ms)", "estimated device latency (ms)", "MMACs/s"))
+                ("flash (kB)", "peak RAM (kB)", "latency (ms)", "latency from", "MMACs/s"))
 PROFILE_LIMITS = ("The profiles", ("limits",))
 
 

@@ -218,6 +218,18 @@ def device_costs(costs: Mapping, limits: dict) -> tuple[float, float, float | No
     return costs["peak_ram_bytes"], costs["flash_bytes"], latency
 
 
+def target_latency(costs: Mapping, limits: dict) -> tuple[float | None, str]:
+    """A model's latency on a profile's own device, and where it comes from: on an NPU, Vela's estimate; on a
+    Cortex-M with a clock, the MACs estimate (:func:`device_costs`); on a host target (no device named), the
+    latency measured on this machine's CPU in the record's runtime (``costs["latency_ms"]``, ``["runtime"]``)."""
+    _, _, latency = device_costs(costs, limits)
+    if PROFILE_NPU in limits:
+        return latency, "Vela's estimate"
+    if latency is not None:
+        return latency, "MACs x cycles / clock (estimate)"
+    return float(costs["latency_ms"]), f"this CPU, {costs['runtime']}"
+
+
 def check_profiles(profiles: dict[str, dict]) -> dict[str, dict]:
     """Validate user-given profiles (a name -> limits mapping); raises ``ValueError`` naming the bad entry."""
     if not isinstance(profiles, dict):

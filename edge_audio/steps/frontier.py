@@ -19,7 +19,7 @@ from ..frontier import FrontierReport, analyze_frontier, comparison_table, feasi
 from ..cards import card_path, read_card, write_card
 from ..claims import Claims
 from ..stats import interval_text
-from ..targets import device_costs
+from ..targets import device_costs, target_latency
 from ..storage import atomic_write_text
 from ..tables import accuracy_verdict, markdown
 from ..paths import HEADLINE_FILES
@@ -54,7 +54,9 @@ class FrontierResult:
         accuracy; one profile per kind of device, :data:`NOT_IN_HEADLINE`), its test accuracy with its interval,
         what it gives up against the reference, the best model overall (picked on validation accuracy, like
         every pick: no test clip chooses it), on the same test clips (the paired verdict at the margin), its flash and peak RAM on the target (Vela's on an NPU), and its latency (accuracy and
-        interval, flash and RAM share a column each, so that the table fits a text column)."""
+        interval, flash and RAM share a column each, so that the table fits a text column), and its latency on the
+        target's own device, with where it comes from (:func:`edge_audio.targets.target_latency`: Vela's or the MACs
+        estimate on a device, this CPU's measurement on a host target)."""
         report = self.report
         rows = report.evaluated.set_index("label")
         targets = {"best overall": report.best} | {
@@ -68,13 +70,17 @@ class FrontierResult:
                 rows.at[label, "peak_ram_bytes"], rows.at[label, "flash_bytes"], None)
             return f"{flash / 1e3:,.1f} / {ram / 1e3:,.1f}"
 
+        def latency(target: str, label: str) -> tuple[float, str]:  # on the target's own device
+            return target_latency(rows.loc[label], report.profiles.get(target, {}))
+
         return pd.DataFrame([{
             "Target": target, "Model": label,
             "Test accuracy (%)": f"{rows.at[label, 'accuracy']:.1f} ({interval_text(report.evaluations[label])})",
             "Against the best overall": ("it is the best overall" if label == reference
                                          else accuracy_verdict(report.compare(label, reference))),
             "Flash / peak RAM (kB)": memory(target, label),
-            "Latency (ms)": rows.at[label, "latency_ms"]} for target, label in targets.items()]).set_index("Target")
+            "Latency (ms)": latency(target, label)[0], "Latency from": latency(target, label)[1]}
+            for target, label in targets.items()]).set_index("Target")
 
     @staticmethod
     def headline_picks(table: pd.DataFrame) -> dict[str, str]:
@@ -212,8 +218,8 @@ class FrontierResult:
         if "tflm" in record.get("memory", {}):
             text += (f" (TensorFlow Lite Micro's own arena: {record['memory']['tflm']['head_bytes'] / 1e3:.1f} kB, "
                      "plus CMSIS-NN's convolution scratch)")
-        latency = self.report.profile_best.at[profile, "estimated device latency (ms)"]
-        if not pd.isna(latency):
+        latency, source = (self.report.profile_best.at[profile, column] for column in ("latency (ms)", "latency from"))
+        if source.startswith("MACs"):
             text += f", and runs in an estimated {latency:g} ms there (MACs x cycles per MAC / clock: an estimate)"
         return text
 
