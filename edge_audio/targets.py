@@ -224,10 +224,10 @@ def target_latency(costs: Mapping, limits: dict) -> tuple[float | None, str]:
     latency measured on this machine's CPU in the record's runtime (``costs["latency_ms"]``, ``["runtime"]``)."""
     _, _, latency = device_costs(costs, limits)
     if PROFILE_NPU in limits:
-        return latency, "Vela's estimate"
+        return latency, "Vela (estimate)"
     if latency is not None:
-        return latency, "MACs x cycles / clock (estimate)"
-    return float(costs["latency_ms"]), f"this CPU, {costs['runtime']}"
+        return latency, "MACs (estimate)"
+    return float(costs["latency_ms"]), f"this CPU ({costs['runtime']})"
 
 
 def check_profiles(profiles: dict[str, dict]) -> dict[str, dict]:

@@ -219,7 +219,7 @@ class FrontierResult:
             text += (f" (TensorFlow Lite Micro's own arena: {record['memory']['tflm']['head_bytes'] / 1e3:.1f} kB, "
                      "plus CMSIS-NN's convolution scratch)")
         latency, source = (self.report.profile_best.at[profile, column] for column in ("latency (ms)", "latency from"))
-        if source.startswith("MACs"):
+        if source == "MACs (estimate)":
             text += f", and runs in an estimated {latency:g} ms there (MACs x cycles per MAC / clock: an estimate)"
         return text
 
