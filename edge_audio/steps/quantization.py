@@ -158,22 +158,25 @@ def fastest_fp32(baseline_record: dict, records: list[dict]) -> tuple[str, float
     return runtime, medians[runtime]
 
 
+def _beats_its_twin(record: dict) -> bool:
+    """Shown no worse than its FP32 twin by more than the margin on the validation clips, and resolvably faster."""
+    return record["paired"]["val"]["a_no_worse"] and record["latency_comparison"]["faster"] == "a"
+
+
 def qualifies(record: dict) -> bool:
-    """Whether a variant may be deployed: shown no worse than its FP32 twin by more than the margin on the
-    validation clips, resolvably faster than that twin, and resolvably faster than FP32 in the fastest FP32 runtime
-    (``against_fastest_fp32``; a variant never measured against it does not qualify)."""
-    return (record["paired"]["val"]["a_no_worse"] and record["latency_comparison"]["faster"] == "a"
-            and record.get("against_fastest_fp32", {}).get("faster") == "a")
+    """Whether a variant may be deployed: it beats its FP32 twin (no worse on validation, resolvably faster) and is
+    resolvably faster than FP32 in the fastest FP32 runtime too (``against_fastest_fp32``; a variant never measured
+    against it does not qualify)."""
+    return _beats_its_twin(record) and record.get("against_fastest_fp32", {}).get("faster") == "a"
 
 
 def _against_fastest_fp32(record: dict, variant: CacheEntry, baseline: BaselineResult, data: PreparedData,
-                          settings: Settings, floor: tuple[str, float]) -> dict:
-    """``record`` with ``against_fastest_fp32``: the variant timed interleaved with FP32 in the fastest FP32 runtime
-    (:func:`fastest_fp32`) when it is a candidate at all (no worse on validation, faster than its own twin); in its
-    own runtime that comparison is the twin's."""
-    if not (record["paired"]["val"]["a_no_worse"] and record["latency_comparison"]["faster"] == "a"):
+                          settings: Settings, runtime: str) -> dict:
+    """``record`` with ``against_fastest_fp32``: the variant timed interleaved with FP32 in ``runtime``, the fastest
+    FP32 runtime (:func:`fastest_fp32`), when it is a candidate at all (:func:`_beats_its_twin`); in its own runtime
+    that comparison is the twin's."""
+    if not _beats_its_twin(record):
         return record
-    runtime = floor[0]
     if runtime == record["runtime"]:
         comparison, twin_ms = record["latency_comparison"], record["fp32"]["latency_ms"]
     else:
@@ -216,7 +219,7 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
                 published = data.layout.root / record["artifact"]["path"]
                 write_card(model_card(record), published)
             mine.append((QuantizationResult(baseline.name, name, record), variants[-1]))
-        floor = fastest_fp32(baseline.record, [result.record for result, variant in mine if variant is not None])
+        floor, _ = fastest_fp32(baseline.record, [result.record for result, variant in mine if variant is not None])
         results += [result if variant is None else dataclasses.replace(result, record=_against_fastest_fp32(
             result.record, variant, baseline, data, settings, floor)) for result, variant in mine]
     upsert_results(data.layout.logs, [r.record for r in results if r.record is not None])
