@@ -224,9 +224,9 @@ def target_latency(costs: Mapping, limits: dict) -> tuple[float | None, str]:
     latency measured on this machine's CPU in the record's runtime (``costs["latency_ms"]``, ``["runtime"]``)."""
     _, _, latency = device_costs(costs, limits)
     if PROFILE_NPU in limits:
-        return latency, "Vela (estimate)"
+        return latency, "estimated (Vela)"
     if latency is not None:
-        return latency, "MACs (estimate)"
+        return latency, "estimated (MACs)"
     return float(costs["latency_ms"]), f"this CPU ({costs['runtime']})"
 
 

@@ -128,7 +128,7 @@ def test_picks_are_made_on_validation_accuracy():
     # full-integer TFLite, 200 kB peak RAM, 330 kB flash; 90 M MACs x 1.07 cycles / 480 MHz = 0.2 s estimated
     assert best["cortex_m7"] == "mid (int8_tflite)"
     assert report.profile_best.at["cortex_m7", "latency (ms)"] == pytest.approx(1000 * 90e6 * 1.07 / 480e6, abs=0.1)
-    assert report.profile_best.at["cortex_m7", "latency from"] == "MACs (estimate)"
+    assert report.profile_best.at["cortex_m7", "latency from"] == "estimated (MACs)"
     # a host target's latency is this CPU's, in the pick's runtime
     host = report.profile_best.loc["smart_speaker"]
     assert host["latency from"] == "this CPU (onnxruntime)"
@@ -305,7 +305,7 @@ def test_an_ethos_u_profile_picks_among_what_vela_compiled_by_vela_s_numbers():
     assert report.profile_best.at["ethos_u55_128", "best model (validation)"] == "small (int8_tflite)"
     assert report.profile_best.at["ethos_u55_128", "peak RAM (kB)"] == 100.0
     assert report.profile_best.at["ethos_u55_128", "latency (ms)"] == 0.3
-    assert report.profile_best.at["ethos_u55_128", "latency from"] == "Vela (estimate)"
+    assert report.profile_best.at["ethos_u55_128", "latency from"] == "estimated (Vela)"
     records[4] = {**records[4], "npu": vela(100_000, 20.0)}  # over the profile's 10 ms
     assert analyze_frontier(records, Budgets(1.0, 50.0, 85.0)).profile_best.at[
         "ethos_u55_128", "best model (validation)"] == "none fits"

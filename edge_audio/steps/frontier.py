@@ -21,7 +21,7 @@ from ..claims import Claims
 from ..stats import interval_text
 from ..targets import device_costs, target_latency
 from ..storage import atomic_write_text
-from ..tables import accuracy_verdict, markdown
+from ..tables import accuracy_verdict, markdown, readable
 from ..paths import HEADLINE_FILES
 from ..settings import Settings
 from ..runtimes import DEPLOYABLE
@@ -70,8 +70,9 @@ class FrontierResult:
                 rows.at[label, "peak_ram_bytes"], rows.at[label, "flash_bytes"], None)
             return f"{flash / 1e3:,.1f} / {ram / 1e3:,.1f}"
 
-        def latency(target: str, label: str) -> tuple[float, str]:  # on the target's own device
-            return target_latency(rows.loc[label], report.profiles.get(target, {}))
+        def latency(target: str, label: str) -> str:  # on the target's own device, and where it comes from
+            milliseconds, source = target_latency(rows.loc[label], report.profiles.get(target, {}))
+            return f"{readable('Latency (ms)', milliseconds)}, {source}"
 
         return pd.DataFrame([{
             "Target": target, "Model": label,
@@ -79,7 +80,7 @@ class FrontierResult:
             "Against the best overall": ("it is the best overall" if label == reference
                                          else accuracy_verdict(report.compare(label, reference))),
             "Flash / peak RAM (kB)": memory(target, label),
-            "Latency (ms)": latency(target, label)[0], "Latency from": latency(target, label)[1]}
+            "Latency (ms)": latency(target, label)}
             for target, label in targets.items()]).set_index("Target")
 
     @staticmethod
@@ -219,7 +220,7 @@ class FrontierResult:
             text += (f" (TensorFlow Lite Micro's own arena: {record['memory']['tflm']['head_bytes'] / 1e3:.1f} kB, "
                      "plus CMSIS-NN's convolution scratch)")
         latency, source = (self.report.profile_best.at[profile, column] for column in ("latency (ms)", "latency from"))
-        if source == "MACs (estimate)":
+        if source == "estimated (MACs)":
             text += f", and runs in an estimated {latency:g} ms there (MACs x cycles per MAC / clock: an estimate)"
         return text
 
