@@ -21,7 +21,7 @@ import pandas as pd
 
 from .errors import UserError
 from .pareto import hypervolume, knee_index
-from .stats import paired_difference
+from .stats import paired_over_seeds, seeded_difference
 from .targets import (PROFILE_LIMITS, PROFILE_NPU, Budgets, DEPLOYMENT_PROFILES, check_profiles, device_costs,
                       target_latency)
 
@@ -67,7 +67,8 @@ def model_table(records: list[dict]) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Neighbours:
     """Two models next to each other on the learning curve and the paired test of the larger against the smaller
-    on the same test clips (``comparison`` is :func:`~edge_audio.stats.paired_difference` of larger - smaller)."""
+    on the same test clips (``comparison`` is :func:`~edge_audio.stats.seeded_difference` of larger - smaller, over
+    the training seeds)."""
 
     smaller: dict
     larger: dict
@@ -81,9 +82,9 @@ class Neighbours:
 
 def learning_curve(records: list[dict], margin: float) -> tuple[list[dict], list[Neighbours]]:
     """Test accuracy against capacity: the records in order of parameters (then MACs), and each neighbouring pair's
-    paired test at ``margin`` points. Records must be scored on the same test clips."""
+    comparison over seeds at ``margin`` points. Records must be scored on the same test clips and seeds."""
     ordered = sorted(records, key=lambda r: (r["params"], r["macs"], r["model"]))
-    return ordered, [Neighbours(a, b, paired_difference(b["test"], a["test"], margin))
+    return ordered, [Neighbours(a, b, seeded_difference(b["test"], a["test"], margin))
                      for a, b in zip(ordered, ordered[1:])]
 
 
@@ -106,8 +107,10 @@ def _meets(row: pd.Series, limits: dict) -> bool:
 class FrontierReport:
     """The frontier analysis: the table of models, one front per cost axis, the best model, the budget answers.
 
-    Accuracy differences are paired differences on the shared test clips at the user's margin (:meth:`compare`,
-    :func:`edge_audio.stats.paired_difference`): a model *dominates* another on a cost axis (:meth:`dominates`)
+    Accuracy differences are on the shared test clips at the user's margin (:meth:`compare`): two variants of
+    the same trained model are paired per seed (:func:`edge_audio.stats.paired_over_seeds`), two models trained
+    apart are compared over seeds (:func:`edge_audio.stats.seeded_difference`), so with one seed they never
+    resolve. a model *dominates* another on a cost axis (:meth:`dominates`)
     when it costs no more, is shown no worse than it by more than the margin, and costs less or is resolvably more
     accurate. A cheaper model whose difference is undetermined does not dominate: the front keeps both, and the
     book says the data cannot tell them apart. The best model overall, and per profile, is the one
@@ -118,7 +121,8 @@ class FrontierReport:
     axes: dict[str, tuple[str, str]]  # cost axis -> (column of the table, axis label)
     budgets: Budgets
     profiles: dict[str, dict]
-    evaluations: dict[str, dict]  # label -> the record's pooled test evaluation (predictions included)
+    evaluations: dict[str, dict]  # label -> the record's test evaluation over seeds (predictions included)
+    trainings: dict[str, str]  # label -> the trained model it comes from (its variants share its training)
     margin: float = 1.0  # points of accuracy that count as no loss
     fronts: dict[str, pd.DataFrame] = field(default_factory=dict)  # axis -> front rows, cheapest first
     hypervolumes: dict[str, float] = field(default_factory=dict)
@@ -133,12 +137,13 @@ class FrontierReport:
         return self.table[self.table["accuracy_kind"] == "test"]
 
     def compare(self, label_a: str, label_b: str) -> dict:
-        """The paired difference of two evaluated models on their shared test clips (a = ``label_a``), at the
-        margin."""
+        """The accuracy difference of two evaluated models on their shared test clips (a = ``label_a``), at the
+        margin: paired per seed for two variants of one trained model, over seeds for two trainings."""
         pair = (label_a, label_b)
         if pair not in self._comparisons:  # the fronts compare every pair on every axis: each pair computed once
-            self._comparisons[pair] = paired_difference(self.evaluations[label_a], self.evaluations[label_b],
-                                                        self.margin)
+            same = self.trainings[label_a] == self.trainings[label_b]
+            self._comparisons[pair] = (paired_over_seeds if same else seeded_difference)(
+                self.evaluations[label_a], self.evaluations[label_b], self.margin)
         return self._comparisons[pair]
 
     def dominates(self, label_a: str, label_b: str, axis: str) -> bool:
@@ -195,9 +200,10 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
                                                row["accuracy_kind"] == "proxy" else row["val_accuracy"],
                                                *budgets.device_costs(row)).values())
         for _, row in table.iterrows()]
-    evaluations = {f"{r['model']} ({r['variant']})": r["test"] for r in records
-                   if r.get("accuracy_kind", "test") == "test"}
-    report = FrontierReport(table, COST_AXES, budgets, profiles, evaluations, margin=margin)
+    evaluated = [r for r in records if r.get("accuracy_kind", "test") == "test"]
+    evaluations = {f"{r['model']} ({r['variant']})": r["test"] for r in evaluated}
+    trainings = {f"{r['model']} ({r['variant']})": r["model"] for r in evaluated}
+    report = FrontierReport(table, COST_AXES, budgets, profiles, evaluations, trainings, margin=margin)
     tested = table["accuracy_kind"] == "test"
     labels = list(table.loc[tested, "label"])
     for axis, (column, _) in COST_AXES.items():

@@ -168,9 +168,11 @@ _PARAMETERS = (
     _training("distill_weight", 0.9, "weight of the teacher's soft targets in a student's loss (the labels' is "
               "1 - this)", "a number in [0, 1]", lambda v: _is_number(v, 0.0, 1.0), chapters=("02", "03", "04"),
               convert=float),
-    _training("seeds", None, "training seeds: None trains each model once, with seed; a list (e.g. [0, 1, 2]) once "
-              "per seed, reported as mean and std over seeds (paired tests use the first seed's models)",
-              "None or a non-empty list of distinct integers >= 0", _seed_list),
+    _training("seeds", None, "training seeds, the replications of every trained model: a list (the book: [0, 1, 2]) "
+              "trains and quantizes each model once per seed (accuracies are means over seeds, model-vs-model "
+              "verdicts hold the seeds' spread; the first seed's models are deployed); None trains once, with seed, "
+              "and then no model-vs-model verdict resolves (training variance not measured)",
+              "None or a non-empty list of distinct integers >= 0", _seed_list, book=[0, 1, 2]),
     _training("epochs", 3, "training epochs of the baselines and of the NAS finalists", "an integer in [1, 10000]",
               lambda v: _is_int(v, 1, 10_000), book=8),
     _training("batch_size", 32, "training batch size", "an integer in [1, 8192]", lambda v: _is_int(v, 1, 8192)),

@@ -57,6 +57,23 @@ class Evaluation(TypedDict):
     fold_std: float | None
 
 
+class SeededEvaluation(TypedDict):
+    """A trained model's accuracy over its training seeds (:func:`edge_audio.stats.over_seeds`): the mean over
+    seeds, its 95% interval holding both which clips and how training fell, the seeds and their accuracies, the
+    folds' accuracies averaged over seeds, and each seed's :class:`Evaluation` (``by_seed``, in ``seeds`` order)."""
+    n: int
+    correct: int
+    accuracy: float
+    ci95: list[float]
+    interval: str
+    seeds: list[int]
+    seed_accuracies: list[float]
+    seed_std: float | None
+    fold_accuracies: list[float]
+    fold_std: float | None
+    by_seed: list[Evaluation]
+
+
 class Timing(TypedDict):
     """Batch-1 latency of one runtime (:func:`edge_audio.profile.measure_latency`)."""
     mean_ms: float
@@ -139,7 +156,7 @@ class Record(TypedDict):
     precision: str
     runtime: str  # the runtime its headline latency (``latency_ms``) was measured in
     int8_weights: bool
-    accuracy: float  # test accuracy (%) of all test clips pooled; a candidate's is its search (proxy) score
+    accuracy: float  # test accuracy (%): all test clips pooled, mean over seeds; a candidate's is its proxy score
     macro_f1: float
     latency_ms: float
     latency: dict[str, Timing]  # by runtime
@@ -165,8 +182,8 @@ class Record(TypedDict):
 class EvaluatedRecord(Record):
     """A model evaluated with the run's protocol: test and validation folds, per-class results, device memory and
     its published file."""
-    test: Evaluation
-    val: Evaluation
+    test: SeededEvaluation
+    val: SeededEvaluation
     val_accuracy: float
     accuracy_std: float | None
     test_folds: list[int]
@@ -188,9 +205,6 @@ class TrainedRecord(EvaluatedRecord):
     onnx_artifact: Artifact
     onnx_size_bytes: int
     onnx_max_abs_difference: float
-    seed_accuracies: dict[str, float]
-    seed_mean: float
-    seed_std: float | None
     best_epoch: int
     epochs_run: int
     train_seconds: float

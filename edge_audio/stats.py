@@ -13,6 +13,18 @@
   *within the margin* is, and only as equal as the user's margin says. The exact McNemar p is reported beside it,
   and *better* or *worse* needs it below 0.05 too: on a handful of discordant clips (0 against 4, 1 against 7)
   the asymptotic interval can clear zero where the exact test does not, and then the difference is not resolved.
+* **Training is a draw too.** A model trained with several seeds (``seeds``) has one evaluation per seed
+  (:func:`over_seeds`): its accuracy is the mean over seeds, and its interval holds both variances, which clips
+  were drawn and how training fell (:data:`SEEDED_INTERVAL`). **Two trained models** (two architectures, a
+  distilled student and its label-only twin, a search finalist and a baseline, QAT and PTQ) are compared with
+  :func:`seeded_difference`: the mean over seeds of the per-seed paired differences, with a **seed-level
+  t-interval widened by the clip level** (:data:`SEEDED_TEST`): the half-widths of a t-interval over the seeds'
+  differences (k - 1 degrees of freedom) and of Tango's interval on the seed-averaged discordant clips, added in
+  quadrature, on each side. The seeds' spread measures how training fell (and the part of clip sampling that
+  differs between seeds); the Tango term holds the clip sampling all seeds share, since they are scored on the
+  same clips. With one seed the training variance is not measured, and the verdict is *undetermined*, whatever the
+  clips say. A variant compared with its **own** FP32 weights (same training) stays paired per seed, pooled over
+  seeds (:func:`paired_over_seeds`): training is not part of that difference.
 * **Two latencies** are compared on timings taken interleaved (:func:`latency_comparison`): a Wilcoxon
   signed-rank test on the paired calls, and a practical margin (:data:`LATENCY_MARGIN`): one model is faster only
   when the test resolves it *and* its median is more than 5% lower.
@@ -40,6 +52,13 @@ VERDICTS = ("within the margin", "better", "worse", "no worse", "no better", "un
 MAX_SCALE = 1000
 LATENCY_TEST = "Wilcoxon signed-rank test on interleaved calls, and a median more than 5% lower"
 SEEDS_TEST = "paired t-test over seeds"
+SEEDED_INTERVAL = "mean over seeds; the seeds' own intervals widened in quadrature by a t-interval over seeds, 95%"
+SEEDED_TEST = ("seed-level t-interval (95%) on the paired accuracy difference, widened in quadrature by Tango's "
+               "interval on the seed-averaged discordant clips, at the stated margin")
+#: Why a model-vs-model verdict with one training seed says nothing.
+ONE_SEED = "training variance was not measured (one seed)"
+#: How many seeds :func:`seeded_difference` looks at before it says "more than that".
+MAX_SEEDS = 50
 LATENCY_MARGIN = 0.05
 
 
@@ -187,12 +206,116 @@ def paired_difference(a: dict, b: dict, margin: float) -> dict:
             "p_value": round(p_value, 6), "test": PAIRED_TEST}
 
 
+def _t_half(values: np.ndarray, seeds: int | None = None) -> float:
+    """The 95% t-interval half-width of the mean of ``values`` (one per seed); with ``seeds``, for a mean over
+    that many seeds with the same spread."""
+    k = values.size if seeds is None else seeds
+    return float(stats.t.ppf(0.5 + CONFIDENCE / 2, k - 1)) * float(np.std(values, ddof=1)) / math.sqrt(k)
+
+
+def _widened(point: float, low: float, high: float, half: float) -> tuple[float, float]:
+    """[low, high] around ``point`` with ``half`` added in quadrature on each side."""
+    return point - math.hypot(point - low, half), point + math.hypot(high - point, half)
+
+
+def over_seeds(evaluations: list[dict], seeds: list[int]) -> dict:
+    """One model's accuracy over its training seeds: ``evaluations`` (one :func:`pooled` evaluation per seed, on
+    the same clips) kept in ``by_seed``; ``accuracy`` their mean, ``ci95`` the seeds' own intervals (Wilson; under
+    k-fold with the folds' spread, :func:`pooled`), their half-widths averaged around the mean, widened in
+    quadrature by the t-interval over the seeds' accuracies (one seed: its own interval), the seeds'
+    accuracies and standard deviation, ``n``, ``correct`` (mean over seeds, rounded), and the folds' accuracies
+    averaged over seeds."""
+    if len(evaluations) != len(seeds) or not evaluations:
+        raise ValueError("one evaluation per seed, and at least one")
+    if any(e["labels"] != evaluations[0]["labels"] for e in evaluations):
+        raise ValueError("every seed's evaluation must be of the same clips, in the same order")
+    accuracies = np.array([e["accuracy"] for e in evaluations])
+    n = evaluations[0]["n"]
+    point = float(accuracies.mean())
+    correct = float(np.mean([e["correct"] for e in evaluations]))
+    if len(evaluations) == 1:
+        low, high = evaluations[0]["ci95"]
+    else:  # each seed's own interval (Wilson; under k-fold the spread between folds too), averaged around the mean
+        below = float(np.mean([e["accuracy"] - e["ci95"][0] for e in evaluations]))
+        above = float(np.mean([e["ci95"][1] - e["accuracy"] for e in evaluations]))
+        low, high = _widened(point, point - below, point + above, _t_half(accuracies))
+    folds = np.mean([e["fold_accuracies"] for e in evaluations], axis=0)
+    return {"n": n, "correct": round(correct), "accuracy": round(point, 4),
+            "ci95": [round(max(0.0, low), 3), round(min(100.0, high), 3)],
+            "interval": evaluations[0]["interval"] if len(evaluations) == 1 else SEEDED_INTERVAL,
+            "seeds": list(seeds), "seed_accuracies": [round(float(a), 4) for a in accuracies],
+            "seed_std": round(float(accuracies.std(ddof=1)), 4) if len(evaluations) > 1 else None,
+            "fold_accuracies": [round(float(f), 4) for f in folds],
+            "fold_std": round(float(folds.std(ddof=0)), 4) if folds.size > 1 else None,
+            "by_seed": evaluations}
+
+
+def without_clips(evaluation: dict) -> dict:
+    """An evaluation without its per-clip lists (labels, predictions, the seeds' evaluations): what tables show."""
+    return {k: v for k, v in evaluation.items() if k not in ("labels", "predictions", "by_seed")}
+
+
+def paired_over_seeds(a: dict, b: dict, margin: float) -> dict:
+    """A model against another of the **same training** (a variant against its own FP32 weights): paired per seed,
+    pooled over seeds (every seed's clips counted, in seed order); see :func:`paired_difference`."""
+    if a["seeds"] != b["seeds"]:
+        raise ValueError(f"a paired comparison needs the same seeds, got {a['seeds']} and {b['seeds']}")
+    return paired_difference(*({"labels": [l for e in x["by_seed"] for l in e["labels"]],
+                                "predictions": [p for e in x["by_seed"] for p in e["predictions"]]} for x in (a, b)),
+                             margin)
+
+
+def seeded_difference(a: dict, b: dict, margin: float) -> dict:
+    """The accuracy difference of two **trained models** (a - b), each evaluated per seed on the same clips
+    (:func:`over_seeds`), and its verdict at ``margin`` points: the mean of the per-seed paired differences, with
+    the seed-level t-interval widened by Tango's interval on the seed-averaged discordant clips (see the module
+    docstring). Better or worse needs the exact McNemar test on the seed-averaged discordant clips too.
+
+    Returns what :func:`paired_difference` returns (``a_only`` / ``b_only`` averaged over seeds), plus ``seeds``,
+    ``seed_differences``, and ``seeds_to_decide`` (for an undetermined verdict with several seeds: about how many
+    seeds with the same spread would decide it; None beyond :data:`MAX_SEEDS`). With one seed the verdict is
+    *undetermined* and ``reason`` says the training variance was not measured.
+    """
+    if a["seeds"] != b["seeds"]:
+        raise ValueError(f"two models are compared over the same seeds, got {a['seeds']} and {b['seeds']}")
+    per_seed = [paired_difference(x, y, margin) for x, y in zip(a["by_seed"], b["by_seed"])]
+    k = len(per_seed)
+    n = per_seed[0]["n"]
+    a_only = float(np.mean([p["a_only"] for p in per_seed]))
+    b_only = float(np.mean([p["b_only"] for p in per_seed]))
+    differences = np.array([100.0 * (p["a_only"] - p["b_only"]) / n for p in per_seed])
+    point = float(differences.mean())
+    clip_low, clip_high = (100 * bound for bound in tango_interval(a_only, b_only, n))
+    p_value = exact_p(round(a_only), round(b_only))
+    changed = float(np.mean([p["changed"] for p in per_seed]))
+    result = {"n": n, "changed": round(changed), "agreement": round(100.0 * (1 - changed / n), 3),
+              "a_only": round(a_only, 3), "b_only": round(b_only, 3), "difference": round(point, 4),
+              "margin": float(margin), "p_value": round(p_value, 6), "test": SEEDED_TEST, "seeds": k,
+              "seed_differences": [round(float(d), 4) for d in differences], "clips_to_decide": None,
+              "seeds_to_decide": None}
+    if k == 1:
+        return {**result, "ci95": [round(clip_low, 3), round(clip_high, 3)], "verdict": "undetermined",
+                "a_no_worse": False, "b_no_worse": False, "reason": ONE_SEED}
+
+    def interval(seeds: int) -> tuple[float, float]:
+        return _widened(point, clip_low, clip_high, _t_half(differences, seeds))
+
+    low, high = interval(k)
+    verdict = _verdict(low, high, margin, p_value < ALPHA)
+    if verdict == "undetermined":
+        result["seeds_to_decide"] = next((s for s in range(k + 1, MAX_SEEDS + 1)
+                                          if _verdict(*interval(s), margin, p_value < ALPHA) != "undetermined"), None)
+    return {**result, "ci95": [round(low, 3), round(high, 3)], "verdict": verdict,
+            "a_no_worse": bool(low > -margin), "b_no_worse": bool(high < margin)}
+
+
 def difference_phrase(name_a: str, name_b: str, comparison: dict) -> str:
     """A sentence on an accuracy difference that says exactly what its interval shows at the margin."""
     low, high = comparison["ci95"]
     margin = comparison["margin"]
+    seeds = comparison.get("seeds")
     details = (f"difference {comparison['difference']:+.2f} points, 95% interval {low:+.2f} to {high:+.2f}, "
-               f"{comparison['n']} clips")
+               f"{comparison['n']} clips" + (f", {seeds} seeds" if seeds and seeds > 1 else ""))
     verdict = comparison["verdict"]
     points = f"{margin:g} point{'' if margin == 1 else 's'}"
     if verdict == "within the margin":
@@ -204,8 +327,14 @@ def difference_phrase(name_a: str, name_b: str, comparison: dict) -> str:
         return f"{name_a} is no worse than {name_b} by more than {points} ({details})"
     if verdict == "no better":
         return f"{name_b} is no worse than {name_a} by more than {points} ({details})"
-    more = (f"; about {comparison['clips_to_decide']:,} clips would decide it" if comparison["clips_to_decide"]
-            else f"; more than {MAX_SCALE} times these clips would be needed")
+    if comparison.get("reason"):
+        return f"the data cannot tell {name_a} from {name_b}: {comparison['reason']} ({details})"
+    if seeds and seeds > 1:
+        more = (f"; about {comparison['seeds_to_decide']} seeds would decide it" if comparison["seeds_to_decide"]
+                else f"; more than {MAX_SEEDS} seeds would be needed")
+    else:
+        more = (f"; about {comparison['clips_to_decide']:,} clips would decide it" if comparison["clips_to_decide"]
+                else f"; more than {MAX_SCALE} times these clips would be needed")
     return f"the data cannot tell {name_a} from {name_b} at a margin of {points} ({details}{more})"
 
 

@@ -192,7 +192,7 @@ def result_views(records: list[dict]) -> list:
 
 def seed_views(records: list[dict]) -> list:
     """:func:`seed_table` when there are several training seeds; nothing for one seed."""
-    return [] if all(r["seed_std"] is None for r in records) else [view(seed_table(records))]
+    return [] if all(r["test"]["seed_std"] is None for r in records) else [view(seed_table(records))]
 
 
 def accuracy_verdict(comparison: dict) -> str:
@@ -227,7 +227,7 @@ def quantization_table(results: Sequence[Outcome]) -> pd.DataFrame:
         rows.append({
             "Model": r["model"], "Method": r["method"], "Precision": r["precision"], "Acc (%)": r["accuracy"],
             "95% interval": interval_text(r["test"]), "FP32 acc (%)": r["fp32"]["accuracy"],
-            "Drop (points)": r["accuracy_drop"], "Clips": paired["n"], "Changed": paired["changed"],
+            "Drop (points)": r["accuracy_drop"], "Clip pairs": paired["n"], "Changed": paired["changed"],
             "Agreement (%)": paired["agreement"], "McNemar p": paired["p_value"],
             "Accuracy": accuracy_verdict(paired), "Size ratio": r["size_ratio"], "Speedup": r["speedup"],
             "Latency": latency_verdict(r["latency_comparison"]), "Size (kB)": round(r["size_bytes"] / 1e3, 1),
@@ -333,8 +333,8 @@ PROFILE_LIMITS = ("The profiles", ("limits",))
 
 def seed_table(records: list[dict]) -> pd.DataFrame:
     """Test accuracy per training seed, with the mean and the standard deviation over seeds."""
-    return pd.DataFrame({r["model"]: {**{f"seed {s}": a for s, a in r["seed_accuracies"].items()},
-                                      "mean": r["seed_mean"], "std over seeds": r["seed_std"]}
+    return pd.DataFrame({r["model"]: {**{f"seed {s}": a for s, a in zip(r["test"]["seeds"], r["test"]["seed_accuracies"])},
+                                      "mean": r["accuracy"], "std over seeds": r["test"]["seed_std"]}
                          for r in records}).T.rename_axis("test accuracy (%)")
 
 

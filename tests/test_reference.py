@@ -42,8 +42,8 @@ def test_unknown_notebook_pipeline_parameter_is_a_clear_error():
 def test_notebook_pipeline_methods_return_their_results(us8k_dir, tmp_path):
     pipeline = NotebookPipeline(dataset_path=us8k_dir, output_dir=tmp_path, progress=False,
                                 model_configs=["tiny"], methods=["ort_static"], latency_runs=5, calibration_size=10,
-                                nas_population=2, search_seeds=[0], proxy_epochs=1, top_k=1, min_accuracy=0.0,
-                                device="cpu")
+                                nas_population=2, search_seeds=[0], seeds=[0], proxy_epochs=1, top_k=1,
+                                min_accuracy=0.0, device="cpu")
     results = pipeline.run_all(baseline_epochs=1, nas_generations=1)
     [baseline] = results["baselines"]
     assert baseline.name == "tiny" and baseline.record["accuracy"] == baseline.deployed_run.test["accuracy"]

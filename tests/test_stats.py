@@ -3,6 +3,7 @@ import json
 import math
 
 import nbformat
+import numpy as np
 import pytest
 
 from edge_audio.book import statement_problems
@@ -184,3 +185,86 @@ def test_statement_problems_reads_an_executed_chapter(tmp_path):
     assert statement_problems(write_executed(tmp_path / "good.ipynb", json.dumps(resolved),
                                              "small is faster than tiny.")) == []
     assert statement_problems(write_executed(tmp_path / "typed.ipynb", "[]", "**NSGA-II won** on hypervolume."))
+
+
+def seeded_models(rng, n, seeds, shifts, difficulty=1.5, training=0.4):
+    """Two models' per-seed evaluations on ``n`` clips drawn from one population: a clip's difficulty is shared
+    by both models and every seed; each training draws a shift of the model's logit (``training``: its standard
+    deviation, the seed variance); each clip is then right with the logistic of the sum."""
+    from edge_audio.stats import over_seeds
+
+    theta = rng.normal(0.0, difficulty, n)
+    labels = [0] * n
+    models = []
+    for shift in shifts:
+        per_seed = []
+        for _ in range(seeds):
+            right = rng.random(n) < 1 / (1 + np.exp(-(theta + shift + rng.normal(0.0, training))))
+            per_seed.append(pooled([evaluation(labels, np.where(right, 0, 1))]))
+        models.append(over_seeds(per_seed, list(range(seeds))))
+    return models
+
+
+def population_accuracy(shift, spread):
+    """The expected accuracy (%) of a model whose logit is ``shift`` plus a normal of standard deviation
+    ``spread`` (clip difficulty and training together), by Gauss-Hermite quadrature."""
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    return 100 * float(np.sum(w / np.sqrt(2 * np.pi) / (1 + np.exp(-(shift + spread * x)))))
+
+
+def test_the_seeded_interval_covers_the_population_difference_when_training_varies():
+    """Coverage simulation: two models, 3 seeds each, 600 clips, a real seed variance (a logit shift of sd 0.4 per
+    training, about 8 points of accuracy). Over 300 replications (new clips, new trainings), the 95% interval of
+    seeded_difference holds the population difference (over clips and trainings) about 95% of the time; the
+    clip-level interval alone (Tango on one seed) holds it far less often."""
+    from edge_audio.stats import seeded_difference
+
+    rng = np.random.default_rng(20261207)
+    shifts, training, difficulty = (0.6, 0.4), 0.4, 1.5
+    spread = math.hypot(difficulty, training)
+    truth = population_accuracy(shifts[0], spread) - population_accuracy(shifts[1], spread)
+    seeded = clip_only = 0
+    replications = 300
+    for _ in range(replications):
+        a, b = seeded_models(rng, 600, 3, shifts, difficulty, training)
+        low, high = seeded_difference(a, b, 1.0)["ci95"]
+        seeded += low <= truth <= high
+        low, high = paired_difference(a["by_seed"][0], b["by_seed"][0], 1.0)["ci95"]
+        clip_only += low <= truth <= high
+    assert 0.92 <= seeded / replications <= 0.99, seeded / replications
+    assert clip_only / replications < 0.85, clip_only / replications
+
+
+def test_one_seed_never_resolves_a_model_against_another_and_says_why():
+    from edge_audio.stats import over_seeds, seeded_difference
+
+    labels = [0] * 600
+    a = over_seeds([pooled([evaluation(labels, [0] * 600)])], [0])
+    b = over_seeds([pooled([evaluation(labels, [0] * 300 + [1] * 300)])], [0])
+    result = seeded_difference(a, b, 1.0)
+    assert result["difference"] == 50.0 and result["ci95"][0] > 40  # the clips alone would resolve it
+    assert result["verdict"] == "undetermined" and not result["a_no_worse"] and not result["b_no_worse"]
+    assert "training variance was not measured" in Claims().accuracy("a", "b", result)
+    with pytest.raises(ValueError, match="same seeds"):
+        seeded_difference(a, over_seeds([b["by_seed"][0]], [1]), 1.0)
+
+
+def test_seeds_that_agree_resolve_and_seeds_that_scatter_ask_for_more_seeds():
+    from edge_audio.stats import over_seeds, seeded_difference
+
+    labels = [0] * 600
+
+    def model(rights):
+        return over_seeds([pooled([evaluation(labels, [0] * r + [1] * (600 - r))]) for r in rights],
+                          list(range(len(rights))))
+
+    steady = seeded_difference(model([480, 482, 479]), model([420, 421, 419]), 1.0)
+    assert steady["verdict"] == "better" and steady["seeds"] == 3 and steady["ci95"][0] > 0
+    scattered = seeded_difference(model([480, 400, 470]), model([420, 460, 430]), 1.0)
+    assert scattered["verdict"] == "undetermined"
+    assert scattered["seeds_to_decide"] is None or scattered["seeds_to_decide"] > 3
+    assert "seeds would" in Claims().accuracy("a", "b", scattered)
+    # one model's accuracy over seeds: the mean, an interval wider than one seed's Wilson interval
+    spread = model([480, 400, 470])
+    assert spread["accuracy"] == pytest.approx(100 * 1350 / 1800, abs=1e-3) and spread["seed_std"] > 5
+    assert spread["ci95"][1] - spread["ci95"][0] > 2 * (accuracy_interval(450, 600)[1] - accuracy_interval(450, 600)[0])

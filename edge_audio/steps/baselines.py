@@ -2,16 +2,18 @@
 retrain the smallest by knowledge distillation (see the section "Knowledge distillation" below).
 
 Per model and training seed: one training run per split of the protocol (:func:`edge_audio.train.train_model`,
-cached and resumable). Per split of the first seed, an *export* (cached by the run and the library versions):
+cached and resumable). Per split and seed, an *export* (cached by the run and the library versions):
 the model's ``fp32.pth`` and ``model.onnx``, checked against PyTorch, and the ONNX model's own evaluation of the
-split's test and validation folds (the FP32 twin every ONNX variant is compared with). For the deployed split (the
+split's test and validation folds (what chapter 3 quantizes, seed by seed). For the first seed's deployed split (the
 one testing on the dataset's last fold), a *profile* (cached by the export, the timing settings, the machine and
 the versions): MACs, FLOPs, latency in PyTorch and ONNX Runtime, the FLOP floor. The deployed export's files are
 published as ``models/<name>_fp32.pth`` and ``models/<name>.onnx`` every time the step runs.
 
-A record's accuracy is the mean over its test folds (one fold under holdout), with the standard deviation over
-folds, and its ``test`` evaluation pools every test fold's clips: n, correct, the 95% Wilson interval, and the
-predictions (see :mod:`edge_audio.stats`). ``val`` is the same on the validation folds: what every pick is made on.
+A record's ``test`` evaluation pools every test fold's clips per seed (n, correct, the predictions) and averages
+over the training seeds (:func:`edge_audio.stats.over_seeds`): its accuracy is the mean over seeds, with an
+interval that holds which clips and how training fell, and each seed's evaluation kept in ``by_seed``. ``val`` is
+the same on the validation folds: what every pick is made on. Two trained models are compared over seeds
+(:func:`edge_audio.stats.seeded_difference`).
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ from ..settings import Settings
 from ..profile import profile_model
 from ..records import TrainedRecord, holds_artifact, make_record, publish_artifact, with_fields
 from ..results import pick_key, upsert_results
-from ..stats import interval_text, paired_difference, pooled
+from ..stats import interval_text, over_seeds, pooled, seeded_difference
 from ..storage import CacheEntry, cached, stable_hash
 from ..features import FeatureSet
 from ..frontier import learning_curve
@@ -60,10 +62,11 @@ class BaselineResult:
 
     name: str
     runs: list[TrainResult]  # the first seed's runs, one per split of the protocol
-    exports: list[CacheEntry]  # one per split: fp32.pth, model.onnx and the ONNX model's evaluations
+    exports: list[CacheEntry]  # the first seed's, one per split: fp32.pth, model.onnx and the ONNX evaluations
     record: dict
     model_path: Path  # the published FP32 checkpoint, models/<name>_fp32.pth
     seed_runs: dict[int, list[TrainResult]]  # every seed's runs
+    seed_exports: dict[int, list[CacheEntry]]  # every seed's exports
 
     @property
     def deployed_run(self) -> TrainResult:
@@ -117,11 +120,6 @@ def _profile(export: CacheEntry, run: TrainResult, data: PreparedData, settings:
         settings.latency_threads, settings.latency_runs), name=f"profile-{run.spec['name']}")
 
 
-def summary(evaluation: dict) -> dict:
-    """An evaluation without its per-clip lists (what tables and the frontier show)."""
-    return {k: v for k, v in evaluation.items() if k not in ("labels", "predictions")}
-
-
 def share_training_runs(storage: str, features: FeatureSet, device: str,
                         jobs: list[tuple[dict, Split, TrainConfig]],
                         run: Callable[[dict, Split, TrainConfig], TrainResult], progress: bool,
@@ -170,12 +168,12 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
         seed_runs = {seed: [run(spec, split, config) for split in splits] for seed, config in configs.items()}
         runs = seed_runs[settings.training_seeds[0]]
         deployed = runs[-1]
-        exports = [_export(run, data) for run in runs]
+        seed_exports = {seed: [_export(run, data) for run in seed_run] for seed, seed_run in seed_runs.items()}
+        exports = seed_exports[settings.training_seeds[0]]
         profile_entry = _profile(exports[-1], deployed, data, settings)
         profile = profile_entry.value
-        test, val = pooled([run.test for run in runs]), pooled([run.val for run in runs])
-        seed_accuracies = {str(seed): pooled([run.test for run in seed_run])["accuracy"]
-                           for seed, seed_run in seed_runs.items()}
+        test, val = (over_seeds([pooled([getattr(run, part) for run in seed_runs[seed]]) for seed in seed_runs],
+                                list(seed_runs)) for part in ("test", "val"))
         model_path = data.layout.models / f"{spec['name']}_fp32.pth"
         onnx_published = data.layout.models / f"{spec['name']}.onnx"
         record = make_record(TrainedRecord, **{
@@ -187,9 +185,6 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
             "test_folds": [run.split.test_fold for run in runs],
             "accuracy": test["accuracy"], "accuracy_std": test["fold_std"], "test": test,
             "val_accuracy": val["accuracy"], "val": val,
-            "seed_accuracies": seed_accuracies,
-            "seed_mean": round(float(np.mean(list(seed_accuracies.values()))), 4),
-            "seed_std": round(float(np.std(list(seed_accuracies.values()))), 4) if len(seed_runs) > 1 else None,
             "macro_f1": round(float(np.mean([run.test["macro_f1"] for run in runs])), 4),
             "per_class_accuracy": deployed.test["per_class_accuracy"], "confusion": deployed.test["confusion"],
             "class_names": data.dataset.class_names,
@@ -210,7 +205,7 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
             "run_keys": [r.key for rs in seed_runs.values() for r in rs], "machine": data.machine,
         })
         write_card(model_card(record), onnx_published)
-        results.append(BaselineResult(spec["name"], runs, exports, record, model_path, seed_runs))
+        results.append(BaselineResult(spec["name"], runs, exports, record, model_path, seed_runs, seed_exports))
     upsert_results(data.layout.logs, [r.record for r in results])
     return results
 
@@ -339,11 +334,12 @@ def distillation_values(students: list[BaselineResult], baselines: list[Baseline
 
 def distillation_pairs(students: list[BaselineResult], baselines: list[BaselineResult],
                        margin: float) -> list[tuple[dict, dict, dict]]:
-    """Each distilled model's record, the record of its baseline trained from labels alone, and the paired
-    comparison of the two (distilled minus labels only) on the same test clips at ``margin`` points."""
+    """Each distilled model's record, the record of its baseline trained from labels alone, and the comparison of
+    the two over seeds (distilled minus labels only, :func:`edge_audio.stats.seeded_difference`) on the same test
+    clips at ``margin`` points."""
     by_name = {b.name: b.record for b in baselines}
     pairs = [(s.record, by_name[s.record["distillation"]["student_of"]]) for s in students]
-    return [(student, alone, paired_difference(student["test"], alone["test"], margin)) for student, alone in pairs]
+    return [(student, alone, seeded_difference(student["test"], alone["test"], margin)) for student, alone in pairs]
 
 
 def check_students(students: list[BaselineResult], baselines: list[BaselineResult]) -> None:
@@ -354,7 +350,8 @@ def check_students(students: list[BaselineResult], baselines: list[BaselineResul
         record = student.record
         alone = by_name[record["distillation"]["student_of"]]
         assert {**record["architecture"], "name": alone["model"]} == alone["architecture"], record["model"]
-        assert record["test"]["labels"] == alone["test"]["labels"] and record["val"]["n"] == alone["val"]["n"]
+        assert [e["labels"] for e in record["test"]["by_seed"]] == [e["labels"] for e in alone["test"]["by_seed"]]
+        assert record["val"]["n"] == alone["val"]["n"] and record["test"]["seeds"] == alone["test"]["seeds"]
         assert not set(record["run_keys"]) & set(alone["run_keys"]), record["model"]
 
 
@@ -416,9 +413,10 @@ def chapter_values(baselines: list[BaselineResult], data: PreparedData, settings
 
 
 def comparisons_with_best(baselines: list[BaselineResult], claims: Claims, margin: float) -> str:
-    """A Markdown list: the best model against each other baseline, each sentence made from the paired test."""
+    """A Markdown list: the best model against each other baseline, each sentence made from the comparison over
+    seeds."""
     best, _ = best_and_smallest(baselines)
-    return "\n".join(f"- {claims.accuracy(best['model'], r['model'], paired_difference(best['test'], r['test'], margin))}."
+    return "\n".join(f"- {claims.accuracy(best['model'], r['model'], seeded_difference(best['test'], r['test'], margin))}."
                      for r in (b.record for b in baselines) if r is not best)
 
 
@@ -433,9 +431,11 @@ def check(baselines: list[BaselineResult], data: PreparedData) -> str:
         assert holds_artifact(record["onnx_artifact"], data.layout.root), record["model"]
         # the exported ONNX model computes what the PyTorch model computes
         assert record["onnx_max_abs_difference"] < ONNX_TOLERANCE, (record["model"], record["onnx_max_abs_difference"])
-        if record["protocol_kind"] == "holdout":  # the accuracy is the test fold's confusion matrix's diagonal
+        if record["protocol_kind"] == "holdout":  # the deployed model's accuracy is its confusion matrix's diagonal
             confusion = np.array(record["confusion"])
-            assert abs(100 * np.trace(confusion) / confusion.sum() - record["accuracy"]) < 1e-3, record["model"]
+            deployed = record["test"]["by_seed"][0]["accuracy"]
+            assert abs(100 * np.trace(confusion) / confusion.sum() - deployed) < 1e-3, record["model"]
+        assert abs(np.mean(record["test"]["seed_accuracies"]) - record["accuracy"]) < 1e-3, record["model"]
         assert record["test_folds"] and all(f in data.dataset.folds for f in record["test_folds"])
         assert record["test"]["n"] == sum(data.features.select([f])[1].size for f in record["test_folds"])
         assert record["test"]["ci95"][0] <= record["test"]["accuracy"] <= record["test"]["ci95"][1]

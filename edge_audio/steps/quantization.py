@@ -1,16 +1,17 @@
 """Step 3 (chapter 3): compress every baseline with every method, run each variant, and publish it.
 
-Per (baseline, method) and per split of the protocol, one :func:`~edge_audio.storage.cached` *variant* entry
-keyed by that split's FP32 export, the method, the calibration (clips, method, seed), ``reduce_range`` and the
+Per (baseline, method) and per training seed and split of the protocol, one :func:`~edge_audio.storage.cached`
+*variant* entry keyed by that seed's and split's FP32 export, the method, the calibration (clips, method, seed), ``reduce_range`` and the
 library versions: the variant's file and its own evaluation of the split's test and validation folds. For the
-deployed split, one *timing* entry keyed by both files, the timing settings, the machine and the versions: the
+deployed split of the first seed, one *timing* entry keyed by both files, the timing settings, the machine and the versions: the
 variant timed interleaved with its FP32 twin in the same runtime and threads, with a paired latency test. The
 deployed variant's file is published as ``models/<model>_<method>.<ext>`` on every run. A full-integer TFLite
 variant is also compiled by Vela for every Ethos-U target (:mod:`edge_audio.npu`; cached by the file's content):
 its record's ``npu`` holds Vela's report per target, or why Vela did not compile it.
 
-Every variant is compared with its FP32 twin on the same clips (:func:`edge_audio.stats.paired_difference`, at
-the run's ``accuracy_margin``): on the test folds, which report, and on the validation folds, which decide
+Every variant is compared with its FP32 twin on the same clips, paired per seed and pooled over seeds (its own
+weights: training is not part of that difference; :func:`edge_audio.stats.paired_over_seeds`, at the run's
+``accuracy_margin``): on the test folds, which report, and on the validation folds, which decide
 (:func:`recommendations`).
 
 A method that cannot handle a model (ONNX Runtime or the quantizer refuses it, the file is unusable) gives an
@@ -23,6 +24,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnx
@@ -46,14 +48,14 @@ from ..quantize import (BIT_WIDTHS, METHODS, QuantizationInputs, calibration_set
                         layer_sensitivity)
 from ..records import VariantRecord, holds_artifact, make_record, publish_artifact, with_fields
 from ..results import pick_key, upsert_results
-from ..stats import interval_text, paired_difference, pooled
+from ..stats import interval_text, over_seeds, paired_over_seeds, pooled, seeded_difference, without_clips
 from ..tables import accuracy_verdict
 from ..runtimes import DEPLOYABLE, FP32Model, open_model
 from ..runtimes import get as get_runtime
 from ..runtimes.onnxruntime import onnx_session
 from ..storage import CacheEntry, cached, publish
 from ..train import TrainResult, predict
-from .baselines import BaselineResult, summary
+from .baselines import BaselineResult
 from .data import PreparedData
 
 #: Bump when a variant or timing entry gains or changes fields, so cached entries are recomputed.
@@ -202,14 +204,16 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
         for name in methods:
             method = METHODS[name]
             try:
-                variants = [_variant(run, export, name, data, settings, reduce_range)
-                            for run, export in zip(baseline.runs, baseline.exports)]
+                seed_variants = {seed: [_variant(run, export, name, data, settings, reduce_range)
+                                        for run, export in zip(runs, baseline.seed_exports[seed])]
+                                 for seed, runs in baseline.seed_runs.items()}
+                variants = next(iter(seed_variants.values()))  # the first seed's: the deployed one is timed
                 timing = _timing(variants[-1], baseline.fp32_files, name, data, settings).value
             except QUANTIZATION_FAILURES as exc:
                 message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
                 mine.append((QuantizationResult(baseline.name, name, None, f"{type(exc).__name__}: {message}"), None))
                 continue
-            record = _record(baseline, method, variants, timing, data, reduce_range, settings.accuracy_margin)
+            record = _record(baseline, method, seed_variants, timing, data, reduce_range, settings.accuracy_margin)
             if method.full_integer_tflite:  # what the file costs on an Ethos-U NPU, by Arm's compiler
                 record = with_fields(record, npu=npu_reports(data.layout.root / record["artifact"]["path"],
                                                              data.layout.cache))
@@ -235,12 +239,19 @@ def quantize_students(data: PreparedData, settings: Settings,
         fields={"source": "distilled", "distillation": student.record["distillation"]})]
 
 
-def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing: dict, data: PreparedData,
-            reduce_range: bool, margin: float) -> dict:
-    """The results record of one (baseline, method): the variant pooled over splits, paired with its FP32 twin."""
+def _record(baseline: BaselineResult, method, seed_variants: dict[int, list[CacheEntry]], timing: dict,
+            data: PreparedData, reduce_range: bool, margin: float) -> dict:
+    """The results record of one (baseline, method): the variant pooled over splits and averaged over seeds,
+    paired with its FP32 twin per seed."""
     fp32 = baseline.record
-    test, val = (pooled([v.value[part] for v in variants]) for part in ("test", "val"))
-    twin = {part: pooled([v.value["twin"][part] for v in variants]) for part in ("test", "val")}
+    seeds = list(seed_variants)
+    variants = seed_variants[seeds[0]]
+
+    def evaluated(value: Callable[[CacheEntry], dict]) -> dict:
+        return over_seeds([pooled([value(v) for v in seed_variants[seed]]) for seed in seeds], seeds)
+
+    test, val = (evaluated(lambda v, part=part: v.value[part]) for part in ("test", "val"))
+    twin = {part: evaluated(lambda v, part=part: v.value["twin"][part]) for part in ("test", "val")}
     deployed = variants[-1]
     twin_size = deployed.value["twin_size_bytes"]
     size = deployed.value["size_bytes"]
@@ -260,11 +271,11 @@ def _record(baseline: BaselineResult, method, variants: list[CacheEntry], timing
         "confusion": deployed.value["test"]["confusion"], "size_bytes": size,
         **_memory(method, artifact, baseline.onnx_path, deployed.value["quantization"], size),
         "latency": {method.runtime: latency}, "latency_ms": latency["median_ms"],
-        "fp32": {"accuracy": twin["test"]["accuracy"], "test": summary(twin["test"]),
+        "fp32": {"accuracy": twin["test"]["accuracy"], "test": without_clips(twin["test"]),
                  "val_accuracy": twin["val"]["accuracy"], "size_bytes": twin_size,
                  "latency_ms": twin_latency["median_ms"], "latency": twin_latency},
-        "paired": {"test": paired_difference(test, twin["test"], margin),
-                   "val": paired_difference(val, twin["val"], margin)},
+        "paired": {"test": paired_over_seeds(test, twin["test"], margin),
+                   "val": paired_over_seeds(val, twin["val"], margin)},
         "latency_comparison": timing["comparison"],
         "size_ratio": round(twin_size / size, 3), "speedup": round(twin_latency["median_ms"] / latency["median_ms"], 3),
         "accuracy_drop": round(twin["test"]["accuracy"] - test["accuracy"], 4),
@@ -452,8 +463,8 @@ def absent(method: str) -> str:
 class BitWidth:
     """One model's full-integer TFLite variants at one pair of bit widths (weights, activations): post-training
     (``ptq``) and, when it ran, quantization-aware (``qat``), each record paired with FP32 on the test clips, and
-    ``qat_against_ptq``, the paired difference QAT - PTQ on the same clips
-    (:func:`edge_audio.stats.paired_difference`)."""
+    ``qat_against_ptq``, the difference QAT - PTQ on the same clips over seeds (QAT trains again:
+    :func:`edge_audio.stats.seeded_difference`)."""
 
     model: str
     label: str  # the bits of weights and activations, e.g. "w4 a8" (:data:`edge_audio.quantize.BIT_WIDTHS`)
@@ -489,7 +500,7 @@ def bit_widths(results: list[QuantizationResult], margin: float) -> list[BitWidt
             if ptq is None:
                 continue
             rows.append(BitWidth(model, label, ptq, qat,
-                                 None if qat is None else paired_difference(qat["test"], ptq["test"], margin)))
+                                 None if qat is None else seeded_difference(qat["test"], ptq["test"], margin)))
     return rows
 
 
@@ -618,9 +629,11 @@ def check(results: list[QuantizationResult], baselines: list[BaselineResult], de
         assert holds_artifact(r["artifact"], data.layout.root), f"{r['artifact']['path']} is not this run's variant"
         assert os.path.getsize(data.layout.root / r["artifact"]["path"]) == r["size_bytes"], r["artifact"]
         assert r["latency_ms"] > 0 and r["fp32"]["latency_ms"] > 0
-        # every variant was paired with its FP32 twin on the same clips, test and validation
-        assert r["paired"]["test"]["n"] == r["test"]["n"] == r["fp32"]["test"]["n"]
-        assert r["paired"]["test"]["changed"] <= r["test"]["n"] and r["paired"]["val"]["n"] == r["val"]["n"]
+        # every variant was paired with its FP32 twin on the same clips, seed by seed, test and validation
+        seeds = len(r["test"]["seeds"])
+        assert r["test"]["seeds"] == r["fp32"]["test"]["seeds"] and r["test"]["n"] == r["fp32"]["test"]["n"]
+        assert r["paired"]["test"]["n"] == seeds * r["test"]["n"] and r["paired"]["val"]["n"] == seeds * r["val"]["n"]
+        assert r["paired"]["test"]["changed"] <= r["paired"]["test"]["n"]
         if r["method"].startswith("ort_static") or r["full_integer_tflite"]:  # INT8 weights and activations
             assert r["size_bytes"] < r["fp32"]["size_bytes"], f"{r['model']} ({r['method']}) is not smaller than FP32"
         if r["full_integer_tflite"]:  # it ran in TensorFlow Lite Micro, and the planner is within 5% of its arena

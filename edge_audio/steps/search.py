@@ -53,7 +53,7 @@ from ..quantize import uncalibrated_tflite
 from ..records import CandidateRecord, make_record, with_fields
 from ..results import pick_key, upsert_results
 from ..tables import accuracy_verdict, distillation_table, fold_views, view, views
-from ..stats import interval_text, paired_difference
+from ..stats import interval_text, seeded_difference
 from ..storage import atomic_write_json, cached
 from ..train import Split
 from .baselines import (SUFFIX, BaselineResult, Teacher, check_students, distillation_pairs, distillation_values,
@@ -301,11 +301,11 @@ def describe_spec(spec: dict, n_mels: int) -> str:
 
 
 def dominance(candidate: BaselineResult, baseline: BaselineResult, data: PreparedData, settings: Settings) -> dict:
-    """Does ``candidate`` dominate ``baseline``? Accuracy by the paired difference on the same test clips at the
+    """Does ``candidate`` dominate ``baseline``? Accuracy by the difference over seeds on the same test clips at the
     margin (it must be shown no worse by more than the margin; an undetermined difference does not dominate),
     latency by the paired test on their ONNX models timed interleaved (cached), size by the bytes of the FP32
     checkpoints (see the module docstring)."""
-    accuracy = paired_difference(candidate.record["test"], baseline.record["test"], settings.accuracy_margin)
+    accuracy = seeded_difference(candidate.record["test"], baseline.record["test"], settings.accuracy_margin)
     library = versions()
     key = {"a": candidate.exports[-1].path.name, "b": baseline.exports[-1].path.name,
            "threads": settings.latency_threads, "runs": settings.latency_runs, "machine": machine_identity(),
