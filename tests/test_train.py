@@ -1,4 +1,5 @@
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -203,18 +204,29 @@ def test_a_run_on_another_device_or_torch_is_another_run(features, tmp_path):
     assert run_key(SPEC, features, CONFIG, SPLIT, torch.device("cpu"))["torch"] == torch.__version__
 
 
-def test_training_uses_bf16_autocast_on_cuda_only():
+def test_training_uses_bf16_autocast_on_cuda_and_on_a_cpu_with_native_bf16_only(monkeypatch):
     import warnings
 
-    from edge_audio.train import mixed_precision
+    from edge_audio import machine
+    from edge_audio.train import mixed_precision, run_key, training_precision
 
     with warnings.catch_warnings():  # constructing a CUDA autocast without a GPU warns and disables it
         warnings.simplefilter("ignore")
         cuda = mixed_precision(torch.device("cuda"))
     assert isinstance(cuda, torch.autocast) and cuda.fast_dtype == torch.bfloat16 and cuda.device == "cuda"
-    with mixed_precision(torch.device("cpu")):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(machine, "cpu_isa", lambda: ["avx2", "fma"])  # no native bf16: FP32, as before
+    assert training_precision(cpu) == "fp32"
+    with mixed_precision(cpu):
         assert not torch.is_autocast_enabled("cpu")
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    fp32_key = run_key({"name": "m"}, SimpleNamespace(key="f"), TrainConfig(), Split((1,), 2, 3), cpu)
+    monkeypatch.setattr(machine, "cpu_isa", lambda: ["avx2", "avx512f", "avx512_bf16"])
+    assert training_precision(cpu) == "bf16"
+    with mixed_precision(cpu):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    # a run trained in bf16 is another run: its key says so, and an FP32 run's cache entry is never reused for it
+    assert run_key({"name": "m"}, SimpleNamespace(key="f"), TrainConfig(), Split((1,), 2, 3), cpu) != fp32_key
 
 
 def test_the_distillation_loss_is_zero_only_when_the_student_matches_its_teacher():
