@@ -33,11 +33,11 @@ import numpy as np
 
 from .cards import read_card
 from .errors import ModelFileError, ParameterError, PathError
+from .runtimes.tflm import ALIGNMENT
 from .storage import atomic_write_json, atomic_write_text, file_sha256
 
 BUNDLE_VERSION = 1
 #: TensorFlow Lite Micro reads the flatbuffer in place: its array is aligned like this.
-ALIGNMENT = 16
 #: The C identifiers of the bundle (one prefix, so the bundle links beside anything).
 PREFIX = "edge_audio"
 
@@ -52,10 +52,6 @@ class Bundle:
     model_bytes: int
     arena_bytes: int
     operators: list[str]
-
-
-def _round_up(value: int, to: int = ALIGNMENT) -> int:
-    return -(-int(value) // to) * to
 
 
 def _c_float(value: float) -> str:
@@ -146,6 +142,9 @@ def export_bundle(model: str | os.PathLike, target: str, out: str | os.PathLike)
         raise ModelFileError(f"{model} is not a full-integer TFLite model (its card says {card['runtime']}, "
                              f"{card['input']['dtype']} input); a microcontroller runs full-integer files "
                              "(models/<name>_tflite_int8.tflite)")
+    if card.get("ram") is None:
+        raise ModelFileError(f"the card of {model} does not give the RAM parts of its arena (written by an older "
+                             "edge-audio): run the quantization chapter again")
     profile = device_profile(target)
     try:
         io = _tensor_io(model)
@@ -167,7 +166,7 @@ def _write_bundle(model: Path, card: dict, target: str, profile: dict, io: dict,
     """The files of :func:`export_bundle` written into the new, empty folder ``out``."""
     from .features import FeatureConfig, LogMelFrontEnd
     from .npu import NPUCompileError, compile_for_npu, npu_target
-    from .runtimes.tflm import tflm_arena
+    from .runtimes.tflm import firmware_ram, npu_firmware_ram, tflm_arena
 
     tflm = tflm_arena(model)
     vela = None
@@ -178,10 +177,10 @@ def _write_bundle(model: Path, card: dict, target: str, profile: dict, io: dict,
             except NPUCompileError as exc:
                 raise ModelFileError(f"{model} cannot run on {target}: {exc}") from None
             deployed = (Path(scratch) / "model_vela.tflite").read_bytes()
-        arena = _round_up(vela["sram_bytes"] + tflm["tail_bytes"])
+        arena = npu_firmware_ram(vela["sram_bytes"], tflm)
     else:
         deployed = model.read_bytes()
-        arena = _round_up(tflm["total_bytes"])
+        arena = firmware_ram(tflm, card["ram"]["scratch_bytes"])["arena_bytes"]
     calls = operators(deployed)
     config = FeatureConfig(**card["front_end"])
     front_end = LogMelFrontEnd(config)
@@ -273,10 +272,11 @@ def _readme(card: dict, model: Path, target: str, profile: dict, io: dict, calls
     fits = ("not analysed yet (run the frontier chapter)" if card.get("profiles") is None else
             "yes" if target in card["profiles"] else "no (see the book's deployment profiles)")
     if vela is None:
-        memory = (f"- Arena: **{arena:,} bytes**, TensorFlow Lite Micro's own arena for this file (its recording "
-                  f"allocator after one inference: {tflm['head_bytes']:,} bytes of activations and scratch, "
-                  f"{tflm['tail_bytes']:,} persistent), rounded up to {ALIGNMENT}; measured with the reference "
-                  "kernels (CMSIS-NN's convolutions may ask for a little scratch more).")
+        memory = (f"- Arena: **{arena:,} bytes**, the whole arena, as the book's RAM budgets count it: TensorFlow "
+                  f"Lite Micro's own for this file (its recording allocator after one inference, reference kernels: "
+                  f"{tflm['head_bytes']:,} bytes non-persistent, activations and scratch; {tflm['tail_bytes']:,} "
+                  f"persistent, tensor structs and quantization data) plus {card['ram']['scratch_bytes']:,} bytes "
+                  f"of CMSIS-NN im2col scratch (the package's estimate), rounded up to {ALIGNMENT}.")
         speed = ("- Latency: not measured here. The book's estimate for this profile (MACs x cycles per MAC from MLPerf "
                  "Tiny results / clock) is good to a factor; measure on the board.")
     else:

@@ -57,6 +57,8 @@ def model_card(record: dict, input_kind: str = "log-mel", profiles: list[str] | 
                                    "interval": test["interval"]}},
         "size_bytes": record["size_bytes"], "flash_bytes": record.get("flash_bytes"),
         "peak_ram_bytes": record.get("peak_ram_bytes"),
+        # a full-integer TFLite file's arena on a Cortex-M, in parts (runtimes.tflm.firmware_ram); None otherwise
+        "ram": record.get("memory", {}).get("firmware"),
         "latency": {"median_ms": record["latency_ms"], "runtime": record["runtime"], "threads": record["threads"],
                     "cpu": record["machine"]["cpu"]},
         "profiles": profiles,

@@ -28,7 +28,7 @@ from .targets import (PROFILE_LIMITS, PROFILE_NPU, Budgets, DEPLOYMENT_PROFILES,
 
 #: Cost axes of the frontier: column of :func:`model_table`, axis label.
 COST_AXES = {"size": ("size_bytes", "size on disk (bytes)"), "latency": ("latency_ms", "latency (ms, batch 1)"),
-             "flops": ("flops", "FLOPs per clip"), "ram": ("peak_ram_bytes", "peak RAM (bytes, activations)")}
+             "flops": ("flops", "FLOPs per clip"), "ram": ("peak_ram_bytes", "peak RAM (bytes; a TFLite file: the whole arena)")}
 
 
 def model_kind(record: dict) -> str:

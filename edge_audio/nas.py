@@ -60,10 +60,11 @@ from .memory import memory_report
 from .models import LightweightCNN, count_parameters
 from .parameters import default
 from .pareto import hypervolume, pareto_mask
-from .npu import NPUCompileError, compile_for_npu, npu_target
+from .npu import NPUCompileError, compile_for_npu, npu_target, with_npu_arenas
 from .quantize import round_to_weight_grid, uncalibrated_tflite
 from .profile import count_macs, runtime_latency
 from .runtimes.pytorch import save_checkpoint
+from .runtimes.tflm import firmware_ram, tflm_arena
 from .stats import seeds_comparison
 from .storage import atomic_write_json, cached, stable_hash
 from .targets import Budgets
@@ -190,9 +191,9 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
     library = versions()
     key = {"arch": architecture_key(spec, input_shape[0]), "weight_bits": weight_bits, "frames": input_shape[1],
            "classes": num_classes, "npu": None if npu is None else asdict(npu_target(npu)),
-           "threads": threads, "runs": runs, "machine": machine_identity(), "cost": 3,
+           "threads": threads, "runs": runs, "machine": machine_identity(), "cost": 4,
            "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime", "onnxscript",
-                                                         "ai-edge-litert")}}
+                                                         "ai-edge-litert", "tflite-micro")}}
 
     def measure(folder: Path) -> dict:
         started = time.perf_counter()
@@ -202,21 +203,25 @@ def candidate_cost(spec: dict, input_shape: tuple[int, int], num_classes: int, w
         export_to_onnx(model, folder / "model.onnx", input_shape=(1, 1, *input_shape))
         latency = runtime_latency("onnxruntime", folder / "model.onnx", threads, runs)
         deployed = uncalibrated_tflite(folder / "model.onnx", folder / "model.tflite", weight_bits)
+        tflm = tflm_arena(deployed)
         reports = {}
         if npu is not None:
             try:
                 reports[npu] = compile_for_npu(deployed, npu_target(npu), folder / "npu")
             except NPUCompileError as exc:
                 reports[npu] = {"target": npu, "error": str(exc)}
-        ram = memory_report(folder / "model.onnx", full_integer=True, unpacked_weights=weight_bits < 8)
+        # the whole arena a firmware allocates: TFLite Micro's, both sections, and CMSIS-NN's im2col scratch
+        scratch = memory_report(folder / "model.onnx", full_integer=True,
+                                unpacked_weights=weight_bits < 8)["scratch_bytes"]
+        ram = firmware_ram(tflm, scratch)
         return {"size_bytes": os.path.getsize(deployed), "flash_bytes": os.path.getsize(deployed),
                 "fp32_size_bytes": os.path.getsize(folder / "fp32.pth"),
                 "onnx_size_bytes": os.path.getsize(folder / "model.onnx"),
                 "params": count_parameters(model), **count_macs(model, (1, *input_shape)),
                 "latency": latency, "latency_ms": latency["median_ms"],
                 # what the candidate needs on a device once deployed in INT8 (activations one byte each)
-                "int8_peak_ram_bytes": ram["peak_ram_bytes"], "peak_ram_bytes": ram["peak_ram_bytes"],
-                "npu": reports,
+                "int8_peak_ram_bytes": ram["arena_bytes"], "peak_ram_bytes": ram["arena_bytes"],
+                "npu": with_npu_arenas(reports, tflm),
                 "seconds": round(time.perf_counter() - started, 3)}
 
     entry = cached(work_dir, key, measure, name="candidate")

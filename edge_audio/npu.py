@@ -162,3 +162,13 @@ def npu_reports(tflite: str | os.PathLike, cache_root: Path) -> dict[str, dict]:
     with ThreadPoolExecutor(max_workers=len(NPU_TARGETS)) as pool:
         reports = list(pool.map(lambda target: npu_report(tflite, target, cache_root), NPU_TARGETS.values()))
     return {report["target"]: {k: v for k, v in report.items() if k != "compiled"} for report in reports}
+
+
+def with_npu_arenas(reports: dict[str, dict], tflm: dict) -> dict[str, dict]:
+    """``reports`` (by target) with ``arena_bytes`` added to each compiled one: the tensor arena a firmware
+    allocates for it (:func:`edge_audio.runtimes.tflm.npu_firmware_ram`: Vela's SRAM and the persistent part of
+    TensorFlow Lite Micro's arena, ``tflm`` of the uncompiled file), what an NPU profile's RAM budget checks."""
+    from .runtimes.tflm import npu_firmware_ram
+
+    return {target: report if "error" in report else {**report, "arena_bytes": npu_firmware_ram(
+        report["sram_bytes"], tflm)} for target, report in reports.items()}

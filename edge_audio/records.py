@@ -134,6 +134,7 @@ class NPUReport(TypedDict):
     npu_operators: NotRequired[int]
     cpu_operators: NotRequired[int]
     sram_bytes: NotRequired[int]
+    arena_bytes: NotRequired[int]  # what a firmware allocates: Vela's SRAM and TFLite Micro's persistent section
     flash_bytes: NotRequired[int]
     macs: NotRequired[int]
     compiled_bytes: NotRequired[int]

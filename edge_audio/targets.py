@@ -203,8 +203,10 @@ def device_costs(costs: Mapping, limits: dict) -> tuple[float, float, float | No
     """(RAM bytes, flash bytes, latency ms) of a model on a profile's device; ``costs`` holds its ``macs``,
     ``peak_ram_bytes``, ``flash_bytes`` and ``npu`` reports (a results row or a search candidate's costs).
 
-    On an NPU: the SRAM, flash and latency Vela reports for the file compiled for the profile's target (NaN and
-    None when Vela did not compile it). On a Cortex-M: the package planner's peak RAM, the file's bytes, and the
+    On an NPU: the arena a firmware allocates (Vela's SRAM and TensorFlow Lite Micro's persistent section:
+    ``arena_bytes`` of the report), and the flash and latency Vela reports for the file compiled for the profile's
+    target (NaN and None when Vela did not compile it). On a Cortex-M: the peak RAM (for a full-integer TFLite file
+    the whole arena a firmware allocates, :func:`edge_audio.runtimes.tflm.firmware_ram`), the file's bytes, and the
     latency estimated as MACs x cycles per MAC / clock (None when the profile names no clock). Both latencies are
     estimates, not measurements on a board.
     """
@@ -212,7 +214,7 @@ def device_costs(costs: Mapping, limits: dict) -> tuple[float, float, float | No
         report = npu_compiled(costs, limits)
         if report is None:
             return float("nan"), float("nan"), None
-        return report["sram_bytes"], report["flash_bytes"], round(report["latency_ms"], 3)
+        return report["arena_bytes"], report["flash_bytes"], round(report["latency_ms"], 3)
     latency = (round(estimated_latency_ms(costs["macs"], limits["clock_hz"], limits["cycles_per_mac"]), 1)
                if all(key in limits for key in PROFILE_DEVICE) else None)
     return costs["peak_ram_bytes"], costs["flash_bytes"], latency

@@ -31,7 +31,7 @@ PUBLISHED_US8K = (("models that fit a microcontroller", 70.0), ("LD-CNN", 79.0),
 
 def benchmark(records: list[dict], margin: float) -> str:
     """The learning curve of the run's FP32 models (baselines and NAS finalists) in one paragraph: the accuracy
-    range, the neighbouring pairs the paired test tells apart, and the published UrbanSound8K range beside it."""
+    range, the neighbouring pairs the comparison over seeds tells apart, and the published UrbanSound8K range beside it."""
     models = [r for r in records if r["variant"] == "fp32" and r.get("source") in (None, "nas_finalist")
               and "distillation" not in r]  # trained from labels alone, as the curve compares capacity
     ordered, neighbours = learning_curve(models, margin)
@@ -44,9 +44,9 @@ def benchmark(records: list[dict], margin: float) -> str:
     return (f"**The benchmark.** Across the run's {len(ordered)} FP32 models (baselines and NAS finalists), test "
             f"accuracy runs from {low['accuracy']:.2f}% ({low['model']}, {low['params']:,} parameters) to "
             f"{high['accuracy']:.2f}% ({high['model']}, {high['params']:,}): a span of "
-            f"{high['accuracy'] - low['accuracy']:.1f} points, and the paired test tells apart "
+            f"{high['accuracy'] - low['accuracy']:.1f} points, and the comparison over seeds tells apart "
             f"{sum(pair.resolved for pair in neighbours)} of the {len(neighbours)} neighbouring pairs along the "
-            f"curve (in order of parameters: {curve}). Published UrbanSound8K results for small models, on real "
+            f"curve, over the {counted(len(ordered[0]['test']['seeds']), 'training seed')} (in order of parameters: {curve}). Published UrbanSound8K results for small models, on real "
             f"recordings: {published}; the run's most accurate model lies {where} that range ({lowest:g}-{highest:g}%). "
             "The synthetic set is designed so that accuracy grows with capacity, not to reproduce these numbers; its "
             "accuracies say nothing about how these models do on real recordings.")
@@ -65,14 +65,16 @@ def summary(output_dir: Path) -> str:
     machine = baselines[0]["machine"]
     lines = [benchmark(records, float(quant["q_margin"])), "", f"Book run: {frontier['fr_dataset']}; {frontier['fr_protocol']}; {frontier['fr_features']}; "
              f"latency on {frontier['fr_machine']} (ISA: {', '.join(machine['isa'])}), "
-             f"{counted(int(frontier['fr_threads']), 'thread')}, batch 1. Accuracy: test clips, 95% Wilson interval, n clips; "
-             "*val*: the validation accuracy every pick is made on.", "",
+             f"{counted(int(frontier['fr_threads']), 'thread')}, batch 1. Accuracy: test clips, the mean over training seeds "
+             f"{baselines[0]['test']['seeds']} with a 95% interval that holds which clips and how training fell, n "
+             "clips; *val*: the validation accuracy every pick is made on.", "",
              "| baseline | test accuracy (%) | 95% interval | n | val (%) | size (kB) | peak RAM (kB) | "
              "ONNX Runtime (ms) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {r['model']} | {r['accuracy']:.2f} | {interval_text(r['test'])} | {r['test']['n']} | "
               f"{r['val_accuracy']:.2f} | {r['size_bytes'] / 1e3:.1f} | {r['peak_ram_bytes'] / 1e3:.1f} | "
               f"{r['latency_ms']:.3f} |" for r in baselines]
-    lines += ["", f"Every compressed variant against FP32 on the same test clips: the difference in points with its 95% "
+    lines += ["", f"Every compressed variant against its own FP32 weights on the same test clips, paired per seed and "
+              f"pooled over seeds (clip pairs: clips x seeds): the difference in points with its 95% "
               f"interval (Tango) and its verdict at the {quant['q_margin']}-point margin; latency timed interleaved, "
               "Wilcoxon signed-rank test with a 5% margin:", "",
               "| model | method | accuracy (%) | changed | variant - FP32 | size ratio | speedup | latency | "
@@ -86,9 +88,11 @@ def summary(output_dir: Path) -> str:
     tflite = [r for r in records if r.get("full_integer_tflite")]
     lines += ["", "Full-integer TFLite (every baseline and NAS finalist, every full-integer method): the planner's "
               "arena against TensorFlow Lite Micro's (its recording allocator, reference kernels; int4 weights are "
-              "unpacked in it), and LiteRT latency against the FP32 TFLite twin:", "",
+              "unpacked in it), the whole arena a firmware allocates (TFLite Micro's non-persistent and persistent "
+              "sections and CMSIS-NN's scratch: what edge-audio export writes, and what RAM budgets check), and LiteRT "
+              "latency against the FP32 TFLite twin:", "",
               "| model | method | accuracy (%) | verdict vs FP32 | flash (kB) | planner arena (kB) | TFLM arena "
-              "(kB) | planner - TFLM | peak RAM with CMSIS-NN scratch (kB) | LiteRT / FP32 (ms) |",
+              "(kB) | planner - TFLM | whole arena (kB) | LiteRT / FP32 (ms) |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in tflite:
         tflm = r["memory"]["tflm"]

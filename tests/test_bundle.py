@@ -12,6 +12,7 @@ import pytest
 from edge_audio.cli import main
 from edge_audio.features import FeatureConfig, LogMelFrontEnd
 from edge_audio.npu import NPU_TARGETS, compile_for_npu
+from edge_audio.results import load_results
 from helpers import run_cli
 
 COMPILER = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
@@ -30,6 +31,11 @@ int main(void) {
     return 0;
 }
 """
+
+
+def book_run_output(model):
+    """The logs folder of the run that published ``model`` (models/NAME in its output folder)."""
+    return model.parent.parent / "logs"
 
 
 def c_array(source: str, name: str) -> str:
@@ -64,6 +70,12 @@ def test_the_bundle_compiles_and_links_and_says_what_its_header_says(exported, t
     manifest = json.loads((out / "manifest.json").read_text())
     assert aligned == "1" and int(length) == model.stat().st_size == manifest["model_bytes"]
     assert int(arena) == manifest["arena_bytes"] and int(arena) % 16 == 0
+    # the arena the firmware allocates is the RAM the book's budgets checked for this file: the whole arena
+    record = next(r for r in load_results(book_run_output(model)) if r["artifact"]["path"] == "models/" + model.name)
+    assert record["peak_ram_bytes"] == int(arena) == record["memory"]["firmware"]["arena_bytes"]
+    parts = record["memory"]["firmware"]
+    assert int(arena) >= parts["non_persistent_bytes"] + parts["persistent_bytes"] + parts["scratch_bytes"] > int(
+        arena) - 16 and parts["persistent_bytes"] > 0
     assert int(classes) == len(card["classes"]) and last_label == card["classes"][-1]
     front_end = LogMelFrontEnd(FeatureConfig(**card["front_end"]))
     assert np.float32(window) == front_end.window[1].item()
@@ -123,6 +135,8 @@ def test_an_ethos_u_bundle_holds_the_file_vela_compiled_for_it(book_run, tmp_pat
     assert array == (tmp_path / "vela" / "model_vela.tflite").read_bytes()
     assert manifest["operators"] == ["AddEthosU"] and manifest["vela"]["latency_ms"] == compiled["latency_ms"]
     assert manifest["arena_bytes"] >= compiled["sram_bytes"]
+    record = next(r for r in load_results(book_run.output / "logs") if r["artifact"]["path"] == "models/" + model.name)
+    assert record["npu"]["ethos_u55_128"]["arena_bytes"] == manifest["arena_bytes"]  # what the NPU budget checked
     assert "AddEthosU" in (tmp_path / "npu" / "README.md").read_text()
 
 

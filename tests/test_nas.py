@@ -330,7 +330,7 @@ def test_candidates_over_an_npu_latency_budget_are_compiled_by_vela_and_never_tr
                        storage_url(tmp_path / "a"), IDENTITY, tmp_path / "a.json")
     entries = [h for s in SAMPLERS for h in first.history[s]]
     assert all(h["device_latency_ms"] == round(h["npu"]["ethos_u55_128"]["latency_ms"], 3)
-               and h["device_ram_bytes"] == h["npu"]["ethos_u55_128"]["sram_bytes"] for h in entries)
+               and h["device_ram_bytes"] == h["npu"]["ethos_u55_128"]["arena_bytes"] for h in entries)
     values = sorted({h["device_latency_ms"] for h in entries})
     assert len(values) > 1, "the test needs candidates of different NPU latency"
     limit = (values[0] + values[1]) / 2

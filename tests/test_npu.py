@@ -8,7 +8,8 @@ import torch
 from edge_audio.errors import ParameterError
 from edge_audio.export import export_to_onnx
 from edge_audio.models import spec_from_config, untrained_like_trained
-from edge_audio.npu import NPU_TARGETS, compile_for_npu, npu_report, npu_reports, npu_target
+from edge_audio.npu import NPU_TARGETS, compile_for_npu, npu_report, npu_reports, npu_target, with_npu_arenas
+from edge_audio.runtimes.tflm import tflm_arena
 from edge_audio.quantize import METHODS, QuantizationInputs
 from edge_audio.targets import DEPLOYMENT_PROFILES, Budgets, check_profiles, device_costs
 
@@ -68,12 +69,17 @@ def test_a_file_vela_cannot_take_gives_a_reason_and_no_crash(files, tmp_path):
 
 def test_an_npu_profile_reads_vela_and_a_variant_vela_did_not_compile_never_fits(files, tmp_path):
     profile = DEPLOYMENT_PROFILES["ethos_u55_128"]
-    reports = npu_reports(files["tflite_int8"], tmp_path)
+    tflm = tflm_arena(files["tflite_int8"])
+    reports = with_npu_arenas(npu_reports(files["tflite_int8"], tmp_path), tflm)
     compiled = {"macs": 10**6, "peak_ram_bytes": 1, "flash_bytes": 1, "npu": reports}
     ram, flash, latency = device_costs(compiled, profile)
-    assert (ram, flash, latency) == (reports["ethos_u55_128"]["sram_bytes"], reports["ethos_u55_128"]["flash_bytes"],
-                                     round(reports["ethos_u55_128"]["latency_ms"], 3))
-    refused = {**compiled, "npu": npu_reports(files["tflite_int4"], tmp_path)}
+    vela = reports["ethos_u55_128"]
+    assert (ram, flash, latency) == (vela["arena_bytes"], vela["flash_bytes"], round(vela["latency_ms"], 3))
+    # the arena a firmware allocates: Vela's SRAM and TFLite Micro's persistent section, 16-byte aligned
+    assert vela["sram_bytes"] + tflm["tail_bytes"] <= ram < vela["sram_bytes"] + tflm["tail_bytes"] + 16
+    assert ram % 16 == 0 and tflm["tail_bytes"] > 0
+    refused = {**compiled, "npu": with_npu_arenas(npu_reports(files["tflite_int4"], tmp_path),
+                                                  tflm_arena(files["tflite_int4"]))}
     budgets = Budgets(2.0, 50.0, 0.0).for_device(profile)
     assert budgets.max_device_latency_ms == profile["max_device_latency_ms"] and budgets.max_ram_kb == 512.0
     assert not budgets.reasons(1000, 1.0, 50.0, *budgets.device_costs(compiled))
@@ -97,7 +103,7 @@ def test_the_search_budgets_the_npu_latency_before_training(tmp_path):
     tight = Budgets(2.0, 50.0, 0.0).for_device({"npu": "ethos_u55_128",
                                                 "max_device_latency_ms": report["latency_ms"] / 2})
     ram, flash, latency = tight.device_costs(cost)
-    assert latency == round(report["latency_ms"], 3) and ram == report["sram_bytes"]
+    assert latency == round(report["latency_ms"], 3) and ram == report["arena_bytes"] > report["sram_bytes"]
     assert not tight.hardware_met(tight.violations(cost["size_bytes"], cost["latency_ms"], None, ram, flash, latency))
     assert any(reason.startswith("device latency") for reason in tight.reasons(
         cost["size_bytes"], cost["latency_ms"], None, ram, flash, latency))

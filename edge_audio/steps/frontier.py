@@ -208,17 +208,20 @@ class FrontierResult:
         npu = self.report.profiles[profile].get("npu")
         if npu is not None:
             vela = record["npu"][npu]
-            return (f"{vela['flash_bytes'] / 1e3:.1f} kB of flash and {vela['sram_bytes'] / 1e3:.1f} kB of SRAM as "
-                    f"Vela {vela['vela']} compiles {record['artifact']['path']} for it ({vela['npu_operators']} "
+            return (f"{vela['flash_bytes'] / 1e3:.1f} kB of flash and a {vela['arena_bytes'] / 1e3:.1f} kB tensor "
+                    f"arena ({vela['sram_bytes'] / 1e3:.1f} kB of SRAM for the NPU and TensorFlow Lite Micro's "
+                    f"persistent section) as Vela {vela['vela']} compiles {record['artifact']['path']} for it ({vela['npu_operators']} "
                     f"operators on the NPU, {vela['cpu_operators']} left to the Cortex-M), and runs in "
                     f"{vela['latency_ms']:.3f} ms at {vela['clock_hz'] / 1e6:g} MHz by Vela's performance model "
                     "(an estimate, not a measurement on a board)")
         text = (f"{record['flash_bytes'] / 1e3:.1f} kB of flash ({record['artifact']['path']}, a full-integer TFLite "
                 "model) "
-                f"and {record['peak_ram_bytes'] / 1e3:.1f} kB of peak RAM")
-        if "tflm" in record.get("memory", {}):
-            text += (f" (TensorFlow Lite Micro's own arena: {record['memory']['tflm']['head_bytes'] / 1e3:.1f} kB, "
-                     "plus CMSIS-NN's convolution scratch)")
+                f"and a {record['peak_ram_bytes'] / 1e3:.1f} kB tensor arena")
+        if "firmware" in record.get("memory", {}):
+            parts = record["memory"]["firmware"]
+            text += (f" (TensorFlow Lite Micro's own: {parts['non_persistent_bytes'] / 1e3:.1f} kB non-persistent, "
+                     f"{parts['persistent_bytes'] / 1e3:.1f} kB persistent; and {parts['scratch_bytes'] / 1e3:.1f} "
+                     "kB of CMSIS-NN convolution scratch: what edge-audio export allocates)")
         latency, source = (self.report.profile_best.at[profile, column] for column in ("latency (ms)", "latency from"))
         if source == "estimated (MACs)":
             text += f", and runs in an estimated {latency:g} ms there (MACs x cycles per MAC / clock: an estimate)"

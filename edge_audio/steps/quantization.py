@@ -41,7 +41,8 @@ from ..features import LogMelFrontEnd, load_audio
 from ..machine import machine_identity, versions
 from ..memory import device_memory
 from ..metrics import classification_metrics
-from ..npu import npu_reports
+from ..npu import npu_reports, with_npu_arenas
+from ..runtimes.tflm import firmware_ram
 from ..settings import Settings
 from ..profile import compare_latency, runtime_latency
 from ..quantize import (BIT_WIDTHS, METHODS, QuantizationInputs, calibration_set, check_methods,
@@ -215,8 +216,8 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
                 continue
             record = _record(baseline, method, seed_variants, timing, data, reduce_range, settings.accuracy_margin)
             if method.full_integer_tflite:  # what the file costs on an Ethos-U NPU, by Arm's compiler
-                record = with_fields(record, npu=npu_reports(data.layout.root / record["artifact"]["path"],
-                                                             data.layout.cache))
+                record = with_fields(record, npu=with_npu_arenas(npu_reports(
+                    data.layout.root / record["artifact"]["path"], data.layout.cache), record["memory"]["tflm"]))
             if fields:
                 record = with_fields(record, **fields)
             if method.suffix in DEPLOYABLE:
@@ -291,10 +292,12 @@ def _memory(method, artifact: Path, fp32_onnx: Path, settings_used: dict, size: 
              "source": lambda: artifact.with_name(settings_used["source_graph"])}[method.ram_graph]()
     fields = device_memory(graph, flash_bytes=size,
                            unpacked_weights=[bits < 8 for bits in settings_used.get("layer_bits", [])] or False)
-    if "tflm" in settings_used:
+    if "tflm" in settings_used:  # the RAM a firmware allocates: TFLite Micro's whole arena and CMSIS-NN's scratch
         tflm = settings_used["tflm"]
         fields["memory"]["tflm"] = {**tflm, "planner_difference_percent": round(
             100.0 * (fields["memory"]["arena_bytes"] - tflm["head_bytes"]) / tflm["head_bytes"], 3)}
+        fields["memory"]["firmware"] = firmware_ram(tflm, fields["memory"]["scratch_bytes"])
+        fields["peak_ram_bytes"] = fields["memory"]["firmware"]["arena_bytes"]
     return fields
 
 

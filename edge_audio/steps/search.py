@@ -48,7 +48,8 @@ from ..nas import HISTORY_FILE, SAMPLERS, closest_candidate, SearchContext, Sear
 from ..settings import Settings
 from ..profile import compare_latency
 from ..runtimes import get as get_runtime
-from ..npu import npu_report, npu_target
+from ..npu import npu_report, npu_target, with_npu_arenas
+from ..runtimes.tflm import firmware_ram, tflm_arena
 from ..quantize import uncalibrated_tflite
 from ..records import CandidateRecord, make_record, with_fields
 from ..results import pick_key, upsert_results
@@ -515,8 +516,8 @@ def _publish_best(models: list[BaselineResult], quantized: list[QuantizationResu
 def nas_feasibility_points(nas: NASResult, baselines: list[BaselineResult], cache: Path) -> pd.DataFrame:
     """The points of the search's constraint-feasibility figure: every candidate of both searches (unlabelled)
     and the baselines (labelled), each marked by whether it meets the budgets. A baseline is counted as a candidate
-    is: its full-integer TFLite bytes as size and flash, its peak RAM with INT8 activations, its validation
-    accuracy."""
+    is: its full-integer TFLite bytes as size and flash, the whole arena a firmware allocates for that file
+    (:func:`edge_audio.runtimes.tflm.firmware_ram`), its validation accuracy."""
     budgets = nas.search.budgets
     points = [{"size_bytes": h["size_bytes"], "latency_ms": h["latency_ms"], "kind": "nas candidate",
                "feasible": h["feasible"], "label": None} for entries in nas.search.history.values() for h in entries]
@@ -525,9 +526,11 @@ def nas_feasibility_points(nas: NASResult, baselines: list[BaselineResult], cach
         with tempfile.TemporaryDirectory(prefix="edge-audio-baseline-") as scratch:
             deployed = uncalibrated_tflite(b.onnx_path, Path(scratch) / f"{b.name}.tflite")
             size = os.path.getsize(deployed)
-            costs = {"macs": b.record["macs"], "peak_ram_bytes": memory_report(b.onnx_path, full_integer=True)[
-                "peak_ram_bytes"], "flash_bytes": size,
-                     "npu": {} if npu is None else {npu: npu_report(deployed, npu_target(npu), cache)}}
+            tflm = tflm_arena(deployed)
+            ram = firmware_ram(tflm, memory_report(b.onnx_path, full_integer=True)["scratch_bytes"])
+            costs = {"macs": b.record["macs"], "peak_ram_bytes": ram["arena_bytes"], "flash_bytes": size,
+                     "npu": {} if npu is None else with_npu_arenas(
+                         {npu: npu_report(deployed, npu_target(npu), cache)}, tflm)}
         points.append({"size_bytes": size, "latency_ms": b.record["latency_ms"], "kind": "baseline", "label": b.name,
                        "feasible": not budgets.reasons(size, b.record["latency_ms"], b.record["val_accuracy"],
                                                        *budgets.device_costs(costs))})
