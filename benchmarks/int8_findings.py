@@ -24,7 +24,7 @@ from edge_audio.settings import Settings, book_values
 from edge_audio.profile import compare_latency
 from edge_audio.runtimes import open_model
 from edge_audio.quantize import calibration_set, evaluate_onnx, quantize_onnx_static
-from edge_audio.stats import mcnemar
+from edge_audio.stats import paired_difference
 from edge_audio.steps.baselines import train_baselines
 from edge_audio.steps.data import prepare_data
 
@@ -64,7 +64,7 @@ def main() -> None:
                 path = quantize_onnx_static(baseline.onnx_path, Path(scratch) / "int8.onnx", calibration,
                                            settings.calibration_method, **options)
                 int8 = evaluate_onnx(path, x_test, y_test, data.num_classes)
-                paired = mcnemar(int8, fp32)
+                paired = paired_difference(int8, fp32, settings.accuracy_margin)
                 timing = compare_latency(open_model(path).call(), open_model(baseline.onnx_path).call(), args.runs)
                 speedup = timing["twin"]["median_ms"] / timing["latency"]["median_ms"]
                 print(f"| {baseline.name} | {name} | {int8['accuracy']:.2f} | {fp32['accuracy']:.2f} | "

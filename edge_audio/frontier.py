@@ -180,6 +180,13 @@ class FrontierReport:
                 "mmacs_per_second": float(row["mmacs_per_second"])}
 
 
+def training_of(record: dict) -> str:
+    """The training a record's weights come from: its model's training runs, the same for all its post-training
+    variants; a variant trained again (quantization-aware training: ``quantization["qat"]``) has its own, so it is
+    compared with the others over seeds, like another model."""
+    return record["model"] + (f" + {record['method']}" if "qat" in record.get("quantization", {}) else "")
+
+
 def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
                      profiles: dict[str, dict] | None = None, margin: float = 1.0) -> FrontierReport:
     """Fronts (accuracy vs size, latency, FLOPs), hypervolumes, knees, the best model, budgets and profile
@@ -202,7 +209,7 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
         for _, row in table.iterrows()]
     evaluated = [r for r in records if r.get("accuracy_kind", "test") == "test"]
     evaluations = {f"{r['model']} ({r['variant']})": r["test"] for r in evaluated}
-    trainings = {f"{r['model']} ({r['variant']})": r["model"] for r in evaluated}
+    trainings = {f"{r['model']} ({r['variant']})": training_of(r) for r in evaluated}
     report = FrontierReport(table, COST_AXES, budgets, profiles, evaluations, trainings, margin=margin)
     tested = table["accuracy_kind"] == "test"
     labels = list(table.loc[tested, "label"])

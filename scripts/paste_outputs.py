@@ -72,10 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             print(f"paste_outputs: cannot read {page}: {exc}", file=sys.stderr)
             return 2
-        if not commands(texts[page]):
-            print(f"paste_outputs: {page} marks no output block (<!-- output: COMMAND --> ... <!-- /output -->)",
-                  file=sys.stderr)
-            return 2
+    texts = {page: text for page, text in texts.items() if commands(text)}  # pages without a block: nothing to do
+    if not texts:
+        print(f"paste_outputs: no page of {', '.join(map(str, args.pages))} marks an output block "
+              "(<!-- output: COMMAND --> ... <!-- /output -->)", file=sys.stderr)
+        return 2
     if args.list:
         print("\n".join(f"{page}: {command}" for page, text in texts.items() for command in commands(text)))
         return 0
