@@ -162,7 +162,7 @@ def plot_learning_curve(ordered: list[dict], neighbours: list) -> plt.Figure:
         ax.set(xlabel=label)
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("test accuracy (%), 95% interval")
-    axes[0].plot([], [], color="black", linewidth=2, label="neighbours told apart (paired test)")
+    axes[0].plot([], [], color="black", linewidth=2, label="neighbours told apart (over seeds)")
     axes[0].plot([], [], color="gray", linestyle=":", linewidth=1.5, label="neighbours not told apart")
     if any(r.get("source") == "nas_finalist" for r in ordered):
         axes[0].plot([], [], "s", color="tab:blue", label="search finalist")

@@ -201,10 +201,15 @@ def accuracy_verdict(comparison: dict) -> str:
     would decide it, e.g. ``"worse: -3.20 (-5.10 to -1.40)"``."""
     low, high = comparison["ci95"]
     text = f"{comparison['verdict']}: {comparison['difference']:+.2f} ({low:+.2f} to {high:+.2f})"
-    if comparison["verdict"] == "undetermined":
-        text += (f", ~{comparison['clips_to_decide']:,} clips would decide" if comparison["clips_to_decide"]
-                 else ", far more clips would decide")
-    return text
+    if comparison["verdict"] != "undetermined":
+        return text
+    if comparison.get("reason"):  # one training seed: the comparison of two trainings says nothing
+        return text + f", {comparison['reason']}"
+    if comparison.get("seeds", 1) > 1:  # two trainings over seeds: more seeds decide, not more clips
+        return text + (f", ~{comparison['seeds_to_decide']} seeds would decide" if comparison["seeds_to_decide"]
+                       else ", far more seeds would decide")
+    return text + (f", ~{comparison['clips_to_decide']:,} clips would decide" if comparison["clips_to_decide"]
+                   else ", far more clips would decide")
 
 
 def latency_verdict(comparison: dict) -> str:

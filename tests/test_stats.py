@@ -268,3 +268,21 @@ def test_seeds_that_agree_resolve_and_seeds_that_scatter_ask_for_more_seeds():
     spread = model([480, 400, 470])
     assert spread["accuracy"] == pytest.approx(100 * 1350 / 1800, abs=1e-3) and spread["seed_std"] > 5
     assert spread["ci95"][1] - spread["ci95"][0] > 2 * (accuracy_interval(450, 600)[1] - accuracy_interval(450, 600)[0])
+
+
+def test_a_table_cell_says_what_would_decide_an_undetermined_comparison_of_two_trainings():
+    from edge_audio.stats import over_seeds, seeded_difference
+    from edge_audio.tables import accuracy_verdict
+
+    labels = [0] * 600
+
+    def model(rights):
+        return over_seeds([pooled([evaluation(labels, [0] * r + [1] * (600 - r))]) for r in rights],
+                          list(range(len(rights))))
+
+    scattered = seeded_difference(model([480, 400, 470]), model([420, 460, 430]), 1.0)
+    assert "seeds would decide" in accuracy_verdict(scattered) and "clips" not in accuracy_verdict(scattered)
+    one = seeded_difference(model([480]), model([300]), 1.0)
+    assert accuracy_verdict(one).endswith("training variance was not measured (one seed)")
+    clips = paired_difference(evaluation(labels, [0] * 600), evaluation(labels, [0] * 600), 1.0)
+    assert accuracy_verdict(clips).startswith("within the margin")
