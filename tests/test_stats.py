@@ -249,15 +249,18 @@ def test_one_seed_never_resolves_a_model_against_another_and_says_why():
         seeded_difference(a, over_seeds([b["by_seed"][0]], [1]), 1.0)
 
 
+def over_three_seeds(rights, n=600):
+    """A model's evaluation over seeds: at each seed the first ``right`` of ``n`` shared clips right."""
+    from edge_audio.stats import over_seeds
+
+    return over_seeds([pooled([evaluation([0] * n, [0] * r + [1] * (n - r))]) for r in rights],
+                      list(range(len(rights))))
+
+
 def test_seeds_that_agree_resolve_and_seeds_that_scatter_ask_for_more_seeds():
     from edge_audio.stats import over_seeds, seeded_difference
 
-    labels = [0] * 600
-
-    def model(rights):
-        return over_seeds([pooled([evaluation(labels, [0] * r + [1] * (600 - r))]) for r in rights],
-                          list(range(len(rights))))
-
+    model = over_three_seeds
     steady = seeded_difference(model([480, 482, 479]), model([420, 421, 419]), 1.0)
     assert steady["verdict"] == "better" and steady["seeds"] == 3 and steady["ci95"][0] > 0
     scattered = seeded_difference(model([480, 400, 470]), model([420, 460, 430]), 1.0)
@@ -275,11 +278,7 @@ def test_a_table_cell_says_what_would_decide_an_undetermined_comparison_of_two_t
     from edge_audio.tables import accuracy_verdict
 
     labels = [0] * 600
-
-    def model(rights):
-        return over_seeds([pooled([evaluation(labels, [0] * r + [1] * (600 - r))]) for r in rights],
-                          list(range(len(rights))))
-
+    model = over_three_seeds
     scattered = seeded_difference(model([480, 400, 470]), model([420, 460, 430]), 1.0)
     assert "seeds would decide" in accuracy_verdict(scattered) and "clips" not in accuracy_verdict(scattered)
     one = seeded_difference(model([480]), model([300]), 1.0)
