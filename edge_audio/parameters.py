@@ -130,7 +130,7 @@ _PARAMETERS = (
           "of sound layers (accuracy grows with model capacity); 1, one synthesizer per class (capacity hardly "
           "matters, so the chapters' few clips and epochs learn it)", "1 or 2", lambda v: _is_int(v, 1, 2), book=2),
     _data("synth_clips_per_class_per_fold", 3, "size of the synthetic dataset: K clips per class in each of its "
-          "10 folds", "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000), book=25),
+          "10 folds", "an integer in [1, 1000]", lambda v: _is_int(v, 1, 1000), book=20),
     _data("synth_eval_clips_per_class_per_fold", None, "clips per class in folds 9 and 10 of the synthetic dataset "
           "(holdout's validation and test folds); None: as many as the others. Cheap to evaluate, and what resolves "
           "small differences", "None or an integer in [1, 1000]", lambda v: v is None or _is_int(v, 1, 1000),
@@ -152,7 +152,7 @@ _PARAMETERS = (
               "ds_cnn) "
               "or specs like {name: custom, channels: [16, 32], fc_size: 64}",
               "a non-empty list of preset names or specs with a name", _model_configs, chapters=("02", "03", "04"),
-              book=["nano", "micro", "tiny", "small", "medium", "ds_cnn"], convert=list),
+              book=["nano", "micro", "tiny", "small", "ds_cnn"], convert=list),
     _training("distill_students", 0, "baselines retrained by knowledge distillation (as <name>_kd), each paired "
               "with itself trained from labels alone: N, the N smallest by parameters (0: none); or a list of names",
               "an integer in [0, 100] or a list of distinct names of model_configs",
@@ -174,7 +174,7 @@ _PARAMETERS = (
               "and then no model-vs-model verdict resolves (training variance not measured)",
               "None or a non-empty list of distinct integers >= 0", _seed_list, book=[0, 1, 2]),
     _training("epochs", 3, "training epochs of the baselines and of the NAS finalists", "an integer in [1, 10000]",
-              lambda v: _is_int(v, 1, 10_000), book=8),
+              lambda v: _is_int(v, 1, 10_000), book=6),
     _training("batch_size", 32, "training batch size", "an integer in [1, 8192]", lambda v: _is_int(v, 1, 8192)),
     _training("learning_rate", 0.003, "peak learning rate (one-cycle schedule, AdamW)", "a number > 0",
               lambda v: _is_number(v, 0, open_low=True), convert=float),
@@ -189,7 +189,7 @@ _PARAMETERS = (
     _training("latency_threads", 1, "threads for every latency measurement (1 is the edge-like figure)",
               "an integer in [1, 256]", lambda v: _is_int(v, 1, 256)),
     _training("latency_runs", 50, "timed runs per latency measurement, after warm-up (the median is reported)",
-              "an integer in [1, 100000]", lambda v: _is_int(v, 1, 100_000), chapters=("02", "03", "04"), book=200),
+              "an integer in [1, 100000]", lambda v: _is_int(v, 1, 100_000), chapters=("02", "03", "04"), book=100),
     _training("storage", None, "Optuna storage shared by workers (postgresql://..., journal:///path): chapter 2's "
               "queue of training runs and chapter 4's search; None: one worker, the search in SQLite "
               "logs/nas_study.db", "None or a storage URL", _optional_text, chapters=("02", "04")),
@@ -201,8 +201,8 @@ _PARAMETERS = (
               "tflite_int8, tflite_int4, tflite_mixed, tflite_int16x8, qat_int8, qat_int4, openvino_bf16, "
               "openvino_int8",
               ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list,
-              book=["pytorch_dynamic", "ort_static", "ort_static_per_tensor", "ort_dynamic", "tflite_int8",
-                    "tflite_int4", "tflite_mixed", "qat_int8", "qat_int4", "openvino_bf16", "openvino_int8"]),
+              book=["ort_static", "tflite_int8", "tflite_int4", "tflite_mixed", "qat_int4", "openvino_bf16",
+                    "openvino_int8"]),
     Parameter("mixed_weight_fraction", 0.75, "tflite_mixed's flash budget: the share of the 8-bit weights' bytes its "
               "weights may keep (0.5: every layer at 4 bits; 1: every layer at 8); the layers least sensitive on the "
               "calibration clips go to 4 bits first", ("03",), "quantization", "a number in [0.5, 1]",
@@ -253,7 +253,7 @@ _PARAMETERS = (
               "latencies then mix in one objective); False: a study refuses a worker on another CPU than its first",
               ("04",), "architecture search", "true or false", lambda v: isinstance(v, bool)),
     Parameter("proxy_epochs", 3, "epochs of a candidate's proxy training", ("04",), "architecture search",
-              "an integer in [1, 10000]", lambda v: _is_int(v, 1, 10_000), book=6),
+              "an integer in [1, 10000]", lambda v: _is_int(v, 1, 10_000), book=4),
     Parameter("proxy_train_folds", 2, "None: the proxy trains on all training folds; N: on the first N", ("04",),
               "architecture search", "None or an integer >= 1", lambda v: v is None or _is_int(v, 1)),
     Parameter("nas_n_mels", [], "mel-band counts to search too (e.g. [40, 64]); empty: n_mels, not searched",
@@ -270,7 +270,7 @@ _PARAMETERS = (
               "alone, the two paired on the same test clips", ("04",), "architecture search", "true or false",
               lambda v: isinstance(v, bool), book=True),
     Parameter("top_k", 1, "finalists retrained with the baseline protocol from NSGA-II's feasible front", ("04",),
-              "architecture search", "an integer in [1, 100]", lambda v: _is_int(v, 1, 100), book=2),
+              "architecture search", "an integer in [1, 100]", lambda v: _is_int(v, 1, 100), book=1),
     # the frontier
     Parameter("profiles", None, "None: the built-in deployment profiles; or {name: {max_size_bytes, "
               "max_latency_ms, max_int8_param_bytes, max_mmacs_per_second, max_ram_bytes, max_flash_bytes, "

@@ -132,8 +132,7 @@ def summary(output_dir: Path) -> str:
               f"less accurate against FP32, by bits of weights (w) and activations (a): {quant['bits_ptq_worse']}; "
               f"its loss is first resolvable at {quant['bits_first_resolvable']}. Of the {quant['qat_lossy']} with a "
               f"resolvable loss, quantization-aware training recovered at least half of it, resolvably, for "
-              f"{quant['qat_won_back']}; the same fine-tuning at 8 bits (qat_int8) is resolvably better against FP32 "
-              f"for {quant['qat8_better']} of {quant['qat8_runs']}, {quant['qat8_meaning']}. 4-bit files "
+              f"{quant['qat_won_back']}; QAT is also further training: {quant['qat8_sentence']}. 4-bit files "
               f"are at least {quant['int4_min_ratio']}x smaller than 8-bit ones over 50k parameters, and need up to "
               f"{quant['int4_ram_growth']}x the peak RAM (TensorFlow Lite Micro unpacks each layer's weights).",
               f"- Compressed variants against FP32, of {quant['n_variants']}: {quant['n_acc_within']} shown within the "
