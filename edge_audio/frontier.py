@@ -48,7 +48,7 @@ def model_table(records: list[dict]) -> pd.DataFrame:
         rows.append({
             "label": f"{r['model']} ({r['variant']})", "model": r["model"], "variant": r["variant"],
             "kind": model_kind(r), "accuracy_kind": r.get("accuracy_kind", "test"), "protocol": r["protocol_kind"],
-            "accuracy": float(r["accuracy"]), "n": test.get("n"),
+            "accuracy": float(r["accuracy"]), "n": test.get("n"), "test_folds": list(r.get("test_folds", [])),
             "ci_low": test.get("ci95", [np.nan, np.nan])[0], "ci_high": test.get("ci95", [np.nan, np.nan])[1],
             "val_accuracy": r.get("val_accuracy"),
             "size_bytes": int(r["size_bytes"]), "latency_ms": float(r["latency_ms"]),
@@ -177,7 +177,7 @@ class FrontierReport:
         return {"pareto": {axis: bool(row[f"front_{axis}"]) for axis in self.axes},
                 "meets_budgets": bool(row["meets_budgets"]), "budgets": self.budgets.to_dict(),
                 "profiles": [name for name, limits in self.profiles.items() if tested and _meets(row, limits)],
-                "mmacs_per_second": float(row["mmacs_per_second"])}
+                "mmacs_per_second": float(row["mmacs_per_second"]), "test_folds": [int(f) for f in row["test_folds"]]}
 
 
 def training_of(record: dict) -> str:
@@ -266,9 +266,8 @@ def comparison_table(report: FrontierReport) -> pd.DataFrame:
         "model": rows["model"], "variant": rows["variant"], "kind": rows["kind"],
         "accuracy (%)": rows["accuracy"], "n": rows["n"], "95% low": rows["ci_low"], "95% high": rows["ci_high"],
         "val accuracy (%)": rows["val_accuracy"], "accuracy measured on": [
-            {"test": "test fold" if protocol == "holdout" else "test folds (k-fold mean)",
-             "proxy": "a training fold (NAS proxy)"}[kind] for kind, protocol in zip(rows["accuracy_kind"],
-                                                                                   rows["protocol"])],
+            f"test fold {', '.join(map(str, folds))}" if kind == "test" else "a training fold (NAS proxy)"
+            for kind, folds in zip(rows["accuracy_kind"], rows["test_folds"])],
         "size (kB)": (rows["size_bytes"] / 1e3).round(1), "peak RAM (kB)": (rows["peak_ram_bytes"] / 1e3).round(1),
         "flash (kB)": (rows["flash_bytes"] / 1e3).round(1), "latency (ms)": rows["latency_ms"],
         "runtime": rows["runtime"], "MFLOPs": (rows["flops"] / 1e6).round(2), "params": rows["params"],

@@ -43,8 +43,8 @@ class Artifact(TypedDict):
 
 class Evaluation(TypedDict):
     """An accuracy with its evidence (:func:`edge_audio.stats.pooled`): clips, correct, accuracy (%), its 95%
-    interval (and how it was made), the labels and predictions, and the folds' accuracies with their mean and
-    standard deviation."""
+    interval (and how it was made), the labels and predictions, the folds they came from (one per protocol split,
+    in split order) with their clip counts, and the folds' accuracies with their mean and standard deviation."""
     n: int
     correct: int
     accuracy: float
@@ -52,6 +52,8 @@ class Evaluation(TypedDict):
     interval: str
     labels: list[int]
     predictions: list[int]
+    folds: list[int]
+    fold_sizes: list[int]
     fold_accuracies: list[float]
     fold_mean: float
     fold_std: float | None
@@ -89,7 +91,7 @@ class Timing(TypedDict):
 class Twin(TypedDict):
     """A variant's FP32 twin, evaluated and timed in the variant's own runtime on the same clips."""
     accuracy: float
-    test: dict[str, Any]
+    test: SeededEvaluation
     val_accuracy: float
     size_bytes: int
     latency_ms: float
@@ -142,12 +144,14 @@ class NPUReport(TypedDict):
 
 class Placement(TypedDict):
     """Where the frontier step placed a record: the budgets, whether it meets them, on which Pareto fronts it lies,
-    its throughput, and the device profiles it fits."""
+    its throughput, the device profiles it fits, and the test folds its accuracy there was measured on (under
+    k-fold the deployed split's alone: :func:`edge_audio.results.as_chosen`; none for a search candidate)."""
     budgets: dict[str, Any]
     meets_budgets: bool
     pareto: dict[str, bool]
     mmacs_per_second: float
     profiles: list[str]
+    test_folds: list[int]
 
 
 class Record(TypedDict):

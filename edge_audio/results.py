@@ -22,6 +22,7 @@ from typing import Callable
 
 from .records import ResultsLogError, check_record, sources_hold
 from .notices import notice
+from .stats import paired_over_seeds, seeded_split_part
 from .storage import atomic_write_json, file_lock, plain, read_json, stable_hash
 
 RESULTS_FILE = "all_results.json"
@@ -108,3 +109,37 @@ def pick_key(record: dict) -> tuple:
     """The order every pick is made in (use with ``max``): the highest validation accuracy, then the faster (its
     headline latency), then the smaller. Test accuracy never enters it."""
     return record["val_accuracy"], -record["latency_ms"], -record["size_bytes"]
+
+
+def as_chosen(record: dict) -> dict:
+    """``record`` as a choice reports it: on the **deployed split's test fold** only (the protocol's last split).
+
+    Every choice is made inside the deployed split's non-test folds: a pick on ``val`` (that split's validation
+    fold), a teacher on its own split's validation fold, the search on its training folds. Under holdout that split
+    is the protocol, so this is the record itself. Under k-fold the record's ``test`` pools every split's test
+    fold, and the folds the choices saw are test folds of other splits; so what a choice gave (the best model, a
+    deployment, a finalist, a pick, and whatever it is compared with) reports on the one fold none of them saw,
+    with its FP32 twin (and their pairing, at the record's own margin) cut to the same fold. Records without a test evaluation (proxies) are
+    returned as they are."""
+    test = record.get("test")
+    if not test or len(test["by_seed"][0]["folds"]) == 1:
+        return record
+    test = seeded_split_part(test, -1)
+    changes = {"test": test, "accuracy": test["accuracy"], "accuracy_std": None,
+               "test_folds": test["by_seed"][0]["folds"]}
+    if "fp32" in record:
+        twin = seeded_split_part(record["fp32"]["test"], -1)
+        changes.update(fp32={**record["fp32"], "test": twin, "accuracy": twin["accuracy"]},
+                       paired={**record["paired"], "test": paired_over_seeds(
+                           test, twin, record["paired"]["test"]["margin"])},
+                       accuracy_drop=round(twin["accuracy"] - test["accuracy"], 4))
+    return {**record, **changes}
+
+
+def chosen_fold(record: dict) -> str:
+    """Where a choice's record (:func:`as_chosen`) was scored, for prose: "the test fold" (holdout), or the deployed
+    split's test fold by number (k-fold)."""
+    if record["protocol_kind"] != "kfold":
+        return "the test fold"
+    return (f"the deployed split's test fold (fold {record['test_folds'][-1]}; under k-fold a choice reports on the "
+            "one fold no choice saw)")

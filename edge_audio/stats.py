@@ -89,23 +89,40 @@ def interval_text(evaluation: dict) -> str:
     return f"{low:.1f}-{high:.1f}"
 
 
-def pooled(evaluations: list[dict]) -> dict:
-    """Several folds' evaluations as one: clips pooled (``n``, ``correct``, ``accuracy`` = the pooled accuracy, the
-    point every table shows), the folds' accuracies with their mean and standard deviation (``fold_accuracies``,
-    ``fold_mean``, ``fold_std``; std None for one fold), and ``ci95``: with one fold its Wilson interval, with
-    several the wider of the pooled Wilson interval and the t-interval over folds around the pooled point."""
+def pooled(evaluations: list[dict], folds: list[int]) -> dict:
+    """Several folds' evaluations as one (``evaluations[i]`` scored on the clips of fold ``folds[i]``, one per
+    protocol split, in split order): clips pooled (``n``, ``correct``, ``accuracy`` = the pooled accuracy, the
+    point every table shows), the folds with their clip counts (``folds``, ``fold_sizes``: what
+    :func:`split_part` cuts by), the folds' accuracies with their mean and standard deviation
+    (``fold_accuracies``, ``fold_mean``, ``fold_std``; std None for one fold), and ``ci95``: with one fold its
+    Wilson interval, with several the wider of the pooled Wilson interval and the t-interval over folds around the
+    pooled point."""
+    if len(evaluations) != len(folds) or not evaluations:
+        raise ValueError(f"one fold per evaluation, and at least one: {len(evaluations)} evaluations, folds {folds}")
     labels = [label for e in evaluations for label in e["labels"]]
     predictions = [p for e in evaluations for p in e["predictions"]]
-    folds = [e["accuracy"] for e in evaluations]
+    accuracies = [e["accuracy"] for e in evaluations]
     merged = evaluation(labels, predictions)
-    if len(folds) > 1:
-        t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(folds) - 1))
-        half = t * float(np.std(folds, ddof=1)) / math.sqrt(len(folds))
+    if len(accuracies) > 1:
+        t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(accuracies) - 1))
+        half = t * float(np.std(accuracies, ddof=1)) / math.sqrt(len(accuracies))
         low, high = merged["ci95"]
         merged.update(ci95=[round(max(0.0, min(low, merged["accuracy"] - half)), 3),
                             round(min(100.0, max(high, merged["accuracy"] + half)), 3)], interval=KFOLD_INTERVAL)
-    return {**merged, "fold_accuracies": folds, "fold_mean": round(float(np.mean(folds)), 4),
-            "fold_std": round(float(np.std(folds, ddof=0)), 4) if len(folds) > 1 else None}
+    return {**merged, "folds": [int(f) for f in folds], "fold_sizes": [len(e["labels"]) for e in evaluations],
+            "fold_accuracies": accuracies, "fold_mean": round(float(np.mean(accuracies)), 4),
+            "fold_std": round(float(np.std(accuracies, ddof=0)), 4) if len(accuracies) > 1 else None}
+
+
+def split_part(pooled_evaluation: dict, index: int) -> dict:
+    """The part of a :func:`pooled` evaluation scored on one protocol split's fold (``index`` in split order;
+    -1: the last, the deployed split), as a one-fold evaluation of its own."""
+    ends = np.cumsum(pooled_evaluation["fold_sizes"]).tolist()
+    index = range(len(ends))[index]
+    start = ends[index - 1] if index else 0
+    part = slice(start, ends[index])
+    return pooled([evaluation(pooled_evaluation["labels"][part], pooled_evaluation["predictions"][part])],
+                  [pooled_evaluation["folds"][index]])
 
 
 def tango_interval(a_only: float, b_only: float, n: float) -> tuple[float, float]:
@@ -250,9 +267,9 @@ def over_seeds(evaluations: list[dict], seeds: list[int]) -> dict:
             "by_seed": evaluations}
 
 
-def without_clips(evaluation: dict) -> dict:
-    """An evaluation without its per-clip lists (labels, predictions, the seeds' evaluations): what tables show."""
-    return {k: v for k, v in evaluation.items() if k not in ("labels", "predictions", "by_seed")}
+def seeded_split_part(seeded: dict, index: int) -> dict:
+    """A model's accuracy over seeds (:func:`over_seeds`) on one protocol split's fold only (:func:`split_part`)."""
+    return over_seeds([split_part(e, index) for e in seeded["by_seed"]], seeded["seeds"])
 
 
 def paired_over_seeds(a: dict, b: dict, margin: float) -> dict:

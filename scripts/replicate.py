@@ -40,7 +40,7 @@ def evaluations(data, settings: Settings, seeds: list[int]) -> dict[str, dict]:
             train = dataclasses.replace(settings.train, seed=seed)
             runs = [train_model(spec, data.features, split, train, data.layout.cache / "runs", settings.device, True)
                     for split in splits]
-            per_seed.append(pooled([run.test for run in runs]))
+            per_seed.append(pooled([run.test for run in runs], [run.split.test_fold for run in runs]))
         models[spec["name"]] = over_seeds(per_seed, seeds)
     return models
 

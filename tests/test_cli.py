@@ -102,12 +102,15 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     # k-fold on unequal folds, two seeds: every point (the mean over seeds) lies inside its interval, which holds
     # the spread between folds (each seed's) and between seeds
     tested = [r for r in records if "test" in r]
-    assert len({r["test"]["n"] for r in tested}) == 1 and len(set(BOOK_RUN_CLIPS)) > 1
+    # (a search finalist is a choice: it reports on the deployed split's test fold alone, three classes x its clips)
+    pooled = [r for r in tested if r.get("source") != "nas_finalist"]
+    assert {r["test"]["n"] for r in pooled} == {3 * sum(BOOK_RUN_CLIPS)} and len(set(BOOK_RUN_CLIPS)) > 1
+    assert {r["test"]["n"] for r in tested if r not in pooled} == {3 * BOOK_RUN_CLIPS[-1]}
     for r in tested:
         low, high = r["test"]["ci95"]
         assert low <= r["accuracy"] <= high and r["test"]["interval"].startswith("mean over seeds"), r["model"]
         assert r["test"]["seeds"] == [0, 1], r["model"]
-        assert all(seed["interval"].startswith("the wider of") for seed in r["test"]["by_seed"])
+        assert all(seed["interval"].startswith("the wider of") for seed in r["test"]["by_seed"]) == (r in pooled)
         assert high - low >= min(seed["ci95"][1] - seed["ci95"][0] for seed in r["test"]["by_seed"]), r["model"]
     # every published ONNX model has its card, and the frontier told it which profiles it meets
     models = root / "out" / "models"

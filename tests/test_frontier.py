@@ -62,7 +62,7 @@ def scored(right: int, n: int = 200, shifts=SEED_SHIFTS) -> dict:
     """An evaluation over seeds of ``n`` shared clips, each seed's first ``right + shift`` right: two models differ
     on exactly the clips between their counts, by the same amount at every seed (training moved both alike), so
     the comparison over seeds sees every point of difference and no spread between seeds."""
-    return over_seeds([pooled([evaluation([0] * n, [0] * (right + s) + [1] * (n - right - s))]) for s in shifts],
+    return over_seeds([pooled([evaluation([0] * n, [0] * (right + s) + [1] * (n - right - s))], [1]) for s in shifts],
                       list(range(len(shifts))))
 
 
@@ -367,14 +367,14 @@ def test_what_a_pick_gives_up_is_measured_against_a_reference_chosen_on_validati
 def variant_record(method, runtime, latency, twin_latency, own, floor=None, val_no_worse=True):
     """A variant record as chapter 3's recommendation reads it: its validation verdict, its latency against its own
     FP32 twin (``own``: who is faster) and, when it was a candidate, against FP32 in the fastest runtime."""
-    from edge_audio.stats import evaluation, paired_difference
+    from edge_audio.stats import evaluation, over_seeds, paired_over_seeds, pooled
 
-    test = evaluation([0] * 10, [0] * 10)
+    test = over_seeds([pooled([evaluation([0] * 10, [0] * 10)], [10])], [0])
     record = {"model": "micro", "variant": method, "method": method, "runtime": runtime, "latency_ms": latency,
               "size_bytes": 1000, "accuracy": 100.0, "test": test, "speedup": twin_latency / latency,
               "size_ratio": 1.0, "fp32": {"latency_ms": twin_latency},
-              "paired": {"val": {**paired_difference(test, test, 1.0), "a_no_worse": val_no_worse},
-                         "test": paired_difference(test, test, 1.0)},
+              "paired": {"val": {**paired_over_seeds(test, test, 1.0), "a_no_worse": val_no_worse},
+                         "test": paired_over_seeds(test, test, 1.0)},
               "latency_comparison": {"faster": own, "ratio": latency / twin_latency}}
     if floor is not None:
         record["against_fastest_fp32"] = {"faster": floor[0], "ratio": latency / floor[2], "runtime": floor[1],

@@ -39,7 +39,8 @@ def test_a_record_is_built_only_as_its_kind_declares():
         make_record(VariantRecord, **candidate(variant="ort_static"))
     # a step adding its part goes through the same check
     placed = with_fields(record, frontier={"budgets": {}, "meets_budgets": True, "pareto": {"size": True},
-                                           "mmacs_per_second": 1.25, "profiles": ["gateway"]})
+                                           "mmacs_per_second": 1.25, "profiles": ["gateway"],
+                                           "test_folds": []})
     assert placed["frontier"]["meets_budgets"] and "frontier" not in record
     with pytest.raises(TypeError, match="frontier"):
         with_fields(record, frontier={"meets_budgets": True})

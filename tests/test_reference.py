@@ -11,7 +11,7 @@ from edge_audio.parameters import PARAMETERS
 
 def test_pipeline_config_has_the_reference_settings_and_takes_overrides():
     assert PipelineConfig.CONSTRAINTS == {"max_size_mb": 2.0, "max_latency_ms": 50.0, "min_accuracy": 30.0}
-    assert [c["name"] for c in PipelineConfig.MODEL_CONFIGS] == ["nano", "micro", "tiny", "small", "medium", "ds_cnn"]
+    assert [c["name"] for c in PipelineConfig.MODEL_CONFIGS] == PARAMETERS["model_configs"].book_value
     config = PipelineConfig(NAS_GENERATIONS=7, CONSTRAINTS={"max_size_mb": 0.5})
     parameters = config.parameters()
     assert parameters["nas_generations"] == 7 and parameters["max_size_mb"] == 0.5

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def model(rights, n=600):
     """A model's evaluation over seeds: at each seed the first ``right`` of ``n`` shared clips right."""
-    return over_seeds([pooled([evaluation([0] * n, [0] * r + [1] * (n - r))]) for r in rights], list(range(len(rights))))
+    return over_seeds([pooled([evaluation([0] * n, [0] * r + [1] * (n - r))], [1]) for r in rights], list(range(len(rights))))
 
 
 def test_agreement_counts_same_verdicts_resolved_ones_kept_and_sign_changes():

@@ -8,8 +8,10 @@ import pytest
 
 from edge_audio.book import statement_problems
 from edge_audio.claims import Claims, unbacked_claims
-from edge_audio.stats import (accuracy_interval, evaluation, latency_comparison, paired_difference, pooled,
-                              seeds_comparison, tango_interval)
+from edge_audio.results import as_chosen
+from edge_audio.stats import (accuracy_interval, evaluation, latency_comparison, over_seeds, paired_difference,
+                              paired_over_seeds, pooled, seeded_difference, seeded_split_part, seeds_comparison,
+                              split_part, tango_interval)
 
 
 def wilson(correct, n, z=1.959963984540054):
@@ -98,15 +100,35 @@ def test_a_handful_of_discordant_clips_resolves_nothing_the_exact_test_does_not(
 
 def test_pooled_folds_give_the_pooled_point_and_an_interval_with_the_spread_between_folds():
     folds = [evaluation([0] * 10, [0] * 8 + [1] * 2), evaluation([0] * 30, [0] * 30)]  # unequal folds
-    result = pooled(folds)
+    result = pooled(folds, [1, 2])
     assert result["n"] == 40 and result["correct"] == 38 and result["fold_accuracies"] == [80.0, 100.0]
     assert result["accuracy"] == 95.0 and result["fold_mean"] == 90.0 and result["fold_std"] == 10.0
     low, high = result["ci95"]
     wilson_low, wilson_high = accuracy_interval(38, 40)
     assert low <= wilson_low and high >= wilson_high and low < result["accuracy"] <= high
     assert low < 95.0 - 12.706 * 14.142 / math.sqrt(2) + 1e-6 or low == 0.0  # t(1) over two folds: very wide
-    one = pooled(folds[:1])
+    one = pooled(folds[:1], [1])
     assert one["ci95"] == list(accuracy_interval(8, 10)) and one["accuracy"] == 80.0
+
+
+def test_a_split_part_is_its_folds_clips_alone_and_as_chosen_cuts_a_kfold_record_to_the_deployed_fold():
+    folds = [evaluation([0] * 10, [0] * 8 + [1] * 2), evaluation([1] * 30, [1] * 27 + [0] * 3)]
+    whole = pooled(folds, [4, 7])
+    assert whole["folds"] == [4, 7] and whole["fold_sizes"] == [10, 30]
+    last = split_part(whole, -1)
+    assert last["n"] == 30 and last["accuracy"] == 90.0 and last["folds"] == [7] and last["labels"] == [1] * 30
+    assert split_part(whole, 0)["ci95"] == list(accuracy_interval(8, 10))
+    seeded = over_seeds([whole, pooled([folds[0], evaluation([1] * 30, [1] * 30)], [4, 7])], [0, 1])
+    assert seeded_split_part(seeded, -1)["seed_accuracies"] == [90.0, 100.0]
+    twin = over_seeds([pooled([evaluation([0] * 10, [0] * 10), evaluation([1] * 30, [1] * 30)], [4, 7])] * 2, [0, 1])
+    record = {"protocol_kind": "kfold", "test_folds": [4, 7], "test": seeded, "accuracy": seeded["accuracy"],
+              "accuracy_std": 5.0, "fp32": {"test": twin, "accuracy": twin["accuracy"]},
+              "paired": {"test": paired_over_seeds(seeded, twin, 1.0), "val": {}}, "accuracy_drop": 0.0}
+    chosen = as_chosen(record)
+    assert chosen["test"]["n"] == 30 and chosen["test_folds"] == [7] and chosen["accuracy"] == 95.0
+    assert chosen["paired"]["test"]["n"] == 60 and chosen["fp32"]["accuracy"] == 100.0 and chosen["accuracy_drop"] == 5.0
+    assert as_chosen(chosen) == chosen  # one fold: nothing to cut
+    assert record["test"] is seeded  # the record itself is left as it was
 
 
 def test_latency_needs_a_resolved_test_and_a_margin():
@@ -191,7 +213,6 @@ def seeded_models(rng, n, seeds, shifts, difficulty=1.5, training=0.4):
     """Two models' per-seed evaluations on ``n`` clips drawn from one population: a clip's difficulty is shared
     by both models and every seed; each training draws a shift of the model's logit (``training``: its standard
     deviation, the seed variance); each clip is then right with the logistic of the sum."""
-    from edge_audio.stats import over_seeds
 
     theta = rng.normal(0.0, difficulty, n)
     labels = [0] * n
@@ -200,7 +221,7 @@ def seeded_models(rng, n, seeds, shifts, difficulty=1.5, training=0.4):
         per_seed = []
         for _ in range(seeds):
             right = rng.random(n) < 1 / (1 + np.exp(-(theta + shift + rng.normal(0.0, training))))
-            per_seed.append(pooled([evaluation(labels, np.where(right, 0, 1))]))
+            per_seed.append(pooled([evaluation(labels, np.where(right, 0, 1))], [1]))
         models.append(over_seeds(per_seed, list(range(seeds))))
     return models
 
@@ -217,7 +238,6 @@ def test_the_seeded_interval_covers_the_population_difference_when_training_vari
     training, about 8 points of accuracy). Over 300 replications (new clips, new trainings), the 95% interval of
     seeded_difference holds the population difference (over clips and trainings) about 95% of the time; the
     clip-level interval alone (Tango on one seed) holds it far less often."""
-    from edge_audio.stats import seeded_difference
 
     rng = np.random.default_rng(20261207)
     shifts, training, difficulty = (0.6, 0.4), 0.4, 1.5
@@ -236,11 +256,10 @@ def test_the_seeded_interval_covers_the_population_difference_when_training_vari
 
 
 def test_one_seed_never_resolves_a_model_against_another_and_says_why():
-    from edge_audio.stats import over_seeds, seeded_difference
 
     labels = [0] * 600
-    a = over_seeds([pooled([evaluation(labels, [0] * 600)])], [0])
-    b = over_seeds([pooled([evaluation(labels, [0] * 300 + [1] * 300)])], [0])
+    a = over_seeds([pooled([evaluation(labels, [0] * 600)], [1])], [0])
+    b = over_seeds([pooled([evaluation(labels, [0] * 300 + [1] * 300)], [1])], [0])
     result = seeded_difference(a, b, 1.0)
     assert result["difference"] == 50.0 and result["ci95"][0] > 40  # the clips alone would resolve it
     assert result["verdict"] == "undetermined" and not result["a_no_worse"] and not result["b_no_worse"]
@@ -251,14 +270,12 @@ def test_one_seed_never_resolves_a_model_against_another_and_says_why():
 
 def over_three_seeds(rights, n=600):
     """A model's evaluation over seeds: at each seed the first ``right`` of ``n`` shared clips right."""
-    from edge_audio.stats import over_seeds
 
-    return over_seeds([pooled([evaluation([0] * n, [0] * r + [1] * (n - r))]) for r in rights],
+    return over_seeds([pooled([evaluation([0] * n, [0] * r + [1] * (n - r))], [1]) for r in rights],
                       list(range(len(rights))))
 
 
 def test_seeds_that_agree_resolve_and_seeds_that_scatter_ask_for_more_seeds():
-    from edge_audio.stats import over_seeds, seeded_difference
 
     model = over_three_seeds
     steady = seeded_difference(model([480, 482, 479]), model([420, 421, 419]), 1.0)
@@ -274,7 +291,6 @@ def test_seeds_that_agree_resolve_and_seeds_that_scatter_ask_for_more_seeds():
 
 
 def test_a_table_cell_says_what_would_decide_an_undetermined_comparison_of_two_trainings():
-    from edge_audio.stats import over_seeds, seeded_difference
     from edge_audio.tables import accuracy_verdict
 
     labels = [0] * 600

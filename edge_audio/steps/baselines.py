@@ -40,7 +40,7 @@ from ..models import spec_from_config
 from ..settings import Settings
 from ..profile import profile_model
 from ..records import TrainedRecord, holds_artifact, make_record, publish_artifact, with_fields
-from ..results import pick_key, upsert_results
+from ..results import as_chosen, chosen_fold, pick_key, upsert_results
 from ..stats import interval_text, over_seeds, pooled, seeded_difference
 from ..storage import CacheEntry, cached, stable_hash
 from ..features import FeatureSet
@@ -172,8 +172,13 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
         exports = seed_exports[settings.training_seeds[0]]
         profile_entry = _profile(exports[-1], deployed, data, settings)
         profile = profile_entry.value
-        test, val = (over_seeds([pooled([getattr(run, part) for run in seed_runs[seed]]) for seed in seed_runs],
-                                list(seed_runs)) for part in ("test", "val"))
+        # test pools every split's test fold; val is the deployed split's validation fold only, what every choice
+        # is made on: under k-fold, no choice sees a clip of the fold that reports on it (the decisions page)
+        test = over_seeds([pooled([run.test for run in seed_runs[seed]], [run.split.test_fold for run in
+                                                                           seed_runs[seed]]) for seed in seed_runs],
+                          list(seed_runs))
+        val = over_seeds([pooled([seed_runs[seed][-1].val], [seed_runs[seed][-1].split.val_fold])
+                          for seed in seed_runs], list(seed_runs))
         model_path = data.layout.models / f"{spec['name']}_fp32.pth"
         onnx_published = data.layout.models / f"{spec['name']}.onnx"
         record = make_record(TrainedRecord, **{
@@ -236,10 +241,16 @@ ENSEMBLE_SIZE = 3
 SUFFIX = "_kd"
 
 
-def pick_teachers(baselines: list[BaselineResult], kind: str) -> list[BaselineResult]:
-    """The teacher models (``kind``, checked by the parameter table): the baseline picked by validation accuracy
-    (``best``), or the :data:`ENSEMBLE_SIZE` best (``ensemble``)."""
-    ranked = sorted(baselines, key=lambda b: pick_key(b.record), reverse=True)
+def pick_teachers(baselines: list[BaselineResult], kind: str, split_index: int = -1) -> list[BaselineResult]:
+    """The teacher models (``kind``, checked by the parameter table) of protocol split ``split_index`` (-1: the
+    deployed split): the baseline picked by that split's own validation fold (its runs' validation accuracy, mean
+    over seeds; then :func:`~edge_audio.results.pick_key`'s order), or the :data:`ENSEMBLE_SIZE` best
+    (``ensemble``). Each split's teacher is chosen on a fold of that split, never on the fold that tests it."""
+    def key(baseline: BaselineResult) -> tuple:
+        accuracy = float(np.mean([runs[split_index].val["accuracy"] for runs in baseline.seed_runs.values()]))
+        return pick_key({**baseline.record, "val_accuracy": accuracy})
+
+    ranked = sorted(baselines, key=key, reverse=True)
     return ranked[:1] if kind == "best" else ranked[:ENSEMBLE_SIZE]
 
 
@@ -270,16 +281,21 @@ def teacher_logits(teacher_runs: list[TrainResult], data: PreparedData, split: S
 
 @dataclass
 class Teacher:
-    """The teacher of a run's students (``distill_teacher`` among the baselines) and how it teaches
-    (``distill_temperature``, ``distill_weight``)."""
+    """The teacher of a run's students (``distill_teacher`` among the baselines, chosen per protocol split) and how
+    it teaches (``distill_temperature``, ``distill_weight``)."""
 
-    models: list[BaselineResult]
+    baselines: list[BaselineResult]
     data: PreparedData  # the data the teacher was trained on (its features make its logits)
     settings: Settings
 
     @classmethod
     def of(cls, data: PreparedData, settings: Settings, baselines: list[BaselineResult]) -> "Teacher":
-        return cls(pick_teachers(baselines, settings.distill_teacher), data, settings)
+        return cls(baselines, data, settings)
+
+    @property
+    def models(self) -> list[BaselineResult]:
+        """The deployed split's teachers (what a distilled record names)."""
+        return pick_teachers(self.baselines, self.settings.distill_teacher)
 
     def info(self, student_of: str) -> dict:
         """A distilled model's ``distillation`` field."""
@@ -288,13 +304,15 @@ class Teacher:
                 "student_of": student_of}
 
     def soft_targets(self, split: Split, seed: int) -> Distillation:
-        """The soft targets on ``split``'s training clips: those of the teacher's own run on that split and seed.
-        A split inside one of the protocol's (the search's proxy split, whose folds are all training folds of the
-        deployed split) is taught by the runs of the protocol split that trained on all its folds."""
+        """The soft targets on ``split``'s training clips: those of the teachers chosen for that split, from their
+        own runs on that split and seed. A split inside one of the protocol's (the search's proxy split, whose folds
+        are all training folds of the deployed split) is taught by the runs of the protocol split that trained on
+        all its folds, with that split's teachers."""
         splits = self.settings.protocol.splits(self.data.dataset.folds)
         inside = [i for i, s in enumerate(splits) if {*split.train_folds, split.val_fold} <= set(s.train_folds)]
         index = splits.index(split) if split in splits else inside[-1]
-        runs = [teacher.seed_runs[seed][index] for teacher in self.models]
+        runs = [teacher.seed_runs[seed][index]
+                for teacher in pick_teachers(self.baselines, self.settings.distill_teacher, index)]
         entry = teacher_logits(runs, self.data, split)
         return Distillation(np.load(entry.file("logits.npy"), allow_pickle=False),
                             {"runs": [run.key for run in runs]}, self.settings.distill_temperature,
@@ -360,9 +378,11 @@ def check_students(students: list[BaselineResult], baselines: list[BaselineResul
 # ---------------------------------------------------------------------------------------------------------------
 
 def best_and_smallest(baselines: list[BaselineResult]) -> tuple[dict, dict]:
-    """The record picked by validation accuracy (:func:`edge_audio.results.pick_key`) and the smallest one."""
+    """The record picked by validation accuracy (:func:`edge_audio.results.pick_key`) and the smallest one, as a
+    choice reports them (:func:`edge_audio.results.as_chosen`)."""
     records = [b.record for b in baselines]
-    return max(records, key=pick_key), min(records, key=lambda r: r["size_bytes"])
+    return (as_chosen(max(records, key=pick_key)),
+            as_chosen(min(records, key=lambda r: r["size_bytes"])))
 
 
 def chance_sentence(records: list[dict], num_classes: int) -> str:
@@ -398,7 +418,7 @@ def chapter_values(baselines: list[BaselineResult], data: PreparedData, settings
         "test_folds_counted": counted(len(first["test_folds"]), "test fold"),
         "trained_counted": counted(sum(not r.reused for r in runs), "training run"),
         "threads_counted": counted(int(settings.latency_threads), "thread"),
-        "best_model": best["model"], "best_val": round(float(best["val_accuracy"]), 2),
+        "chosen_fold": chosen_fold(best), "best_model": best["model"], "best_val": round(float(best["val_accuracy"]), 2),
         "best_accuracy": round(float(best["accuracy"]), 2), "best_interval": interval_text(best["test"]),
         "best_n": int(best["test"]["n"]), "best_size_mb": round(best["size_bytes"] / 1e6, 3),
         "smallest_model": smallest["model"], "smallest_accuracy": round(float(smallest["accuracy"]), 2),
@@ -416,8 +436,9 @@ def comparisons_with_best(baselines: list[BaselineResult], claims: Claims, margi
     """A Markdown list: the best model against each other baseline, each sentence made from the comparison over
     seeds."""
     best, _ = best_and_smallest(baselines)
+    others = [as_chosen(b.record) for b in baselines if b.name != best["model"]]
     return "\n".join(f"- {claims.accuracy(best['model'], r['model'], seeded_difference(best['test'], r['test'], margin))}."
-                     for r in (b.record for b in baselines) if r is not best)
+                      for r in others)
 
 
 def check(baselines: list[BaselineResult], data: PreparedData) -> str:

@@ -26,7 +26,7 @@ from ..paths import HEADLINE_FILES
 from ..settings import Settings
 from ..runtimes import DEPLOYABLE
 from ..records import with_fields
-from ..results import load_results, upsert_results
+from ..results import as_chosen, load_results, upsert_results
 from .data import PreparedData
 from .search import NAS_BEST_FILES, NAS_BEST_VARIANTS
 
@@ -265,7 +265,10 @@ def build_frontier(data: PreparedData, settings: Settings) -> FrontierResult:
     layout = data.layout
     context_key = data.context(settings)["key"]
     records = load_results(layout.logs, context_key)
-    report = analyze_frontier(records, settings.budgets, settings.deployment_profiles, settings.accuracy_margin)
+    # every number of this chapter belongs to a choice (a pick, its reference, a front): as_chosen reports each
+    # record on the deployed split's test fold under k-fold, the one fold no choice saw
+    report = analyze_frontier([as_chosen(r) for r in records], settings.budgets, settings.deployment_profiles,
+                              settings.accuracy_margin)
     paths = {"pareto_frontier": layout.reports / "pareto_frontier.png",
              "constraint_feasibility": layout.reports / "constraint_feasibility.png",
              "model_comparison": layout.reports / "model_comparison.csv",

@@ -48,8 +48,8 @@ from ..profile import compare_latency, runtime_latency
 from ..quantize import (BIT_WIDTHS, METHODS, QuantizationInputs, calibration_set, check_methods,
                         layer_sensitivity)
 from ..records import VariantRecord, holds_artifact, make_record, publish_artifact, with_fields
-from ..results import pick_key, upsert_results
-from ..stats import interval_text, over_seeds, paired_over_seeds, pooled, seeded_difference, without_clips
+from ..results import as_chosen, pick_key, upsert_results
+from ..stats import interval_text, over_seeds, paired_over_seeds, pooled, seeded_difference
 from ..tables import accuracy_verdict
 from ..runtimes import DEPLOYABLE, FP32Model, open_model
 from ..runtimes import get as get_runtime
@@ -248,11 +248,16 @@ def _record(baseline: BaselineResult, method, seed_variants: dict[int, list[Cach
     seeds = list(seed_variants)
     variants = seed_variants[seeds[0]]
 
-    def evaluated(value: Callable[[CacheEntry], dict]) -> dict:
-        return over_seeds([pooled([value(v) for v in seed_variants[seed]]) for seed in seeds], seeds)
+    splits = [run.split for run in baseline.seed_runs[seeds[0]]]
 
-    test, val = (evaluated(lambda v, part=part: v.value[part]) for part in ("test", "val"))
-    twin = {part: evaluated(lambda v, part=part: v.value["twin"][part]) for part in ("test", "val")}
+    def evaluated(value: Callable[[CacheEntry], dict], part: str) -> dict:
+        """Every split's test fold pooled; the deployed split's validation fold only (what choices are made on)."""
+        chosen = range(len(splits)) if part == "test" else [-1]
+        return over_seeds([pooled([value(seed_variants[seed][i]) for i in chosen],
+                                  [getattr(splits[i], f"{part}_fold") for i in chosen]) for seed in seeds], seeds)
+
+    test, val = (evaluated(lambda v, part=part: v.value[part], part) for part in ("test", "val"))
+    twin = {part: evaluated(lambda v, part=part: v.value["twin"][part], part) for part in ("test", "val")}
     deployed = variants[-1]
     twin_size = deployed.value["twin_size_bytes"]
     size = deployed.value["size_bytes"]
@@ -272,7 +277,7 @@ def _record(baseline: BaselineResult, method, seed_variants: dict[int, list[Cach
         "confusion": deployed.value["test"]["confusion"], "size_bytes": size,
         **_memory(method, artifact, baseline.onnx_path, deployed.value["quantization"], size),
         "latency": {method.runtime: latency}, "latency_ms": latency["median_ms"],
-        "fp32": {"accuracy": twin["test"]["accuracy"], "test": without_clips(twin["test"]),
+        "fp32": {"accuracy": twin["test"]["accuracy"], "test": twin["test"],
                  "val_accuracy": twin["val"]["accuracy"], "size_bytes": twin_size,
                  "latency_ms": twin_latency["median_ms"], "latency": twin_latency},
         "paired": {"test": paired_over_seeds(test, twin["test"], margin),
@@ -308,7 +313,7 @@ def recommendations(results: list[QuantizationResult]) -> pd.DataFrame:
     fastest FP32 runtime (:func:`qualifies`), the fastest; FP32 when there is none, so a deployment is never slower
     than not compressing.
     An undetermined loss is not "no loss": such a variant is not recommended. Reported with its test-fold numbers,
-    which decide nothing."""
+    which decide nothing (under k-fold the deployed split's test fold: :func:`edge_audio.results.as_chosen`)."""
     rows = []
     records = [r.record for r in results if r.record is not None]
     for model in dict.fromkeys(r["model"] for r in records):
@@ -320,12 +325,13 @@ def recommendations(results: list[QuantizationResult]) -> pd.DataFrame:
                          "in the fastest", "test accuracy (%)": "", "test: against FP32": "", "speedup": "",
                          "size ratio": ""})
             continue
-        val, test = best["paired"]["val"], best["paired"]["test"]
+        reported = as_chosen(best)
+        val, test = best["paired"]["val"], reported["paired"]["test"]
         floor = best["against_fastest_fp32"]
         rows.append({"model": model, "deploy": best["variant"],
                      "why (validation folds)": f"{accuracy_verdict(val)}; {best['speedup']:.2f}x faster than its "
                                                f"twin, {1 / floor['ratio']:.2f}x than FP32 in {floor['runtime']}",
-                     "test accuracy (%)": f"{best['accuracy']:.2f} ({interval_text(best['test'])})",
+                     "test accuracy (%)": f"{reported['accuracy']:.2f} ({interval_text(reported['test'])})",
                      "test: against FP32": accuracy_verdict(test),
                      "speedup": best["speedup"], "size ratio": best["size_ratio"]})
     return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
@@ -407,7 +413,7 @@ def _deployment_sentences(results: list[QuantizationResult], claims: Claims) -> 
         if row["deploy"] == "fp32":
             sentences.append(f"{model}: FP32 (no variant qualified)")
             continue
-        comparison = records[(model, row["deploy"])]["paired"]["test"]
+        comparison = as_chosen(records[(model, row["deploy"])])["paired"]["test"]
         sentences.append(claims.accuracy(f"{model} ({row['deploy']})", f"{model} (fp32)", comparison))
     return "; ".join(sentences) if sentences else "none"
 

@@ -42,6 +42,7 @@ from ..cards import card_path, read_card, write_card
 from ..claims import Claims
 from ..errors import ParameterError
 from ..features import FeatureSet, extract_features
+from ..frontier import learning_curve
 from ..machine import machine_identity, versions
 from ..memory import memory_report
 from ..nas import HISTORY_FILE, SAMPLERS, closest_candidate, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
@@ -52,7 +53,7 @@ from ..npu import npu_report, npu_target, with_npu_arenas
 from ..runtimes.tflm import firmware_ram, tflm_arena
 from ..quantize import uncalibrated_tflite
 from ..records import CandidateRecord, make_record, with_fields
-from ..results import pick_key, upsert_results
+from ..results import as_chosen, pick_key, upsert_results
 from ..tables import accuracy_verdict, distillation_table, fold_views, view, views
 from ..stats import interval_text, seeded_difference
 from ..storage import atomic_write_json, cached
@@ -120,6 +121,11 @@ class NASResult:
                          "Architecture": describe_spec(r["architecture"], r["features"]["n_mels"])
                          + (" (distilled)" if "distillation" in r else "")})
         return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
+
+    def learning_curve(self, baselines: list[BaselineResult], margin: float) -> tuple[list[dict], list]:
+        """Chapter 2's learning curve with the finalists added (:func:`edge_audio.frontier.learning_curve`), the
+        baselines as a choice reports them (:func:`~edge_audio.results.as_chosen`), on the finalists' clips."""
+        return learning_curve([as_chosen(b.record) for b in baselines] + [f.record for f in self.finalists], margin)
 
     def distillation_pairs(self, margin: float) -> list[tuple[dict, dict, dict]]:
         """Each distilled finalist, the same architecture trained from labels alone, and their paired comparison
@@ -306,7 +312,7 @@ def dominance(candidate: BaselineResult, baseline: BaselineResult, data: Prepare
     margin (it must be shown no worse by more than the margin; an undetermined difference does not dominate),
     latency by the paired test on their ONNX models timed interleaved (cached), size by the bytes of the FP32
     checkpoints (see the module docstring)."""
-    accuracy = seeded_difference(candidate.record["test"], baseline.record["test"], settings.accuracy_margin)
+    accuracy = seeded_difference(candidate.record["test"], as_chosen(baseline.record)["test"], settings.accuracy_margin)
     library = versions()
     key = {"a": candidate.exports[-1].path.name, "b": baseline.exports[-1].path.name,
            "threads": settings.latency_threads, "runs": settings.latency_runs, "machine": machine_identity(),
@@ -335,7 +341,8 @@ def dominance_table(finalists: list[BaselineResult], baselines: list[BaselineRes
         for b in baselines:
             d = dominance(c, b, data, settings)
             rows.append({"NAS model": c.name, "baseline": b.name,
-                         "accuracy % (NAS / baseline)": f"{c.record['accuracy']:.2f} / {b.record['accuracy']:.2f}",
+                         "accuracy % (NAS / baseline)": f"{c.record['accuracy']:.2f} / "
+                                                        f"{as_chosen(b.record)['accuracy']:.2f}",
                          "accuracy: NAS - baseline": accuracy_verdict(d["accuracy"]),
                          "size kB (NAS / baseline)": "{:.1f} / {:.1f}".format(*(v / 1e3 for v in d["size_bytes"])),
                          "latency ms, interleaved (NAS / baseline)": "{:.3f} / {:.3f}".format(*d["latency_ms"]),
@@ -427,10 +434,15 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
                                         distillation=teacher.soft_targets)
             trained.append((student, {"distillation": teacher.info(spec["name"])}))
         for model, taught in trained:
-            model.record = with_fields(model.record, source="nas_finalist", nas=nas_info, **taught)
+            # a finalist reports as a choice (as_chosen): under k-fold, on the deployed split's test fold only,
+            # since the search and the finalists' choice saw the other folds
+            model.record = as_chosen(with_fields(model.record, source="nas_finalist", nas=nas_info, **taught))
             upsert_results(layout.logs, [model.record])
-            quantized.extend(quantize_models(finalist_data, settings, [model], methods,
-                                             fields={"source": "nas_finalist", "nas": nas_info, **taught}))
+            variants = [result if result.record is None else dataclasses.replace(result, record=as_chosen(result.record))
+                        for result in quantize_models(finalist_data, settings, [model], methods,
+                                                      fields={"source": "nas_finalist", "nas": nas_info, **taught})]
+            upsert_results(layout.logs, [v.record for v in variants if v.record is not None])
+            quantized.extend(variants)
         finalists.append(finalist)
         students.extend(model for model, taught in trained if taught)
 
