@@ -9,7 +9,8 @@ the temperature; the weight of the soft targets), it trains the run's students (
 training seed and protocol split against that teacher (cached like any run, under the run's own cache), and
 compares each with the same model trained from labels alone **on the validation folds**, over seeds
 (:func:`edge_audio.stats.seeded_difference`). The chosen setting is the one with the highest mean validation
-difference over the students; test clips are never evaluated here, so the choice is not tuned on them.
+difference over the students, a tie (to 0.01 point) keeping the current default; test clips are never evaluated
+here, so the choice is not tuned on them.
 """
 from __future__ import annotations
 
@@ -63,23 +64,30 @@ def main() -> None:
     print("| teacher | T | weight | " + " | ".join(f"{b.name}: student - labels (val, points)" for b in students)
           + " | mean |")
     print("| --- | --- | --- | " + " | ".join("---" for _ in students) + " | --- |")
-    means = {}
+    means, resolved = {}, 0
     for kind, temperature, weight in itertools.product(TEACHERS, TEMPERATURES, WEIGHTS):
         trial = Settings(**{**values, "distill_teacher": kind, "distill_temperature": temperature,
                             "distill_weight": weight})
         teacher = Teacher.of(data, trial, baselines)
         differences = [validation_difference(data, trial, b, teacher) for b in students]
         means[(kind, temperature, weight)] = float(np.mean([d["difference"] for d in differences]))
+        resolved += sum(d["verdict"] in ("better", "worse") for d in differences)
         cells = [f"{d['difference']:+.2f} ({d['ci95'][0]:+.2f} to {d['ci95'][1]:+.2f}, {d['verdict']})"
                  for d in differences]
         label = kind + (f" ({' + '.join(t.name for t in teacher.models)})" if kind == "ensemble" else
                         f" ({teacher.models[0].name})")
         print(f"| {label} | {temperature:g} | {weight:g} | " + " | ".join(cells)
               + f" | {means[(kind, temperature, weight)]:+.2f} |", flush=True)
-    kind, temperature, weight = max(means, key=means.get)
+    top = max(round(mean, 2) for mean in means.values())
+    tied = [setting for setting, mean in means.items() if round(mean, 2) == top]
+    current = (settings.distill_teacher, settings.distill_temperature, settings.distill_weight)
+    kind, temperature, weight = current if current in tied else tied[0]
     print()
-    print(f"Chosen on validation: teacher {kind}, temperature {temperature:g}, weight {weight:g} "
-          f"(mean validation gain {means[(kind, temperature, weight)]:+.2f} points over the students).")
+    print(f"Resolved on validation: {resolved} of {len(means) * len(students)} student-vs-labels differences. "
+          f"Chosen on validation (the highest mean gain, {top:+.2f} points; a tie keeps the current default): "
+          f"teacher {kind}, temperature {temperature:g}, weight {weight:g}"
+          + (" (the current default)." if (kind, temperature, weight) == current else
+             f" (the current default is {current[0]}, {current[1]:g}, {current[2]:g}: change it)."))
 
 
 if __name__ == "__main__":
