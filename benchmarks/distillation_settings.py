@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
+import textwrap
 
 import numpy as np
 import yaml
@@ -58,12 +59,11 @@ def main() -> None:
     data = prepare_data(settings, progress=False)
     baselines = train_baselines(data, settings)
     students = [b for b in baselines if b.name in pick_students(baselines, settings.distill_students)]
-    print(f"{cpu_name()}; students {', '.join(b.name for b in students)}; seeds {settings.training_seeds}; "
+    print(f"{cpu_name()}; students {', '.join(b.name for b in students)}; seeds {settings.training_seeds};\n"
           f"{settings.protocol.describe(data.dataset.folds)}; validation clips only")
     print()
-    print("| teacher | T | weight | " + " | ".join(f"{b.name}: student - labels (val, points)" for b in students)
-          + " | mean |")
-    print("| --- | --- | --- | " + " | ".join("---" for _ in students) + " | --- |")
+    print("| teacher | T | weight | student | val: student - labels (points, 95% interval) |")
+    print("| --- | --- | --- | --- | --- |")
     means, resolved = {}, 0
     for kind, temperature, weight in itertools.product(TEACHERS, TEMPERATURES, WEIGHTS):
         trial = Settings(**{**values, "distill_teacher": kind, "distill_temperature": temperature,
@@ -72,22 +72,22 @@ def main() -> None:
         differences = [validation_difference(data, trial, b, teacher) for b in students]
         means[(kind, temperature, weight)] = float(np.mean([d["difference"] for d in differences]))
         resolved += sum(d["verdict"] in ("better", "worse") for d in differences)
-        cells = [f"{d['difference']:+.2f} ({d['ci95'][0]:+.2f} to {d['ci95'][1]:+.2f}, {d['verdict']})"
-                 for d in differences]
         label = kind + (f" ({' + '.join(t.name for t in teacher.models)})" if kind == "ensemble" else
                         f" ({teacher.models[0].name})")
-        print(f"| {label} | {temperature:g} | {weight:g} | " + " | ".join(cells)
-              + f" | {means[(kind, temperature, weight)]:+.2f} |", flush=True)
+        for student, d in zip(students, differences):
+            print(f"| {label} | {temperature:g} | {weight:g} | {student.name} | {d['difference']:+.2f} "
+                  f"({d['ci95'][0]:+.2f} to {d['ci95'][1]:+.2f}), {d['verdict']} |", flush=True)
+        print(f"| {label} | {temperature:g} | {weight:g} | mean | {means[(kind, temperature, weight)]:+.2f} |")
     top = max(round(mean, 2) for mean in means.values())
     tied = [setting for setting, mean in means.items() if round(mean, 2) == top]
     current = (settings.distill_teacher, settings.distill_temperature, settings.distill_weight)
     kind, temperature, weight = current if current in tied else tied[0]
     print()
-    print(f"Resolved on validation: {resolved} of {len(means) * len(students)} student-vs-labels differences. "
-          f"Chosen on validation (the highest mean gain, {top:+.2f} points; a tie keeps the current default): "
-          f"teacher {kind}, temperature {temperature:g}, weight {weight:g}"
-          + (" (the current default)." if (kind, temperature, weight) == current else
-             f" (the current default is {current[0]}, {current[1]:g}, {current[2]:g}: change it)."))
+    print(textwrap.fill(
+        f"Resolved on validation: {resolved} of {len(means) * len(students)} student-vs-labels differences. Chosen on "
+        f"validation (the highest mean gain, {top:+.2f} points; a tie keeps the current default): teacher {kind}, "
+        f"temperature {temperature:g}, weight {weight:g}" + (" (the current default)." if (kind, temperature, weight)
+        == current else f" (the current default is {current[0]}, {current[1]:g}, {current[2]:g}: change it)."), 110))
 
 
 if __name__ == "__main__":
