@@ -556,12 +556,12 @@ def bit_width_values(rows: list[BitWidth], qat_epochs: int) -> dict:
         "bits_first_resolvable": next((label for label in labels if worse[label]), "none of the bit widths run"),
         "qat_lossy": counted(len(lossy), "model"), "qat_won_back": len(won_back),
         "qat8_sentence": (
-            f"at 8 bits, where PTQ loses little, `qat_int8` is resolvably better against FP32 for "
+            f"at 8 bits, where PTQ loses little, qat_int8 is resolvably better against FP32 for "
             f"{qat8.count('better')} of {counted(len(qat8), 'model')}, "
             + ("so part of what QAT recovers at 4 bits comes from the extra epochs, not from the bit width"
                if "better" in qat8 else "so the data show no gain from the extra epochs alone at 8 bits, and the "
                "4-bit recovery is not explained by further training there")
-            if qat8 else f"whether its gain at 4 bits comes from the extra epochs is what `qat_int8` tells at 8 bits, "
+            if qat8 else f"whether its gain at 4 bits comes from the extra epochs is what qat_int8 tells at 8 bits, "
             f"and {absent('qat_int8')}"),
         "int4_min_ratio": round(min(ratios), 2) if ratios else "n/a (no int8 and int4 pair over 50k parameters)",
         "int4_ram_growth": round(max(int4["peak_ram_bytes"] / int8["peak_ram_bytes"] for int8, int4 in pairs), 2)
