@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,25 @@ def chapter_values(notebook: Path, values: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in values.items() if name in declared}
 
 
+def ipc_kernel_manager(sockets: Path) -> type:
+    """The chapters' kernel manager: the kernel's ZeroMQ sockets are files in ``sockets`` (a private temporary
+    folder, a short path) rather than loopback TCP ports, so nothing else on the machine can reach them and the kernel
+    does not warn, once per chapter, that its traffic is unencrypted. TCP on Windows, which has no IPC sockets."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self) -> str:
+            return "tcp" if os.name == "nt" else "ipc"
+
+        @default("ip")
+        def _ip_default(self) -> str:
+            return "127.0.0.1" if os.name == "nt" else str(sockets / "kernel")
+
+    return IPCKernelManager
+
+
 def execute_chapter(notebook: Path, out_path: Path, parameters: dict[str, Any], progress: bool = True) -> None:
     """Execute one chapter with papermill (working directory: the chapter's folder) into ``out_path``, then check
     that it states no difference its own tests do not back (:func:`statement_problems`)."""
@@ -82,8 +102,10 @@ def execute_chapter(notebook: Path, out_path: Path, parameters: dict[str, Any], 
     # ends, so a run sharing the output folder never reads or overwrites a half-executed copy of another's
     working = out_path.with_name(f".{out_path.stem}.{os.getpid()}.ipynb")
     try:
-        papermill.execute_notebook(str(notebook), str(working), parameters=parameters, cwd=str(notebook.parent),
-                                   kernel_name="python3", progress_bar=progress, log_output=False)
+        with tempfile.TemporaryDirectory(prefix="edge-audio-kernel-") as sockets:
+            papermill.execute_notebook(str(notebook), str(working), parameters=parameters, cwd=str(notebook.parent),
+                                       kernel_name="python3", progress_bar=progress, log_output=False,
+                                       kernel_manager_class=ipc_kernel_manager(Path(sockets)))
     except PapermillExecutionError as exc:
         os.replace(working, out_path)  # papermill wrote the notebook with the error in its cell
         _repeat_notices(out_path)
