@@ -5,6 +5,8 @@
 * :class:`DownloadError`: the network or a server failed a download (unreachable, interrupted, a corrupt
   archive). Nothing is wrong with what the user typed and the message says how to go on (usually: run the same
   command again, which resumes); the command line prints it as one line and exits with status 1.
+* :class:`InvariantError`: a chapter's invariant (:func:`invariant`) does not hold: a bug in the package, never
+  the user's input; like anything else below, it keeps its traceback.
 * Anything else is a bug or a failure of the environment: it keeps its traceback, and the command line exits
   with status 1.
 """
@@ -33,6 +35,17 @@ class PathError(UserError, OSError):
 
 class DownloadError(Exception):
     """A download that failed for a reason outside the user's input; the message says how to go on."""
+
+
+class InvariantError(RuntimeError):
+    """Something a chapter guarantees does not hold (a bug); the message names what."""
+
+
+def invariant(holds: object, detail: object) -> None:
+    """Raise :class:`InvariantError` with ``detail`` unless ``holds``: a chapter's check that, unlike ``assert``,
+    also runs under ``python -O``."""
+    if not holds:
+        raise InvariantError(str(detail))
 
 
 def user_error_names() -> set[str]:

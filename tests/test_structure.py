@@ -1,5 +1,6 @@
 """The package's structure: modules import one way (no cycles, lazy imports inside functions included), the
-parameter table and the analysis primitives stand alone, and runtimes are chosen only through their registry."""
+parameter table and the analysis primitives stand alone, runtimes are chosen only through their registry,
+and no package check is an assert."""
 import ast
 import json
 from pathlib import Path
@@ -167,3 +168,20 @@ def test_no_chapter_binds_the_name_of_one_of_its_parameters():
                 elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
                     bound.add(node.id)
         assert not bound & declared, (path.name, sorted(bound & declared))
+
+
+def test_no_package_check_is_an_assert():
+    """A chapter's invariants raise edge_audio.errors.InvariantError (edge_audio.errors.invariant): an ``assert``
+    would vanish under ``python -O``."""
+    offenders = [f"{path.relative_to(PACKAGE)}:{node.lineno}" for path in PACKAGE.rglob("*.py")
+                 for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Assert)]
+    assert not offenders, offenders
+
+
+def test_an_invariant_holds_under_python_dash_o():
+    import subprocess
+    import sys
+
+    code = "from edge_audio.errors import invariant\ninvariant(1 + 1 == 3, 'arithmetic')"
+    result = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1 and "InvariantError: arithmetic" in result.stderr

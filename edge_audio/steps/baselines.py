@@ -29,7 +29,7 @@ import numpy as np
 from ..cards import model_card, write_card
 from ..glue import counted
 from ..claims import Claims
-from ..errors import ParameterError
+from ..errors import ParameterError, invariant
 from ..export import export_to_onnx
 from ..runtimes import FP32Model, open_model
 from ..runtimes.pytorch import save_checkpoint
@@ -367,10 +367,12 @@ def check_students(students: list[BaselineResult], baselines: list[BaselineResul
     for student in students:
         record = student.record
         alone = by_name[record["distillation"]["student_of"]]
-        assert {**record["architecture"], "name": alone["model"]} == alone["architecture"], record["model"]
-        assert [e["labels"] for e in record["test"]["by_seed"]] == [e["labels"] for e in alone["test"]["by_seed"]]
-        assert record["val"]["n"] == alone["val"]["n"] and record["test"]["seeds"] == alone["test"]["seeds"]
-        assert not set(record["run_keys"]) & set(alone["run_keys"]), record["model"]
+        invariant({**record["architecture"], "name": alone["model"]} == alone["architecture"], record["model"])
+        invariant([e["labels"] for e in record["test"]["by_seed"]] == [e["labels"] for e in alone["test"]["by_seed"]],
+                  "a distilled model is scored on its label-only twin's clips")
+        invariant(record["val"]["n"] == alone["val"]["n"] and record["test"]["seeds"] == alone["test"]["seeds"],
+                  "a distilled model and its label-only twin share their validation clips and seeds")
+        invariant(not set(record["run_keys"]) & set(alone["run_keys"]), record["model"])
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -442,22 +444,28 @@ def comparisons_with_best(baselines: list[BaselineResult], claims: Claims, margi
 
 
 def check(baselines: list[BaselineResult], data: PreparedData) -> str:
-    """Chapter 2's invariants (an AssertionError names the first that fails); returns a one-line summary. (Whether
+    """Chapter 2's invariants (an InvariantError names the first that fails); returns a one-line summary. (Whether
     the models beat chance is a finding, stated by :func:`chance_sentence`, not an invariant.)"""
     records = [b.record for b in baselines]
     for record in records:
         # the published files are this run's: their bytes are the ones the record names
-        assert holds_artifact(record["artifact"], data.layout.root), f"{record['model']}: models/ holds another file"
-        assert os.path.getsize(data.layout.root / record["artifact"]["path"]) == record["size_bytes"], record["model"]
-        assert holds_artifact(record["onnx_artifact"], data.layout.root), record["model"]
+        invariant(holds_artifact(record["artifact"], data.layout.root),
+                  f"{record['model']}: models/ holds another file")
+        invariant(os.path.getsize(data.layout.root / record["artifact"]["path"]) == record["size_bytes"],
+                  record["model"])
+        invariant(holds_artifact(record["onnx_artifact"], data.layout.root), record["model"])
         # the exported ONNX model computes what the PyTorch model computes
-        assert record["onnx_max_abs_difference"] < ONNX_TOLERANCE, (record["model"], record["onnx_max_abs_difference"])
+        invariant(record["onnx_max_abs_difference"] < ONNX_TOLERANCE,
+                  (record["model"], record["onnx_max_abs_difference"]))
         if record["protocol_kind"] == "holdout":  # the deployed model's accuracy is its confusion matrix's diagonal
             confusion = np.array(record["confusion"])
             deployed = record["test"]["by_seed"][0]["accuracy"]
-            assert abs(100 * np.trace(confusion) / confusion.sum() - deployed) < 1e-3, record["model"]
-        assert abs(np.mean(record["test"]["seed_accuracies"]) - record["accuracy"]) < 1e-3, record["model"]
-        assert record["test_folds"] and all(f in data.dataset.folds for f in record["test_folds"])
-        assert record["test"]["n"] == sum(data.features.select([f])[1].size for f in record["test_folds"])
-        assert record["test"]["ci95"][0] <= record["test"]["accuracy"] <= record["test"]["ci95"][1]
+            invariant(abs(100 * np.trace(confusion) / confusion.sum() - deployed) < 1e-3, record["model"])
+        invariant(abs(np.mean(record["test"]["seed_accuracies"]) - record["accuracy"]) < 1e-3, record["model"])
+        invariant(record["test_folds"] and all(f in data.dataset.folds for f in record["test_folds"]),
+                  "a record's test folds are folds of the dataset")
+        invariant(record["test"]["n"] == sum(data.features.select([f])[1].size for f in record["test_folds"]),
+                  "a record's test clips are its test folds' clips")
+        invariant(record["test"]["ci95"][0] <= record["test"]["accuracy"] <= record["test"]["ci95"][1],
+                  "a record's accuracy lies inside its interval")
     return f"all baseline invariants hold ({len(records)} models)"

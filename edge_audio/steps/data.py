@@ -16,7 +16,7 @@ from ..features import FeatureConfig
 from ..glue import counted
 from ..data import (Dataset, FileDigests, ValidationReport, check_dataset, check_training_classes, default_dataset,
                     leaked_clips, load_dataset)
-from ..errors import DatasetError
+from ..errors import DatasetError, invariant
 from ..features import FeatureSet, extract_features
 from ..machine import machine_profile
 from ..settings import Settings
@@ -77,16 +77,18 @@ class PreparedData:
         }
 
     def check(self) -> str:
-        """Chapter 1's invariants (an AssertionError names the first that fails); returns a one-line summary."""
+        """Chapter 1's invariants (an InvariantError names the first that fails); returns a one-line summary."""
         dataset, report, features = self.dataset, self.report, self.features
         # every fold of the dataset is present after validation
-        assert dataset.folds == sorted(report.files["fold"].unique().tolist()), "a fold lost all its files"
+        invariant(dataset.folds == sorted(report.files["fold"].unique().tolist()), "a fold lost all its files")
         # no clip is lost without a report: usable + excluded = listed
-        assert len(dataset) + report.num_bad == report.num_files
+        invariant(len(dataset) + report.num_bad == report.num_files,
+                  "every file is either a clip of the dataset or a bad file")
         # one feature row per usable clip, of the configured shape
-        assert features.features.shape == (len(dataset), *self.feature_config.shape), features.features.shape
+        invariant(features.features.shape == (len(dataset), *self.feature_config.shape), features.features.shape)
         # labels are the class's index 0..K-1 in id order, whatever ids the dataset uses
-        assert (features.labels == dataset.table["class_id"].map(dataset.class_ids.index).to_numpy()).all()
+        invariant((features.labels == dataset.table["class_id"].map(dataset.class_ids.index).to_numpy()).all(),
+                  "every clip's features carry its own label")
         return "all data invariants hold"
 
     def context(self, settings: Settings) -> dict:

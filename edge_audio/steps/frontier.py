@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from .. import plots
+from ..errors import invariant
 from ..glue import counted
 from ..device_latency import estimated_latency_ms
 from ..frontier import FrontierReport, analyze_frontier, comparison_table, feasibility_points
@@ -228,26 +229,28 @@ class FrontierResult:
         return text
 
     def check(self, context_key: str) -> str:
-        """The chapter's invariants (an AssertionError names the first that fails); returns a one-line summary."""
+        """The chapter's invariants (an InvariantError names the first that fails); returns a one-line summary."""
         report = self.report
         for axis, front in report.fronts.items():
             column = report.axes[axis][0]
             labels = list(report.evaluated["label"])
             for label in labels:  # on the front exactly when no other model dominates it (at the margin)
                 dominated = any(report.dominates(other, label, axis) for other in labels if other != label)
-                assert (label in set(front["label"])) == (not dominated), (axis, label)
+                invariant((label in set(front["label"])) == (not dominated), (axis, label))
             # a costlier model stays on the front only where no cheaper one is shown no worse than it
             rows = front.set_index("label")
             for cheap, dear in zip(front["label"], front["label"][1:]):
                 if rows.at[cheap, column] < rows.at[dear, column]:
-                    assert not report.compare(cheap, dear)["a_no_worse"], (axis, cheap, dear)
+                    invariant(not report.compare(cheap, dear)["a_no_worse"], (axis, cheap, dear))
         for path in self.paths.values():
-            assert os.path.getsize(path) > 0, path
+            invariant(os.path.getsize(path) > 0, path)
         # every record of this run's context, and only those, was analysed and placed
-        assert self.records and all(r["context"]["key"] == context_key and "frontier" in r for r in self.records)
-        assert len(report.table) == len(self.records)
+        invariant(self.records and all(r["context"]["key"] == context_key and "frontier" in r for r in self.records),
+                  "every record of this run's context, and only those, was placed")
+        invariant(len(report.table) == len(self.records), "every record was analysed")
         # every pick is the highest validation accuracy among what it picks from
-        assert report.best == report.by_validation(report.evaluated)["label"].iloc[0]
+        invariant(report.best == report.by_validation(report.evaluated)["label"].iloc[0],
+                  "the best overall is the pick by validation accuracy")
         return f"all frontier invariants hold ({len(report.fronts)} fronts, {len(self.paths)} reports)"
 
 

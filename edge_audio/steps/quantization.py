@@ -35,7 +35,7 @@ from .. import plots
 from ..glue import counted
 from ..cards import model_card, write_card
 from ..claims import Claims
-from ..errors import ModelFileError
+from ..errors import ModelFileError, invariant
 from ..export import export_waveform_model
 from ..features import LogMelFrontEnd, load_audio
 from ..machine import machine_identity, versions
@@ -636,32 +636,40 @@ def sensitivity_of_most_sensitive(results: list[QuantizationResult], baselines: 
 
 def check(results: list[QuantizationResult], baselines: list[BaselineResult], deploy: pd.DataFrame,
           deployable: dict, data: PreparedData) -> str:
-    """Chapter 3's invariants (an AssertionError names the first that fails); returns a one-line summary."""
+    """Chapter 3's invariants (an InvariantError names the first that fails); returns a one-line summary."""
     records = [r.record for r in results if r.record is not None]
     for r in records:
-        assert holds_artifact(r["artifact"], data.layout.root), f"{r['artifact']['path']} is not this run's variant"
-        assert os.path.getsize(data.layout.root / r["artifact"]["path"]) == r["size_bytes"], r["artifact"]
-        assert r["latency_ms"] > 0 and r["fp32"]["latency_ms"] > 0
+        invariant(holds_artifact(r["artifact"], data.layout.root), f"{r['artifact']['path']} is not this run's variant")
+        invariant(os.path.getsize(data.layout.root / r["artifact"]["path"]) == r["size_bytes"], r["artifact"])
+        invariant(r["latency_ms"] > 0 and r["fp32"]["latency_ms"] > 0, "every variant and its twin were timed")
         # every variant was paired with its FP32 twin on the same clips, seed by seed, test and validation
         seeds = len(r["test"]["seeds"])
-        assert r["test"]["seeds"] == r["fp32"]["test"]["seeds"] and r["test"]["n"] == r["fp32"]["test"]["n"]
-        assert r["paired"]["test"]["n"] == seeds * r["test"]["n"] and r["paired"]["val"]["n"] == seeds * r["val"]["n"]
-        assert r["paired"]["test"]["changed"] <= r["paired"]["test"]["n"]
+        invariant(r["test"]["seeds"] == r["fp32"]["test"]["seeds"] and r["test"]["n"] == r["fp32"]["test"]["n"],
+                  "a variant and its twin are scored on the same clips and seeds")
+        invariant(r["paired"]["test"]["n"] == seeds * r["test"]["n"]
+                  and r["paired"]["val"]["n"] == seeds * r["val"]["n"],
+                  "a variant is paired with its twin on every seed's clips")
+        invariant(r["paired"]["test"]["changed"] <= r["paired"]["test"]["n"],
+                  "no more predictions changed than there are clips")
         if r["method"].startswith("ort_static") or r["full_integer_tflite"]:  # INT8 weights and activations
-            assert r["size_bytes"] < r["fp32"]["size_bytes"], f"{r['model']} ({r['method']}) is not smaller than FP32"
+            invariant(r["size_bytes"] < r["fp32"]["size_bytes"],
+                      f"{r['model']} ({r['method']}) is not smaller than FP32")
         if r["full_integer_tflite"]:  # it ran in TensorFlow Lite Micro, and the planner is within 5% of its arena
-            assert r["flash_bytes"] == r["size_bytes"] and r["quantization"]["activations"] in ("int8", "int16")
-            assert abs(r["memory"]["tflm"]["planner_difference_percent"]) <= 5.0, (r["model"], r["memory"]["tflm"])
+            invariant(r["flash_bytes"] == r["size_bytes"] and r["quantization"]["activations"] in ("int8", "int16"),
+                      "a full-integer file is its own flash, with integer activations")
+            invariant(abs(r["memory"]["tflm"]["planner_difference_percent"]) <= 5.0, (r["model"], r["memory"]["tflm"]))
     # a recommended variant is never resolvably less accurate than FP32 on the validation clips, and resolvably faster
     # than FP32 in its own runtime and in the fastest
     for model, row in deploy.iterrows():
         picked = [r for r in records if r["model"] == model and r["variant"] == row["deploy"]]
-        assert all(qualifies(r) for r in picked)
+        invariant(all(qualifies(r) for r in picked),
+                  "every recommended variant qualifies on validation and against the fastest FP32")
     # every failed (model, method) is named in the chapter's prose, under the table
     failures = failure_note(results)
-    assert all(f"{r.model} with {r.method}" in failures for r in results if r.error), failures
+    invariant(all(f"{r.model} with {r.method}" in failures for r in results if r.error), failures)
     # the FP32 ONNX files the variants were made from compute what PyTorch computes, and so does the raw-audio model
-    assert all(b.record["onnx_max_abs_difference"] < 1e-4 for b in baselines)
-    assert deployable["within_tolerance"] and deployable["predictions_agree"], deployable
+    invariant(all(b.record["onnx_max_abs_difference"] < 1e-4 for b in baselines),
+              "every baseline's ONNX export computes what its PyTorch model computes")
+    invariant(deployable["within_tolerance"] and deployable["predictions_agree"], deployable)
     # (model, method) pairs, not variants: how many methods a CPU can run (bf16) is the machine's, not the chapter's
     return f"all quantization invariants hold ({len(results)} (model, method) pairs)"

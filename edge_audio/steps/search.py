@@ -40,7 +40,7 @@ from .. import plots
 from ..glue import counted
 from ..cards import card_path, read_card, write_card
 from ..claims import Claims
-from ..errors import ParameterError
+from ..errors import ParameterError, invariant
 from ..features import FeatureSet, extract_features
 from ..frontier import learning_curve
 from ..machine import machine_identity, versions
@@ -270,7 +270,7 @@ class NASResult:
         return answer, table, glued
 
     def check(self, settings: Settings, dominance: pd.DataFrame, data: PreparedData) -> str:
-        """Chapter 4's invariants (an AssertionError names the first that fails); returns a one-line summary."""
+        """Chapter 4's invariants (an InvariantError names the first that fails); returns a one-line summary."""
         import json
 
         from .quantization import failure_note
@@ -278,25 +278,32 @@ class NASResult:
         search, failures = settings.search, failure_note(self.quantized)
         saved = json.loads(self.history_path.read_text())
         entries = self.entries()
-        assert len(saved["trials"]) == len(entries) == 2 * search.trials * len(settings.searches), len(entries)
-        assert sorted({h["seed"] for h in entries}) == sorted(settings.searches)
-        assert all(h["trained"] == all(v <= 0 for k, v in h["violations"].items() if k != "accuracy")
-                   for h in entries), "a candidate over a hard budget was trained"
-        assert all(h["feasible"] == (not h["reasons"]) for h in entries)
-        assert bool(self.finalists) == bool(self.best_files) and all(p.is_file() for p in self.best_files.values())
+        invariant(len(saved["trials"]) == len(entries) == 2 * search.trials * len(settings.searches), len(entries))
+        invariant(sorted({h["seed"] for h in entries}) == sorted(settings.searches), "every search seed ran")
+        invariant(all(h["trained"] == all(v <= 0 for k, v in h["violations"].items() if k != "accuracy")
+                   for h in entries), "a candidate over a hard budget was trained")
+        invariant(all(h["feasible"] == (not h["reasons"]) for h in entries),
+                  "a candidate is feasible exactly when nothing is out of budget")
+        invariant(bool(self.finalists) == bool(self.best_files) and all(p.is_file() for p in self.best_files.values()),
+                  "finalists exist exactly when the best model's files were published")
         # each finalist's exported ONNX computes what its PyTorch model computes; every INT8 failure is in the prose
-        assert all(f.record["onnx_max_abs_difference"] < 1e-4 for f in self.models)
+        invariant(all(f.record["onnx_max_abs_difference"] < 1e-4 for f in self.models),
+                  "every finalist's ONNX export computes what its PyTorch model computes")
         # each finalist is deployed at the bit width the search chose for it; a distilled one repeats its finalist
-        assert all(m.record["nas"]["weight_bits"] in search.weight_bits for m in self.models)
-        assert all(deployed_record(m, self.quantized) is not None or f"{m.name} with" in failures for m in self.models)
-        assert len(self.students) == (len(self.finalists) if settings.nas_distill else 0)
+        invariant(all(m.record["nas"]["weight_bits"] in search.weight_bits for m in self.models),
+                  "every finalist keeps a searched bit width")
+        invariant(all(deployed_record(m, self.quantized) is not None
+                      or f"{m.name} with" in failures for m in self.models),
+                  "every finalist has its deployed variant, or its failure is told")
+        invariant(len(self.students) == (len(self.finalists) if settings.nas_distill else 0),
+                  "one distilled twin per finalist when the search distils, none otherwise")
         check_students(self.students, self.finalists)
-        assert all(f"{q.model} with {q.method}" in failures for q in self.quantized if q.error), failures
-        assert (data.layout.reports / "nas_evolution.png").is_file()
+        invariant(all(f"{q.model} with {q.method}" in failures for q in self.quantized if q.error), failures)
+        invariant((data.layout.reports / "nas_evolution.png").is_file(), "the search's evolution figure was written")
         # a finalist that dominates a baseline is not resolvably worse on any count
         wins = dominance[dominance["dominates"]] if len(dominance) else dominance
-        assert all(not row["accuracy: NAS - baseline"].startswith(("worse", "undetermined", "no better"))
-                   and row["latency: paired test"] != "baseline faster" for _, row in wins.iterrows())
+        invariant(all(not row["accuracy: NAS - baseline"].startswith(("worse", "undetermined", "no better"))
+                   and row["latency: paired test"] != "baseline faster" for _, row in wins.iterrows()), 'all(not row["accuracy: NAS - baseline"].startswith(("worse", "undetermined", "no better")) and row["latency: paired test"] != "baseline faster" for _, row in wins.iterrows())')
         return f"all NAS invariants hold ({len(entries)} trials in {self.history_path.name})"
 
 
