@@ -182,9 +182,9 @@ class FrontierReport:
 
 def training_of(record: dict) -> str:
     """The training a record's weights come from: its model's training runs, the same for all its post-training
-    variants; a variant trained again (quantization-aware training: ``quantization["qat"]``) has its own, so it is
-    compared with the others over seeds, like another model."""
-    return record["model"] + (f" + {record['method']}" if "qat" in record.get("quantization", {}) else "")
+    variants; a variant trained again (its method's ``trains`` trait: quantization-aware training) has its own, so
+    it is compared with the others over seeds, like another model."""
+    return record["model"] + (f" + {record['method']}" if record.get("trains") else "")
 
 
 def analyze_frontier(records: list[dict], budgets: Budgets | None = None,

@@ -116,9 +116,9 @@ class QuantizationInputs:
     options: dict = field(default_factory=dict)  # the values of the parameters the method reads (Method.options)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Method:
-    """A quantization method: its one name, the runtime its variant runs in (a name of
+    """A quantization method, every trait named where it is registered (:data:`METHODS`): its one name, the runtime its variant runs in (a name of
     :data:`edge_audio.runtimes.RUNTIMES`; its FP32 twin runs there too, and its file is of that runtime's type), and
     the function that writes the file and returns the settings it used. ``ram_graph`` says which ONNX graph its
     activations are counted on: its own file (``"artifact"``), the FP32 graph (``"fp32"``: a variant whose
@@ -672,38 +672,45 @@ BIT_WIDTHS = ("w8 a16", "w8 a8", "w4/8 a8", "w4 a8")
 
 #: Every quantization method, by its one name.
 METHODS: dict[str, Method] = {m.name: m for m in (
-    Method("pytorch_dynamic", "pytorch", False, False,
-           "PyTorch dynamic INT8 of the Linear layers; convolutions stay FP32", _pytorch_dynamic,
+    Method(name="pytorch_dynamic", runtime="pytorch", int8_weights=False, int8_activations=False,
+           description="PyTorch dynamic INT8 of the Linear layers; convolutions stay FP32", apply=_pytorch_dynamic,
            ram_graph="fp32"),
-    Method("ort_static", "onnxruntime", True, True, "ONNX Runtime static QDQ, per-channel INT8 weights, "
-           "calibrated INT8 activations, BatchNorm folded", _ort_static(per_channel=True)),
-    Method("ort_static_per_tensor", "onnxruntime", True, True, "the same with one scale per weight tensor",
-           _ort_static(per_channel=False)),
-    Method("ort_dynamic", "onnxruntime", True, False, "ONNX Runtime dynamic INT8: weights INT8, activations "
-           "quantized at run time", _ort_dynamic),
-    Method("tflite_int8", "litert", True, True, "full-integer TFLite (int8 weights, activations, input "
-           "and output) from the static QDQ graph, run in LiteRT (XNNPACK)", _tflite_int8, full_integer_tflite=True,
-           ram_graph="source", bits="w8 a8"),
-    Method("tflite_int4", "litert", True, True, "full-integer TFLite with 4-bit weights (packed int4) and int8 "
-           "activations, post-training", _full_integer(4), full_integer_tflite=True, ram_graph="source",
-           weight_bits=4, bits="w4 a8"),
-    Method("tflite_mixed", "litert", True, True, "full-integer TFLite with 4 or 8 bits per layer, the least "
-           "sensitive layers at 4 until the weights fit mixed_weight_fraction of their 8-bit bytes; int8 activations, "
-           "post-training", _full_integer(None), full_integer_tflite=True, ram_graph="source", weight_bits=4,
+    Method(name="ort_static", runtime="onnxruntime", int8_weights=True, int8_activations=True,
+           description="ONNX Runtime static QDQ, per-channel INT8 weights, calibrated INT8 activations, BatchNorm "
+           "folded", apply=_ort_static(per_channel=True)),
+    Method(name="ort_static_per_tensor", runtime="onnxruntime", int8_weights=True, int8_activations=True,
+           description="the same with one scale per weight tensor", apply=_ort_static(per_channel=False)),
+    Method(name="ort_dynamic", runtime="onnxruntime", int8_weights=True, int8_activations=False,
+           description="ONNX Runtime dynamic INT8: weights INT8, activations quantized at run time",
+           apply=_ort_dynamic),
+    Method(name="tflite_int8", runtime="litert", int8_weights=True, int8_activations=True,
+           description="full-integer TFLite (int8 weights, activations, input and output) from the static QDQ "
+           "graph, run in LiteRT (XNNPACK)", apply=_tflite_int8, full_integer_tflite=True, ram_graph="source",
+           bits="w8 a8"),
+    Method(name="tflite_int4", runtime="litert", int8_weights=True, int8_activations=True,
+           description="full-integer TFLite with 4-bit weights (packed int4) and int8 activations, post-training",
+           apply=_full_integer(4), full_integer_tflite=True, ram_graph="source", weight_bits=4, bits="w4 a8"),
+    Method(name="tflite_mixed", runtime="litert", int8_weights=True, int8_activations=True,
+           description="full-integer TFLite with 4 or 8 bits per layer, the least sensitive layers at 4 until the "
+           "weights fit mixed_weight_fraction of their 8-bit bytes; int8 activations, post-training",
+           apply=_full_integer(None), full_integer_tflite=True, ram_graph="source", weight_bits=4,
            options=("mixed_weight_fraction",), bits="w4/8 a8"),
-    Method("tflite_int16x8", "litert", True, False, "full-integer TFLite with int16 activations and int8 weights "
-           "(TFLite's 16x8 scheme), post-training", _full_integer(8, activation_bits=16),
-           full_integer_tflite=True, ram_graph="source", activation_bits=16, bits="w8 a16"),
-    Method("qat_int8", "litert", True, True, "full-integer TFLite (int8) after quantization-aware fine-tuning",
-           _full_integer(8, qat=True), full_integer_tflite=True, ram_graph="source", trains=True,
+    Method(name="tflite_int16x8", runtime="litert", int8_weights=True, int8_activations=False,
+           description="full-integer TFLite with int16 activations and int8 weights (TFLite's 16x8 scheme), "
+           "post-training", apply=_full_integer(8, activation_bits=16), full_integer_tflite=True,
+           ram_graph="source", activation_bits=16, bits="w8 a16"),
+    Method(name="qat_int8", runtime="litert", int8_weights=True, int8_activations=True,
+           description="full-integer TFLite (int8) after quantization-aware fine-tuning",
+           apply=_full_integer(8, qat=True), full_integer_tflite=True, ram_graph="source", trains=True,
            options=QAT_OPTIONS, bits="w8 a8"),
-    Method("qat_int4", "litert", True, True, "full-integer TFLite with 4-bit weights after quantization-aware "
-           "fine-tuning", _full_integer(4, qat=True), full_integer_tflite=True, ram_graph="source", weight_bits=4,
+    Method(name="qat_int4", runtime="litert", int8_weights=True, int8_activations=True,
+           description="full-integer TFLite with 4-bit weights after quantization-aware fine-tuning",
+           apply=_full_integer(4, qat=True), full_integer_tflite=True, ram_graph="source", weight_bits=4,
            trains=True, options=QAT_OPTIONS, bits="w4 a8"),
-    Method("openvino_bf16", "openvino", False, False, "the FP32 ONNX file run by OpenVINO in bf16 (on a CPU "
-           "with AVX-512 BF16 or AMX); its twin is the same file in OpenVINO with FP32 pinned", _openvino_bf16,
-           precision="bf16"),
-    Method("openvino_int8", "openvino", True, True, "the ort_static QDQ file run by OpenVINO (INT8 where "
-           "quantized, FP32 pinned elsewhere); its twin is the FP32 file in OpenVINO with FP32 pinned",
-           _openvino_int8),
+    Method(name="openvino_bf16", runtime="openvino", int8_weights=False, int8_activations=False,
+           description="the FP32 ONNX file run by OpenVINO in bf16 (on a CPU with AVX-512 BF16 or AMX); its twin is "
+           "the same file in OpenVINO with FP32 pinned", apply=_openvino_bf16, precision="bf16"),
+    Method(name="openvino_int8", runtime="openvino", int8_weights=True, int8_activations=True,
+           description="the ort_static QDQ file run by OpenVINO (INT8 where quantized, FP32 pinned elsewhere); its "
+           "twin is the FP32 file in OpenVINO with FP32 pinned", apply=_openvino_int8),
 )}

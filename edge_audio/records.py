@@ -226,6 +226,7 @@ class VariantRecord(EvaluatedRecord):
     method: str
     reduce_range: bool
     weight_bits: int  # bits of the narrowest stored weight: 8, or 4 (int4 TFLite, all or some layers); 32: FP32 kept
+    trains: bool  # its method trains the weights again (QAT): a training of its own, not its FP32 model's
     fp32: Twin
     paired: dict[str, dict[str, Any]]  # "test" and "val": :func:`edge_audio.stats.paired_difference`
     latency_comparison: dict[str, Any]  # :func:`edge_audio.stats.latency_comparison`

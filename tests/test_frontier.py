@@ -407,7 +407,7 @@ def test_a_variant_trained_again_is_compared_with_its_model_over_seeds_a_post_tr
     fp32 = record("mid", "fp32", 184, 92.0, 1_200_000, 2.0, 90_000_000, 300_000, ram=800_000, shifts=(0,))
     ptq = record("mid", "int8_tflite", 184, 92.0, 330_000, 1.5, 90_000_000, 300_000, ram=200_000, shifts=(0,))
     qat = {**record("mid", "qat_int8", 184, 92.0, 330_000, 1.5, 90_000_000, 300_000, ram=200_000, shifts=(0,)),
-           "method": "qat_int8", "quantization": {"qat": {"epochs": 2}}}
+           "method": "qat_int8", "trains": True}
     report = analyze_frontier([fp32, ptq, qat], Budgets(1.0, 50.0, 85.0), margin=2.0)
     assert report.compare("mid (int8_tflite)", "mid (fp32)")["verdict"] == "within the margin"  # paired
     retrained = report.compare("mid (qat_int8)", "mid (int8_tflite)")

@@ -267,7 +267,7 @@ def _record(baseline: BaselineResult, method, seed_variants: dict[int, list[Cach
     shared = {k: fp32[k] for k in SHARED_FIELDS if k in fp32}
     return make_record(VariantRecord, **{
         **shared, "variant": method.name, "method": method.name, "reduce_range": reduce_range,
-        "weight_bits": method.weight_bits if method.int8_weights else 32,
+        "weight_bits": method.weight_bits if method.int8_weights else 32, "trains": method.trains,
         "runtime": method.runtime, "precision": method.precision, "int8_weights": method.int8_weights,
         "int8_activations": method.int8_activations, "full_integer_tflite": method.full_integer_tflite,
         "accuracy": test["accuracy"], "accuracy_std": test["fold_std"], "test": test,
@@ -651,7 +651,7 @@ def check(results: list[QuantizationResult], baselines: list[BaselineResult], de
                   "a variant is paired with its twin on every seed's clips")
         invariant(r["paired"]["test"]["changed"] <= r["paired"]["test"]["n"],
                   "no more predictions changed than there are clips")
-        if r["method"].startswith("ort_static") or r["full_integer_tflite"]:  # INT8 weights and activations
+        if r["int8_weights"] and r["int8_activations"] or r["full_integer_tflite"]:  # integer weights and activations
             invariant(r["size_bytes"] < r["fp32"]["size_bytes"],
                       f"{r['model']} ({r['method']}) is not smaller than FP32")
         if r["full_integer_tflite"]:  # it ran in TensorFlow Lite Micro, and the planner is within 5% of its arena
