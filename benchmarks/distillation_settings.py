@@ -24,7 +24,7 @@ import yaml
 
 from edge_audio.machine import cpu_name
 from edge_audio.settings import Settings, book_values
-from edge_audio.stats import over_seeds, pooled, seeded_difference
+from edge_audio.stats import seeded_difference, test_and_val
 from edge_audio.steps.baselines import Teacher, pick_students, train_baselines
 from edge_audio.steps.data import prepare_data
 from edge_audio.train import train_model
@@ -38,13 +38,13 @@ def validation_difference(data, settings: Settings, baseline, teacher: Teacher) 
     """The student of ``baseline`` taught by ``teacher``, minus ``baseline``, on the validation folds over seeds."""
     spec = {**baseline.deployed_run.spec, "name": baseline.name + "_kd"}
     splits = settings.protocol.splits(data.dataset.folds)
-    per_seed = []
+    by_seed = {}
     for seed in settings.training_seeds:
         config = dataclasses.replace(settings.train, seed=seed)
-        runs = [train_model(spec, data.features, split, config, data.layout.cache / "runs", settings.device, False,
-                            distillation=teacher.soft_targets(split, seed)) for split in splits]
-        per_seed.append(pooled([runs[-1].val], [runs[-1].split.val_fold]))  # the deployed split's: what chooses
-    student = over_seeds(per_seed, settings.training_seeds)
+        by_seed[seed] = [(run.test, run.val) for run in (
+            train_model(spec, data.features, split, config, data.layout.cache / "runs", settings.device, False,
+                        distillation=teacher.soft_targets(split, seed)) for split in splits)]
+    _, student = test_and_val(by_seed, splits)  # the deployed split's validation fold: what chooses
     return seeded_difference(student, baseline.record["val"], settings.accuracy_margin)
 
 

@@ -267,6 +267,17 @@ def over_seeds(evaluations: list[dict], seeds: list[int]) -> dict:
             "by_seed": evaluations}
 
 
+def test_and_val(by_seed: dict[int, list[tuple[dict, dict]]], splits: list) -> tuple[dict, dict]:
+    """A trained model's ``test`` and ``val`` over seeds from its (test, validation) evaluations, one pair per protocol
+    split (``splits``, in order) for each seed: ``test`` pools every split's test fold; ``val`` is the **deployed
+    split's** (the last's) validation fold alone, what every choice is made on, so that under k-fold no choice sees a
+    clip of the fold that reports on it (:func:`edge_audio.results.as_chosen`)."""
+    seeds = list(by_seed)
+    test = over_seeds([pooled([t for t, _ in by_seed[seed]], [s.test_fold for s in splits]) for seed in seeds], seeds)
+    val = over_seeds([pooled([by_seed[seed][-1][1]], [splits[-1].val_fold]) for seed in seeds], seeds)
+    return test, val
+
+
 def seeded_split_part(seeded: dict, index: int) -> dict:
     """A model's accuracy over seeds (:func:`over_seeds`) on one protocol split's fold only (:func:`split_part`)."""
     return over_seeds([split_part(e, index) for e in seeded["by_seed"]], seeded["seeds"])

@@ -41,7 +41,7 @@ from ..settings import Settings
 from ..profile import profile_model
 from ..records import TrainedRecord, holds_artifact, make_record, publish_artifact, with_fields
 from ..results import as_chosen, chosen_fold, pick_key, upsert_results
-from ..stats import interval_text, over_seeds, pooled, seeded_difference
+from ..stats import interval_text, seeded_difference, test_and_val
 from ..storage import CacheEntry, cached, stable_hash
 from ..features import FeatureSet
 from ..frontier import learning_curve
@@ -172,13 +172,8 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
         exports = seed_exports[settings.training_seeds[0]]
         profile_entry = _profile(exports[-1], deployed, data, settings)
         profile = profile_entry.value
-        # test pools every split's test fold; val is the deployed split's validation fold only, what every choice
-        # is made on: under k-fold, no choice sees a clip of the fold that reports on it (the decisions page)
-        test = over_seeds([pooled([run.test for run in seed_runs[seed]], [run.split.test_fold for run in
-                                                                           seed_runs[seed]]) for seed in seed_runs],
-                          list(seed_runs))
-        val = over_seeds([pooled([seed_runs[seed][-1].val], [seed_runs[seed][-1].split.val_fold])
-                          for seed in seed_runs], list(seed_runs))
+        test, val = test_and_val({seed: [(run.test, run.val) for run in seed_run] for seed, seed_run in
+                                  seed_runs.items()}, splits)
         model_path = data.layout.models / f"{spec['name']}_fp32.pth"
         onnx_published = data.layout.models / f"{spec['name']}.onnx"
         record = make_record(TrainedRecord, **{

@@ -24,7 +24,6 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import onnx
@@ -49,7 +48,7 @@ from ..quantize import (BIT_WIDTHS, METHODS, QuantizationInputs, calibration_set
                         layer_sensitivity)
 from ..records import VariantRecord, holds_artifact, make_record, publish_artifact, with_fields
 from ..results import as_chosen, pick_key, upsert_results
-from ..stats import interval_text, over_seeds, paired_over_seeds, pooled, seeded_difference
+from ..stats import interval_text, paired_over_seeds, seeded_difference, test_and_val
 from ..tables import accuracy_verdict
 from ..runtimes import DEPLOYABLE, FP32Model, open_model
 from ..runtimes import get as get_runtime
@@ -249,15 +248,11 @@ def _record(baseline: BaselineResult, method, seed_variants: dict[int, list[Cach
     variants = seed_variants[seeds[0]]
 
     splits = [run.split for run in baseline.seed_runs[seeds[0]]]
-
-    def evaluated(value: Callable[[CacheEntry], dict], part: str) -> dict:
-        """Every split's test fold pooled; the deployed split's validation fold only (what choices are made on)."""
-        chosen = range(len(splits)) if part == "test" else [-1]
-        return over_seeds([pooled([value(seed_variants[seed][i]) for i in chosen],
-                                  [getattr(splits[i], f"{part}_fold") for i in chosen]) for seed in seeds], seeds)
-
-    test, val = (evaluated(lambda v, part=part: v.value[part], part) for part in ("test", "val"))
-    twin = {part: evaluated(lambda v, part=part: v.value["twin"][part], part) for part in ("test", "val")}
+    test, val = test_and_val({seed: [(v.value["test"], v.value["val"]) for v in seed_variants[seed]]
+                              for seed in seeds}, splits)
+    twin = dict(zip(("test", "val"), test_and_val(
+        {seed: [(v.value["twin"]["test"], v.value["twin"]["val"]) for v in seed_variants[seed]] for seed in seeds},
+        splits)))
     deployed = variants[-1]
     twin_size = deployed.value["twin_size_bytes"]
     size = deployed.value["size_bytes"]
