@@ -7,7 +7,7 @@ Prints (and optionally writes as JSON):
 * each preset's single-thread latency in PyTorch eager and ONNX Runtime, its FLOP floor, and the ratios.
 
 ``--runtimes`` (:func:`run_runtime_benchmarks`) instead times each preset in every installed runtime
-(:data:`edge_audio.runtimes.RUNTIMES`): its FP32 twin and the methods of :data:`BENCH_METHODS` that run there, all
+(:data:`edge_audio.runtimes.RUNTIMES`): its FP32 twin and the methods marked ``bench`` that run there, all
 interleaved, against **the machine's limits** (:func:`gemm_floors`): the single-thread throughputs of an FP32 and
 an INT8 matrix product through the runtimes' own kernels (the best of ONNX Runtime's and LiteRT's, and for FP32
 PyTorch's matmul too). A latency divided by its model's floor in its precision says how far the runtime is from
@@ -37,15 +37,13 @@ from .features import extract_features
 from .models import PRESETS, LightweightCNN, preset_spec, untrained_like_trained
 from .machine import cores, cpu_isa, cpu_name, matmul_throughput
 from .profile import count_macs, interleaved_times, latency_summary, profile_model
-from .quantize import METHODS, QuantizationInputs
+from .quantize import METHODS, QuantizationInputs, bench_methods
 from .runtimes import RUNTIMES, FP32Model, installed_runtimes
 from .runtimes.pytorch import save_checkpoint, torch_threads
 from .storage import atomic_write_json
 from .synth import SynthConfig, generate_dataset
 
 FLOOR_GOAL = 1.5
-#: The methods ``bench --runtimes`` times beside each runtime's FP32 twin: each runtime's own lower precisions.
-BENCH_METHODS = ("ort_static", "tflite_int8", "openvino_bf16", "openvino_int8")
 
 
 @dataclass
@@ -78,14 +76,15 @@ def _attempt(runtime: str, precision: str, make: Callable[[], Path]) -> Deployme
 
 def deployments(model: FP32Model, torch_model, calibration: np.ndarray, folder: Path, reduce_range: bool,
                 runtimes: tuple[str, ...] | None = None) -> list[Deployment]:
-    """Every installed runtime's (of ``runtimes``, default all) FP32 twin of ``model`` and its variants by each of
-    :data:`BENCH_METHODS` that runs there, calibrated on ``calibration``, written under ``folder``."""
+    """Every installed runtime's (of ``runtimes``, default all) FP32 twin of ``model`` and its variants by each
+    method the registry marks ``bench`` (:func:`edge_audio.quantize.bench_methods`) that runs there, calibrated on
+    ``calibration``, written under ``folder``."""
     result = []
     for name, runtime in RUNTIMES.items():
         if (runtimes and name not in runtimes) or not runtime.installed():
             continue
         result.append(_attempt(name, "fp32", lambda: runtime.twin(model, folder)))
-        for method in (METHODS[m] for m in BENCH_METHODS if METHODS[m].runtime == name):
+        for method in (METHODS[m] for m in bench_methods() if METHODS[m].runtime == name):
             inputs = QuantizationInputs(torch_model, model.onnx, calibration, "minmax", reduce_range)
             out = folder / method.artifact("bench")
             result.append(_attempt(name, method.precision, lambda: (method.apply(inputs, out), out)[1]))

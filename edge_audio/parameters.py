@@ -98,6 +98,14 @@ def _text_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and len(value) > 0 and all(_text(v) for v in value)
 
 
+#: The selections of the method registry (edge_audio/quantize) the ``methods`` parameter accepts besides a list.
+METHOD_SELECTIONS = ("default", "book", "all")
+
+
+def _methods(value: Any) -> bool:
+    return value in METHOD_SELECTIONS or _text_list(value)
+
+
 def _optional_mapping(value: Any) -> bool:
     return value is None or isinstance(value, dict)
 
@@ -194,15 +202,14 @@ _PARAMETERS = (
               "queue of training runs and chapter 4's search; None: one worker, the search in SQLite "
               "logs/nas_study.db", "None or a storage URL", _optional_text, chapters=("02", "04")),
     # quantization
-    # the chapter's own default runs one method of each kind (static INT8, full-integer TFLite at 8 and 4 bits, QAT,
-    # OpenVINO); every method alone runs the chapter in the test suite (tests/test_chapters_here.py)
-    Parameter("methods", ["ort_static", "tflite_int8", "tflite_int4", "qat_int4", "openvino_bf16"],
-              "compression methods (see chapter 3): pytorch_dynamic, ort_static, ort_static_per_tensor, ort_dynamic, "
-              "tflite_int8, tflite_int4, tflite_mixed, tflite_int16x8, qat_int8, qat_int4, openvino_bf16, "
-              "openvino_int8",
-              ("03",), "quantization", "a non-empty list of method names", _text_list, convert=list,
-              book=["ort_static", "tflite_int8", "tflite_int4", "tflite_mixed", "qat_int4", "openvino_bf16",
-                    "openvino_int8"]),
+    # the registry marks which methods each selection holds (Method.default: one of each kind; Method.book); every
+    # method alone runs the chapter in the test suite (tests/test_chapters_here.py)
+    Parameter("methods", "default",
+              "compression methods (see chapter 3): a list of method names, or a selection of the method registry: "
+              "default (one method of each kind), book (the book's run) or all (every method; the Reference lists "
+              "them with their traits)",
+              ("03",), "quantization", "a non-empty list of method names, or default, book or all", _methods,
+              convert=lambda v: v if isinstance(v, str) else list(v), book="book"),
     Parameter("mixed_weight_fraction", 0.75, "tflite_mixed's flash budget: the share of the 8-bit weights' bytes its "
               "weights may keep (0.5: every layer at 4 bits; 1: every layer at 8); the layers least sensitive on the "
               "calibration clips go to 4 bits first", ("03",), "quantization", "a number in [0.5, 1]",

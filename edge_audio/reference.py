@@ -10,7 +10,7 @@ steps the chapters call, in this process, with the book values unless told other
     baselines = pipeline.train_baseline(epochs=12)          # list[BaselineResult]
     variants = pipeline.quantize_models()                   # list[QuantizationResult]
     search = pipeline.run_nas(generations=3)                # NASResult
-    frontier = pipeline.generate_reports()                  # FrontierResult
+    frontier = pipeline.generate_reports()                  # FrontierChapter: the frontier and its reports
     everything = pipeline.run_all(baseline_epochs=12, nas_generations=3)
 
 Each step is cached on disk like the chapters' (same output folder, same keys), so a step the book already ran is
@@ -24,6 +24,7 @@ from typing import Any
 
 from .errors import ParameterError
 from .parameters import PARAMETERS
+from .pipeline import Pipeline
 from .settings import Settings
 
 #: PipelineConfig's settings (the reference pipeline's names) and the parameters they stand for.
@@ -79,7 +80,8 @@ class PipelineConfig:
 
 
 class NotebookPipeline:
-    """The book's steps as Python calls, each returning its results (see the module docstring).
+    """The book's steps as Python calls, each returning its results (see the module docstring), wired as the
+    chapters wire them (:class:`~edge_audio.pipeline.Pipeline`).
 
     ``parameters`` are chapter parameters by name (``n_mels=40``, ``max_size_mb=0.5``, ...), over ``config``'s
     (default :class:`PipelineConfig`) and the other book values. An unknown name is an error naming the closest.
@@ -90,47 +92,45 @@ class NotebookPipeline:
         self.settings = Settings.book(**((config or PipelineConfig()).parameters() | parameters
                                          | {"dataset_path": dataset_path, "output_dir": output_dir}))
         self.progress = progress
-        self._data = None
+        self._pipeline = Pipeline(self.settings, progress)
+
+    def _with(self, **changes: Any) -> Pipeline:
+        """The pipeline of these settings with ``changes`` (None values ignored), on the same prepared data."""
+        changes = {name: value for name, value in changes.items() if value is not None}
+        if not changes:
+            return self._pipeline
+        return Pipeline(self.settings.replace(**changes), self.progress, data=self.data)
 
     @property
     def data(self):
         """The prepared dataset and features (:func:`edge_audio.steps.data.prepare_data`), computed once."""
-        if self._data is None:
-            from .steps.data import prepare_data
-
-            self._data = prepare_data(self.settings, self.progress)
-        return self._data
+        return self._pipeline.data
 
     def train_baseline(self, epochs: int | None = None) -> list:
         """Train (or load) every model of ``model_configs``; returns a list of ``BaselineResult``."""
-        from .steps.baselines import train_baselines
-
-        settings = self.settings if epochs is None else self.settings.replace(epochs=epochs)
-        return train_baselines(self.data, settings, progress=self.progress)
+        return self._with(epochs=epochs).baselines
 
     def quantize_models(self, methods: list[str] | None = None) -> list:
-        """Quantize every baseline with every method (chapter 3); returns a list of ``QuantizationResult``."""
-        from .steps.quantization import quantize_models
-
-        return quantize_models(self.data, self.settings, self.train_baseline(), methods)
+        """Quantize every baseline with every method, and the distilled students like the search's finalists (as
+        chapter 3 does); returns a list of ``QuantizationResult``."""
+        pipeline = self._with(methods=methods)
+        return pipeline.quantization + pipeline.student_quantization
 
     def run_nas(self, generations: int | None = None, population: int | None = None):
         """The architecture search of chapter 4 (resumed if interrupted); returns a ``NASResult``."""
-        from .steps.search import run_nas
-
-        changes = {name: value for name, value in (("nas_generations", generations), ("nas_population", population))
-                   if value is not None}
-        return run_nas(self.data, self.settings.replace(**changes), self.train_baseline(), self.progress)
+        return self._with(nas_generations=generations, nas_population=population).nas
 
     def generate_reports(self):
-        """The frontier of chapter 5 over everything evaluated so far; returns a ``FrontierResult``."""
-        from .steps.frontier import build_frontier
+        """The frontier of chapter 5 over everything evaluated so far, its figures and reports written under
+        ``reports/``; returns a ``FrontierChapter`` (``.report``, ``.records``, ``.figures``, ``.paths``)."""
+        from .chapters.frontier import FrontierChapter
 
-        return build_frontier(self.data, self.settings)
+        return FrontierChapter.of(self.settings, self.data, self._pipeline.frontier)
 
     def run_all(self, baseline_epochs: int | None = None, nas_generations: int | None = None) -> dict[str, Any]:
         """Every step in order; returns ``{"baselines", "quantization", "nas", "frontier"}``."""
-        if baseline_epochs is not None:
-            self.settings = self.settings.replace(epochs=baseline_epochs)  # the finalists are retrained the same way
+        if baseline_epochs is not None:  # the finalists are retrained the same way
+            self.settings = self.settings.replace(epochs=baseline_epochs)
+            self._pipeline = Pipeline(self.settings, self.progress, data=self.data)
         return {"baselines": self.train_baseline(), "quantization": self.quantize_models(),
                 "nas": self.run_nas(generations=nas_generations), "frontier": self.generate_reports()}

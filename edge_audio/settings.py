@@ -19,6 +19,10 @@ from .parameters import PARAMETERS, book_values, chapter_parameters, check_names
 from .paths import OutputLayout, check_output_folder, default_output_dir, resolve_path
 
 
+#: Parameters whose value may name a selection the run resolves (the property of the same name gives what it holds).
+RESOLVED = ("methods",)
+
+
 class Settings:
     """The values of every parameter for one run, checked: defaults from the table, overridden by ``values``.
 
@@ -73,7 +77,13 @@ class Settings:
 
         import pandas as pd
 
-        return pd.DataFrame([{"parameter": p.name, "value": f"<code>{html.escape(repr(self._values[p.name]))}</code>",
+        def shown(name: str) -> str:  # a selection the run resolved shows what it stood for
+            value = self._values[name]
+            if name in RESOLVED and value != getattr(self, name):
+                return f"{value!r}: {', '.join(map(str, getattr(self, name)))}"
+            return repr(value)
+
+        return pd.DataFrame([{"parameter": p.name, "value": f"<code>{html.escape(shown(p.name))}</code>",
                               "meaning": p.meaning} for p in chapter_parameters(chapter)]).set_index("parameter")
 
     def check(self) -> "Settings":
@@ -105,6 +115,14 @@ class Settings:
         return self
 
     # -- the typed configurations the steps use ------------------------------------------------------------------
+    @property
+    def methods(self) -> list[str]:
+        """The quantization methods this run compresses with: the names given, or those of the registry's
+        selection named (:func:`edge_audio.quantize.selection`)."""
+        from .quantize import selection
+
+        return selection(self._values["methods"])
+
     @property
     def features(self):
         from .features import FeatureConfig

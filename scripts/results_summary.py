@@ -19,7 +19,8 @@ from edge_audio.glue import counted
 from edge_audio.paths import OutputLayout
 from edge_audio.results import load_results
 from edge_audio.stats import interval_text
-from edge_audio.steps.quantization import QuantizationResult, recommendations
+from edge_audio.chapters.quantization import recommendations
+from edge_audio.steps.quantization import QuantizationResult
 from edge_audio.tables import accuracy_verdict, latency_verdict
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"

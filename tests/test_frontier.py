@@ -334,34 +334,33 @@ def test_an_ethos_u_profile_picks_among_what_vela_compiled_by_vela_s_numbers():
 
 def test_what_a_pick_gives_up_names_the_size_ratio_both_ways():
     """A pick smaller than the reference is "Nx fewer bytes", a larger one "Nx more", N >= 1 either way."""
+    from edge_audio.chapters.frontier import pick_answer
     from edge_audio.claims import Claims
-    from edge_audio.steps.frontier import FrontierResult
 
     records = RECORDS + [record("huge", "fp32", 180, 90.0, 6_000_000, 5.0, 300_000_000, 900_000, ram=3_000_000)]
     report = analyze_frontier(records, Budgets(1.0, 50.0, 85.0))
-    result = FrontierResult(report, records, {}, {})
     tested = report.evaluated.set_index("label")
     assert report.best == "big (fp32)"
-    assert result._answer("mid (int8_tflite)", "x", tested, Claims())["x_tradeoff"].endswith("9.1x fewer bytes")
-    assert result._answer("huge (fp32)", "x", tested, Claims())["x_tradeoff"].endswith("2.0x more bytes")
+    assert pick_answer(report, "mid (int8_tflite)", "x", tested, Claims())["x_tradeoff"].endswith("9.1x fewer bytes")
+    assert pick_answer(report, "huge (fp32)", "x", tested, Claims())["x_tradeoff"].endswith("2.0x more bytes")
 
 
 def test_what_a_pick_gives_up_is_measured_against_a_reference_chosen_on_validation():
     """A variant that happens to score best on the test clips (but not on validation) is not the reference: the
     reference is the best model overall, picked on validation accuracy, and the headline compares with it."""
+    from edge_audio.chapters.frontier import pick_answer
     from edge_audio.claims import Claims
-    from edge_audio.steps.frontier import FrontierResult
 
     lucky = record("lucky", "fp32", 196, 80.0, 2_000_000, 3.0, 100_000_000, 500_000, ram=900_000)
     records = RECORDS + [lucky]
     report = analyze_frontier(records, Budgets(1.0, 50.0, 85.0))
     assert report.evaluated.set_index("label")["accuracy"].idxmax() == "lucky (fp32)"
     assert report.best == "big (fp32)"  # 94 % on validation
-    result = FrontierResult(report, records, {}, {})
     tested = report.evaluated.set_index("label")
-    answer = result._answer("lucky (fp32)", "x", tested, Claims())["x_tradeoff"]
+    answer = pick_answer(report, "lucky (fp32)", "x", tested, Claims())["x_tradeoff"]
     assert answer.startswith("lucky (fp32) is more accurate than big (fp32)")  # reported, not chosen
-    assert result._answer("big (fp32)", "x", tested, Claims())["x_tradeoff"].startswith("it is the best model overall")
+    assert pick_answer(report, "big (fp32)", "x", tested, Claims())["x_tradeoff"].startswith(
+        "it is the best model overall")
 
 
 def variant_record(method, runtime, latency, twin_latency, own, floor=None, val_no_worse=True):
@@ -385,7 +384,8 @@ def variant_record(method, runtime, latency, twin_latency, own, floor=None, val_
 def test_a_deployment_is_never_slower_than_fp32_in_the_fastest_runtime():
     """micro in the issue: openvino_bf16 (0.261 ms) beats OpenVINO's FP32 twin, but ONNX Runtime runs micro's FP32
     model in 0.105 ms: FP32 is the answer. A variant faster than both is deployed."""
-    from edge_audio.steps.quantization import QuantizationResult, fastest_fp32, qualifies, recommendations
+    from edge_audio.chapters.quantization import recommendations
+    from edge_audio.steps.quantization import QuantizationResult, fastest_fp32, qualifies
 
     baseline = {"runtime": "onnxruntime", "latency_ms": 0.105}
     bf16 = variant_record("openvino_bf16", "openvino", 0.261, 0.30, "a", ("b", "onnxruntime", 0.105))

@@ -12,6 +12,7 @@ from edge_audio.nas import (SAMPLERS, SearchConfig, SearchContext, SearchOutcome
                             run_search, run_study, study_history, study_name)
 from edge_audio.steps.baselines import train_baselines
 from edge_audio.steps.data import prepare_data
+from edge_audio.chapters.search import SearchChapter
 from edge_audio.steps.search import run_nas
 from edge_audio.targets import Budgets
 from edge_audio.train import Distillation, Protocol, train_model
@@ -123,15 +124,14 @@ def test_impossible_budgets_give_no_finalist_and_name_the_closest_candidate(data
     entries = result.search.history["nsga2"]  # the finalists, and so the closest miss, come from NSGA-II
     near = closest_candidate(entries, budgets)
     assert near is not None and not near["trained"] and near["size_bytes"] == min(h["size_bytes"] for h in entries)
+    # what chapter 4 shows for it: its figures, that nothing met the budgets, the closest candidate and how far
+    chapter = SearchChapter.of(settings, data, train_baselines(data, settings), result)
     assert (data.layout.reports / "nas_evolution.png").is_file()
     assert (data.layout.reports / "nas_feasibility.png").is_file()
-    # what chapter 4 shows for it: that nothing met the budgets, the closest candidate and how far it missed
-    [shown] = result.outcome(data, budgets)
+    [shown] = chapter.outcome()
     assert "No candidate of NSGA-II met these budgets" in shown.data
     assert "The closest candidate" in shown.data and "size 0." in shown.data
-    from edge_audio.claims import Claims
-
-    answer, table, glued = result.dominance(train_baselines(data, settings), data, settings, Claims())
+    answer, table, glued = chapter.dominance()
     assert glued == {"nas_dominated": "none"} and answer.startswith("**No**") and "no finalist" in answer
 
 
@@ -298,7 +298,8 @@ def test_distilled_finalists_are_paired_with_their_label_only_twins_and_deployed
     assert student.name == finalist.name + "_kd" and student.record["distillation"]["student_of"] == finalist.name
     assert student.record["distillation"]["teachers"] == [max(baselines, key=lambda b: b.record["val_accuracy"]).name]
     assert all(h["distilled"] for s in SAMPLERS for h in result.search.history[s])
-    [(distilled, alone, comparison)] = result.distillation_pairs(settings.accuracy_margin)
+    chapter = SearchChapter.of(settings, data, baselines, result)
+    [(distilled, alone, comparison)] = chapter.distillation_pairs()
     assert comparison["n"] == alone["test"]["n"] and alone["model"] == finalist.name
     assert comparison["reason"] == "training variance was not measured (one seed)"  # one seed: no verdict
     methods = {q.method for q in result.quantized if q.model == student.name}
@@ -311,10 +312,8 @@ def test_distilled_finalists_are_paired_with_their_label_only_twins_and_deployed
     from edge_audio.steps.search import deployed_record
 
     assert best["model"] == max(result.models, key=lambda m: pick_key(deployed_record(m, result.quantized))).name
-    from edge_audio.claims import Claims
-
-    _, dominance, _ = result.dominance(baselines, data, settings, Claims())
-    assert result.check(settings, dominance, data).startswith("all NAS invariants hold")
+    _, dominance, _ = chapter.dominance()
+    assert chapter.check(dominance).startswith("all NAS invariants hold")
 
 
 def test_candidates_over_an_npu_latency_budget_are_compiled_by_vela_and_never_trained(data, work_dir, tmp_path):

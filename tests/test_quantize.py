@@ -14,7 +14,8 @@ from edge_audio.models import LightweightCNN
 from edge_audio.quantize import METHODS, calibration_set, evaluate_onnx, float_operators, quantize_onnx_static
 from edge_audio.steps.baselines import train_baselines
 from edge_audio.steps.data import prepare_data
-from edge_audio.steps.quantization import export_deployable, failure_note, quantize_models
+from edge_audio.chapters.quantization import failure_note
+from edge_audio.steps.quantization import export_deployable, quantize_models
 from edge_audio.tables import quantization_table
 from edge_audio.storage import file_sha256
 from helpers import small_settings
@@ -249,6 +250,36 @@ def test_a_new_runtime_is_one_registry_entry_and_a_method_runs_there(trained, mo
     assert (data.layout.models / "mini_mine_int8.onnx").is_file()
 
 
+def test_a_new_method_is_one_function_and_one_registration(trained):
+    """Adding a quantization method is a function that writes the variant's file beside one register(Method(...))
+    naming its traits (here: the FP32 file as it is, in ONNX Runtime); the step compresses, evaluates, pairs, times
+    and publishes it with no other change, and the registry's selections read its traits."""
+    import shutil
+
+    from edge_audio.quantize import METHODS, Method, register, selection
+    from edge_audio.settings import Settings
+
+    def copy_fp32(inputs, out):
+        shutil.copyfile(inputs.fp32_onnx, out)
+        return {"format": "the FP32 ONNX file as it is"}
+
+    data, settings, baselines = trained
+    register(Method(name="toy_copy", runtime="onnxruntime", int8_weights=False, int8_activations=False,
+                    description="the FP32 file, unchanged", apply=copy_fp32, precision="fp32"))
+    try:
+        assert "toy_copy" in selection("all") and "toy_copy" not in selection("default") + selection("book")
+        Settings(methods=["toy_copy"]).check()  # a known name now
+        [result] = quantize_models(data, settings, baselines[:1], ["toy_copy"])
+        record = result.record
+        assert record["size_ratio"] == 1.0 and record["accuracy_drop"] == 0.0  # the same file computes the same
+        assert record["paired"]["test"]["changed"] == 0 and record["weight_bits"] == 32
+        assert (data.layout.models / "mini_toy_copy.onnx").is_file()
+        with pytest.raises(ValueError, match="registered already"):
+            register(METHODS["toy_copy"])
+    finally:
+        METHODS.pop("toy_copy")
+
+
 def test_a_methods_own_parameters_key_its_variants_and_no_others(trained):
     """qat_epochs is read by the QAT methods only: changing it recomputes their variants and reuses the rest; the
     QAT record says what the fine-tuning did and is full-integer TFLite with 4-bit weights."""
@@ -270,7 +301,7 @@ def test_a_methods_own_parameters_key_its_variants_and_no_others(trained):
 def test_the_bits_table_shows_every_rows_size_and_its_verdicts(trained):
     """Chapter 3's bits x model table: one row per (model, bits), the file's size in every row, QAT's verdicts
     where QAT ran."""
-    from edge_audio.steps.quantization import bit_widths
+    from edge_audio.chapters.quantization import bit_widths
     from edge_audio.tables import bit_width_table
 
     data, settings, baselines = trained

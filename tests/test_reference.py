@@ -48,7 +48,9 @@ def test_notebook_pipeline_methods_return_their_results(us8k_dir, tmp_path):
     [baseline] = results["baselines"]
     assert baseline.name == "tiny" and baseline.record["accuracy"] == baseline.deployed_run.test["accuracy"]
     assert baseline.record["train"]["epochs"] == 1
-    assert [(q.model, q.method) for q in results["quantization"]] == [("tiny", "ort_static")]
+    # chapter 3's wiring: the baselines with the run's methods, the distilled student like a search finalist
+    assert [(q.model, q.method) for q in results["quantization"]] == [
+        ("tiny", "ort_static"), ("tiny_kd", "ort_static"), ("tiny_kd", "tflite_int8")]
     nas = results["nas"]
     assert len(nas.search.history["nsga2"]) == 2 and len(nas.finalists) == 1
     assert all(path.is_file() for path in nas.best_files.values())

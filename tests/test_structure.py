@@ -79,6 +79,23 @@ def test_every_method_runs_in_a_registered_runtime():
     assert all(m.suffix == RUNTIMES[m.runtime].suffix for m in METHODS.values())
 
 
+def test_no_method_is_chosen_by_its_name_outside_the_registry():
+    """Outside edge_audio/quantize/ no code names a quantization method (docstrings and prose may): steps, chapters,
+    the search and the bench select methods by what the registry says they are."""
+    from edge_audio.quantize import METHODS
+
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if "quantize" in path.relative_to(PACKAGE).parts:
+            continue
+        tree = ast.parse(path.read_text())
+        prose = {id(n.value) for n in ast.walk(tree) if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)}
+        prose |= {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+        offenders += [f"{path.relative_to(PACKAGE)}:{n.lineno}: {n.value}" for n in ast.walk(tree)
+                      if isinstance(n, ast.Constant) and n.value in METHODS and id(n) not in prose]
+    assert not offenders, offenders
+
+
 def test_the_pareto_primitives_depend_on_numpy_alone():
     tree = ast.parse((PACKAGE / "pareto.py").read_text())
     modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
@@ -121,9 +138,30 @@ def _inside_make_record(path, target) -> bool:
     return False
 
 
-def test_each_chapter_has_its_step_module():
-    steps = {p.stem for p in (PACKAGE / "steps").glob("*.py")} - {"__init__"}
-    assert steps == {"data", "baselines", "quantization", "search", "frontier"}
+def test_each_chapter_has_its_step_module_and_its_view():
+    for room in ("steps", "chapters"):
+        modules = {p.stem for p in (PACKAGE / room).glob("*.py")} - {"__init__"}
+        assert modules == {"data", "baselines", "quantization", "search", "frontier"}, room
+
+
+#: What shows a chapter: its prose values, sentences, tables and figures. No step imports any of it.
+SHOWING = {"edge_audio.glue", "edge_audio.claims", "edge_audio.tables", "edge_audio.plots"}
+
+
+def test_steps_compute_and_chapters_show():
+    """A step imports nothing that shows (no glued value, claim, table or figure, no IPython display) and no
+    chapter view; the chapter views sit above the steps, and only the views and the reference interface above
+    them import a view."""
+    graph = module_imports()
+    for name, imported in graph.items():
+        if name.startswith("edge_audio.steps"):
+            assert not imported & SHOWING, (name, imported & SHOWING)
+            assert not any(m.startswith("edge_audio.chapters") for m in imported), name
+            path = PACKAGE / Path(*name.split(".")[1:])
+            source = (path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).read_text()
+            assert "IPython" not in source and "invariant(" not in source, name
+        elif not name.startswith("edge_audio.chapters") and name != "edge_audio.reference":
+            assert not any(m.startswith("edge_audio.chapters") for m in imported), name
 
 
 def test_no_line_of_the_books_prose_is_a_myst_comment():

@@ -171,7 +171,7 @@ def test_baselines_step_writes_models_records_and_reuses_runs(us8k_dir, tmp_path
     second = train_baselines(data, settings)
     assert all(r.deployed_run.reused for r in second)
     # what chapter 2 says of a second run: it trained nothing and reused every run
-    from edge_audio.steps.baselines import chapter_values
+    from edge_audio.chapters.baselines import chapter_values
 
     values = chapter_values(second, data, settings)
     assert values["n_trained"] == 0 and values["n_reused"] == sum(len(runs) for b in second

@@ -13,16 +13,15 @@ import pandas as pd
 from ..paths import OutputLayout, check_dataset_of, claim_for_dataset, resolve_path
 
 from ..features import FeatureConfig
-from ..glue import counted
 from ..data import (Dataset, FileDigests, ValidationReport, check_dataset, check_training_classes, default_dataset,
                     leaked_clips, load_dataset)
-from ..errors import DatasetError, invariant
+from ..errors import DatasetError
 from ..features import FeatureSet, extract_features
 from ..machine import machine_profile
 from ..settings import Settings
 from ..results import run_context
 from ..storage import cached
-from ..synth import GENERATOR_SUMMARIES, SynthConfig
+from ..synth import SynthConfig
 
 #: Bump when validation changes what it reports, so earlier checks are not reused.
 CHECK_VERSION = 2
@@ -53,43 +52,6 @@ class PreparedData:
         return {"name": self.dataset.name, "layout": self.dataset.layout, "clips": len(self.dataset),
                 "fingerprint": self.fingerprint, "features": self.features.key,
                 "class_ids": self.dataset.class_ids}
-
-    def glued(self) -> dict:
-        """Every value chapter 1's prose quotes."""
-        dataset, report, features, config = self.dataset, self.report, self.features, self.feature_config
-        readable = report.files.dropna(subset=["sample_rate"])
-        return {
-            "dataset_name": dataset.name, "dataset_layout": dataset.layout, "n_listed": int(report.num_files),
-            "n_usable": len(dataset), "n_classes": len(dataset.class_names), "n_folds": len(dataset.folds),
-            "target_rate": int(config.sample_rate), "target_duration": float(config.duration),
-            "n_rates": int(readable["sample_rate"].nunique()), "min_rate": int(readable["sample_rate"].min()),
-            "max_rate": int(readable["sample_rate"].max()),
-            "min_duration": round(float(readable["duration"].min()), 2),
-            "max_duration": round(float(readable["duration"].max()), 2),
-            "n_excluded": int(report.num_bad),
-            "excluded_sentence": ("No file was excluded." if not report.num_bad else
-                                  f"{counted(report.num_bad, 'file was', 'files were')} excluded."),
-            "n_mels_shape": int(features.features.shape[1]), "n_frames": int(features.features.shape[2]),
-            "n_fft_value": int(config.n_fft), "hop_value": int(config.hop_length),
-            "clips_per_second": round(float(features.clips_per_second), 1),
-            "dataset_note": (GENERATOR_SUMMARIES[self.synth.generator] if self.synth is not None
-                             else "These are the dataset's own recordings."),
-        }
-
-    def check(self) -> str:
-        """Chapter 1's invariants (an InvariantError names the first that fails); returns a one-line summary."""
-        dataset, report, features = self.dataset, self.report, self.features
-        # every fold of the dataset is present after validation
-        invariant(dataset.folds == sorted(report.files["fold"].unique().tolist()), "a fold lost all its files")
-        # no clip is lost without a report: usable + excluded = listed
-        invariant(len(dataset) + report.num_bad == report.num_files,
-                  "every file is either a clip of the dataset or a bad file")
-        # one feature row per usable clip, of the configured shape
-        invariant(features.features.shape == (len(dataset), *self.feature_config.shape), features.features.shape)
-        # labels are the class's index 0..K-1 in id order, whatever ids the dataset uses
-        invariant((features.labels == dataset.table["class_id"].map(dataset.class_ids.index).to_numpy()).all(),
-                  "every clip's features carry its own label")
-        return "all data invariants hold"
 
     def context(self, settings: Settings) -> dict:
         """The context of this run's records (see :func:`edge_audio.results.run_context`)."""

@@ -4,7 +4,8 @@ NSGA-II and a random-search control (:mod:`edge_audio.nas`) search under the run
 and are compared over the seeds (a winner only when the paired test over seeds resolves it); the top-k distinct
 architectures of NSGA-II's feasible front (every seed's trials) are retrained with the baseline protocol (as
 baselines, by :func:`~edge_audio.steps.baselines.train_baselines`), quantized like chapter 3
-(:data:`DERIVED_MODEL_METHODS`, and ``tflite_int4`` for a candidate the search deployed with 4-bit weights), and
+(:func:`edge_audio.quantize.derived_methods`, and the full-integer method of the bit width the search deployed it
+with), and
 the best by the validation accuracy of its deployed file (:func:`deployed_record`) is published as
 ``models/nas_best_model.*``. Every search record of this run's context is replaced by the new search's, so no stale
 candidate or finalist survives a new search.
@@ -36,50 +37,41 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import plots
-from ..glue import counted
 from ..cards import card_path, read_card, write_card
-from ..claims import Claims
-from ..errors import ParameterError, invariant
+from ..errors import ParameterError
 from ..features import FeatureSet, extract_features
-from ..frontier import learning_curve
 from ..machine import machine_identity, versions
 from ..memory import memory_report
-from ..nas import HISTORY_FILE, SAMPLERS, closest_candidate, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
+from ..nas import HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
 from ..settings import Settings
 from ..profile import compare_latency
 from ..runtimes import get as get_runtime
 from ..npu import npu_report, npu_target, with_npu_arenas
 from ..runtimes.tflm import firmware_ram, tflm_arena
-from ..quantize import uncalibrated_tflite
+from ..quantize import derived_methods, full_integer_method, reference_method, uncalibrated_tflite
 from ..records import CandidateRecord, make_record, with_fields
 from ..results import as_chosen, pick_key, upsert_results
-from ..tables import accuracy_verdict, distillation_table, fold_views, view, views
-from ..stats import interval_text, seeded_difference
+from ..stats import seeded_difference
 from ..storage import atomic_write_json, cached
 from ..train import Split
-from .baselines import (SUFFIX, BaselineResult, Teacher, check_students, distillation_pairs, distillation_values,
-                        train_baselines)
+from .baselines import SUFFIX, BaselineResult, Teacher, train_baselines
 from .data import PreparedData
-from .quantization import DERIVED_MODEL_METHODS, QuantizationResult, quantize_models
+from .quantization import QuantizationResult, quantize_models
 
 #: The files a search's best model is published as, under ``models/`` (every stem distinct: a file's card is
 #: named by its stem).
 NAS_BEST_FILES = {"pth": "nas_best_model.pth", "onnx": "nas_best_model.onnx", "int8": "nas_best_model_int8.onnx",
-                  "tflite": "nas_best_model_tflite_int8.tflite", "tflite_int4": "nas_best_model_tflite_int4.tflite",
+                  "tflite": "nas_best_model_tflite_int8.tflite", "tflite4": "nas_best_model_tflite_int4.tflite",
                   "spec": "nas_best_model.json"}
-#: The variant each of the best model's files is (a method's file exists when the finalist was compressed with it).
-NAS_BEST_VARIANTS = {"onnx": "fp32", "int8": "ort_static", "tflite": "tflite_int8", "tflite_int4": "tflite_int4"}
-#: The full-integer TFLite method of each weight bit width the search can deploy a candidate with.
-DEPLOYED_METHODS = {8: "tflite_int8", 4: "tflite_int4"}
 NAS_SOURCES = ("nas_candidate", "nas_finalist")
-#: The views of :meth:`NASResult.finalist_table`: the selection gap (search, validation, test), and the costs.
-FINALIST_ACCURACY = ("The selection gap: search score, validation, test",
-                     ("NAS trial", "Search score (%)", "Val acc (%)", "Test acc (%)", "95% interval",
-                      "Deployed acc (%)"))
-FINALIST_COST = ("What each finalist costs, FP32 and deployed (full-integer TFLite at the searched bit width)",
-                 ("Params", "MMACs", "Size (kB)", "Latency (ms)", "Weights", "Deployed (kB)", "Deployed RAM (kB)"))
-FINALIST_ARCHITECTURE = ("The architectures", ("Architecture",))
+
+
+def best_model_variants() -> dict[str, str]:
+    """The variant each of the best model's files (:data:`NAS_BEST_FILES`) is: FP32, the reference INT8 method's
+    and the full-integer methods of 8- and 4-bit weights (a method's file exists when the finalist was compressed
+    with it)."""
+    return {"onnx": "fp32", "int8": reference_method().name, "tflite": full_integer_method(8).name,
+            "tflite4": full_integer_method(4).name}
 
 
 @dataclass
@@ -96,223 +88,15 @@ class NASResult:
     fronts: dict[int, list[dict]]  # generation -> NSGA-II's feasible front after it
     proxy: Split  # what the search scored candidates on (inside the deployed split's training folds)
     deployed: Split  # the split the finalists are chosen (validation fold) and reported (test fold) on
-    figures: dict[str, object] = dataclasses.field(default_factory=dict)  # name -> the figure under reports/
 
     @property
     def models(self) -> list[BaselineResult]:
         """Every retrained finalist: from labels alone, then by distillation."""
         return self.finalists + self.students
 
-    def finalist_table(self) -> pd.DataFrame:  # shown in the views FINALIST_ACCURACY, _COST, _ARCHITECTURE
-        """The finalists, retrained with the baseline protocol, with their deployed variant: the baseline metrics."""
-        rows = []
-        for model in self.models:
-            r, deployed = model.record, deployed_record(model, self.quantized)
-            rows.append({"Model": model.name, "NAS trial": f"seed {r['nas']['seed']}, #{r['nas']['trial']}",
-                         "Search score (%)": r["nas"]["proxy_accuracy"], "Val acc (%)": r["val_accuracy"],
-                         "Test acc (%)": r["accuracy"],
-                         "95% interval": interval_text(r["test"]),
-                         "Size (kB)": r["size_bytes"] / 1e3,
-                         "Latency (ms)": r["latency_ms"], "MMACs": r["macs"] / 1e6,
-                         "Params": r["params"], "Weights": f"int{r['nas']['weight_bits']}",
-                         "Deployed acc (%)": deployed["accuracy"] if deployed else None,
-                         "Deployed (kB)": deployed["size_bytes"] / 1e3 if deployed else None,
-                         "Deployed RAM (kB)": deployed["peak_ram_bytes"] / 1e3 if deployed else None,
-                         "Architecture": describe_spec(r["architecture"], r["features"]["n_mels"])
-                         + (" (distilled)" if "distillation" in r else "")})
-        return pd.DataFrame(rows).set_index("Model") if rows else pd.DataFrame()
-
-    def learning_curve(self, baselines: list[BaselineResult], margin: float) -> tuple[list[dict], list]:
-        """Chapter 2's learning curve with the finalists added (:func:`edge_audio.frontier.learning_curve`), the
-        baselines as a choice reports them (:func:`~edge_audio.results.as_chosen`), on the finalists' clips."""
-        return learning_curve([as_chosen(b.record) for b in baselines] + [f.record for f in self.finalists], margin)
-
-    def distillation_pairs(self, margin: float) -> list[tuple[dict, dict, dict]]:
-        """Each distilled finalist, the same architecture trained from labels alone, and their paired comparison
-        on the same test clips at ``margin`` points (chapter 2's pairs)."""
-        return distillation_pairs(self.students, self.finalists, margin)
-
-
-    # -- what chapter 4 shows ------------------------------------------------------------------------------------
     def entries(self) -> list[dict]:
         """Every trial of every search."""
         return [h for seed in self.search.history for h in self.search.history[seed]]
-
-    def chapter_values(self, settings: Settings) -> dict:
-        """The values chapter 4's prose quotes about the searches' settings and outcome."""
-        budgets, search = settings.budgets, settings.search
-        winner = self.search.winner
-        names = {"nsga2": "NSGA-II", "random": "random search"}
-        return {
-            "nas_proxy_train_folds": ", ".join(map(str, self.proxy.train_folds)),
-            "nas_proxy_fold": int(self.proxy.val_fold), "nas_val_fold": int(self.deployed.val_fold),
-            "nas_test_fold": int(self.deployed.test_fold), "nas_margin": float(settings.accuracy_margin),
-            "nas_trials": int(search.trials), "nas_population": int(search.population),
-            "nas_generations": int(search.generations), "nas_seeds": ", ".join(map(str, self.search.seeds)),
-            "nas_max_size": float(budgets.max_size_mb), "nas_max_latency": float(budgets.max_latency_ms),
-            "nas_min_accuracy": float(budgets.min_accuracy),
-            "nas_ram": "no peak-RAM limit" if budgets.max_ram_kb is None else
-                       f"peak RAM ≤ {budgets.max_ram_kb:g} kB with INT8 activations (estimated from the graph "
-                       "before training)",
-            "nas_flash": "no flash limit" if budgets.max_flash_kb is None else
-                         f"flash ≤ {budgets.max_flash_kb:g} kB (the full-integer TFLite model's bytes)",
-            "nas_device": "no target device" if budgets.device is None else (
-                f"the target device {settings.target_device} ({budgets.device.get('description', '')}): RAM, flash "
-                f"and an estimated latency ≤ {budgets.max_device_latency_ms:g} ms on it"
-                + (", as Vela compiles each candidate for the NPU before training" if "npu" in budgets.device else "")
-                if budgets.max_device_latency_ms is not None else f"the target device {settings.target_device}"),
-            "nas_winner": {"tie": "neither, resolvably, over the seeds" if len(self.search.seeds) > 1 else
-                           "no verdict (one seed)"}.get(winner, f"{names.get(winner)}, resolvably, over the seeds"),
-            "nas_bits": " or ".join(f"{bits}" for bits in search.weight_bits) + " bits",
-            "nas_int4_trials": counted(sum(h["weight_bits"] == 4 for h in self.entries()), "trial"),
-            "nas_int4_finalists": counted(sum(f.record["nas"]["weight_bits"] == 4 for f in self.finalists),
-                                          "finalist"),
-            "nas_distilled": "from the teacher's soft targets as well as the labels" if self.students else
-                             "from the labels alone",
-            **{f"nas_{name}": value for name, value in
-               distillation_values(self.students, self.finalists, settings.accuracy_margin).items()},
-        }
-
-    def summary_table(self) -> pd.DataFrame:
-        """Per seed and search: trials trained, feasible, and the best feasible proxy accuracy."""
-        return pd.DataFrame([{"seed": seed, "search": sampler, **row}
-                             for seed, by_sampler in self.search.summaries.items()
-                             for sampler, row in by_sampler.items()]).set_index(["seed", "search"]).rename(columns={
-            "trained": "trained (met size and latency)", "feasible": "feasible (all budgets)",
-            "best_feasible_accuracy": "best feasible proxy acc (%)", "best_trial": "best trial"})
-
-    def search_verdicts(self, claims: Claims) -> str:
-        """NSGA-II against random search over the seeds, each sentence made by ``claims`` from the paired t-test,
-        and how many candidates broke a hard budget and were never trained."""
-        verdicts = []
-        for score, label in (("hypervolume", "hypervolume"), ("best_feasible_accuracy",
-                                                              "best feasible proxy accuracy")):
-            cmp = self.search.comparison[score]
-            spread = (f"{label} {cmp['mean_a']:.4g} ± {cmp['std_a']:.2g} (NSGA-II) against {cmp['mean_b']:.4g} ± "
-                      f"{cmp['std_b']:.2g} (random) over {counted(cmp['seeds'], 'seed')}")
-            if cmp["p_value"] is None:
-                sentence = f"On {spread}, there is no verdict: one seed cannot tell a method from luck"
-            elif cmp["better"] is None:
-                sentence = (f"On {spread}, the seeds cannot tell NSGA-II from random search (paired t-test p = "
-                            f"{cmp['p_value']:.3g})")
-            else:
-                winner, loser = ("NSGA-II", "random search") if cmp["better"] == "a" else ("random search", "NSGA-II")
-                sentence = f"On {spread}, {winner} won over {loser} (paired t-test p = {cmp['p_value']:.3g})"
-            verdicts.append(claims.state(sentence, cmp["better"] is not None, cmp["p_value"], cmp["test"]) + ".")
-        untrained = sum(not h["trained"] for h in self.entries())
-        return (" ".join(verdicts) + f" Across all searches {counted(untrained, 'candidate')} broke the size, latency "
-                "or RAM budget and were never trained.")
-
-    def outcome(self, data: PreparedData, budgets) -> list:
-        """What the search produced, to display: the finalists' tables, any INT8 failure and the published files;
-        or, when nothing met the budgets, the closest candidate and how far it missed (Markdown)."""
-        from IPython.display import Markdown
-
-        from .quantization import failure_note
-
-        if not self.finalists:
-            entries = self.search.history["nsga2"]  # the finalists come from NSGA-II's front
-            near = closest_candidate(entries, budgets)
-            control = sum(h["feasible"] for h in self.search.history["random"])
-            return [Markdown(
-                f"**No candidate of NSGA-II met these budgets** in {len(entries)} trials, so nothing was retrained "
-                f"or published" + (f" (the random control found {counted(control, 'feasible candidate')}; a "
-                                   "control's candidates never become finalists)" if control else "")
-                + f". The closest candidate (trial {near['number']} of {near['sampler']}, "
-                f"{'-'.join(map(str, near['spec']['channels']))} {near['spec']['block']}) measured "
-                f"{near['size_bytes'] / 1e6:.4f} MB and {near['latency_ms']:.3f} ms"
-                + (f" with {near['proxy_accuracy']:.2f} % proxy accuracy" if near["trained"] else " (not trained)")
-                + ": " + "; ".join(near["reasons"]) + ". Loosen the budgets or widen the search space.")]
-        shown = [*views(self.finalist_table(), FINALIST_ACCURACY, FINALIST_COST, FINALIST_ARCHITECTURE),
-                 *fold_views([m.record for m in self.models] + [q.record for q in self.quantized if q.record])]
-        if any(q.error for q in self.quantized):
-            shown.append(Markdown(failure_note(self.quantized)))
-        best, deployed = self.best.record, deployed_record(self.best, self.quantized)
-        shown.append(Markdown(
-            f"Published: **{self.best.name}** ({best['accuracy']:.2f} % test accuracy in FP32, "
-            f"{best['size_bytes'] / 1e3:.1f} kB, {best['latency_ms']:.3f} ms"
-            + ("" if deployed is None else f"; deployed with int{best['nas']['weight_bits']} weights: "
-               f"{deployed['accuracy']:.2f} %, {deployed['size_bytes'] / 1e3:.1f} kB")
-            + ") as " + ", ".join(f"`{p.relative_to(data.layout.root)}`" for p in self.best_files.values()) + "."))
-        return shown
-
-    def distillation_outcome(self, margin: float) -> list:
-        """What distillation did to the finalists, to display: the teacher and the verdicts (Markdown) and each
-        distilled finalist beside the same architecture trained from labels alone (chapter 2's table); or that
-        the search ran without it."""
-        from IPython.display import Markdown
-
-        if not self.students:
-            return [Markdown("This search ran without distillation (`nas_distill` is off, or no finalist met the "
-                             "budgets).")]
-        values = distillation_values(self.students, self.finalists, margin)
-        return [Markdown(f"Teacher: {values['kd_teachers']} (temperature {values['kd_temperature']:g}, soft-target "
-                         f"weight {values['kd_weight']:g}). Distilled against labels alone, over "
-                         f"{values['kd_students_counted']}: {values['kd_verdicts']}."),
-                view(distillation_table(self.distillation_pairs(margin)))]
-
-    def dominance(self, baselines: list[BaselineResult], data: PreparedData, settings: Settings,
-                  claims: Claims) -> tuple[str, pd.DataFrame, dict]:
-        """Does a finalist dominate a baseline? The answer (Markdown, each sentence stated through ``claims``), the
-        table of every pair, and the glued list of dominated baselines."""
-        table = dominance_table(self.models, baselines, data, settings)
-        wins = table[table["dominates"]] if len(table) else table
-        sentences = [claims.state(f"{row['NAS model']} dominates {row['baseline']}: size "
-                                  f"{row['size kB (NAS / baseline)']} kB, accuracy NAS - baseline "
-                                  f"{row['accuracy: NAS - baseline']}, latency {row['latency: paired test']}",
-                                  True, None, "exact size, paired difference at the margin, Wilcoxon signed-rank test",
-                                  shown_within=True)
-                     for _, row in wins.iterrows()]
-        answer = ("**Yes**: " + "; ".join(sentences) + "." if sentences else
-                  "**No**: no NAS finalist is at least as good as a baseline on all three counts and better on one"
-                  + (" (see the table)." if len(table) else " (there is no finalist)."))
-        glued = {"nas_dominated": ", ".join(sorted(set(wins["baseline"]))) if len(wins) else "none"}
-        return answer, table, glued
-
-    def check(self, settings: Settings, dominance: pd.DataFrame, data: PreparedData) -> str:
-        """Chapter 4's invariants (an InvariantError names the first that fails); returns a one-line summary."""
-        import json
-
-        from .quantization import failure_note
-
-        search, failures = settings.search, failure_note(self.quantized)
-        saved = json.loads(self.history_path.read_text())
-        entries = self.entries()
-        invariant(len(saved["trials"]) == len(entries) == 2 * search.trials * len(settings.searches), len(entries))
-        invariant(sorted({h["seed"] for h in entries}) == sorted(settings.searches), "every search seed ran")
-        invariant(all(h["trained"] == all(v <= 0 for k, v in h["violations"].items() if k != "accuracy")
-                   for h in entries), "a candidate over a hard budget was trained")
-        invariant(all(h["feasible"] == (not h["reasons"]) for h in entries),
-                  "a candidate is feasible exactly when nothing is out of budget")
-        invariant(bool(self.finalists) == bool(self.best_files) and all(p.is_file() for p in self.best_files.values()),
-                  "finalists exist exactly when the best model's files were published")
-        # each finalist's exported ONNX computes what its PyTorch model computes; every INT8 failure is in the prose
-        invariant(all(f.record["onnx_max_abs_difference"] < 1e-4 for f in self.models),
-                  "every finalist's ONNX export computes what its PyTorch model computes")
-        # each finalist is deployed at the bit width the search chose for it; a distilled one repeats its finalist
-        invariant(all(m.record["nas"]["weight_bits"] in search.weight_bits for m in self.models),
-                  "every finalist keeps a searched bit width")
-        invariant(all(deployed_record(m, self.quantized) is not None
-                      or f"{m.name} with" in failures for m in self.models),
-                  "every finalist has its deployed variant, or its failure is told")
-        invariant(len(self.students) == (len(self.finalists) if settings.nas_distill else 0),
-                  "one distilled twin per finalist when the search distils, none otherwise")
-        check_students(self.students, self.finalists)
-        invariant(all(f"{q.model} with {q.method}" in failures for q in self.quantized if q.error), failures)
-        invariant((data.layout.reports / "nas_evolution.png").is_file(), "the search's evolution figure was written")
-        # a finalist that dominates a baseline is not resolvably worse on any count
-        wins = dominance[dominance["dominates"]] if len(dominance) else dominance
-        invariant(all(not row["accuracy: NAS - baseline"].startswith(("worse", "undetermined", "no better"))
-                   and row["latency: paired test"] != "baseline faster" for _, row in wins.iterrows()), 'all(not row["accuracy: NAS - baseline"].startswith(("worse", "undetermined", "no better")) and row["latency: paired test"] != "baseline faster" for _, row in wins.iterrows())')
-        return f"all NAS invariants hold ({len(entries)} trials in {self.history_path.name})"
-
-
-def describe_spec(spec: dict, n_mels: int) -> str:
-    """A one-line description of an architecture spec."""
-    head = f"fc {spec['fc_size']}" if spec["fc_size"] else "no hidden fc"
-    return (f"{spec['block']} {'-'.join(map(str, spec['channels']))}, k{spec['kernel_size']}, {spec['pool']} pool, "
-            f"{head}, dropout {spec['dropout']:g}, {n_mels} mels")
-
 
 def dominance(candidate: BaselineResult, baseline: BaselineResult, data: PreparedData, settings: Settings) -> dict:
     """Does ``candidate`` dominate ``baseline``? Accuracy by the difference over seeds on the same test clips at the
@@ -336,25 +120,6 @@ def dominance(candidate: BaselineResult, baseline: BaselineResult, data: Prepare
     return {"accuracy": accuracy, "latency": latency, "latency_ms": (timing["latency"]["median_ms"],
                                                                      timing["twin"]["median_ms"]),
             "size_bytes": (size_a, size_b), "dominates": no_worse and better}
-
-
-def dominance_table(finalists: list[BaselineResult], baselines: list[BaselineResult], data: PreparedData,
-                    settings: Settings) -> pd.DataFrame:
-    """For each (finalist, baseline) pair: the paired accuracy test, the sizes, the interleaved latencies and their
-    test, and whether the finalist dominates the baseline (:func:`dominance`)."""
-    words = {None: "not resolved", "a": "NAS faster", "b": "baseline faster"}
-    rows = []
-    for c in finalists:
-        for b in baselines:
-            d = dominance(c, b, data, settings)
-            rows.append({"NAS model": c.name, "baseline": b.name,
-                         "accuracy % (NAS / baseline)": f"{c.record['accuracy']:.2f} / "
-                                                        f"{as_chosen(b.record)['accuracy']:.2f}",
-                         "accuracy: NAS - baseline": accuracy_verdict(d["accuracy"]),
-                         "size kB (NAS / baseline)": "{:.1f} / {:.1f}".format(*(v / 1e3 for v in d["size_bytes"])),
-                         "latency ms, interleaved (NAS / baseline)": "{:.3f} / {:.3f}".format(*d["latency_ms"]),
-                         "latency: paired test": words[d["latency"]["faster"]], "dominates": d["dominates"]})
-    return pd.DataFrame(rows)
 
 
 def _candidate_records(history: list[dict], data: PreparedData, settings: Settings, split) -> list[dict]:
@@ -387,7 +152,7 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
             progress: bool = False) -> NASResult:
     """Search under the run's budgets (NSGA-II and the random control), retrain the top-k feasible candidates with
     the baseline protocol, quantize them like chapter 3 (static INT8), and publish the best (by validation
-    accuracy) as ``models/nas_best_model.*``; write ``logs/nas_history.json`` and the two reports. Resumes an
+    accuracy) as ``models/nas_best_model.*``; write ``logs/nas_history.json``. Resumes an
     interrupted search from ``settings.storage`` (default: SQLite under ``logs/``).
 
     When no candidate meets the budgets there are no finalists: ``best`` is None and no best-model file exists
@@ -432,8 +197,7 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
         spec = {"name": f"nas_{rank}", **entry["spec"]}
         nas_info = {"trial": entry["number"], "seed": entry["seed"], "sampler": "nsga2",
                     "weight_bits": entry["weight_bits"], "proxy_accuracy": entry["proxy_accuracy"], "rank": rank}
-        methods = DERIVED_MODEL_METHODS + ([DEPLOYED_METHODS[entry["weight_bits"]]]
-                                           if DEPLOYED_METHODS[entry["weight_bits"]] not in DERIVED_MODEL_METHODS else [])
+        methods = list(dict.fromkeys(derived_methods() + [full_integer_method(entry["weight_bits"]).name]))
         [finalist] = train_baselines(finalist_data, settings, [spec], progress)
         trained = [(finalist, {})]
         if teacher is not None:  # the teacher's logits come from its own features, whatever n_mels the student has
@@ -458,14 +222,7 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
     nsga = outcome.history["nsga2"]
     fronts = {generation: feasible_front([h for h in nsga if h["number"] // population <= generation])
               for generation in sorted({h["number"] // population for h in nsga})}
-    result = NASResult(outcome, finalists, students, quantized, best, best_files, history_path, fronts, split,
-                       deployed)
-    result.figures = {
-        "nas_evolution": plots.save_figure(plots.plot_nas_evolution(outcome.history, population, fronts),
-                                           layout.reports / "nas_evolution.png"),
-        "nas_feasibility": plots.save_figure(plots.plot_constraint_feasibility(
-            nas_feasibility_points(result, baselines, layout.cache), budgets), layout.reports / "nas_feasibility.png")}
-    return result
+    return NASResult(outcome, finalists, students, quantized, best, best_files, history_path, fronts, split, deployed)
 
 
 def proxy_split(deployed: Split, proxy_train_folds: int | None) -> Split:
@@ -486,7 +243,7 @@ def proxy_split(deployed: Split, proxy_train_folds: int | None) -> Split:
 def deployed_record(model: BaselineResult, quantized: list[QuantizationResult]) -> dict | None:
     """The record of a finalist's full-integer TFLite variant at the bit width the search chose for it (None when
     that conversion failed)."""
-    method = DEPLOYED_METHODS[model.record["nas"]["weight_bits"]]
+    method = full_integer_method(model.record["nas"]["weight_bits"]).name
     return next((q.record for q in quantized if q.model == model.name and q.method == method and q.record), None)
 
 
@@ -505,7 +262,7 @@ def _publish_best(models: list[BaselineResult], quantized: list[QuantizationResu
     best = max(models, key=lambda m: pick_key(deployed_record(m, quantized) or m.record))
     variants = {kind: next((q.record for q in quantized if q.model == best.name and q.method == method
                             and q.record is not None), None)
-                for kind, method in NAS_BEST_VARIANTS.items() if kind != "onnx"}
+                for kind, method in best_model_variants().items() if kind != "onnx"}
     artifacts = {"pth": best.record["artifact"], "onnx": best.record["onnx_artifact"],
                  **{kind: record["artifact"] for kind, record in variants.items() if record is not None}}
     files = {}
@@ -526,7 +283,7 @@ def _publish_best(models: list[BaselineResult], quantized: list[QuantizationResu
         "sha256": {kind: artifact["sha256"] for kind, artifact in artifacts.items()},
         "accuracy_by_file": {kind: record["accuracy"] for kind, record in variants.items() if record is not None},
         "deployed": None if deployed is None else {
-            "file": files[next(k for k, m in NAS_BEST_VARIANTS.items() if m == deployed["method"])].name,
+            "file": files[next(k for k, m in best_model_variants().items() if m == deployed["method"])].name,
             "weight_bits": best.record["nas"]["weight_bits"], "accuracy": deployed["accuracy"],
             "val_accuracy": deployed["val_accuracy"], "size_bytes": deployed["size_bytes"]}})
     return best, files
