@@ -10,7 +10,7 @@ constants ``edge_audio.targets.CYCLES_PER_MAC`` holds, which must match. Needs n
 from __future__ import annotations
 
 from edge_audio.device_latency import KWS_INPUT, PUBLISHED, cycles_per_mac, kws_macs
-from edge_audio.targets import CYCLES_PER_MAC, DEPLOYMENT_PROFILES
+from edge_audio.targets import CYCLES_PER_MAC, DEPLOYMENT_PROFILES, CortexM
 
 
 def main() -> None:
@@ -23,9 +23,9 @@ def main() -> None:
         print(f"{'':26} source: {result.source}")
     print("\nedge_audio.targets.CYCLES_PER_MAC:", CYCLES_PER_MAC)
     for name, profile in DEPLOYMENT_PROFILES.items():
-        if "cycles_per_mac" in profile:
-            print(f"profile {name}: {profile['cycles_per_mac']} cycles per MAC at {profile['clock_hz'] / 1e6:g} MHz, "
-                  f"device latency limit {profile['max_device_latency_ms']:g} ms (estimated)")
+        if isinstance(profile, CortexM):
+            print(f"profile {name}: {profile.cycles_per_mac} cycles per MAC at {profile.clock_hz / 1e6:g} MHz, "
+                  f"device latency limit {profile.max_device_latency_ms:g} ms (estimated)")
     derived = {name: round(cycles_per_mac(result, macs), 2) for name, result in PUBLISHED.items()}
     if derived != CYCLES_PER_MAC:
         raise SystemExit(f"the constants do not match the derivation: {derived}")

@@ -240,7 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = data_commands.add_parser("check", help="validate a dataset and list every unusable file")
     check.add_argument("path", metavar="PATH", help="UrbanSound8K or ESC-50 folder, or a CSV (file, fold, label)")
-    check.add_argument("--layout", default="auto", choices=["auto", "urbansound8k", "esc50", "csv"])
+    check.add_argument("--layout", default="auto", metavar="LAYOUT",
+                       help="auto (detected, the default) or the name of a registered layout "
+                            "(edge_audio.data.LAYOUTS; a wrong name lists them)")
     for name, metavar in (("max_bad_fraction", "F"), ("silence_threshold", "PEAK")):
         parameter = PARAMETERS[name]
         check.add_argument(f"--{name.replace('_', '-')}", type=float, default=parameter.default, metavar=metavar,
@@ -305,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .targets import DEPLOYMENT_PROFILES
 
-    devices = [name for name, limits in DEPLOYMENT_PROFILES.items() if limits.get("full_integer_tflite")]
+    devices = [name for name, profile in DEPLOYMENT_PROFILES.items() if profile.full_integer_tflite]
     export = commands.add_parser("export", help="write a folder a firmware engineer builds: the model as a C array "
                                  "and header, the arena size, quantization, the front end's constants, the "
                                  "TensorFlow Lite Micro call sequence and the model card")

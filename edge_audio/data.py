@@ -19,6 +19,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -30,11 +31,6 @@ from .parameters import default
 from .storage import atomic_write_json, read_json
 from .synth import URBANSOUND8K_CLASSES, SynthConfig, ensure_dataset
 
-LAYOUTS = ("urbansound8k", "esc50", "csv")
-EXPECTED_LAYOUTS = (
-    "expected an UrbanSound8K folder (metadata/UrbanSound8K.csv, audio/fold1..fold10/), "
-    "an ESC-50 folder (meta/esc50.csv, audio/) or a CSV file with columns file, fold, label"
-)
 #: Extensions libsndfile can decode (checked against soundfile at import time).
 SUPPORTED_EXTENSIONS = frozenset(f".{fmt.lower()}" for fmt in sf.available_formats()) | {".aif", ".oga"}
 
@@ -183,8 +179,11 @@ def _integer_column(table: pd.DataFrame, column: str, csv_path: Path) -> pd.Seri
     return values.astype(int)
 
 
-def _finish(root: Path, layout: str, table: pd.DataFrame, csv_path: Path, name: str,
-            source: Path | None = None) -> Dataset:
+def dataset_from_table(root: Path, layout: str, table: pd.DataFrame, csv_path: Path, name: str,
+                       source: Path | None = None) -> Dataset:
+    """The dataset of a layout's metadata ``table`` (``path``, ``fold``, ``class_id``, ``class_name``; other columns
+    kept) under ``root``: folds and ids checked as integers, ids and names one to one, labels 0..K-1 in id order, and
+    every file present (``csv_path`` names the metadata in messages). Every layout's loader ends here."""
     table["fold"] = _integer_column(table, "fold", csv_path)
     table["class_id"] = _integer_column(table, "class_id", csv_path)
     table["class_name"] = table["class_name"].astype(str)
@@ -263,7 +262,7 @@ def load_urbansound8k(root: str | os.PathLike) -> Dataset:
                              for fold, name in zip(table["fold"], table["slice_file_name"])])
     table["class_id"] = table["classID"]
     table["class_name"] = table["class"]
-    return _finish(root, "urbansound8k", table, csv_path, "UrbanSound8K" if root.name == "UrbanSound8K" else "")
+    return dataset_from_table(root, "urbansound8k", table, csv_path, "UrbanSound8K" if root.name == "UrbanSound8K" else "")
 
 
 def load_esc50(root: str | os.PathLike) -> Dataset:
@@ -276,7 +275,7 @@ def load_esc50(root: str | os.PathLike) -> Dataset:
     table.insert(0, "path", [str(root / "audio" / name) for name in table["filename"]])
     table["class_id"] = table["target"]
     table["class_name"] = table["category"]
-    return _finish(root, "esc50", table, csv_path, "ESC-50" if root.name.upper().startswith("ESC") else "")
+    return dataset_from_table(root, "esc50", table, csv_path, "ESC-50" if root.name.upper().startswith("ESC") else "")
 
 
 def load_csv_dataset(csv_path: str | os.PathLike) -> Dataset:
@@ -286,7 +285,7 @@ def load_csv_dataset(csv_path: str | os.PathLike) -> Dataset:
     """
     csv_path = Path(csv_path)
     if not csv_path.is_file():
-        raise DatasetError(f"{csv_path} not found; {EXPECTED_LAYOUTS}")
+        raise DatasetError(f"{csv_path} not found; {expected_layouts()}")
     table = _read_metadata(csv_path, ("file", "fold", "label"), "a generic CSV dataset")
     root = csv_path.parent
     table.insert(0, "path", [str(p if Path(p).is_absolute() else root / p) for p in table["file"].astype(str)])
@@ -294,33 +293,65 @@ def load_csv_dataset(csv_path: str | os.PathLike) -> Dataset:
     if "class_id" not in table.columns:
         ids = {label: i for i, label in enumerate(sorted(table["class_name"].unique()))}
         table["class_id"] = table["class_name"].map(ids)
-    return _finish(root, "csv", table, csv_path, csv_path.stem, source=csv_path)
+    return dataset_from_table(root, "csv", table, csv_path, csv_path.stem, source=csv_path)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A dataset layout on disk: its name, whether a path holds one, how to load it, and what it looks like (for
+    the message when no layout matches)."""
+
+    name: str
+    holds: Callable[[Path], bool]
+    load: Callable[[Path], "Dataset"]
+    looks_like: str
+
+
+#: Every dataset layout, tried in this order by :func:`detect_layout`. Adding one is its loader (returning
+#: :func:`dataset_from_table`'s Dataset) and a :func:`register_layout` call.
+LAYOUTS: dict[str, Layout] = {}
+
+
+def register_layout(layout: Layout) -> Layout:
+    """Add ``layout`` to :data:`LAYOUTS`."""
+    if layout.name in LAYOUTS or layout.name == "auto":
+        raise ValueError(f"a dataset layout named {layout.name!r} exists already")
+    LAYOUTS[layout.name] = layout
+    return layout
+
+
+register_layout(Layout("urbansound8k", lambda path: (path / "metadata" / "UrbanSound8K.csv").is_file(),
+                       load_urbansound8k, "an UrbanSound8K folder (metadata/UrbanSound8K.csv, audio/fold1..fold10/)"))
+register_layout(Layout("esc50", lambda path: (path / "meta" / "esc50.csv").is_file(), load_esc50,
+                       "an ESC-50 folder (meta/esc50.csv, audio/)"))
+register_layout(Layout("csv", lambda path: path.is_file() and path.suffix.lower() == ".csv", load_csv_dataset,
+                       "a CSV file with columns file, fold, label"))
+
+
+def expected_layouts() -> str:
+    """What the registered layouts look like, for an error message."""
+    shapes = [layout.looks_like for layout in LAYOUTS.values()]
+    return "expected " + (", ".join(shapes[:-1]) + " or " + shapes[-1] if len(shapes) > 1 else shapes[0])
 
 
 def detect_layout(path: str | os.PathLike) -> str:
     """Which of :data:`LAYOUTS` a path is, or a :class:`DatasetError` naming the path and the expected layouts."""
     path = Path(path)
     if not path.exists():
-        raise DatasetError(f"dataset path {path} does not exist; {EXPECTED_LAYOUTS}")
-    if path.is_file():
-        if path.suffix.lower() == ".csv":
-            return "csv"
-        raise DatasetError(f"dataset path {path} is a file but not a .csv; {EXPECTED_LAYOUTS}")
-    if (path / "metadata" / "UrbanSound8K.csv").is_file():
-        return "urbansound8k"
-    if (path / "meta" / "esc50.csv").is_file():
-        return "esc50"
-    raise DatasetError(f"dataset path {path} has no known layout; {EXPECTED_LAYOUTS}")
+        raise DatasetError(f"dataset path {path} does not exist; {expected_layouts()}")
+    layout = next((layout.name for layout in LAYOUTS.values() if layout.holds(path)), None)
+    if layout is None:
+        raise DatasetError(f"dataset path {path} has no known layout; {expected_layouts()}")
+    return layout
 
 
 def load_dataset(path: str | os.PathLike, layout: str = "auto") -> Dataset:
     """Load a dataset from ``path``; ``layout`` is one of :data:`LAYOUTS` or ``"auto"`` (detected)."""
     if layout == "auto":
         layout = detect_layout(path)
-    loaders = {"urbansound8k": load_urbansound8k, "esc50": load_esc50, "csv": load_csv_dataset}
-    if layout not in loaders:
+    if layout not in LAYOUTS:
         raise DatasetError(f"unknown layout {layout!r}; choose one of auto, {', '.join(LAYOUTS)}")
-    return loaders[layout](path)
+    return LAYOUTS[layout].load(Path(path))
 
 
 def default_dataset(data_dir: str | os.PathLike, synth: SynthConfig = SynthConfig(),
@@ -495,7 +526,7 @@ def check_dataset(dataset: Dataset, silence_threshold: float = default("silence_
     return report
 
 __all__ = [
-    "Dataset", "DatasetError", "ValidationReport", "LAYOUTS", "URBANSOUND8K_CLASSES", "check_dataset",
-    "default_dataset", "detect_layout", "load_csv_dataset", "load_dataset", "load_esc50",
-    "load_urbansound8k",
+    "Dataset", "DatasetError", "LAYOUTS", "Layout", "URBANSOUND8K_CLASSES", "ValidationReport", "check_dataset",
+    "default_dataset", "detect_layout", "load_csv_dataset", "load_dataset", "load_esc50", "load_urbansound8k",
+    "register_layout",
 ]

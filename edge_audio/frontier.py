@@ -22,8 +22,7 @@ import pandas as pd
 from .errors import UserError
 from .pareto import hypervolume, knee_index
 from .stats import paired_over_seeds, seeded_difference
-from .targets import (PROFILE_LIMITS, PROFILE_NPU, Budgets, DEPLOYMENT_PROFILES, check_profiles, device_costs,
-                      target_latency)
+from .targets import DEPLOYMENT_PROFILES, Budgets, DeviceProfile, check_profiles
 
 
 #: Cost axes of the frontier: column of :func:`model_table`, axis label.
@@ -88,21 +87,6 @@ def learning_curve(records: list[dict], margin: float) -> tuple[list[dict], list
                      for a, b in zip(ordered, ordered[1:])]
 
 
-def _meets(row: pd.Series, limits: dict) -> bool:
-    ram, flash, latency = device_costs(row, limits)
-    checks = {"max_size_bytes": row["size_bytes"], "max_latency_ms": row["latency_ms"],
-              "max_int8_param_bytes": row["int8_param_bytes"], "max_mmacs_per_second": row["mmacs_per_second"],
-              "max_ram_bytes": ram, "max_flash_bytes": flash,
-              "max_device_latency_ms": np.nan if latency is None else latency}
-    if limits.get("int8_activations") and not row["int8_activations"]:
-        return False  # float activations do not qualify
-    if limits.get("full_integer_tflite") and not row["full_integer_tflite"]:
-        return False  # a microcontroller runtime (TFLite Micro) runs full-integer TFLite files only
-    if "max_int8_param_bytes" in limits and not row["int8"]:
-        return False  # DCASE counts INT8 parameters: only a quantized variant qualifies
-    return all(checks[key] <= limits[key] for key in PROFILE_LIMITS if key in limits)
-
-
 @dataclass
 class FrontierReport:
     """The frontier analysis: the table of models, one front per cost axis, the best model, the budget answers.
@@ -120,7 +104,7 @@ class FrontierReport:
     table: pd.DataFrame  # every model (test accuracy and proxy rows), with front / budget columns
     axes: dict[str, tuple[str, str]]  # cost axis -> (column of the table, axis label)
     budgets: Budgets
-    profiles: dict[str, dict]
+    profiles: dict[str, DeviceProfile]
     evaluations: dict[str, dict]  # label -> the record's test evaluation over seeds (predictions included)
     trainings: dict[str, str]  # label -> the trained model it comes from (its variants share its training)
     margin: float = 1.0  # points of accuracy that count as no loss
@@ -176,7 +160,7 @@ class FrontierReport:
         tested = row["accuracy_kind"] == "test"
         return {"pareto": {axis: bool(row[f"front_{axis}"]) for axis in self.axes},
                 "meets_budgets": bool(row["meets_budgets"]), "budgets": self.budgets.to_dict(),
-                "profiles": [name for name, limits in self.profiles.items() if tested and _meets(row, limits)],
+                "profiles": [name for name, profile in self.profiles.items() if tested and profile.admits(row)],
                 "mmacs_per_second": float(row["mmacs_per_second"]), "test_folds": [int(f) for f in row["test_folds"]]}
 
 
@@ -188,7 +172,7 @@ def training_of(record: dict) -> str:
 
 
 def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
-                     profiles: dict[str, dict] | None = None, margin: float = 1.0) -> FrontierReport:
+                     profiles: dict | None = None, margin: float = 1.0) -> FrontierReport:
     """Fronts (accuracy vs size, latency, FLOPs), hypervolumes, knees, the best model, budgets and profile
     winners; see :class:`FrontierReport` for how ties and picks are decided.
 
@@ -225,38 +209,24 @@ def analyze_frontier(records: list[dict], budgets: Budgets | None = None,
         report.knees[axis] = front["label"].iloc[knee_index(front[column].to_numpy(), front["accuracy"].to_numpy())]
     report.best = report.by_validation(report.evaluated)["label"].iloc[0]
     best = []
-    for name, limits in profiles.items():
-        fits = report.by_validation(table[tested & table.apply(lambda row: _meets(row, limits), axis=1)])
+    for name, profile in profiles.items():
+        fits = report.by_validation(table[tested & table.apply(profile.admits, axis=1)])
         top = fits.head(1)
-        ram, flash, _ = device_costs(top.iloc[0], limits) if len(top) else (None, None, None)
-        latency, source = target_latency(top.iloc[0], limits) if len(top) else (None, None)
-        best.append({"profile": name, "limits": limits.get("description", _describe(limits)),
+        costs = profile.costs(top.iloc[0]) if len(top) else None
+        latency, source = profile.latency(top.iloc[0]) if len(top) else (None, None)
+        best.append({"profile": name, "limits": profile.describe(),
                      "models that fit": len(fits),
                      "best model (validation)": top["label"].iloc[0] if len(top) else "none fits",
                      "val accuracy (%)": float(top["val_accuracy"].iloc[0]) if len(top) else None,
                      "test accuracy (%)": float(top["accuracy"].iloc[0]) if len(top) else None,
                      "95% interval": f"{top['ci_low'].iloc[0]:.1f}-{top['ci_high'].iloc[0]:.1f}" if len(top) else None,
                      "size (kB)": round(top["size_bytes"].iloc[0] / 1e3, 1) if len(top) else None,
-                     "peak RAM (kB)": round(ram / 1e3, 1) if len(top) else None,
-                     "flash (kB)": round(flash / 1e3, 1) if len(top) else None,
+                     "peak RAM (kB)": round(costs.ram_bytes / 1e3, 1) if len(top) else None,
+                     "flash (kB)": round(costs.flash_bytes / 1e3, 1) if len(top) else None,
                      "latency (ms)": latency, "latency from": source,
                      "MMACs/s": float(top["mmacs_per_second"].iloc[0]) if len(top) else None})
     report.profile_best = pd.DataFrame(best).set_index("profile")
     return report
-
-
-def _describe(limits: dict) -> str:
-    parts = {"max_size_bytes": lambda v: f"≤ {v / 1e3:g} kB", "max_latency_ms": lambda v: f"≤ {v:g} ms",
-             "max_int8_param_bytes": lambda v: f"≤ {v / 1e3:g} kB INT8 params",
-             "max_mmacs_per_second": lambda v: f"≤ {v:g} MMACs/s", "max_ram_bytes": lambda v: f"≤ {v / 1e3:g} kB RAM",
-             "max_flash_bytes": lambda v: f"≤ {v / 1e3:g} kB flash",
-             "max_device_latency_ms": lambda v: f"≤ {v:g} ms estimated on the device"}
-    if PROFILE_NPU in limits:
-        parts["max_ram_bytes"] = lambda v: f"≤ {v / 1e3:g} kB SRAM (Vela)"
-        parts["max_flash_bytes"] = lambda v: f"≤ {v / 1e3:g} kB flash (Vela)"
-    described = [parts[key](limits[key]) for key in PROFILE_LIMITS if key in limits]
-    return ", ".join(described + (["INT8 activations"] if limits.get("int8_activations") else [])
-                     + (["full-integer TFLite"] if limits.get("full_integer_tflite") else []))
 
 
 def comparison_table(report: FrontierReport) -> pd.DataFrame:

@@ -145,6 +145,55 @@ class SearchConfig:
                            patience=0, seed=self.seed)
 
 
+@dataclass(frozen=True)
+class Trial:
+    """One candidate of a search, as its history records it: what was proposed (architecture, mels, weight bits),
+    what it costs deployed (measured before training; on the target device when there is one), whether it was
+    trained and how it scored on the proxy fold, and how far it is from each budget."""
+
+    number: int  # the trial's number in its study
+    sampler: str  # nsga2 or random
+    seed: int  # the search seed
+    generation: int  # number // population
+    spec: dict  # the architecture (edge_audio.models.spec_from_config), without its name
+    n_mels: int
+    architecture_key: str  # the architecture and n_mels, hashed: one finalist per key
+    weight_bits: int  # of the deployed full-integer TFLite model
+    size_bytes: int  # the deployed file's bytes
+    latency_ms: float  # ONNX Runtime, batch 1, on this machine
+    params: int
+    int8_peak_ram_bytes: int  # activations deployed in INT8, by the planner
+    fp32_size_bytes: int
+    device_ram_bytes: float | None  # on the target device (its profile's costs), else the planner's
+    device_flash_bytes: float | None
+    device_latency_ms: float | None  # estimated on the target device; None without one
+    npu: dict  # Vela's reports by target (empty without an NPU target)
+    macs: int
+    flops: int
+    latency: dict  # the latency summary (median, p90, runs, ...)
+    trained: bool  # every hardware budget met, so the proxy trained it
+    proxy_accuracy: float | None  # on the proxy's scoring fold (None: not trained)
+    proxy_macro_f1: float | None
+    proxy_float_accuracy: float | None  # before rounding the weights to the searched bit width
+    distilled: bool
+    proxy_reused: bool  # the proxy run came from the cache
+    feasible: bool  # every budget met, accuracy included
+    violations: dict[str, float]  # budget -> how far over (<= 0: met)
+    reasons: list[str]  # why it is not feasible, one phrase per broken budget
+    cost_seconds: float
+    train_seconds: float
+    seconds: float
+    finished: str  # ISO time
+    worker: str
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> "Trial":
+        return cls(**entry)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
 def suggest_candidate(trial: optuna.Trial, n_mels_choices: tuple[int, ...] = (),
                       weight_bits: tuple[int, ...] = (8,)) -> tuple[dict, int | None, int]:
     """Draw one candidate: (architecture spec, n_mels or None when the front end is not searched, the bit width of
@@ -266,7 +315,7 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
         n_mels = n_mels or context.default_n_mels
         features = context.features(n_mels)
         cost = candidate_cost(spec, features.config.shape, features.num_classes, context.work_dir / "candidates",
-                              config.threads, config.latency_runs, bits, (budgets.device or {}).get("npu"))
+                              config.threads, config.latency_runs, bits, budgets.device and budgets.device.npu)
         # deployed: the full-integer TFLite model, and on the target device when there is one (Vela on an NPU)
         ram, flash, device_latency = budgets.device_costs(cost)
         trained = budgets.hardware_met(budgets.violations(cost["size_bytes"], cost["latency_ms"], None, ram, flash,
@@ -286,27 +335,23 @@ def _objective(context: SearchContext, sampler_name: str) -> Callable[[optuna.Tr
         violations = {name: min(value, UNKNOWN_COST) for name, value in violations.items()}
         for name, value in violations.items():
             trial.set_constraint(name, float(value))
-        entry = {
-            "number": trial.number, "sampler": sampler_name, "seed": config.seed,
-            "generation": trial.number // config.population,
-            "spec": {k: v for k, v in spec.items() if k != "name"}, "n_mels": n_mels,
-            "architecture_key": architecture_key(spec, n_mels), "weight_bits": bits,
-            "size_bytes": cost["size_bytes"], "latency_ms": cost["latency_ms"], "params": cost["params"],
-            "int8_peak_ram_bytes": cost["int8_peak_ram_bytes"], "fp32_size_bytes": cost["fp32_size_bytes"],
-            "device_ram_bytes": ram, "device_flash_bytes": flash, "device_latency_ms": device_latency,
-            "npu": cost["npu"],
-            "macs": cost["macs"], "flops": cost["flops"], "latency": cost["latency"],
-            "trained": trained, "proxy_accuracy": accuracy, "proxy_macro_f1": macro_f1,
-            "proxy_float_accuracy": float_accuracy, "distilled": context.distillation is not None,
-            "proxy_reused": reused, "feasible": all(v <= 0 for v in violations.values()),
-            "violations": {k: round(float(v), 6) for k, v in violations.items()},
-            "reasons": budgets.reasons(cost["size_bytes"], cost["latency_ms"], accuracy, ram, flash, device_latency),
-            "cost_seconds": 0.0 if cost["cached"] else cost["seconds"], "train_seconds": train_seconds,
-            "seconds": round(time.perf_counter() - started, 3),
-            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "worker": worker_name(),
-        }
-        trial.set_user_attr("entry", entry)
+        entry = Trial(
+            number=trial.number, sampler=sampler_name, seed=config.seed, generation=trial.number // config.population,
+            spec={k: v for k, v in spec.items() if k != "name"}, n_mels=n_mels,
+            architecture_key=architecture_key(spec, n_mels), weight_bits=bits,
+            size_bytes=cost["size_bytes"], latency_ms=cost["latency_ms"], params=cost["params"],
+            int8_peak_ram_bytes=cost["int8_peak_ram_bytes"], fp32_size_bytes=cost["fp32_size_bytes"],
+            device_ram_bytes=ram, device_flash_bytes=flash, device_latency_ms=device_latency, npu=cost["npu"],
+            macs=cost["macs"], flops=cost["flops"], latency=cost["latency"],
+            trained=trained, proxy_accuracy=accuracy, proxy_macro_f1=macro_f1, proxy_float_accuracy=float_accuracy,
+            distilled=context.distillation is not None, proxy_reused=reused,
+            feasible=all(v <= 0 for v in violations.values()),
+            violations={k: round(float(v), 6) for k, v in violations.items()},
+            reasons=budgets.reasons(cost["size_bytes"], cost["latency_ms"], accuracy, ram, flash, device_latency),
+            cost_seconds=0.0 if cost["cached"] else cost["seconds"], train_seconds=train_seconds,
+            seconds=round(time.perf_counter() - started, 3),
+            finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), worker=worker_name())
+        trial.set_user_attr("entry", entry.to_dict())
         # an untrained candidate scores 0 for the sampler; its history entry says "not trained" (None)
         return (accuracy if accuracy is not None else 0.0), cost["latency_ms"], cost["size_bytes"] / 1e6
 
@@ -390,52 +435,53 @@ def _completed(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
-def study_history(study: optuna.Study) -> list[dict]:
+def study_history(study: optuna.Study) -> list[Trial]:
     """The history entries of a study's completed trials, in trial order."""
-    return [t.user_attrs["entry"] for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    return [Trial.from_dict(t.user_attrs["entry"])
+            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if "entry" in t.user_attrs]
 
 
-def feasible_front(history: list[dict]) -> list[dict]:
+def feasible_front(history: list[Trial]) -> list[Trial]:
     """The feasible, trained trials that no other feasible trial beats on (proxy accuracy, latency, size)."""
-    feasible = [h for h in history if h["feasible"]]
+    feasible = [h for h in history if h.feasible]
     if not feasible:
         return []
-    mask = pareto_mask(np.array([[-h["proxy_accuracy"], h["latency_ms"], h["size_bytes"]] for h in feasible]))
+    mask = pareto_mask(np.array([[-h.proxy_accuracy, h.latency_ms, h.size_bytes] for h in feasible]))
     return [h for h, keep in zip(feasible, mask) if keep]
 
 
-def search_hypervolume(history: list[dict], budgets: Budgets) -> float:
+def search_hypervolume(history: list[Trial], budgets: Budgets) -> float:
     """Hypervolume of a search's feasible trials in (1 - accuracy/100, latency/max, size/max), reference (1, 1, 1).
 
     Both searches are measured against the same budgets, so their hypervolumes compare directly; 0 means no
     feasible trial.
     """
-    feasible = [h for h in history if h["feasible"]]
+    feasible = [h for h in history if h.feasible]
     if not feasible:
         return 0.0
-    points = np.array([[1 - h["proxy_accuracy"] / 100, h["latency_ms"] / budgets.max_latency_ms,
-                        h["size_bytes"] / budgets.max_size_bytes] for h in feasible])
+    points = np.array([[1 - h.proxy_accuracy / 100, h.latency_ms / budgets.max_latency_ms,
+                        h.size_bytes / budgets.max_size_bytes] for h in feasible])
     return round(hypervolume(points, np.ones(3) + 1e-9), 5)
 
 
-def search_summary(history: list[dict], budgets: Budgets) -> dict:
+def search_summary(history: list[Trial], budgets: Budgets) -> dict:
     """Trials, how many were feasible and trained, the best feasible proxy accuracy, the hypervolume."""
-    feasible = [h for h in history if h["feasible"]]
-    best = max(feasible, key=lambda h: (h["proxy_accuracy"], -h["size_bytes"])) if feasible else None
-    return {"trials": len(history), "trained": sum(h["trained"] for h in history), "feasible": len(feasible),
-            "best_feasible_accuracy": best["proxy_accuracy"] if best else None,
-            "best_trial": best["number"] if best else None, "hypervolume": search_hypervolume(history, budgets),
-            "seconds": round(sum(h["seconds"] for h in history), 1)}
+    feasible = [h for h in history if h.feasible]
+    best = max(feasible, key=lambda h: (h.proxy_accuracy, -h.size_bytes)) if feasible else None
+    return {"trials": len(history), "trained": sum(h.trained for h in history), "feasible": len(feasible),
+            "best_feasible_accuracy": best.proxy_accuracy if best else None,
+            "best_trial": best.number if best else None, "hypervolume": search_hypervolume(history, budgets),
+            "seconds": round(sum(h.seconds for h in history), 1)}
 
 
-def closest_candidate(history: list[dict], budgets: Budgets) -> dict | None:
+def closest_candidate(history: list[Trial], budgets: Budgets) -> Trial | None:
     """The candidate that came closest to the budgets: the smallest total relative violation."""
     if not history:
         return None
 
-    def distance(h: dict) -> float:
-        over = h["violations"]
+    def distance(h: Trial) -> float:
+        over = h.violations
         return (max(over["size_mb"], 0) / budgets.max_size_mb + max(over["latency_ms"], 0) / budgets.max_latency_ms
                 + max(over["accuracy"], 0) / max(budgets.min_accuracy, 1e-9)
                 + (max(over["ram_kb"], 0) / budgets.max_ram_kb if budgets.max_ram_kb else 0.0)
@@ -450,10 +496,10 @@ def closest_candidate(history: list[dict], budgets: Budgets) -> dict | None:
 class SearchOutcome:
     """The searches of every seed: histories, per-seed summaries, NSGA-II against random over seeds, finalists."""
 
-    history: dict[str, list[dict]]  # sampler -> entries of every seed (each entry names its seed)
+    history: dict[str, list[Trial]]  # sampler -> entries of every seed (each entry names its seed)
     summaries: dict[int, dict[str, dict]]  # seed -> sampler -> search_summary
     comparison: dict[str, dict]  # score -> stats.seeds_comparison of NSGA-II (a) against random (b)
-    finalists: list[dict]  # history entries, best proxy accuracy first
+    finalists: list[Trial]  # history entries, best proxy accuracy first
     storage: str
     study_names: dict[int, dict[str, str]]
     budgets: Budgets
@@ -482,7 +528,7 @@ def run_search(context: SearchContext, seeds: list[int], storage: str, identity:
     """Run (or resume) the NSGA-II search and the random control with the same budget, once per seed; write every
     trial to ``history_path``; compare the two over seeds; and pick the top-k distinct architectures of the
     NSGA-II feasible front (all seeds' trials together) by proxy accuracy."""
-    histories: dict[str, list[dict]] = {sampler: [] for sampler in SAMPLERS}
+    histories: dict[str, list[Trial]] = {sampler: [] for sampler in SAMPLERS}
     summaries, names = {}, {}
     for seed in seeds:
         seeded = dataclasses.replace(context, config=dataclasses.replace(context.config, seed=seed))
@@ -494,18 +540,18 @@ def run_search(context: SearchContext, seeds: list[int], storage: str, identity:
             histories[sampler_name].extend(entries)
             summaries[seed][sampler_name] = search_summary(entries, context.budgets)
             names[seed][sampler_name] = study.study_name
-    front = sorted(feasible_front(histories["nsga2"]), key=lambda h: (-h["proxy_accuracy"], h["size_bytes"]))
+    front = sorted(feasible_front(histories["nsga2"]), key=lambda h: (-h.proxy_accuracy, h.size_bytes))
     distinct = {}  # NSGA-II can propose one architecture several times: each is a finalist once
     for entry in front:
-        distinct.setdefault(entry["architecture_key"], entry)
+        distinct.setdefault(entry.architecture_key, entry)
     finalists = list(distinct.values())[:context.config.top_k]
     comparison = compare_searches(summaries)
     atomic_write_json(history_path, {
         "budgets": context.budgets.to_dict(), "search": asdict(context.config), "seeds": seeds, "space": SEARCH_SPACE,
         "proxy_split": asdict(context.split), "storage": _redact(storage), "studies": names,
         "summaries": summaries, "comparison": comparison,
-        "finalists": [{"seed": h["seed"], "number": h["number"]} for h in finalists],
-        "trials": [h for s in SAMPLERS for h in histories[s]],
+        "finalists": [{"seed": h.seed, "number": h.number} for h in finalists],
+        "trials": [h.to_dict() for s in SAMPLERS for h in histories[s]],
     })
     return SearchOutcome(histories, summaries, comparison, finalists, storage, names, context.budgets, context.config)
 

@@ -322,10 +322,10 @@ def plot_nas_evolution(history: dict[str, list[dict]], population: int,
     grid = fig.add_gridspec(2, 2)
     axes = [fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])]
     for offset, (color, (sampler, entries)) in zip((-0.15, 0.15), zip(("tab:red", "tab:gray"), history.items())):
-        trained = [h for h in entries if h["trained"]]
-        axes[0].scatter([h["number"] // population + offset for h in trained], [h["proxy_accuracy"] for h in trained],
+        trained = [h for h in entries if h.trained]
+        axes[0].scatter([h.number // population + offset for h in trained], [h.proxy_accuracy for h in trained],
                         color=color, alpha=0.7, label=sampler)
-        axes[1].scatter([h["number"] // population + offset for h in entries], [h["latency_ms"] for h in entries],
+        axes[1].scatter([h.number // population + offset for h in entries], [h.latency_ms for h in entries],
                         color=color, alpha=0.7, marker="o", label=sampler)
     for ax, ylabel in zip(axes[:2], ("search score (%, the proxy's fold)", "latency (ms, ONNX Runtime)")):
         ax.set(xlabel="generation (trial number // population)", ylabel=ylabel)
@@ -334,10 +334,10 @@ def plot_nas_evolution(history: dict[str, list[dict]], population: int,
     palette = sns.color_palette("viridis", max(len(fronts), 1))
     drawn = False
     for color, (generation, front) in zip(palette, sorted(fronts.items())):
-        front = sorted(front, key=lambda h: h["size_bytes"])
+        front = sorted(front, key=lambda h: h.size_bytes)
         if front:
             drawn = True
-            axes[2].plot([h["size_bytes"] / 1e3 for h in front], [h["proxy_accuracy"] for h in front],
+            axes[2].plot([h.size_bytes / 1e3 for h in front], [h.proxy_accuracy for h in front],
                          color=color, marker="o", label=f"after generation {generation}")
     axes[2].set(xlabel="size (kB, deployed TFLite file)", ylabel="search score (%)",
                 title="NSGA-II feasible front over time, by size")

@@ -179,8 +179,9 @@ class Settings:
             self.target_device])
 
     @property
-    def deployment_profiles(self) -> dict[str, dict]:
-        """The profiles of this run (``profiles``, or the built-in ones), checked; ``target_device`` must name one."""
+    def deployment_profiles(self) -> dict:
+        """The profiles of this run (``profiles``, or the built-in ones), typed and checked
+        (:func:`edge_audio.targets.check_profiles`); ``target_device`` must name one."""
         from .targets import DEPLOYMENT_PROFILES, check_profiles
 
         profiles = check_profiles(DEPLOYMENT_PROFILES if self.profiles is None else self.profiles)
@@ -196,7 +197,7 @@ class Settings:
         from .nas import SearchConfig
 
         weight_bits = tuple(self.nas_weight_bits)
-        if self.target_device is not None and "npu" in self.deployment_profiles[self.target_device]:
+        if self.target_device is not None and self.deployment_profiles[self.target_device].npu is not None:
             weight_bits = tuple(bits for bits in weight_bits if bits == 8)
             if not weight_bits:
                 raise ParameterError(f"target_device {self.target_device} is an Ethos-U NPU, which Vela compiles "

@@ -45,6 +45,35 @@ def test_missing_path_names_it_and_the_expected_layouts(tmp_path):
     assert str(tmp_path / "nowhere") in str(info.value)
 
 
+def test_a_new_dataset_layout_is_one_loader_and_one_registration(tmp_path):
+    """Adding a layout: a loader that builds the metadata table and a register_layout call; the path is then
+    detected and loaded like the built-in layouts (here: fold<N>/<label>/<file>.wav folders, no metadata file)."""
+    from edge_audio.data import LAYOUTS, Layout, dataset_from_table, register_layout
+    from helpers import write_tone
+
+    for fold in (1, 2):
+        for label, freq in (("bird", 2000.0), ("bus", 150.0)):
+            write_tone(tmp_path / "folders" / f"fold{fold}" / label / f"{label}{fold}.wav", freq=freq)
+
+    def load_folders(root):
+        files = sorted(root.glob("fold*/*/*.wav"))
+        names = sorted({f.parent.name for f in files})
+        table = pd.DataFrame({"path": [str(f) for f in files], "fold": [int(f.parent.parent.name[4:]) for f in files],
+                              "class_name": [f.parent.name for f in files],
+                              "class_id": [names.index(f.parent.name) for f in files]})
+        return dataset_from_table(root, "folders", table, root, root.name)
+
+    register_layout(Layout("folders", lambda path: path.is_dir() and any(path.glob("fold*/*/*.wav")), load_folders,
+                           "a folder of fold<N>/<label>/ folders"))
+    try:
+        dataset = load_dataset(tmp_path / "folders")
+        assert dataset.layout == "folders" and dataset.folds == [1, 2] and dataset.class_names == ["bird", "bus"]
+        with pytest.raises(DatasetError, match="or a folder of fold<N>/<label>/ folders"):
+            load_dataset(tmp_path / "nowhere")
+    finally:
+        LAYOUTS.pop("folders")
+
+
 def test_folder_without_known_layout(tmp_path):
     with pytest.raises(DatasetError, match="no known layout"):
         load_dataset(tmp_path)

@@ -214,6 +214,36 @@ def test_a_flash_budget_counts_the_deployed_file_and_a_target_device_tightens_th
         Budgets(1.0, 50.0, 85.0, max_flash_kb=0)
 
 
+def test_a_new_kind_of_device_target_is_one_class_and_one_registry_line(monkeypatch):
+    """Adding a kind of target: a DeviceProfile subclass with its own fields and costs, and its line in KINDS; a
+    user's profile that sets its fields is of that kind, and the frontier picks for it by what a model costs there."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from edge_audio.targets import KINDS, DeviceCosts, DeviceProfile
+
+    @dataclass(frozen=True, kw_only=True)
+    class FixedRate(DeviceProfile):  # a DSP that runs every model at a fixed rate of MACs
+        kind: ClassVar[str] = "fixed_rate"
+        macs_per_ms: float
+
+        def check(self) -> None:  # it can estimate a device latency: nothing to refuse
+            pass
+
+        def costs(self, model):
+            return DeviceCosts(model["peak_ram_bytes"], model["flash_bytes"], model["macs"] / self.macs_per_ms,
+                               "estimated (fixed rate)")
+
+    monkeypatch.setitem(KINDS, FixedRate.kind, FixedRate)
+    profiles = check_profiles({"dsp": {"macs_per_ms": 1e6, "max_device_latency_ms": 50.0}})
+    assert isinstance(profiles["dsp"], FixedRate)  # inferred from its own field
+    report = analyze_frontier(RECORDS, Budgets(1.0, 50.0, 85.0), profiles)
+    pick = report.profile_best.loc["dsp"]
+    # within 50 ms: the models of at most 50 M MACs (small, both variants, and nas_1), nas_1 best on validation
+    assert pick["best model (validation)"] == "nas_1 (fp32)" and pick["latency from"] == "estimated (fixed rate)"
+    assert pick["latency (ms)"] == 30.0 and pick["models that fit"] == 3
+
+
 def test_the_cycles_per_mac_constants_are_what_the_published_mlperf_tiny_results_give():
     """Each constant: the board's clock / its published KWS throughput / the reference DS-CNN's MACs."""
     from edge_audio.device_latency import PUBLISHED, cycles_per_mac, kws_macs, mlperf_tiny_kws_dscnn
@@ -227,7 +257,7 @@ def test_the_cycles_per_mac_constants_are_what_the_published_mlperf_tiny_results
     assert PUBLISHED["cortex_m4_xcube_ai"].latency_ms == pytest.approx(43.42, abs=0.01)
     assert PUBLISHED["cortex_m7_xcube_ai"].latency_ms == pytest.approx(11.32, abs=0.01)
     # one Cortex-M4 board, three stacks: the estimate moves by more than a factor of 4 with the stack alone
-    m4 = [DEPLOYMENT_PROFILES[name]["cycles_per_mac"] for name in
+    m4 = [DEPLOYMENT_PROFILES[name].cycles_per_mac for name in
           ("cortex_m4_xcube_ai", "cortex_m4", "cortex_m4_tflm_reference")]
     assert m4 == sorted(m4) and m4[-1] / m4[0] > 4
 

@@ -99,5 +99,5 @@ def test_the_microcontroller_presets_fit_the_small_microcontroller_profile(tmp_p
     assert 5_000 <= count_parameters(model) <= 30_000
     path = export_to_onnx(model, tmp_path / f"{name}.onnx", input_shape=(1, 1, 40, 126))  # the book's features
     profile = DEPLOYMENT_PROFILES["cortex_m4_small"]
-    assert memory_report(path, full_integer=True)["peak_ram_bytes"] < profile["max_ram_bytes"]
-    assert tflite_bytes(path) < profile["max_flash_bytes"]
+    assert memory_report(path, full_integer=True)["peak_ram_bytes"] < profile.max_ram_bytes
+    assert tflite_bytes(path) < profile.max_flash_bytes

@@ -8,13 +8,13 @@ import pytest
 
 from edge_audio import nas, workers
 from edge_audio.errors import ParameterError
-from edge_audio.nas import (SAMPLERS, SearchConfig, SearchContext, SearchOutcome, closest_candidate, compare_searches,
-                            run_search, run_study, study_history, study_name)
+from edge_audio.nas import (SAMPLERS, SearchConfig, SearchContext, SearchOutcome, Trial, closest_candidate,
+                            compare_searches, run_search, run_study, study_history, study_name)
 from edge_audio.steps.baselines import train_baselines
 from edge_audio.steps.data import prepare_data
 from edge_audio.chapters.search import SearchChapter
 from edge_audio.steps.search import run_nas
-from edge_audio.targets import Budgets
+from edge_audio.targets import Budgets, profile_from
 from edge_audio.train import Distillation, Protocol, train_model
 from helpers import small_settings
 
@@ -66,12 +66,12 @@ def test_infeasible_candidates_are_never_trained(data, work_dir, tmp_path):
     outcome = run_search(context_for(data, work_dir, budgets, trainer), [0], storage_url(tmp_path), IDENTITY,
                          tmp_path / "history.json")
     entries = [h for s in SAMPLERS for h in outcome.history[s]]
-    over = [h for h in entries if h["size_bytes"] > budgets.max_size_bytes]
+    over = [h for h in entries if h.size_bytes > budgets.max_size_bytes]
     assert over, "the test needs at least one candidate over the size budget"
-    assert all(not h["trained"] and h["proxy_accuracy"] is None and not h["feasible"] for h in over)
-    assert all("size" in " ".join(h["reasons"]) for h in over)
-    assert len(trainer.specs) == sum(h["trained"] for h in entries)
-    assert not any(h["spec"] in trainer.specs for h in over)
+    assert all(not h.trained and h.proxy_accuracy is None and not h.feasible for h in over)
+    assert all("size" in " ".join(h.reasons) for h in over)
+    assert len(trainer.specs) == sum(h.trained for h in entries)
+    assert not any(h.spec in trainer.specs for h in over)
 
 
 def test_both_searches_share_the_trial_budget_and_the_history_is_complete(data, work_dir, tmp_path):
@@ -81,16 +81,15 @@ def test_both_searches_share_the_trial_budget_and_the_history_is_complete(data, 
     assert [len(outcome.history[s]) for s in SAMPLERS] == [context.config.trials] * 2
     saved = json.loads((tmp_path / "history.json").read_text())
     assert len(saved["trials"]) == 2 * context.config.trials
-    for entry in saved["trials"]:
-        assert {"number", "sampler", "spec", "size_bytes", "latency_ms", "trained", "proxy_accuracy", "feasible",
-                "reasons", "seconds", "generation"} <= set(entry)
-        assert entry["feasible"] == (not entry["reasons"])
+    assert [Trial.from_dict(entry) for entry in saved["trials"]] == outcome.history["nsga2"] + outcome.history["random"]
+    for entry in outcome.history["nsga2"]:
+        assert entry.feasible == (not entry.reasons)
     assert saved["budgets"] == budgets.to_dict()
     for sampler in SAMPLERS:
         assert outcome.summaries[0][sampler]["trials"] == context.config.trials
     # same seed, same study: the first generation of NSGA-II is its random sampler's, so the random control's
     # first trials are the same candidates (trained once, reused)
-    assert [h["spec"] for h in outcome.history["nsga2"][:3]] == [h["spec"] for h in outcome.history["random"][:3]]
+    assert [h.spec for h in outcome.history["nsga2"][:3]] == [h.spec for h in outcome.history["random"][:3]]
 
 
 def test_a_killed_search_resumes_the_same_study(data, work_dir, tmp_path):
@@ -104,7 +103,7 @@ def test_a_killed_search_resumes_the_same_study(data, work_dir, tmp_path):
     study = run_study(context_for(data, work_dir, budgets, CountingTrainer()), "nsga2", storage, IDENTITY)
     history = study_history(study)
     assert len(history) == 6  # population 3 x 2 generations, counting the trials completed before the kill
-    numbers = [h["number"] for h in history]
+    numbers = [h.number for h in history]
     assert len(set(numbers)) == len(numbers)
     # a longer search continues the same study instead of starting again
     study = run_study(context_for(data, work_dir, budgets, CountingTrainer(), generations=3), "nsga2", storage,
@@ -123,7 +122,7 @@ def test_impossible_budgets_give_no_finalist_and_name_the_closest_candidate(data
     assert not (data.layout.models / "nas_best_model.pth").exists()
     entries = result.search.history["nsga2"]  # the finalists, and so the closest miss, come from NSGA-II
     near = closest_candidate(entries, budgets)
-    assert near is not None and not near["trained"] and near["size_bytes"] == min(h["size_bytes"] for h in entries)
+    assert near is not None and not near.trained and near.size_bytes == min(h.size_bytes for h in entries)
     # what chapter 4 shows for it: its figures, that nothing met the budgets, the closest candidate and how far
     chapter = SearchChapter.of(settings, data, train_baselines(data, settings), result)
     assert (data.layout.reports / "nas_evolution.png").is_file()
@@ -165,7 +164,7 @@ def test_finalists_are_distinct_architectures(data, work_dir, tmp_path):
     context = context_for(data, work_dir, Budgets(2.0, 50.0, 0.0), CountingTrainer(), population=2, generations=3,
                           top_k=6)
     outcome = run_search(context, [0], storage_url(tmp_path), IDENTITY, tmp_path / "history.json")
-    keys = [h["architecture_key"] for h in outcome.finalists]
+    keys = [h.architecture_key for h in outcome.finalists]
     assert keys and len(keys) == len(set(keys))
 
 
@@ -179,7 +178,7 @@ def test_candidates_over_a_device_budget_are_never_trained(data, work_dir, tmp_p
     (tmp_path / "b").mkdir()
     first = run_search(context_for(data, work_dir, generous, CountingTrainer()), [0], storage_url(tmp_path / "a"),
                        IDENTITY, tmp_path / "a.json")
-    values = sorted({h[field] for s in SAMPLERS for h in first.history[s]})
+    values = sorted({getattr(h, field) for s in SAMPLERS for h in first.history[s]})
     assert len(values) > 1, f"the test needs candidates of different {field}"
     limit = (values[0] + values[1]) / 2  # the smallest candidate fits, the others do not
     budgets = Budgets(max_size_mb=2.0, max_latency_ms=50.0, min_accuracy=0.0, **{budget: limit / 1e3})
@@ -187,10 +186,10 @@ def test_candidates_over_a_device_budget_are_never_trained(data, work_dir, tmp_p
     outcome = run_search(context_for(data, work_dir, budgets, trainer), [0], storage_url(tmp_path / "b"),
                          {**IDENTITY, "budgets": budgets.to_dict()}, tmp_path / "b.json")
     entries = [h for s in SAMPLERS for h in outcome.history[s]]
-    over = [h for h in entries if h[field] > limit]
-    assert over and all(not h["trained"] and not h["feasible"] for h in over)
-    assert all(reason in " ".join(h["reasons"]) for h in over)
-    assert not any(h["spec"] in trainer.specs for h in over)
+    over = [h for h in entries if getattr(h, field) > limit]
+    assert over and all(not h.trained and not h.feasible for h in over)
+    assert all(reason in " ".join(h.reasons) for h in over)
+    assert not any(h.spec in trainer.specs for h in over)
 
 
 def test_a_journal_file_holds_a_study_for_workers_without_a_database(data, work_dir, tmp_path):
@@ -251,9 +250,9 @@ def test_a_candidate_at_4_bits_is_costed_as_its_int4_file_and_scored_with_its_we
                for bits in (8, 4) if not (tmp_path / str(bits)).mkdir()}
     for sampler in SAMPLERS:  # the same seed draws the same architectures when the bit width is not searched
         for at8, at4 in zip(outcome[8].history[sampler], outcome[4].history[sampler]):
-            assert at8["architecture_key"] == at4["architecture_key"] and (at8["weight_bits"], at4["weight_bits"]) == (8, 4)
-            assert at4["size_bytes"] < at8["size_bytes"] and at4["int8_peak_ram_bytes"] >= at8["int8_peak_ram_bytes"]
-            assert at4["proxy_float_accuracy"] == at8["proxy_float_accuracy"]  # the same cached proxy run
+            assert at8.architecture_key == at4.architecture_key and (at8.weight_bits, at4.weight_bits) == (8, 4)
+            assert at4.size_bytes < at8.size_bytes and at4.int8_peak_ram_bytes >= at8.int8_peak_ram_bytes
+            assert at4.proxy_float_accuracy == at8.proxy_float_accuracy  # the same cached proxy run
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     drawn = {nas.suggest_candidate(study.ask(), (), (8, 4))[2] for _ in range(20)}
     assert drawn == {8, 4} and nas.suggest_candidate(study.ask(), (), (4,))[2] == 4
@@ -278,9 +277,9 @@ def test_a_distilled_search_trains_its_own_proxy_runs_in_a_study_of_its_own(data
     seen = set()
     for sampler in SAMPLERS:  # in the order they ran: an architecture's first distilled proxy run is trained anew
         assert len(distilled.history[sampler]) == len(plain.history[sampler]) == 6
-        for h in (h for h in distilled.history[sampler] if h["trained"]):
-            assert h["distilled"] and (h["architecture_key"] in seen or not h["proxy_reused"])
-            seen.add(h["architecture_key"])
+        for h in (h for h in distilled.history[sampler] if h.trained):
+            assert h.distilled and (h.architecture_key in seen or not h.proxy_reused)
+            seen.add(h.architecture_key)
 
 
 def test_distilled_finalists_are_paired_with_their_label_only_twins_and_deployed_at_the_searched_bits(data,
@@ -297,7 +296,7 @@ def test_distilled_finalists_are_paired_with_their_label_only_twins_and_deployed
     [finalist], [student] = result.finalists, result.students
     assert student.name == finalist.name + "_kd" and student.record["distillation"]["student_of"] == finalist.name
     assert student.record["distillation"]["teachers"] == [max(baselines, key=lambda b: b.record["val_accuracy"]).name]
-    assert all(h["distilled"] for s in SAMPLERS for h in result.search.history[s])
+    assert all(h.distilled for s in SAMPLERS for h in result.search.history[s])
     chapter = SearchChapter.of(settings, data, baselines, result)
     [(distilled, alone, comparison)] = chapter.distillation_pairs()
     assert comparison["n"] == alone["test"]["n"] and alone["model"] == finalist.name
@@ -321,22 +320,22 @@ def test_candidates_over_an_npu_latency_budget_are_compiled_by_vela_and_never_tr
     and latency are Vela's, and one over the device's latency limit is never trained."""
     def on_npu(limit_ms):
         return Budgets(max_size_mb=2.0, max_latency_ms=50.0, min_accuracy=0.0).for_device(
-            {"npu": "ethos_u55_128", "max_device_latency_ms": limit_ms})
+            profile_from("npu", {"npu": "ethos_u55_128", "max_device_latency_ms": limit_ms}))
 
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     first = run_search(context_for(data, work_dir, on_npu(1e6), CountingTrainer(), weight_bits=(8,)), [0],
                        storage_url(tmp_path / "a"), IDENTITY, tmp_path / "a.json")
     entries = [h for s in SAMPLERS for h in first.history[s]]
-    assert all(h["device_latency_ms"] == round(h["npu"]["ethos_u55_128"]["latency_ms"], 3)
-               and h["device_ram_bytes"] == h["npu"]["ethos_u55_128"]["arena_bytes"] for h in entries)
-    values = sorted({h["device_latency_ms"] for h in entries})
+    assert all(h.device_latency_ms == round(h.npu["ethos_u55_128"]["latency_ms"], 3)
+               and h.device_ram_bytes == h.npu["ethos_u55_128"]["arena_bytes"] for h in entries)
+    values = sorted({h.device_latency_ms for h in entries})
     assert len(values) > 1, "the test needs candidates of different NPU latency"
     limit = (values[0] + values[1]) / 2
     trainer = CountingTrainer()
     outcome = run_search(context_for(data, work_dir, on_npu(limit), trainer, weight_bits=(8,)), [0],
                          storage_url(tmp_path / "b"), {**IDENTITY, "limit": limit}, tmp_path / "b.json")
-    over = [h for s in SAMPLERS for h in outcome.history[s] if h["device_latency_ms"] > limit]
-    assert over and all(not h["trained"] and not h["feasible"] for h in over)
-    assert all(any(r.startswith("device latency") for r in h["reasons"]) for h in over)
-    assert not any(h["spec"] in trainer.specs for h in over)
+    over = [h for s in SAMPLERS for h in outcome.history[s] if h.device_latency_ms > limit]
+    assert over and all(not h.trained and not h.feasible for h in over)
+    assert all(any(r.startswith("device latency") for r in h.reasons) for h in over)
+    assert not any(h.spec in trainer.specs for h in over)

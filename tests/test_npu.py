@@ -11,7 +11,7 @@ from edge_audio.models import spec_from_config, untrained_like_trained
 from edge_audio.npu import NPU_TARGETS, compile_for_npu, npu_report, npu_reports, npu_target, with_npu_arenas
 from edge_audio.runtimes.tflm import tflm_arena
 from edge_audio.quantize import METHODS, QuantizationInputs
-from edge_audio.targets import DEPLOYMENT_PROFILES, Budgets, check_profiles, device_costs
+from edge_audio.targets import DEPLOYMENT_PROFILES, Budgets, check_profiles, profile_from
 
 SHAPE = (24, 31)
 
@@ -72,7 +72,8 @@ def test_an_npu_profile_reads_vela_and_a_variant_vela_did_not_compile_never_fits
     tflm = tflm_arena(files["tflite_int8"])
     reports = with_npu_arenas(npu_reports(files["tflite_int8"], tmp_path), tflm)
     compiled = {"macs": 10**6, "peak_ram_bytes": 1, "flash_bytes": 1, "npu": reports}
-    ram, flash, latency = device_costs(compiled, profile)
+    costs = profile.costs(compiled)
+    ram, flash, latency = costs.ram_bytes, costs.flash_bytes, costs.latency_ms
     vela = reports["ethos_u55_128"]
     assert (ram, flash, latency) == (vela["arena_bytes"], vela["flash_bytes"], round(vela["latency_ms"], 3))
     # the arena a firmware allocates: Vela's SRAM and TFLite Micro's persistent section, 16-byte aligned
@@ -81,7 +82,7 @@ def test_an_npu_profile_reads_vela_and_a_variant_vela_did_not_compile_never_fits
     refused = {**compiled, "npu": with_npu_arenas(npu_reports(files["tflite_int4"], tmp_path),
                                                   tflm_arena(files["tflite_int4"]))}
     budgets = Budgets(2.0, 50.0, 0.0).for_device(profile)
-    assert budgets.max_device_latency_ms == profile["max_device_latency_ms"] and budgets.max_ram_kb == 512.0
+    assert budgets.max_device_latency_ms == profile.max_device_latency_ms and budgets.max_ram_kb == 512.0
     assert not budgets.reasons(1000, 1.0, 50.0, *budgets.device_costs(compiled))
     assert "device latency unknown" in " ".join(budgets.reasons(1000, 1.0, 50.0, *budgets.device_costs(refused)))
     with pytest.raises(ParameterError, match="npu must name"):
@@ -100,8 +101,8 @@ def test_the_search_budgets_the_npu_latency_before_training(tmp_path):
     cost = candidate_cost(spec, SHAPE, 5, tmp_path, runs=3, npu="ethos_u55_128")
     report = cost["npu"]["ethos_u55_128"]
     assert report["cpu_operators"] == 0 and cost["flash_bytes"] == cost["size_bytes"]
-    tight = Budgets(2.0, 50.0, 0.0).for_device({"npu": "ethos_u55_128",
-                                                "max_device_latency_ms": report["latency_ms"] / 2})
+    tight = Budgets(2.0, 50.0, 0.0).for_device(profile_from("tight", {
+        "npu": "ethos_u55_128", "max_device_latency_ms": report["latency_ms"] / 2}))
     ram, flash, latency = tight.device_costs(cost)
     assert latency == round(report["latency_ms"], 3) and ram == report["arena_bytes"] > report["sram_bytes"]
     assert not tight.hardware_met(tight.violations(cost["size_bytes"], cost["latency_ms"], None, ram, flash, latency))

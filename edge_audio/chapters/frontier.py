@@ -22,7 +22,7 @@ from ..steps.data import PreparedData
 from ..steps.frontier import FrontierResult
 from ..storage import atomic_write_text
 from ..tables import accuracy_verdict, markdown, readable
-from ..targets import device_costs, target_latency
+from ..targets import DeviceProfile
 
 #: The device answers the chapter (and the introduction) gives: glue prefix -> deployment profile. A small and a
 #: large Cortex-M board, so the reader sees what the smaller memory costs, and an Ethos-U55 NPU beside them.
@@ -105,12 +105,12 @@ class FrontierChapter:
             "fr_knee_size": report.knees["size"],
         }
         for name, key in (("cortex_m4", "fr_m4_cycles"), ("cortex_m7", "fr_m7_cycles")):
-            values[key] = report.profiles.get(name, {}).get("cycles_per_mac", "n/a")
+            values[key] = getattr(report.profiles.get(name), "cycles_per_mac", None) or "n/a"
         values["fr_m4_spread"] = self._stack_spread()
         values.update(pick_answer(report, within["label"].iloc[0] if len(within) else None, "fr_budget", tested, claims))
         for prefix, profile in MICROCONTROLLER_ANSWERS.items():
             mcu = report.profile_best["best model (validation)"].get(profile, "none fits")
-            values[f"{prefix}_profile"] = (report.profiles[profile]["description"] if profile in report.profiles
+            values[f"{prefix}_profile"] = (report.profiles[profile].describe() if profile in report.profiles
                                            else f"no {profile} profile given")
             values.update(pick_answer(report, None if mcu == "none fits" else mcu, prefix, tested, claims))
             values[f"{prefix}_memory"] = self._device_memory(mcu, profile)
@@ -144,10 +144,10 @@ class FrontierChapter:
         if len(stacks) < 2 or pick == "none fits":
             return "not available (no Cortex-M4 pick, or fewer than two stacks' profiles)"
         row = report.evaluated.set_index("label").loc[pick]
-        estimates = {name: estimated_latency_ms(row["macs"], report.profiles[name]["clock_hz"],
-                                                report.profiles[name]["cycles_per_mac"]) for name in stacks}
+        estimates = {name: estimated_latency_ms(row["macs"], report.profiles[name].clock_hz,
+                                                report.profiles[name].cycles_per_mac) for name in stacks}
         low, high = min(estimates, key=estimates.get), max(estimates, key=estimates.get)
-        kernels = {name: report.profiles[name]["description"].rsplit("(", 1)[-1].rstrip(")") for name in stacks}
+        kernels = {name: report.profiles[name].describe().rsplit("(", 1)[-1].rstrip(")") for name in stacks}
         return (f"{pick} is estimated at {estimates[low]:.1f} ms with {kernels[low]} and {estimates[high]:.1f} ms "
                 f"with {kernels[high]} on the same board, a factor of {estimates[high] / estimates[low]:.1f}")
 
@@ -157,7 +157,7 @@ class FrontierChapter:
         record = next((r for r in self.records if f"{r['model']} ({r['variant']})" == label), None)
         if record is None:
             return "nothing: no model fits"
-        npu = self.report.profiles[profile].get("npu")
+        npu = self.report.profiles[profile].npu
         if npu is not None:
             vela = record["npu"][npu]
             return (f"{vela['flash_bytes'] / 1e3:.1f} kB of flash and a {vela['arena_bytes'] / 1e3:.1f} kB tensor "
@@ -242,7 +242,7 @@ def headline_table(report: FrontierReport) -> pd.DataFrame:
     what it gives up against the reference, the best model overall (picked on validation accuracy, like
     every pick: no test clip chooses it), on the same test clips (the paired verdict at the margin), its flash and peak RAM on the target (Vela's on an NPU), and its latency (accuracy and
     interval, flash and RAM share a column each, so that the table fits a text column), and its latency on the
-    target's own device, with where it comes from (:func:`edge_audio.targets.target_latency`: Vela's or the MACs
+    target's own device, with where it comes from (:meth:`edge_audio.targets.DeviceProfile.latency`: Vela's or the MACs
     estimate on a device, this CPU's measurement on a host target)."""
     rows = report.evaluated.set_index("label")
     targets = {"best overall": report.best} | {
@@ -250,14 +250,14 @@ def headline_table(report: FrontierReport) -> pd.DataFrame:
         if pick != "none fits" and profile not in NOT_IN_HEADLINE}
     reference = report.best
 
+    host = DeviceProfile(name="best overall", description="this machine")  # the best overall runs where measured
+
     def memory(target: str, label: str) -> str:  # on an NPU, what Vela compiled
-        limits = report.profiles.get(target, {})
-        ram, flash, _ = device_costs(rows.loc[label], limits) if limits else (
-            rows.at[label, "peak_ram_bytes"], rows.at[label, "flash_bytes"], None)
-        return f"{flash / 1e3:,.1f} / {ram / 1e3:,.1f}"
+        costs = report.profiles.get(target, host).costs(rows.loc[label])
+        return f"{costs.flash_bytes / 1e3:,.1f} / {costs.ram_bytes / 1e3:,.1f}"
 
     def latency(target: str, label: str) -> str:  # on the target's own device, and where it comes from
-        milliseconds, source = target_latency(rows.loc[label], report.profiles.get(target, {}))
+        milliseconds, source = report.profiles.get(target, host).latency(rows.loc[label])
         return f"{readable('Latency (ms)', milliseconds)}, {source}"
 
     return pd.DataFrame([{

@@ -103,14 +103,14 @@ class SearchChapter:
             "nas_flash": "no flash limit" if budgets.max_flash_kb is None else
                          f"flash ≤ {budgets.max_flash_kb:g} kB (the full-integer TFLite model's bytes)",
             "nas_device": "no target device" if budgets.device is None else (
-                f"the target device {settings.target_device} ({budgets.device.get('description', '')}): RAM, flash "
+                f"the target device {settings.target_device} ({budgets.device.describe()}): RAM, flash "
                 f"and an estimated latency ≤ {budgets.max_device_latency_ms:g} ms on it"
-                + (", as Vela compiles each candidate for the NPU before training" if "npu" in budgets.device else "")
+                + (", as Vela compiles each candidate for the NPU before training" if budgets.device.npu else "")
                 if budgets.max_device_latency_ms is not None else f"the target device {settings.target_device}"),
             "nas_winner": {"tie": "neither, resolvably, over the seeds" if len(self.nas.search.seeds) > 1 else
                            "no verdict (one seed)"}.get(winner, f"{names.get(winner)}, resolvably, over the seeds"),
             "nas_bits": " or ".join(f"{bits}" for bits in search.weight_bits) + " bits",
-            "nas_int4_trials": counted(sum(h["weight_bits"] == 4 for h in self.nas.entries()), "trial"),
+            "nas_int4_trials": counted(sum(h.weight_bits == 4 for h in self.nas.entries()), "trial"),
             "nas_int4_finalists": counted(sum(f.record["nas"]["weight_bits"] == 4 for f in self.nas.finalists),
                                           "finalist"),
             "nas_distilled": "from the teacher's soft targets as well as the labels" if self.nas.students else
@@ -145,7 +145,7 @@ class SearchChapter:
                 winner, loser = ("NSGA-II", "random search") if cmp["better"] == "a" else ("random search", "NSGA-II")
                 sentence = f"On {spread}, {winner} won over {loser} (paired t-test p = {cmp['p_value']:.3g})"
             verdicts.append(self.claims.state(sentence, cmp["better"] is not None, cmp["p_value"], cmp["test"]) + ".")
-        untrained = sum(not h["trained"] for h in self.nas.entries())
+        untrained = sum(not h.trained for h in self.nas.entries())
         return (" ".join(verdicts) + f" Across all searches {counted(untrained, 'candidate')} broke the size, latency "
                 "or RAM budget and were never trained.")
 
@@ -155,16 +155,16 @@ class SearchChapter:
         if not self.nas.finalists:
             entries = self.nas.search.history["nsga2"]  # the finalists come from NSGA-II's front
             near = closest_candidate(entries, self.settings.budgets)
-            control = sum(h["feasible"] for h in self.nas.search.history["random"])
+            control = sum(h.feasible for h in self.nas.search.history["random"])
             return [Markdown(
                 f"**No candidate of NSGA-II met these budgets** in {len(entries)} trials, so nothing was retrained "
                 f"or published" + (f" (the random control found {counted(control, 'feasible candidate')}; a "
                                    "control's candidates never become finalists)" if control else "")
-                + f". The closest candidate (trial {near['number']} of {near['sampler']}, "
-                f"{'-'.join(map(str, near['spec']['channels']))} {near['spec']['block']}) measured "
-                f"{near['size_bytes'] / 1e6:.4f} MB and {near['latency_ms']:.3f} ms"
-                + (f" with {near['proxy_accuracy']:.2f} % proxy accuracy" if near["trained"] else " (not trained)")
-                + ": " + "; ".join(near["reasons"]) + ". Loosen the budgets or widen the search space.")]
+                + f". The closest candidate (trial {near.number} of {near.sampler}, "
+                f"{'-'.join(map(str, near.spec['channels']))} {near.spec['block']}) measured "
+                f"{near.size_bytes / 1e6:.4f} MB and {near.latency_ms:.3f} ms"
+                + (f" with {near.proxy_accuracy:.2f} % proxy accuracy" if near.trained else " (not trained)")
+                + ": " + "; ".join(near.reasons) + ". Loosen the budgets or widen the search space.")]
         shown = [*views(self.finalist_table(), FINALIST_ACCURACY, FINALIST_COST, FINALIST_ARCHITECTURE),
                  *fold_views([m.record for m in self.nas.models] + [q.record for q in self.nas.quantized if q.record])]
         if any(q.error for q in self.nas.quantized):
@@ -215,10 +215,10 @@ class SearchChapter:
         saved = json.loads(self.nas.history_path.read_text())
         entries = self.nas.entries()
         invariant(len(saved["trials"]) == len(entries) == 2 * search.trials * len(settings.searches), len(entries))
-        invariant(sorted({h["seed"] for h in entries}) == sorted(settings.searches), "every search seed ran")
-        invariant(all(h["trained"] == all(v <= 0 for k, v in h["violations"].items() if k != "accuracy")
+        invariant(sorted({h.seed for h in entries}) == sorted(settings.searches), "every search seed ran")
+        invariant(all(h.trained == all(v <= 0 for k, v in h.violations.items() if k != "accuracy")
                    for h in entries), "a candidate over a hard budget was trained")
-        invariant(all(h["feasible"] == (not h["reasons"]) for h in entries),
+        invariant(all(h.feasible == (not h.reasons) for h in entries),
                   "a candidate is feasible exactly when nothing is out of budget")
         invariant(bool(self.nas.finalists) == bool(self.nas.best_files) and all(p.is_file() for p in self.nas.best_files.values()),
                   "finalists exist exactly when the best model's files were published")

@@ -42,7 +42,8 @@ from ..errors import ParameterError
 from ..features import FeatureSet, extract_features
 from ..machine import machine_identity, versions
 from ..memory import memory_report
-from ..nas import HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, default_storage, feasible_front, run_search
+from ..nas import (HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, Trial, default_storage, feasible_front,
+                   run_search)
 from ..settings import Settings
 from ..profile import compare_latency
 from ..runtimes import get as get_runtime
@@ -85,7 +86,7 @@ class NASResult:
     best: BaselineResult | None
     best_files: dict[str, Path]  # empty when no candidate met the budgets
     history_path: Path
-    fronts: dict[int, list[dict]]  # generation -> NSGA-II's feasible front after it
+    fronts: dict[int, list[Trial]]  # generation -> NSGA-II's feasible front after it
     proxy: Split  # what the search scored candidates on (inside the deployed split's training folds)
     deployed: Split  # the split the finalists are chosen (validation fold) and reported (test fold) on
 
@@ -94,7 +95,7 @@ class NASResult:
         """Every retrained finalist: from labels alone, then by distillation."""
         return self.finalists + self.students
 
-    def entries(self) -> list[dict]:
+    def entries(self) -> list[Trial]:
         """Every trial of every search."""
         return [h for seed in self.search.history for h in self.search.history[seed]]
 
@@ -122,28 +123,28 @@ def dominance(candidate: BaselineResult, baseline: BaselineResult, data: Prepare
             "size_bytes": (size_a, size_b), "dominates": no_worse and better}
 
 
-def _candidate_records(history: list[dict], data: PreparedData, settings: Settings, split) -> list[dict]:
+def _candidate_records(history: list[Trial], data: PreparedData, settings: Settings, split) -> list[dict]:
     """Results records of the trained NAS candidates (the search score on the proxy's fold), one per architecture
     and bit width."""
     search = settings.search
     records = {}
     for h in history:
-        key = (h["architecture_key"], h["weight_bits"])
-        if not h["trained"] or key in records:
+        key = (h.architecture_key, h.weight_bits)
+        if not h.trained or key in records:
             continue
         records[key] = make_record(CandidateRecord, **{
-            "model": f"nas-{h['architecture_key'][:8]}-w{h['weight_bits']}", "variant": "proxy",
+            "model": f"nas-{h.architecture_key[:8]}-w{h.weight_bits}", "variant": "proxy",
             "source": "nas_candidate",
             "precision": "fp32", "int8_weights": False, "accuracy_kind": "proxy", "runtime": "onnxruntime",
-            "latency_ms": h["latency_ms"], "latency": {"onnxruntime": h["latency"]}, "architecture": h["spec"],
+            "latency_ms": h.latency_ms, "latency": {"onnxruntime": h.latency}, "architecture": h.spec,
             "dataset": data.summary(), "context": data.context(settings),
             "protocol": f"NAS proxy ({search.proxy_epochs} epochs, folds {list(split.train_folds)}, "
                         f"val fold {split.val_fold})", "protocol_kind": "nas proxy",
-            "accuracy": h["proxy_accuracy"], "macro_f1": h["proxy_macro_f1"], "size_bytes": h["size_bytes"],
-            "params": h["params"], "macs": h["macs"], "flops": h["flops"], "threads": search.threads,
-            "seed": h["seed"], "features": {**data.feature_config.to_dict(), "n_mels": h["n_mels"]},
+            "accuracy": h.proxy_accuracy, "macro_f1": h.proxy_macro_f1, "size_bytes": h.size_bytes,
+            "params": h.params, "macs": h.macs, "flops": h.flops, "threads": search.threads,
+            "seed": h.seed, "features": {**data.feature_config.to_dict(), "n_mels": h.n_mels},
             "train": search.proxy_train_config().to_dict(),
-            "nas": {"sampler": h["sampler"], "trial": h["number"], "seed": h["seed"], "weight_bits": h["weight_bits"]},
+            "nas": {"sampler": h.sampler, "trial": h.number, "seed": h.seed, "weight_bits": h.weight_bits},
         })
     return list(records.values())
 
@@ -193,11 +194,11 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
 
     finalists, students, quantized = [], [], []
     for rank, entry in enumerate(outcome.finalists, start=1):
-        finalist_data = dataclasses.replace(data, features=features_for(entry["n_mels"]))
-        spec = {"name": f"nas_{rank}", **entry["spec"]}
-        nas_info = {"trial": entry["number"], "seed": entry["seed"], "sampler": "nsga2",
-                    "weight_bits": entry["weight_bits"], "proxy_accuracy": entry["proxy_accuracy"], "rank": rank}
-        methods = list(dict.fromkeys(derived_methods() + [full_integer_method(entry["weight_bits"]).name]))
+        finalist_data = dataclasses.replace(data, features=features_for(entry.n_mels))
+        spec = {"name": f"nas_{rank}", **entry.spec}
+        nas_info = {"trial": entry.number, "seed": entry.seed, "sampler": "nsga2",
+                    "weight_bits": entry.weight_bits, "proxy_accuracy": entry.proxy_accuracy, "rank": rank}
+        methods = list(dict.fromkeys(derived_methods() + [full_integer_method(entry.weight_bits).name]))
         [finalist] = train_baselines(finalist_data, settings, [spec], progress)
         trained = [(finalist, {})]
         if teacher is not None:  # the teacher's logits come from its own features, whatever n_mels the student has
@@ -220,8 +221,8 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
     best, best_files = _publish_best(finalists + students, quantized, layout)
     population = search.population
     nsga = outcome.history["nsga2"]
-    fronts = {generation: feasible_front([h for h in nsga if h["number"] // population <= generation])
-              for generation in sorted({h["number"] // population for h in nsga})}
+    fronts = {generation: feasible_front([h for h in nsga if h.number // population <= generation])
+              for generation in sorted({h.number // population for h in nsga})}
     return NASResult(outcome, finalists, students, quantized, best, best_files, history_path, fronts, split, deployed)
 
 
@@ -295,9 +296,9 @@ def nas_feasibility_points(nas: NASResult, baselines: list[BaselineResult], cach
     is: its full-integer TFLite bytes as size and flash, the whole arena a firmware allocates for that file
     (:func:`edge_audio.runtimes.tflm.firmware_ram`), its validation accuracy."""
     budgets = nas.search.budgets
-    points = [{"size_bytes": h["size_bytes"], "latency_ms": h["latency_ms"], "kind": "nas candidate",
-               "feasible": h["feasible"], "label": None} for entries in nas.search.history.values() for h in entries]
-    npu = (budgets.device or {}).get("npu")
+    points = [{"size_bytes": h.size_bytes, "latency_ms": h.latency_ms, "kind": "nas candidate",
+               "feasible": h.feasible, "label": None} for entries in nas.search.history.values() for h in entries]
+    npu = budgets.device and budgets.device.npu
     for b in baselines:
         with tempfile.TemporaryDirectory(prefix="edge-audio-baseline-") as scratch:
             deployed = uncalibrated_tflite(b.onnx_path, Path(scratch) / f"{b.name}.tflite")
