@@ -134,17 +134,7 @@ def export_bundle(model: str | os.PathLike, target: str, out: str | os.PathLike)
     :class:`~edge_audio.errors.UserError` before anything is written; a failure while writing leaves the folder as
     it was."""
     model, out = Path(model), Path(out)
-    if not model.is_file():
-        raise ModelFileError(f"model file {model} does not exist" if not model.exists() else
-                             f"model file {model} is not a file")
-    card = read_card(model)
-    if card["input"]["dtype"] not in ("int8", "int16"):  # only a full-integer TFLite model takes integer input
-        raise ModelFileError(f"{model} is not a full-integer TFLite model (its card says {card['runtime']}, "
-                             f"{card['input']['dtype']} input); a microcontroller runs full-integer files "
-                             "(models/<name>_tflite_int8.tflite)")
-    if card.get("ram") is None:
-        raise ModelFileError(f"the card of {model} does not give the RAM parts of its arena (written by an older "
-                             "edge-audio): run the quantization chapter again")
+    card = _deployable_card(model)
     profile = device_profile(target)
     try:
         io = _tensor_io(model)
@@ -162,62 +152,98 @@ def export_bundle(model: str | os.PathLike, target: str, out: str | os.PathLike)
         raise
 
 
-def _write_bundle(model: Path, card: dict, target: str, profile: DeviceProfile, io: dict, out: Path) -> Bundle:
-    """The files of :func:`export_bundle` written into the new, empty folder ``out``."""
-    from .features import FeatureConfig, LogMelFrontEnd
+def _deployable_card(model: Path) -> dict:
+    """The card of a published full-integer TFLite ``model`` that gives its arena's parts, or a ModelFileError."""
+    if not model.is_file():
+        raise ModelFileError(f"model file {model} does not exist" if not model.exists() else
+                             f"model file {model} is not a file")
+    card = read_card(model)
+    if card["input"]["dtype"] not in ("int8", "int16"):  # only a full-integer TFLite model takes integer input
+        raise ModelFileError(f"{model} is not a full-integer TFLite model (its card says {card['runtime']}, "
+                             f"{card['input']['dtype']} input); a microcontroller runs full-integer files "
+                             "(models/<name>_tflite_int8.tflite)")
+    if card.get("ram") is None:
+        raise ModelFileError(f"the card of {model} does not give the RAM parts of its arena (written by an older "
+                             "edge-audio): run the quantization chapter again")
+    return card
+
+
+@dataclass
+class _Deployed:
+    """What runs on the device: the model's bytes (Vela's compiled file on an NPU), the arena a firmware allocates,
+    TensorFlow Lite Micro's arena of the file and Vela's report (None on a Cortex-M)."""
+
+    data: bytes
+    arena: int
+    tflm: dict
+    vela: dict | None
+
+
+def _deployed(model: Path, card: dict, target: str, profile: DeviceProfile) -> _Deployed:
+    """The file a firmware embeds for ``profile`` and its arena: on an Ethos-U, compiled by Vela (a model Vela
+    refuses is a ModelFileError); on a Cortex-M, the file itself with CMSIS-NN's scratch in the arena."""
     from .npu import NPUCompileError, compile_for_npu, npu_target
     from .runtimes.tflm import firmware_ram, npu_firmware_ram, tflm_arena
 
     tflm = tflm_arena(model)
-    vela = None
-    if profile.npu is not None:
-        with tempfile.TemporaryDirectory(prefix="edge-audio-export-") as scratch:
-            try:
-                vela = compile_for_npu(model, npu_target(profile.npu), Path(scratch))
-            except NPUCompileError as exc:
-                raise ModelFileError(f"{model} cannot run on {target}: {exc}") from None
-            deployed = (Path(scratch) / "model_vela.tflite").read_bytes()
-        arena = npu_firmware_ram(vela["sram_bytes"], tflm)
-    else:
-        deployed = model.read_bytes()
-        arena = firmware_ram(tflm, card["ram"]["scratch_bytes"])["arena_bytes"]
-    calls = operators(deployed)
-    config = FeatureConfig(**card["front_end"])
-    front_end = LogMelFrontEnd(config)
-    window = front_end.window.numpy()
-    filterbank = front_end.mel_filterbank.numpy()
+    if profile.npu is None:
+        return _Deployed(model.read_bytes(), firmware_ram(tflm, card["ram"]["scratch_bytes"])["arena_bytes"], tflm,
+                         None)
+    with tempfile.TemporaryDirectory(prefix="edge-audio-export-") as scratch:
+        try:
+            vela = compile_for_npu(model, npu_target(profile.npu), Path(scratch))
+        except NPUCompileError as exc:
+            raise ModelFileError(f"{model} cannot run on {target}: {exc}") from None
+        return _Deployed((Path(scratch) / "model_vela.tflite").read_bytes(),
+                         npu_firmware_ram(vela["sram_bytes"], tflm), tflm, vela)
+
+
+def _model_sources(deployed: _Deployed, io: dict, classes: list[str]) -> dict[str, str]:
+    """``model_data.h`` and ``model_data.c``: the model as an aligned C array, its arena, input and output
+    quantization and shapes, and the class labels."""
+    upper = PREFIX.upper()
 
     def io_defines(kind: str) -> list[str]:
         spec = io[kind]
-        name = f"{PREFIX.upper()}_{kind.upper()}"
+        name = f"{upper}_{kind.upper()}"
         return [f"#define {name}_SCALE {_c_float(spec['scale'])}",
                 f"#define {name}_ZERO_POINT ({spec['zero_point']})",
                 f"#define {name}_TYPE_{spec['dtype'].upper()} 1",
                 f"#define {name}_DIMS {{{', '.join(map(str, spec['shape']))}}}",
                 f"#define {name}_ELEMENTS {int(np.prod(spec['shape']))}"]
 
-    classes = card["classes"]
     header = "\n".join([
         "/* Generated by edge-audio export; do not edit. The model, its arena and its input and output. */",
         "#ifndef EDGE_AUDIO_MODEL_DATA_H", "#define EDGE_AUDIO_MODEL_DATA_H", "",
         "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
-        f"#define {PREFIX.upper()}_MODEL_BYTES {len(deployed)}u",
-        f"#define {PREFIX.upper()}_ARENA_BYTES {arena}u  /* see README.md: measured on a Cortex-M, estimated on an NPU */",
-        f"#define {PREFIX.upper()}_NUM_CLASSES {len(classes)}",
+        f"#define {upper}_MODEL_BYTES {len(deployed.data)}u",
+        f"#define {upper}_ARENA_BYTES {deployed.arena}u  /* see README.md: measured on a Cortex-M, estimated on an NPU */",
+        f"#define {upper}_NUM_CLASSES {len(classes)}",
         *io_defines("input"), *io_defines("output"), "",
-        f"extern const unsigned char {PREFIX}_model[{PREFIX.upper()}_MODEL_BYTES];  /* {ALIGNMENT}-byte aligned */",
+        f"extern const unsigned char {PREFIX}_model[{upper}_MODEL_BYTES];  /* {ALIGNMENT}-byte aligned */",
         f"extern const unsigned int {PREFIX}_model_len;",
-        f"extern const char *const {PREFIX}_labels[{PREFIX.upper()}_NUM_CLASSES];", "",
+        f"extern const char *const {PREFIX}_labels[{upper}_NUM_CLASSES];", "",
         "#ifdef __cplusplus", "}", "#endif", "#endif", ""])
     source = "\n".join([
         "/* Generated by edge-audio export; do not edit. */", '#include "model_data.h"', "",
-        f"_Alignas({ALIGNMENT}) const unsigned char {PREFIX}_model[{PREFIX.upper()}_MODEL_BYTES] = {{",
-        _c_rows(deployed, 16, lambda b: f"0x{b:02x}"), "};",
-        f"const unsigned int {PREFIX}_model_len = {PREFIX.upper()}_MODEL_BYTES;",
-        f"const char *const {PREFIX}_labels[{PREFIX.upper()}_NUM_CLASSES] = {{",
+        f"_Alignas({ALIGNMENT}) const unsigned char {PREFIX}_model[{upper}_MODEL_BYTES] = {{",
+        _c_rows(deployed.data, 16, lambda b: f"0x{b:02x}"), "};",
+        f"const unsigned int {PREFIX}_model_len = {upper}_MODEL_BYTES;",
+        f"const char *const {PREFIX}_labels[{upper}_NUM_CLASSES] = {{",
         _c_rows(classes, 4, _c_string), "};", ""])
-    bins = filterbank.shape[1]
-    front_header = "\n".join([
+    return {"model_data.h": header, "model_data.c": source}
+
+
+def _front_end_sources(front_end: dict) -> dict[str, str]:
+    """``front_end.h`` and ``front_end.c``: the log-mel front end the model was trained with, its constants, its
+    window and its mel filterbank."""
+    from .features import FeatureConfig, LogMelFrontEnd
+
+    config = FeatureConfig(**front_end)
+    module = LogMelFrontEnd(config)
+    window, filterbank = module.window.numpy(), module.mel_filterbank.numpy()
+    upper = PREFIX.upper()
+    header = "\n".join([
         "/* Generated by edge-audio export; do not edit. The front end the model was trained with:",
         " * log-mel = log(mel_filterbank x |STFT|^2 + LOG_EPSILON), the STFT centred (the clip reflect-padded by",
         " * N_FFT / 2 on both sides), periodic Hann window, one frame every HOP samples; mono audio at SAMPLE_RATE,",
@@ -225,29 +251,35 @@ def _write_bundle(model: Path, card: dict, target: str, profile: DeviceProfile, 
         " * [1][N_MELS][FRAMES][1]). */",
         "#ifndef EDGE_AUDIO_FRONT_END_H", "#define EDGE_AUDIO_FRONT_END_H", "",
         "#ifdef __cplusplus", 'extern "C" {', "#endif", "",
-        f"#define {PREFIX.upper()}_SAMPLE_RATE {config.sample_rate}",
-        f"#define {PREFIX.upper()}_CLIP_SAMPLES {config.num_samples}",
-        f"#define {PREFIX.upper()}_N_FFT {config.n_fft}",
-        f"#define {PREFIX.upper()}_HOP {config.hop_length}",
-        f"#define {PREFIX.upper()}_N_MELS {config.n_mels}",
-        f"#define {PREFIX.upper()}_N_BINS {bins}",
-        f"#define {PREFIX.upper()}_FRAMES {config.num_frames}",
-        f"#define {PREFIX.upper()}_LOG_EPSILON {_c_float(1e-6)}", "",
-        f"extern const float {PREFIX}_window[{PREFIX.upper()}_N_FFT];",
-        f"extern const float {PREFIX}_mel_filterbank[{PREFIX.upper()}_N_MELS][{PREFIX.upper()}_N_BINS];", "",
+        f"#define {upper}_SAMPLE_RATE {config.sample_rate}",
+        f"#define {upper}_CLIP_SAMPLES {config.num_samples}",
+        f"#define {upper}_N_FFT {config.n_fft}",
+        f"#define {upper}_HOP {config.hop_length}",
+        f"#define {upper}_N_MELS {config.n_mels}",
+        f"#define {upper}_N_BINS {filterbank.shape[1]}",
+        f"#define {upper}_FRAMES {config.num_frames}",
+        f"#define {upper}_LOG_EPSILON {_c_float(1e-6)}", "",
+        f"extern const float {PREFIX}_window[{upper}_N_FFT];",
+        f"extern const float {PREFIX}_mel_filterbank[{upper}_N_MELS][{upper}_N_BINS];", "",
         "#ifdef __cplusplus", "}", "#endif", "#endif", ""])
-    front_source = "\n".join([
+    source = "\n".join([
         "/* Generated by edge-audio export; do not edit. */", '#include "front_end.h"', "",
-        f"const float {PREFIX}_window[{PREFIX.upper()}_N_FFT] = {{", _c_rows(window, 8, _c_float), "};",
-        f"const float {PREFIX}_mel_filterbank[{PREFIX.upper()}_N_MELS][{PREFIX.upper()}_N_BINS] = {{",
+        f"const float {PREFIX}_window[{upper}_N_FFT] = {{", _c_rows(window, 8, _c_float), "};",
+        f"const float {PREFIX}_mel_filterbank[{upper}_N_MELS][{upper}_N_BINS] = {{",
         ",\n".join("  {\n" + _c_rows(row, 8, _c_float) + "\n  }" for row in filterbank), "};", ""])
+    return {"front_end.h": header, "front_end.c": source}
 
-    files = {"model_data.h": header, "model_data.c": source, "front_end.h": front_header,
-             "front_end.c": front_source,
-             "README.md": _readme(card, model, target, profile, io, calls, arena, tflm, vela, len(deployed))}
+
+def _write_bundle(model: Path, card: dict, target: str, profile: DeviceProfile, io: dict, out: Path) -> Bundle:
+    """The files of :func:`export_bundle` written into the new, empty folder ``out``, and its manifest."""
+    deployed = _deployed(model, card, target, profile)
+    calls = operators(deployed.data)
+    files = {**_model_sources(deployed, io, card["classes"]), **_front_end_sources(card["front_end"]),
+             "README.md": _readme(card, model, target, profile, io, calls, deployed.arena, deployed.tflm,
+                                  deployed.vela, len(deployed.data))}
     for name, text in files.items():
         atomic_write_text(out / name, text)
-    atomic_write_json(out / "model.card.json", {**card, "bundle": {"target": target, "arena_bytes": arena}})
+    atomic_write_json(out / "model.card.json", {**card, "bundle": {"target": target, "arena_bytes": deployed.arena}})
     card_md = model.with_name(f"{model.stem}.card.md")
     if card_md.is_file():
         atomic_write_text(out / "model.card.md", card_md.read_text(encoding="utf-8"))
@@ -256,11 +288,11 @@ def _write_bundle(model: Path, card: dict, target: str, profile: DeviceProfile, 
     digests = {p.name: file_sha256(p) for p in sorted(out.iterdir()) if p.is_file()}
     atomic_write_json(out / "manifest.json", {
         "bundle_version": BUNDLE_VERSION, "source_model": {"file": model.name, "sha256": file_sha256(model)},
-        "target": target, "model_bytes": len(deployed), "arena_bytes": arena, "operators": calls,
-        "vela": None if vela is None else {k: v for k, v in vela.items() if k != "description"},
+        "target": target, "model_bytes": len(deployed.data), "arena_bytes": deployed.arena, "operators": calls,
+        "vela": None if deployed.vela is None else {k: v for k, v in deployed.vela.items() if k != "description"},
         "files": digests})
     (out / "manifest.json").chmod(0o644)
-    return Bundle(out, digests, target, len(deployed), arena, calls)
+    return Bundle(out, digests, target, len(deployed.data), deployed.arena, calls)
 
 
 def _readme(card: dict, model: Path, target: str, profile: DeviceProfile, io: dict, calls: list[str], arena: int,

@@ -313,6 +313,128 @@ def train_model(spec: dict, features: FeatureSet, split: Split, config: TrainCon
                        run_dir=entry.path, device=value["device"], reused=entry.hit)
 
 
+@dataclass
+class _Clips:
+    """A split's clips on the training device (training clips as tensors, channel first; validation and test as
+    arrays) and the teacher's softened targets of the training clips, or None."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    val: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    teacher: torch.Tensor | None
+
+
+def _clips(features: FeatureSet, split: Split, num_classes: int, torch_device: torch.device,
+           distillation: Distillation | None) -> _Clips:
+    """``split``'s clips of ``features``, checked non-empty, and the teacher's targets checked against them."""
+    x_train, y_train = features.select(split.train_folds)
+    val, test = features.select([split.val_fold]), features.select([split.test_fold])
+    if len(x_train) == 0 or len(val[0]) == 0 or len(test[0]) == 0:
+        raise ParameterError(f"split {split} leaves an empty train, validation or test set")
+    teacher = None
+    if distillation is not None:
+        if distillation.logits.shape != (len(x_train), num_classes):
+            raise ValueError(f"the teacher's logits have shape {distillation.logits.shape}, the training clips "
+                             f"need {(len(x_train), num_classes)}")
+        teacher = torch.softmax(torch.from_numpy(distillation.logits).float() / distillation.temperature,
+                                dim=1).to(torch_device)
+    return _Clips(torch.from_numpy(x_train).unsqueeze(1).to(torch_device), torch.from_numpy(y_train).to(torch_device),
+                  val, test, teacher)
+
+
+def _optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
+    """AdamW and its schedule (one-cycle or cosine) over the whole run."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if config.schedule == "onecycle":
+        return optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, epochs=config.epochs,
+                                                              steps_per_epoch=steps_per_epoch)
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+
+
+def _resume(checkpoint_path: Path, model: nn.Module, optimizer, scheduler, generator: torch.Generator,
+            torch_device: torch.device) -> dict:
+    """The run's state: a fresh one, or the one an interrupted run left (its model, optimizer, schedule and random
+    generators restored)."""
+    saved = _resume_point(checkpoint_path, torch_device)
+    if saved is None:
+        return {"epoch": 0, "history": [], "best_val": -1.0, "best_epoch": 0, "best_state": None,
+                "train_seconds": 0.0, "stale": 0}
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    generator.set_state(saved["generator"].cpu())  # map_location moved it to the training device
+    torch.set_rng_state(saved["torch_rng"].cpu())  # dropout draws from torch's global generator
+    if torch_device.type == "cuda":
+        torch.cuda.set_rng_state(saved["cuda_rng"].cpu(), torch_device)
+    return saved["state"]
+
+
+def _batch_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor, soft: torch.Tensor | None, config: TrainConfig,
+                distillation: Distillation | None, generator: torch.Generator, mix: tuple[int, int, int],
+                torch_device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's logits and loss: cross-entropy (label smoothing; mixup when ``mixup_alpha``, its weight drawn
+    from the ``mix`` seed, epoch and step), plus the distillation term against the teacher's ``soft`` targets."""
+    with mixed_precision(torch_device):
+        if config.mixup_alpha > 0:
+            lam = float(np.random.default_rng(list(mix)).beta(config.mixup_alpha, config.mixup_alpha))
+            perm = torch.randperm(len(xb), generator=generator).to(torch_device)
+            logits = model(lam * xb + (1 - lam) * xb[perm])
+            loss = lam * F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing) + (
+                1 - lam) * F.cross_entropy(logits, yb[perm], label_smoothing=config.label_smoothing)
+            soft = None if soft is None else lam * soft + (1 - lam) * soft[perm]
+        else:
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
+        if soft is not None:
+            loss = (1 - distillation.weight) * loss + distillation.weight * distillation_loss(
+                logits, soft, distillation.temperature)
+    return logits, loss
+
+
+def _epoch(model: nn.Module, clips: _Clips, config: TrainConfig, distillation: Distillation | None, optimizer,
+           scheduler, generator: torch.Generator, state: dict, name: str, torch_device: torch.device) -> dict:
+    """One epoch over the training clips in a seeded order; returns its history row (without validation)."""
+    model.train()
+    steps = max(1, int(np.ceil(len(clips.x_train) / config.batch_size)))
+    order = torch.randperm(len(clips.x_train), generator=generator)
+    total_loss, correct = 0.0, 0
+    for step in range(steps):
+        index = order[step * config.batch_size:(step + 1) * config.batch_size].to(torch_device)
+        xb, yb = clips.x_train[index].contiguous(memory_format=torch.channels_last), clips.y_train[index]
+        if config.spec_augment:
+            xb = _spec_augment(xb, config, generator)
+        soft = None if clips.teacher is None else clips.teacher[index]
+        logits, loss = _batch_loss(model, xb, yb, soft, config, distillation, generator,
+                                   (config.seed, state["epoch"], step), torch_device)
+        optimizer_step(loss, optimizer, scheduler, f"training {name} diverged at epoch {state['epoch'] + 1}, step "
+                       f"{step + 1}", "learning_rate, or check the features")
+        total_loss += float(loss.detach()) * len(yb)
+        correct += int((logits.argmax(1) == yb).sum())
+    return {"train_loss": round(total_loss / len(clips.x_train), 5),
+            "train_accuracy": round(100.0 * correct / len(clips.x_train), 3)}
+
+
+def _keep_best(model: nn.Module, state: dict, row: dict, val_metrics: dict) -> None:
+    """Record the epoch's row in ``state`` and keep the weights when validation accuracy improved."""
+    state["history"].append(row)
+    if val_metrics["accuracy"] > state["best_val"]:
+        state.update(best_val=val_metrics["accuracy"], best_epoch=state["epoch"], stale=0,
+                     best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+    else:
+        state["stale"] += 1
+
+
+def _save_checkpoint(path: Path, model: nn.Module, optimizer, scheduler, generator: torch.Generator, state: dict,
+                     torch_device: torch.device) -> None:
+    """Everything a resumed run needs to continue exactly (``weights_only``-loadable: tensors, numbers, dicts)."""
+    snapshot = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(), "state": state,
+                **({"cuda_rng": torch.cuda.get_rng_state(torch_device)} if torch_device.type == "cuda" else {})}
+    atomic_write_with(path, lambda handle: torch.save(snapshot, handle))
+
+
 def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, folder: Path,
            torch_device: torch.device, progress: bool, stop_after_epoch: int | None,
            distillation: Distillation | None) -> dict:
@@ -321,109 +443,47 @@ def _train(spec: dict, features: FeatureSet, split: Split, config: TrainConfig, 
     seed_everything(config.seed)
     # channels_last: ~30% faster convolutions on CPU (measured); same numbers.
     model = LightweightCNN.from_spec(spec).to(torch_device, memory_format=torch.channels_last)
-    x_train, y_train = features.select(split.train_folds)
-    x_val, y_val = features.select([split.val_fold])
-    x_test, y_test = features.select([split.test_fold])
-    if len(x_train) == 0 or len(x_val) == 0 or len(x_test) == 0:
-        raise ParameterError(f"split {split} leaves an empty train, validation or test set")
-    x_train_t = torch.from_numpy(x_train).unsqueeze(1).to(torch_device)
-    y_train_t = torch.from_numpy(y_train).to(torch_device)
-    teacher_t = None
-    if distillation is not None:
-        if distillation.logits.shape != (len(x_train), num_classes):
-            raise ValueError(f"the teacher's logits have shape {distillation.logits.shape}, the training clips "
-                             f"need {(len(x_train), num_classes)}")
-        teacher_t = torch.softmax(torch.from_numpy(distillation.logits).float() / distillation.temperature,
-                                  dim=1).to(torch_device)
-    steps_per_epoch = max(1, int(np.ceil(len(x_train) / config.batch_size)))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    if config.schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, epochs=config.epochs,
-                                                        steps_per_epoch=steps_per_epoch)
-    else:
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+    clips = _clips(features, split, num_classes, torch_device, distillation)
+    optimizer, scheduler = _optimizer(model, config, max(1, int(np.ceil(len(clips.x_train) / config.batch_size))))
     generator = torch.Generator().manual_seed(config.seed)
-    state = {"epoch": 0, "history": [], "best_val": -1.0, "best_epoch": 0, "best_state": None,
-             "train_seconds": 0.0, "stale": 0}
-
     checkpoint_path = folder / "checkpoint.pt"
-    saved = _resume_point(checkpoint_path, torch_device)
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        generator.set_state(saved["generator"].cpu())  # map_location moved it to the training device
-        torch.set_rng_state(saved["torch_rng"].cpu())  # dropout draws from torch's global generator
-        if torch_device.type == "cuda":
-            torch.cuda.set_rng_state(saved["cuda_rng"].cpu(), torch_device)
-        state = saved["state"]
-
+    state = _resume(checkpoint_path, model, optimizer, scheduler, generator, torch_device)
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=f"training {spec['name']}", unit="epoch",
                disable=not progress)
     while state["epoch"] < config.epochs and not (config.patience and state["stale"] >= config.patience):
         started = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(x_train_t), generator=generator)
-        total_loss, correct = 0.0, 0
-        for step in range(steps_per_epoch):
-            index = order[step * config.batch_size:(step + 1) * config.batch_size].to(torch_device)
-            xb, yb = x_train_t[index].contiguous(memory_format=torch.channels_last), y_train_t[index]
-            if config.spec_augment:
-                xb = _spec_augment(xb, config, generator)
-            with mixed_precision(torch_device):
-                if config.mixup_alpha > 0:
-                    lam = float(np.random.default_rng([config.seed, state["epoch"], step]).beta(
-                        config.mixup_alpha, config.mixup_alpha))
-                    perm = torch.randperm(len(xb), generator=generator).to(torch_device)
-                    logits = model(lam * xb + (1 - lam) * xb[perm])
-                    loss = lam * F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing) + (
-                        1 - lam) * F.cross_entropy(logits, yb[perm], label_smoothing=config.label_smoothing)
-                    soft = None if teacher_t is None else lam * teacher_t[index] + (1 - lam) * teacher_t[index][perm]
-                else:
-                    logits = model(xb)
-                    loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
-                    soft = None if teacher_t is None else teacher_t[index]
-                if soft is not None:
-                    loss = (1 - distillation.weight) * loss + distillation.weight * distillation_loss(
-                        logits, soft, distillation.temperature)
-            optimizer_step(loss, optimizer, scheduler, f"training {spec['name']} diverged at epoch "
-                           f"{state['epoch'] + 1}, step {step + 1}", "learning_rate, or check the features")
-            total_loss += float(loss.detach()) * len(yb)
-            correct += int((logits.argmax(1) == yb).sum())
-        val_metrics = evaluate(model, x_val, y_val, num_classes)
+        row = _epoch(model, clips, config, distillation, optimizer, scheduler, generator, state, spec["name"],
+                     torch_device)
+        val_metrics = evaluate(model, *clips.val, num_classes)
         state["epoch"] += 1
         state["train_seconds"] += time.perf_counter() - started
-        state["history"].append({"epoch": state["epoch"], "train_loss": round(total_loss / len(x_train), 5),
-                                 "train_accuracy": round(100.0 * correct / len(x_train), 3),
-                                 "val_accuracy": val_metrics["accuracy"], "val_macro_f1": val_metrics["macro_f1"],
-                                 "lr": float(scheduler.get_last_lr()[0])})
-        if val_metrics["accuracy"] > state["best_val"]:
-            state.update(best_val=val_metrics["accuracy"], best_epoch=state["epoch"], stale=0,
-                         best_state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
-        else:
-            state["stale"] += 1
-        snapshot = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "generator": generator.get_state(),
-                    "torch_rng": torch.get_rng_state(), "state": state,
-                    **({"cuda_rng": torch.cuda.get_rng_state(torch_device)} if torch_device.type == "cuda" else {})}
-        atomic_write_with(checkpoint_path, lambda handle: torch.save(snapshot, handle))
+        _keep_best(model, state, {"epoch": state["epoch"], **row, "val_accuracy": val_metrics["accuracy"],
+                                  "val_macro_f1": val_metrics["macro_f1"], "lr": float(scheduler.get_last_lr()[0])},
+                   val_metrics)
+        _save_checkpoint(checkpoint_path, model, optimizer, scheduler, generator, state, torch_device)
         bar.update()
-        bar.set_postfix(loss=state["history"][-1]["train_loss"], train_acc=state["history"][-1]["train_accuracy"],
-                        val_acc=val_metrics["accuracy"])
+        bar.set_postfix(loss=row["train_loss"], train_acc=row["train_accuracy"], val_acc=val_metrics["accuracy"])
         if stop_after_epoch is not None and state["epoch"] >= stop_after_epoch:
             bar.close()
             raise KeyboardInterrupt(f"stopped after epoch {state['epoch']} as asked")
     bar.close()
+    return _finish_run(model, state, folder, spec, clips, torch_device)
 
+
+def _finish_run(model: nn.Module, state: dict, folder: Path, spec: dict, clips: _Clips,
+                torch_device: torch.device) -> dict:
+    """The best epoch's weights checked finite and written as ``best.pt`` (the checkpoint removed), and the run's
+    metrics on its validation and test clips."""
     model.load_state_dict(state["best_state"])
     best_state = copy.deepcopy(state["best_state"])
     if not all(torch.isfinite(t).all() for t in best_state.values() if t.is_floating_point()):
         raise TrainingDiverged(f"training {spec['name']} ended with non-finite weights: lower learning_rate")
     atomic_write_with(folder / "best.pt", lambda handle: torch.save(best_state, handle))
-    checkpoint_path.unlink(missing_ok=True)
+    (folder / "checkpoint.pt").unlink(missing_ok=True)
+    num_classes = spec["num_classes"]
     return {"spec": spec, "best_epoch": state["best_epoch"], "epochs_run": state["epoch"],
-            "history": state["history"], "val": evaluate(model, x_val, y_val, num_classes),
-            "test": evaluate(model, x_test, y_test, num_classes), "train_seconds": round(state["train_seconds"], 3),
+            "history": state["history"], "val": evaluate(model, *clips.val, num_classes),
+            "test": evaluate(model, *clips.test, num_classes), "train_seconds": round(state["train_seconds"], 3),
             "device": str(torch_device)}
 
 

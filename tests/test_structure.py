@@ -223,3 +223,19 @@ def test_an_invariant_holds_under_python_dash_o():
     code = "from edge_audio.errors import invariant\ninvariant(1 + 1 == 3, 'arithmetic')"
     result = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True)
     assert result.returncode == 1 and "InvariantError: arithmetic" in result.stderr
+
+
+def test_the_prepared_data_flows_down_the_steps(us8k_dir, tmp_path):
+    """Issue 36: followed through train_baselines and quantize_models (every cached computation run), the prepared
+    data returns to a higher module at most 3 times per step (a lower module calling a step's closure that
+    captured it); each step's helpers take what they use (scripts/data_flow.py prints the flow)."""
+    import sys
+
+    sys.path.insert(0, str(PACKAGE.parent / "scripts"))
+    from data_flow import measure
+
+    flows = measure(tmp_path, us8k_dir)
+    assert set(flows) == {"train_baselines", "quantize_models"}
+    for step, flow in flows.items():
+        assert flow["calls"] > 0, step  # the tracer saw the value at all
+        assert len(flow["returns to a higher module"]) <= 3, (step, flow["returns to a higher module"])

@@ -80,39 +80,40 @@ class BaselineResult:
         return FP32Model(self.onnx_path, self.exports[-1].file("fp32.pth"))
 
 
-def _export(run: TrainResult, data: PreparedData) -> CacheEntry:
-    """A run's model saved, exported to ONNX, checked against PyTorch, and evaluated by ONNX Runtime; cached."""
+def _export(run: TrainResult, features: FeatureSet, cache: Path) -> CacheEntry:
+    """A run's model saved, exported to ONNX, checked against PyTorch, and evaluated by ONNX Runtime on the run's
+    test and validation folds of ``features``; cached under ``cache``."""
     library = versions()
     key = {"run": run.key, "version": EXPORT_VERSION,
            "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime", "onnxscript")}}
 
     def export(folder: Path) -> dict:
         model = run.load_model()
-        save_checkpoint(model, folder / "fp32.pth", (1, *data.feature_config.shape))
-        export_to_onnx(model, folder / "model.onnx", input_shape=(1, 1, *data.feature_config.shape))
+        save_checkpoint(model, folder / "fp32.pth", (1, *features.config.shape))
+        export_to_onnx(model, folder / "model.onnx", input_shape=(1, 1, *features.config.shape))
         session = open_model(folder / "model.onnx")
         evaluations, difference = {}, 0.0
         for part, folds in (("test", [run.split.test_fold]), ("val", [run.split.val_fold])):
-            x, y = data.features.select(folds)
+            x, y = features.select(folds)
             logits = session.predict(x[:, None])
             difference = max(difference, float(np.abs(logits - predict(model, x)).max()))
-            evaluations[part] = classification_metrics(y, logits.argmax(1), data.num_classes)
+            evaluations[part] = classification_metrics(y, logits.argmax(1), features.num_classes)
         return {"size_bytes": os.path.getsize(folder / "fp32.pth"), "onnx_max_abs_difference": difference,
                 **evaluations}
 
-    return cached(data.layout.cache / "exports", key, export, name=f"export-{run.spec['name']}")
+    return cached(cache / "exports", key, export, name=f"export-{run.spec['name']}")
 
 
-def _profile(export: CacheEntry, run: TrainResult, data: PreparedData, settings: Settings) -> CacheEntry:
-    """The deployed model's MACs, FLOPs, latencies and FLOP floor on this machine; cached."""
+def _profile(export: CacheEntry, run: TrainResult, input_shape: tuple[int, ...], matmul_gflops: float, cache: Path,
+             settings: Settings) -> CacheEntry:
+    """The deployed model's MACs, FLOPs, latencies and FLOP floor (from this machine's ``matmul_gflops``) on one
+    clip of ``input_shape``; cached under ``cache``."""
     library = versions()
-    input_shape = (1, *data.feature_config.shape)
     key = {"export": export.path.name, "input": input_shape, "threads": settings.latency_threads,
            "runs": settings.latency_runs, "machine": machine_identity(), "version": PROFILE_VERSION,
            "versions": {name: library[name] for name in ("torch", "onnx", "onnxruntime")}}
-    return cached(data.layout.cache / "profiles", key, lambda folder: profile_model(
-        run.load_model(), input_shape, FP32Model(export.file("model.onnx"), export.file("fp32.pth")),
-        data.machine["matmul_gflops_1thread"],
+    return cached(cache / "profiles", key, lambda folder: profile_model(
+        run.load_model(), input_shape, FP32Model(export.file("model.onnx"), export.file("fp32.pth")), matmul_gflops,
         settings.latency_threads, settings.latency_runs), name=f"profile-{run.spec['name']}")
 
 
@@ -164,9 +165,11 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
         seed_runs = {seed: [run(spec, split, config) for split in splits] for seed, config in configs.items()}
         runs = seed_runs[settings.training_seeds[0]]
         deployed = runs[-1]
-        seed_exports = {seed: [_export(run, data) for run in seed_run] for seed, seed_run in seed_runs.items()}
+        seed_exports = {seed: [_export(run, data.features, data.layout.cache) for run in seed_run]
+                        for seed, seed_run in seed_runs.items()}
         exports = seed_exports[settings.training_seeds[0]]
-        profile_entry = _profile(exports[-1], deployed, data, settings)
+        profile_entry = _profile(exports[-1], deployed, (1, *data.feature_config.shape),
+                                 data.machine["matmul_gflops_1thread"], data.layout.cache, settings)
         profile = profile_entry.value
         test, val = test_and_val({seed: [(run.test, run.val) for run in seed_run] for seed, seed_run in
                                   seed_runs.items()}, splits)

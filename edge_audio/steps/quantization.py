@@ -32,7 +32,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from ..cards import model_card, write_card
 from ..errors import ModelFileError
 from ..export import export_waveform_model
-from ..features import LogMelFrontEnd, load_audio
+from ..features import FeatureSet, LogMelFrontEnd, load_audio
 from ..machine import machine_identity, versions
 from ..memory import device_memory
 from ..metrics import classification_metrics
@@ -75,10 +75,11 @@ class QuantizationResult:
     error: str | None = None
 
 
-def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: PreparedData, settings: Settings,
-             reduce_range: bool) -> CacheEntry:
+def _variant(run: TrainResult, export: CacheEntry, method_name: str, features: FeatureSet, cache: Path,
+             settings: Settings, reduce_range: bool) -> CacheEntry:
     """One split's model quantized with one method, and the variant's own evaluation of the split's test and
-    validation folds beside its FP32 twin's, both run in the method's runtime; cached."""
+    validation folds of ``features`` beside its FP32 twin's, both run in the method's runtime; cached under
+    ``cache``."""
     method = METHODS[method_name]
     runtime = get_runtime(method.runtime)
     library = versions()
@@ -94,7 +95,7 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
         model = run.load_model()
         fp32 = FP32Model(export.file("model.onnx"), export.file("fp32.pth"))
         onnx_session(fp32.onnx)  # an unusable FP32 file is named here, not deep inside the quantizer
-        x_train, y_train = data.features.select(run.split.train_folds)
+        x_train, y_train = features.select(run.split.train_folds)
         calibration = calibration_set(x_train, settings.calibration_size, seed=settings.seed)
         artifact = folder / f"variant{method.suffix}"
         settings_used = method.apply(QuantizationInputs(
@@ -106,21 +107,21 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, data: Prepa
                     "twin": runtime.session(twin_file, "fp32", settings.latency_threads)}
         evaluations = {}
         for part, folds in (("test", [run.split.test_fold]), ("val", [run.split.val_fold])):
-            x, y = data.features.select(folds)
+            x, y = features.select(folds)
             for name, session in sessions.items():
                 evaluations.setdefault(name, {})[part] = classification_metrics(
-                    y, session.predict(x[:, None]).argmax(1), data.num_classes)
+                    y, session.predict(x[:, None]).argmax(1), features.num_classes)
         return {"size_bytes": os.path.getsize(artifact), "twin_size_bytes": os.path.getsize(twin_file),
                 "quantization": settings_used, **evaluations["variant"],
                 "twin": evaluations["twin"]}
 
-    return cached(data.layout.cache / "quantized", key, quantize, name=f"{run.spec['name']}-{method_name}")
+    return cached(cache / "quantized", key, quantize, name=f"{run.spec['name']}-{method_name}")
 
 
-def _timing(variant: CacheEntry, fp32: FP32Model, method_name: str, data: PreparedData,
-            settings: Settings, against: str | None = None) -> CacheEntry:
+def _timing(variant: CacheEntry, fp32: FP32Model, method_name: str, cache: Path, settings: Settings,
+            against: str | None = None) -> CacheEntry:
     """The deployed variant timed interleaved with the FP32 model in the runtime ``against`` (None: its own
-    runtime, its FP32 twin), at the same threads; cached."""
+    runtime, its FP32 twin), at the same threads; cached under ``cache``."""
     method = METHODS[method_name]
     runtime = get_runtime(method.runtime)
     other = runtime if against is None else get_runtime(against)
@@ -139,7 +140,7 @@ def _timing(variant: CacheEntry, fp32: FP32Model, method_name: str, data: Prepar
         timed["twin"].update(threads=threads, runtime=other.version())
         return timed
 
-    return cached(data.layout.cache / "timings", key, time_it,
+    return cached(cache / "timings", key, time_it,
                   name=f"{variant.path.name}-timing" + ("" if against is None else f"-{against}"))
 
 
@@ -164,7 +165,7 @@ def qualifies(record: dict) -> bool:
     return _beats_its_twin(record) and record.get("against_fastest_fp32", {}).get("faster") == "a"
 
 
-def _against_fastest_fp32(record: dict, variant: CacheEntry, baseline: BaselineResult, data: PreparedData,
+def _against_fastest_fp32(record: dict, variant: CacheEntry, baseline: BaselineResult, cache: Path,
                           settings: Settings, runtime: str) -> dict:
     """``record`` with ``against_fastest_fp32``: the variant timed interleaved with FP32 in ``runtime``, the fastest
     FP32 runtime (:func:`fastest_fp32`), when it is a candidate at all (:func:`_beats_its_twin`); in its own runtime
@@ -174,7 +175,7 @@ def _against_fastest_fp32(record: dict, variant: CacheEntry, baseline: BaselineR
     if runtime == record["runtime"]:
         comparison, twin_ms = record["latency_comparison"], record["fp32"]["latency_ms"]
     else:
-        timed = _timing(variant, baseline.fp32_files, record["method"], data, settings, against=runtime).value
+        timed = _timing(variant, baseline.fp32_files, record["method"], cache, settings, against=runtime).value
         comparison, twin_ms = timed["comparison"], timed["twin"]["median_ms"]
     return with_fields(record, against_fastest_fp32={**comparison, "runtime": runtime, "fp32_latency_ms": twin_ms})
 
@@ -196,11 +197,12 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
         for name in methods:
             method = METHODS[name]
             try:
-                seed_variants = {seed: [_variant(run, export, name, data, settings, reduce_range)
+                seed_variants = {seed: [_variant(run, export, name, data.features, data.layout.cache, settings,
+                                                 reduce_range)
                                         for run, export in zip(runs, baseline.seed_exports[seed])]
                                  for seed, runs in baseline.seed_runs.items()}
                 variants = next(iter(seed_variants.values()))  # the first seed's: the deployed one is timed
-                timing = _timing(variants[-1], baseline.fp32_files, name, data, settings).value
+                timing = _timing(variants[-1], baseline.fp32_files, name, data.layout.cache, settings).value
             except QUANTIZATION_FAILURES as exc:
                 message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
                 mine.append((QuantizationResult(baseline.name, name, None, f"{type(exc).__name__}: {message}"), None))
@@ -217,7 +219,7 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
             mine.append((QuantizationResult(baseline.name, name, record), variants[-1]))
         floor, _ = fastest_fp32(baseline.record, [result.record for result, variant in mine if variant is not None])
         results += [result if variant is None else dataclasses.replace(result, record=_against_fastest_fp32(
-            result.record, variant, baseline, data, settings, floor)) for result, variant in mine]
+            result.record, variant, baseline, data.layout.cache, settings, floor)) for result, variant in mine]
     upsert_results(data.layout.logs, [r.record for r in results if r.record is not None])
     return results
 
