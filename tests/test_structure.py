@@ -5,33 +5,18 @@ import ast
 import json
 from pathlib import Path
 
+import sys
+
 import edge_audio
 
 PACKAGE = Path(edge_audio.__file__).parent
+sys.path.insert(0, str(PACKAGE.parent / "scripts"))
+import data_flow  # noqa: E402 (the import graph and the data-flow tracer, shared with the script)
 
 
 def module_imports() -> dict[str, set[str]]:
-    """Each module's edge_audio imports, at module level and inside functions alike, as dotted names."""
-    graph = {}
-    for path in PACKAGE.rglob("*.py"):
-        name = ".".join(("edge_audio", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
-        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
-        imported = set()
-        for node in ast.walk(ast.parse(path.read_text())):  # every import, lazy ones inside functions too
-            if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                    target = f"{base}.{node.module}" if node.module else base
-                    for alias in node.names:
-                        candidate = f"{target}.{alias.name}"
-                        is_module = (PACKAGE / Path(*candidate.split(".")[1:])).with_suffix(".py").is_file()
-                        imported.add(candidate if is_module else target)
-                elif node.module and node.module.startswith("edge_audio"):
-                    imported.add(node.module)
-            elif isinstance(node, ast.Import):
-                imported |= {a.name for a in node.names if a.name.startswith("edge_audio")}
-        graph[name] = imported
-    return graph
+    """Each module's edge_audio imports, at module level and inside functions alike (scripts/data_flow.py)."""
+    return data_flow.module_imports(PACKAGE)
 
 
 def test_no_module_imports_itself_through_a_cycle():
@@ -138,6 +123,37 @@ def _inside_make_record(path, target) -> bool:
     return False
 
 
+#: The package in layers, top to bottom (README.md, "Architecture, in layers"): a module imports only from its own
+#: layer or the ones below ("" is the package's __init__).
+LAYERS = (
+    ("interface", ("cli", "book", "reference", "")),
+    ("chapters", ("chapters",)),
+    ("pipeline", ("pipeline",)),
+    ("steps", ("steps",)),
+    ("settings", ("settings",)),
+    ("analysis", ("frontier", "nas", "bench", "bundle", "classify", "plots", "tables", "claims", "glue", "replication",
+                  "results", "records", "cards")),
+    ("measurement and training", ("quantize", "runtimes", "targets", "memory", "profile", "npu", "tflite", "export",
+                                  "device_latency", "machine", "train", "models", "features", "data", "synth",
+                                  "download", "workers", "metrics")),
+    ("foundation", ("parameters", "storage", "paths", "errors", "names", "notices", "processes", "stats", "pareto")),
+)
+
+
+def test_modules_import_downward_only():
+    """Every module is in one layer, and imports nothing from a layer above its own."""
+    def layer(module: str) -> int:
+        short = module.removeprefix("edge_audio").removeprefix(".")
+        [index] = [i for i, (_, prefixes) in enumerate(LAYERS)
+                   if any(short == p or (p and short.startswith(p + ".")) for p in prefixes)]
+        return index
+
+    graph = module_imports()
+    upward = [f"{m} ({LAYERS[layer(m)][0]}) imports {i} ({LAYERS[layer(i)][0]})"
+              for m, imported in graph.items() for i in imported if i in graph and layer(i) < layer(m)]
+    assert not upward, upward
+
+
 def test_each_chapter_has_its_step_module_and_its_view():
     for room in ("steps", "chapters"):
         modules = {p.stem for p in (PACKAGE / room).glob("*.py")} - {"__init__"}
@@ -229,13 +245,24 @@ def test_the_prepared_data_flows_down_the_steps(us8k_dir, tmp_path):
     """Issue 36: followed through train_baselines and quantize_models (every cached computation run), the prepared
     data returns to a higher module at most 3 times per step (a lower module calling a step's closure that
     captured it); each step's helpers take what they use (scripts/data_flow.py prints the flow)."""
-    import sys
-
-    sys.path.insert(0, str(PACKAGE.parent / "scripts"))
-    from data_flow import measure
-
-    flows = measure(tmp_path, us8k_dir)
+    flows = data_flow.measure(tmp_path, us8k_dir)
     assert set(flows) == {"train_baselines", "quantize_models"}
     for step, flow in flows.items():
         assert flow["calls"] > 0, step  # the tracer saw the value at all
         assert len(flow["returns to a higher module"]) <= 3, (step, flow["returns to a higher module"])
+
+
+def test_a_chapters_setup_cell_is_one_call_and_imports_what_the_chapter_uses():
+    """Each chapter's setup cell (the first code cell after its parameters) builds the chapter with one call of its
+    view's run(), and every name it imports is used by the chapter's cells."""
+    import re
+
+    for path in sorted((PACKAGE.parent / "book").glob("0*.ipynb")):
+        cells = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                 if c["cell_type"] == "code" and "parameters" not in c["metadata"].get("tags", [])]
+        setup, everything = cells[0], "\n".join(cells)
+        assert re.search(r"^chapter = chapter_\d\.run\(globals\(\)\)$", setup, re.MULTILINE), path.name
+        imported = [alias.asname or alias.name.split(".")[0] for node in ast.walk(ast.parse(setup))
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names]
+        unused = [name for name in imported if len(re.findall(rf"\b{re.escape(name)}\b", everything)) < 2]
+        assert not unused, (path.name, unused)

@@ -70,6 +70,15 @@ class Method:
         """The extension of the variant's file: its runtime's file type."""
         return RUNTIMES[self.runtime].suffix
 
+    def ram_graph_file(self, artifact: Path, fp32_onnx: Path, settings_used: dict) -> Path:
+        """The ONNX graph this method's variant's activations are counted on (``ram_graph``): the variant's own
+        file, the FP32 graph, or the QDQ graph the variant was written from (named in the settings it used)."""
+        if self.ram_graph == "fp32":
+            return fp32_onnx
+        if self.ram_graph == "source":
+            return artifact.with_name(settings_used["source_graph"])
+        return artifact
+
     def artifact(self, model: str) -> str:
         """The published file name of ``model``'s variant."""
         return f"{model}_{self.name}{self.suffix}"

@@ -9,5 +9,8 @@
 Each step takes the prepared data and the run's :class:`~edge_audio.settings.Settings`, loads what an earlier
 run computed with the same settings (every cache is a :func:`~edge_audio.storage.cached` entry keyed by all that
 changes it) or computes it, publishes the files users deploy under ``models/``, upserts its records, and returns
-its results. So any chapter runs on its own, and re-running is cheap.
+its results, typed. So any chapter runs on its own, and re-running is cheap. A step writes no prose, table or
+figure: what a chapter shows is its view's (:mod:`edge_audio.chapters`), and the steps are wired together once,
+by :class:`edge_audio.pipeline.Pipeline`. A step's helpers take what they use (features, a cache folder), not the
+prepared data whole (``scripts/data_flow.py`` follows it).
 """

@@ -283,8 +283,7 @@ def _memory(method, artifact: Path, fp32_onnx: Path, settings_used: dict, size: 
     """A variant's flash (its own file's bytes) and peak RAM (:func:`edge_audio.memory.device_memory`), counted on
     the graph its method names (``Method.ram_graph``); a variant checked by TensorFlow Lite Micro carries TFLite
     Micro's arena beside the planner's estimate."""
-    graph = {"artifact": lambda: artifact, "fp32": lambda: fp32_onnx,
-             "source": lambda: artifact.with_name(settings_used["source_graph"])}[method.ram_graph]()
+    graph = method.ram_graph_file(artifact, fp32_onnx, settings_used)
     fields = device_memory(graph, flash_bytes=size,
                            unpacked_weights=[bits < 8 for bits in settings_used.get("layer_bits", [])] or False)
     if "tflm" in settings_used:  # the RAM a firmware allocates: TFLite Micro's whole arena and CMSIS-NN's scratch

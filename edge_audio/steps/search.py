@@ -159,71 +159,91 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
     When no candidate meets the budgets there are no finalists: ``best`` is None and no best-model file exists
     (a previous search's files are removed, so nothing stale is published).
     """
-    budgets, search = settings.budgets, settings.search  # invalid settings fail here, before any training
-    layout = data.layout
-    feature_sets = {data.feature_config.n_mels: data.features}
-
-    def features_for(n_mels: int) -> FeatureSet:
-        if n_mels not in feature_sets:
-            config = dataclasses.replace(data.feature_config, n_mels=n_mels)
-            feature_sets[n_mels] = extract_features(data.dataset, config, layout.cache, data.fingerprint,
-                                                    progress=progress)
-        return feature_sets[n_mels]
-
+    settings.budgets, settings.search  # invalid settings fail here, before any training
+    features = _FeatureSets(data, progress)
     deployed = settings.protocol.splits(data.dataset.folds)[-1]
-    split = proxy_split(deployed, search.proxy_train_folds)
+    split = proxy_split(deployed, settings.search.proxy_train_folds)
     teacher = Teacher.of(data, settings, baselines) if settings.nas_distill else None
-    context = SearchContext(features_for, data.feature_config.n_mels, split, budgets, search,
-                            layout.cache / "nas", settings.device, mixed_machines=settings.nas_mixed_machines,
+    outcome = _search(data, settings, features, split, teacher, progress)
+    run_key = data.context(settings)["key"]
+    candidates = _candidate_records([h for s in SAMPLERS for h in outcome.history[s]], data, settings, split)
+    upsert_results(data.layout.logs, candidates,  # every search record of this run's context is replaced
+                   drop=lambda r: r.get("source") in NAS_SOURCES and r["context"]["key"] == run_key)
+    finalists, students, quantized = [], [], []
+    for rank, entry in enumerate(outcome.finalists, start=1):
+        finalist, taught, variants = _retrain(rank, entry, dataclasses.replace(data, features=features(entry.n_mels)),
+                                              settings, teacher, progress)
+        finalists.append(finalist)
+        students.extend(taught)
+        quantized.extend(variants)
+    best, best_files = _publish_best(finalists + students, quantized, data.layout)
+    return NASResult(outcome, finalists, students, quantized, best, best_files, data.layout.logs / HISTORY_FILE,
+                     _fronts(outcome.history["nsga2"], settings.search.population), split, deployed)
+
+
+class _FeatureSets:
+    """The run's features, and those of another number of mel bands extracted (cached) when a candidate asks."""
+
+    def __init__(self, data: PreparedData, progress: bool):
+        self.data, self.progress = data, progress
+        self.sets = {data.feature_config.n_mels: data.features}
+
+    def __call__(self, n_mels: int) -> FeatureSet:
+        if n_mels not in self.sets:
+            config = dataclasses.replace(self.data.feature_config, n_mels=n_mels)
+            self.sets[n_mels] = extract_features(self.data.dataset, config, self.data.layout.cache,
+                                                 self.data.fingerprint, progress=self.progress)
+        return self.sets[n_mels]
+
+
+def _search(data: PreparedData, settings: Settings, features: _FeatureSets, split: Split, teacher: Teacher | None,
+            progress: bool) -> SearchOutcome:
+    """Both searches, once per search seed, in the study this run's identity names (resumed if it exists)."""
+    budgets, search = settings.budgets, settings.search
+    context = SearchContext(features, data.feature_config.n_mels, split, budgets, search,
+                            data.layout.cache / "nas", settings.device, mixed_machines=settings.nas_mixed_machines,
                             distillation=None if teacher is None else teacher.soft_targets(
                                 split, settings.training_seeds[0]))
     # the machine is not in the study's name: a study records the CPU it was started on and refuses others
     identity = {"dataset": data.fingerprint, "features": {**data.feature_config.to_dict(), "n_mels": None},
                 "budgets": budgets.to_dict(), "search": {**asdict(search), "generations": None, "top_k": None},
                 "split": asdict(split), "onnxruntime": versions()["onnxruntime"]}
-    history_path = layout.logs / HISTORY_FILE
-    outcome = run_search(context, settings.searches, settings.storage or default_storage(layout.logs), identity,
-                         history_path, progress)
-    run_key = data.context(settings)["key"]
+    return run_search(context, settings.searches, settings.storage or default_storage(data.layout.logs), identity,
+                      data.layout.logs / HISTORY_FILE, progress)
 
-    def replaced(record: dict) -> bool:
-        return record.get("source") in NAS_SOURCES and record["context"]["key"] == run_key
 
-    candidates = _candidate_records([h for s in SAMPLERS for h in outcome.history[s]], data, settings, split)
-    upsert_results(layout.logs, candidates, drop=replaced)
+def _retrain(rank: int, entry: Trial, data: PreparedData, settings: Settings, teacher: Teacher | None,
+             progress: bool) -> tuple[BaselineResult, list[BaselineResult], list[QuantizationResult]]:
+    """A finalist retrained with the baseline protocol (``nas_<rank>``), with its distilled twin when the search
+    distils, each compressed with the derived methods and its searched bit width's full-integer method; their
+    records upserted as choices report them (:func:`~edge_audio.results.as_chosen`: under k-fold, on the deployed
+    split's test fold only, since the search and the finalists' choice saw the other folds)."""
+    spec = {"name": f"nas_{rank}", **entry.spec}
+    nas_info = {"trial": entry.number, "seed": entry.seed, "sampler": "nsga2", "weight_bits": entry.weight_bits,
+                "proxy_accuracy": entry.proxy_accuracy, "rank": rank}
+    methods = list(dict.fromkeys(derived_methods() + [full_integer_method(entry.weight_bits).name]))
+    [finalist] = train_baselines(data, settings, [spec], progress)
+    trained = [(finalist, {})]
+    if teacher is not None:  # the teacher's logits come from its own features, whatever n_mels the student has
+        [student] = train_baselines(data, settings, [{**spec, "name": spec["name"] + SUFFIX}], progress,
+                                    distillation=teacher.soft_targets)
+        trained.append((student, {"distillation": teacher.info(spec["name"])}))
+    quantized = []
+    for model, taught in trained:
+        model.record = as_chosen(with_fields(model.record, source="nas_finalist", nas=nas_info, **taught))
+        upsert_results(data.layout.logs, [model.record])
+        variants = [result if result.record is None else dataclasses.replace(result, record=as_chosen(result.record))
+                    for result in quantize_models(data, settings, [model], methods,
+                                                  fields={"source": "nas_finalist", "nas": nas_info, **taught})]
+        upsert_results(data.layout.logs, [v.record for v in variants if v.record is not None])
+        quantized.extend(variants)
+    return finalist, [model for model, taught in trained if taught], quantized
 
-    finalists, students, quantized = [], [], []
-    for rank, entry in enumerate(outcome.finalists, start=1):
-        finalist_data = dataclasses.replace(data, features=features_for(entry.n_mels))
-        spec = {"name": f"nas_{rank}", **entry.spec}
-        nas_info = {"trial": entry.number, "seed": entry.seed, "sampler": "nsga2",
-                    "weight_bits": entry.weight_bits, "proxy_accuracy": entry.proxy_accuracy, "rank": rank}
-        methods = list(dict.fromkeys(derived_methods() + [full_integer_method(entry.weight_bits).name]))
-        [finalist] = train_baselines(finalist_data, settings, [spec], progress)
-        trained = [(finalist, {})]
-        if teacher is not None:  # the teacher's logits come from its own features, whatever n_mels the student has
-            [student] = train_baselines(finalist_data, settings, [{**spec, "name": spec["name"] + SUFFIX}], progress,
-                                        distillation=teacher.soft_targets)
-            trained.append((student, {"distillation": teacher.info(spec["name"])}))
-        for model, taught in trained:
-            # a finalist reports as a choice (as_chosen): under k-fold, on the deployed split's test fold only,
-            # since the search and the finalists' choice saw the other folds
-            model.record = as_chosen(with_fields(model.record, source="nas_finalist", nas=nas_info, **taught))
-            upsert_results(layout.logs, [model.record])
-            variants = [result if result.record is None else dataclasses.replace(result, record=as_chosen(result.record))
-                        for result in quantize_models(finalist_data, settings, [model], methods,
-                                                      fields={"source": "nas_finalist", "nas": nas_info, **taught})]
-            upsert_results(layout.logs, [v.record for v in variants if v.record is not None])
-            quantized.extend(variants)
-        finalists.append(finalist)
-        students.extend(model for model, taught in trained if taught)
 
-    best, best_files = _publish_best(finalists + students, quantized, layout)
-    population = search.population
-    nsga = outcome.history["nsga2"]
-    fronts = {generation: feasible_front([h for h in nsga if h.number // population <= generation])
-              for generation in sorted({h.number // population for h in nsga})}
-    return NASResult(outcome, finalists, students, quantized, best, best_files, history_path, fronts, split, deployed)
+def _fronts(nsga: list[Trial], population: int) -> dict[int, list[Trial]]:
+    """NSGA-II's feasible front after each generation."""
+    generations = sorted({h.number // population for h in nsga})
+    return {g: feasible_front([h for h in nsga if h.number // population <= g]) for g in generations}
 
 
 def proxy_split(deployed: Split, proxy_train_folds: int | None) -> Split:
