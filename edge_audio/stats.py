@@ -399,3 +399,19 @@ def seeds_comparison(scores_a: list[float], scores_b: list[float]) -> dict:
     return {"seeds": int(a.size), "mean_a": round(float(a.mean()), 6), "std_a": round(float(a.std(ddof=0)), 6),
             "mean_b": round(float(b.mean()), 6), "std_b": round(float(b.std(ddof=0)), 6),
             "p_value": None if p_value is None else round(p_value, 6), "better": better, "test": SEEDS_TEST}
+
+
+def rank_agreement(a: list[float], b: list[float]) -> dict:
+    """How well ``a`` ranks what ``b`` ranks (e.g. supernet scores against stand-alone training, item by item):
+    Kendall's tau-b with a 95% interval (Fisher's z of tau, standard error sqrt(0.437 / (n - 4)): Fieller, Hartley
+    and Pearson 1957), n, and whether the interval excludes zero. Needs at least 5 items."""
+    n = len(a)
+    if n != len(b) or n < 5:
+        raise ValueError(f"rank agreement needs two equal lists of at least 5 items, got {len(a)} and {len(b)}")
+    tau = float(stats.kendalltau(a, b).statistic)
+    if not math.isfinite(tau):  # every item tied in one list: no ranking to agree with
+        return {"tau": None, "ci95": None, "n": n, "resolved": False}
+    half = 1.959964 * math.sqrt(0.437 / (n - 4))
+    z = math.atanh(max(min(tau, 0.999999), -0.999999))
+    low, high = math.tanh(z - half), math.tanh(z + half)
+    return {"tau": round(tau, 4), "ci95": (round(low, 4), round(high, 4)), "n": n, "resolved": low > 0}

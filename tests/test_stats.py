@@ -301,3 +301,23 @@ def test_a_table_cell_says_what_would_decide_an_undetermined_comparison_of_two_t
     assert accuracy_verdict(one).endswith("training variance was not measured (one seed)")
     clips = paired_difference(evaluation(labels, [0] * 600), evaluation(labels, [0] * 600), 1.0)
     assert accuracy_verdict(clips).startswith("within the margin")
+
+
+def test_rank_agreement_is_kendalls_tau_with_an_interval_that_tightens_with_n():
+    from scipy import stats as scipy_stats
+
+    from edge_audio.stats import rank_agreement
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=40)
+    noisy = truth + rng.normal(scale=0.5, size=40)
+    agreement = rank_agreement(list(noisy), list(truth))
+    assert agreement["tau"] == pytest.approx(scipy_stats.kendalltau(noisy, truth).statistic, abs=1e-4)
+    low, high = agreement["ci95"]
+    assert low < agreement["tau"] < high and agreement["resolved"]
+    few = rank_agreement(list(noisy[:8]), list(truth[:8]))
+    assert few["ci95"][1] - few["ci95"][0] > high - low  # fewer items, a wider interval
+    assert rank_agreement([1, 2, 3, 4, 5], [5, 4, 3, 2, 1])["tau"] == -1.0
+    assert rank_agreement([1, 1, 1, 1, 1], [1, 2, 3, 4, 5])["tau"] is None  # nothing to rank
+    with pytest.raises(ValueError, match="at least 5"):
+        rank_agreement([1, 2, 3], [1, 2, 3])

@@ -1,0 +1,271 @@
+"""A weight-sharing supernet over the CNN family (:mod:`edge_audio.models`), trained once, from which any
+sub-network is cut with its weights inherited (Once-for-All, BigNAS).
+
+The space (:class:`SupernetSpace`): the number of stages, each stage's width from its own widening set, the kernel
+size, the hidden layer's width (0: none) and the pooling. The supernet holds every stage at its widest, every
+convolution at the largest kernel, and one head per number of stages (a hidden layer at its widest and two
+classifiers, one after it and one straight from the features), so that:
+
+* a narrower stage is the first ``c`` output channels of the widest one (and the first input channels the stage
+  before it kept);
+* a smaller kernel is the centre of the largest one;
+* fewer stages end in the head of that depth (a head reads one stage's features, so heads are not shared between
+  depths); a narrower hidden layer is its first units;
+* pooling has no weights, so either kind is shared.
+
+A standard block is the only one that shares cleanly: a depthwise-separable stage's weights do not slice into a
+standard one's, so a space that asks for ``dsconv`` is refused (:meth:`SupernetSpace.check`).
+
+Training (:func:`train_supernet`) follows the sandwich rule with in-place distillation (BigNAS): each step trains the
+largest sub-network on the labels and the smallest and two random ones on the largest's softened outputs, and
+accumulates their gradients before one optimizer step. A sub-network is scored (:func:`score`) as a plain
+:class:`~edge_audio.models.LightweightCNN` with copied weights (:meth:`Supernet.extract`) whose BatchNorm statistics
+are recalibrated on training clips (:func:`recalibrate_batchnorm`): shared weights serve many widths, so the
+running statistics of the whole supernet fit none of them.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import ParameterError
+from .metrics import classification_metrics
+from .models import LightweightCNN, normalize_spec
+
+#: Bump when the supernet's layout or its training changes: a cached supernet of another version is not reused.
+SUPERNET_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SupernetSpace:
+    """The choices a sub-network makes: ``stages`` (how many), ``channels`` (one widening set per stage, the
+    first ``stages`` used), ``kernel_size``, ``fc_size`` (0: no hidden layer) and ``pool``; every other trait of the
+    CNN family is fixed (``block``, ``dropout``)."""
+
+    stages: tuple[int, ...] = (2, 3, 4, 5)
+    channels: tuple[tuple[int, ...], ...] = ((8, 12, 16, 24), (16, 24, 32, 48, 64), (32, 48, 64, 96, 128),
+                                             (48, 64, 96, 128, 192), (64, 96, 128, 192, 256))
+    kernel_size: tuple[int, ...] = (3, 5)
+    fc_size: tuple[int, ...] = (0, 32, 64, 128, 256)
+    pool: tuple[str, ...] = ("max", "avg")
+    block: str = "standard"
+    dropout: float = 0.1
+
+    def check(self) -> "SupernetSpace":
+        """Refuse a space whose sub-networks cannot share weights, naming what is wrong; returns ``self``."""
+        if self.block != "standard":
+            raise ParameterError(f"a supernet shares weights over standard blocks only; block {self.block!r} does "
+                                 "not slice into one (a depthwise stage's weights are not a standard stage's)")
+        if not self.stages or min(self.stages) < 1 or max(self.stages) > len(self.channels):
+            raise ParameterError(f"supernet stages {list(self.stages)} need a width set for each stage; "
+                                 f"{len(self.channels)} given")
+        for index, widths in enumerate(self.channels, start=1):
+            if not widths or any(not isinstance(w, int) or w < 1 for w in widths):
+                raise ParameterError(f"supernet stage {index}'s widths must be positive ints, got {list(widths)}")
+        if any(k not in (1, 3, 5, 7) for k in self.kernel_size) or not self.kernel_size:
+            raise ParameterError(f"supernet kernel sizes must be among 1, 3, 5, 7, got {list(self.kernel_size)}")
+        if any(f < 0 for f in self.fc_size) or not self.fc_size:
+            raise ParameterError(f"supernet hidden widths must be >= 0, got {list(self.fc_size)}")
+        if not self.pool or any(p not in ("max", "avg") for p in self.pool):
+            raise ParameterError(f"supernet pools must be max or avg, got {list(self.pool)}")
+        return self
+
+    @property
+    def max_kernel(self) -> int:
+        return max(self.kernel_size)
+
+    def largest(self) -> dict[str, Any]:
+        """The largest sub-network: every stage, at its widest, the largest kernel and hidden layer."""
+        depth = max(self.stages)
+        return {"channels": [max(w) for w in self.channels[:depth]], "kernel_size": self.max_kernel,
+                "fc_size": max(self.fc_size), "pool": self.pool[0]}
+
+    def smallest(self) -> dict[str, Any]:
+        """The smallest sub-network: the fewest stages, at their narrowest, the smallest kernel and hidden layer."""
+        depth = min(self.stages)
+        return {"channels": [min(w) for w in self.channels[:depth]], "kernel_size": min(self.kernel_size),
+                "fc_size": min(self.fc_size), "pool": self.pool[0]}
+
+    def sample(self, rng: random.Random) -> dict[str, Any]:
+        """A sub-network drawn uniformly, gene by gene."""
+        depth = rng.choice(self.stages)
+        return {"channels": [rng.choice(w) for w in self.channels[:depth]], "kernel_size": rng.choice(self.kernel_size),
+                "fc_size": rng.choice(self.fc_size), "pool": rng.choice(self.pool)}
+
+    def contains(self, arch: dict[str, Any]) -> bool:
+        """Whether ``arch`` is a sub-network of this space."""
+        depth = len(arch["channels"])
+        return (depth in self.stages and all(c in w for c, w in zip(arch["channels"], self.channels))
+                and arch["kernel_size"] in self.kernel_size and arch["fc_size"] in self.fc_size
+                and arch["pool"] in self.pool)
+
+    def spec(self, arch: dict[str, Any], name: str = "subnet") -> dict[str, Any]:
+        """The :mod:`edge_audio.models` spec of a sub-network (what it is as a stand-alone model)."""
+        return normalize_spec({"name": name, "channels": list(arch["channels"]), "kernel_size": arch["kernel_size"],
+                               "fc_size": arch["fc_size"], "pool": arch["pool"], "block": self.block,
+                               "dropout": self.dropout})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(map(list, v)) if k == "channels" else list(v) if isinstance(v, tuple) else v)
+                for k, v in asdict(self).items()}
+
+
+def _centre(weight: torch.Tensor, kernel: int) -> torch.Tensor:
+    """The centre ``kernel`` x ``kernel`` of a convolution's weights."""
+    start = (weight.shape[-1] - kernel) // 2
+    return weight[..., start:start + kernel, start:start + kernel]
+
+
+class Supernet(nn.Module):
+    """Every sub-network of a :class:`SupernetSpace` in one set of weights (see the module docstring)."""
+
+    def __init__(self, space: SupernetSpace, num_classes: int):
+        super().__init__()
+        self.space = space.check()
+        self.num_classes = num_classes
+        kernel = space.max_kernel
+        widths = [max(w) for w in space.channels]
+        self.input_norm = nn.BatchNorm2d(1)
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        c_in = 1
+        for c_out in widths:
+            self.convs.append(nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, bias=False))
+            self.norms.append(nn.BatchNorm2d(c_out))
+            c_in = c_out
+        hidden = max(space.fc_size)
+        self.hidden = nn.ModuleList(nn.Linear(widths[d - 1], max(hidden, 1)) for d in range(1, len(widths) + 1))
+        self.after_hidden = nn.ModuleList(nn.Linear(max(hidden, 1), num_classes) for _ in widths)
+        self.direct = nn.ModuleList(nn.Linear(widths[d - 1], num_classes) for d in range(1, len(widths) + 1))
+
+    def forward(self, x: torch.Tensor, arch: dict[str, Any]) -> torch.Tensor:
+        """The logits of sub-network ``arch`` (its weights sliced from the supernet's; BatchNorm in the module's
+        mode, on the sliced statistics)."""
+        channels, kernel = arch["channels"], arch["kernel_size"]
+        x = self.input_norm(x)
+        c_in = 1
+        for stage, c_out in enumerate(channels):
+            conv, norm = self.convs[stage], self.norms[stage]
+            x = F.conv2d(x, _centre(conv.weight[:c_out, :c_in], kernel), padding=kernel // 2)
+            x = F.batch_norm(x, norm.running_mean[:c_out], norm.running_var[:c_out], norm.weight[:c_out],
+                             norm.bias[:c_out], self.training, norm.momentum, norm.eps)
+            x = F.relu(x)
+            x = (F.max_pool2d if arch["pool"] == "max" else F.avg_pool2d)(x, 2, ceil_mode=True)
+            c_in = c_out
+        x = F.dropout(F.adaptive_avg_pool2d(x, 1).flatten(1), self.space.dropout, self.training)
+        depth, fc = len(channels) - 1, arch["fc_size"]
+        if fc:
+            hidden = self.hidden[depth]
+            x = F.dropout(F.relu(F.linear(x, hidden.weight[:fc, :c_in], hidden.bias[:fc])), self.space.dropout,
+                          self.training)
+            head = self.after_hidden[depth]
+            return F.linear(x, head.weight[:, :fc], head.bias)
+        head = self.direct[depth]
+        return F.linear(x, head.weight[:, :c_in], head.bias)
+
+    @torch.no_grad()
+    def extract(self, arch: dict[str, Any], name: str = "subnet") -> LightweightCNN:
+        """Sub-network ``arch`` as a stand-alone model with its weights (and BatchNorm statistics) copied."""
+        if not self.space.contains(arch):
+            raise ParameterError(f"{arch} is not a sub-network of this supernet's space")
+        model = LightweightCNN.from_spec(self.space.spec(arch, name), num_classes=self.num_classes)
+        convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
+        norms = [m for m in model.features if isinstance(m, nn.BatchNorm2d)]
+        _copy_norm(norms[0], self.input_norm, 1)
+        c_in = 1
+        for stage, (conv, norm, c_out) in enumerate(zip(convs, norms[1:], arch["channels"])):
+            conv.weight.copy_(_centre(self.convs[stage].weight[:c_out, :c_in], arch["kernel_size"]))
+            _copy_norm(norm, self.norms[stage], c_out)
+            c_in = c_out
+        linears = [m for m in model.classifier if isinstance(m, nn.Linear)]
+        depth, fc = len(arch["channels"]) - 1, arch["fc_size"]
+        if fc:
+            linears[0].weight.copy_(self.hidden[depth].weight[:fc, :c_in])
+            linears[0].bias.copy_(self.hidden[depth].bias[:fc])
+            linears[1].weight.copy_(self.after_hidden[depth].weight[:, :fc])
+            linears[1].bias.copy_(self.after_hidden[depth].bias)
+        else:
+            linears[0].weight.copy_(self.direct[depth].weight[:, :c_in])
+            linears[0].bias.copy_(self.direct[depth].bias)
+        return model.eval()
+
+
+def _copy_norm(target: nn.BatchNorm2d, source: nn.BatchNorm2d, channels: int) -> None:
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        getattr(target, name).copy_(getattr(source, name)[:channels])
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, clips: np.ndarray, batch_size: int = 64) -> nn.Module:
+    """``model`` (in place, returned in eval mode) with every BatchNorm's running statistics recomputed as the
+    plain average over ``clips`` (clips, mels, frames) of its batch statistics, the weights unchanged."""
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average over the batches
+    model.train()
+    try:
+        for start in range(0, len(clips), batch_size):
+            model(torch.from_numpy(np.ascontiguousarray(clips[start:start + batch_size])).unsqueeze(1))
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+        model.eval()
+    return model
+
+
+@torch.no_grad()
+def score(supernet: Supernet, arch: dict[str, Any], calibration: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict:
+    """Sub-network ``arch`` with inherited weights, its BatchNorm recalibrated on ``calibration`` (training clips),
+    evaluated on ``x``, ``y`` (the proxy fold): its accuracy and macro-F1."""
+    model = recalibrate_batchnorm(supernet.extract(arch), calibration)
+    logits = model(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1))
+    return classification_metrics(y, logits.argmax(1).numpy(), supernet.num_classes)
+
+
+def distillation_step(supernet: Supernet, xb: torch.Tensor, yb: torch.Tensor, space: SupernetSpace,
+                      rng: random.Random, temperature: float = 1.0) -> float:
+    """One sandwich-rule step's gradients (accumulated in the supernet's parameters, no optimizer step): the
+    largest sub-network on the labels, then the smallest and two random ones on the largest's softened outputs
+    (in-place distillation). Returns the largest's loss."""
+    largest = supernet(xb, space.largest())
+    loss = F.cross_entropy(largest, yb)
+    loss.backward()
+    soft = F.softmax(largest.detach() / temperature, dim=1)
+    for arch in (space.smallest(), space.sample(rng), space.sample(rng)):
+        logits = supernet(xb, arch)
+        F.kl_div(F.log_softmax(logits / temperature, dim=1), soft, reduction="batchmean").backward()
+    return float(loss.detach())
+
+
+def train_supernet(space: SupernetSpace, x_train: np.ndarray, y_train: np.ndarray, num_classes: int, epochs: int,
+                   batch_size: int = 32, lr: float = 3e-3, seed: int = 0) -> tuple[Supernet, list[dict]]:
+    """A supernet trained by the sandwich rule with in-place distillation on ``x_train`` (clips, mels, frames),
+    seeded (the clips' order and the sampled sub-networks); returns it (eval mode) and its history per epoch."""
+    torch.manual_seed(seed)
+    rng, generator = random.Random(seed), torch.Generator().manual_seed(seed)
+    supernet = Supernet(space, num_classes)
+    x, y = torch.from_numpy(np.ascontiguousarray(x_train)).unsqueeze(1), torch.from_numpy(y_train).long()
+    steps = max(1, int(np.ceil(len(x) / batch_size)))
+    optimizer = torch.optim.AdamW(supernet.parameters(), lr=lr, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=steps)
+    history = []
+    for epoch in range(epochs):
+        supernet.train()
+        order = torch.randperm(len(x), generator=generator)
+        total = 0.0
+        for step in range(steps):
+            index = order[step * batch_size:(step + 1) * batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            total += distillation_step(supernet, x[index], y[index], space, rng) * len(index)
+            optimizer.step()
+            schedule.step()
+        history.append({"epoch": epoch + 1, "largest_train_loss": round(total / len(x), 5)})
+    return supernet.eval(), history

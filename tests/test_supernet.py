@@ -1,0 +1,99 @@
+"""The weight-sharing supernet (edge_audio.supernet): a sub-network with inherited weights computes what the same
+architecture with copied weights computes, BatchNorm recalibration, the sandwich rule's training, and the spaces it
+refuses."""
+import random
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from edge_audio.errors import ParameterError
+from edge_audio.supernet import (Supernet, SupernetSpace, recalibrate_batchnorm, score, train_supernet)
+
+SPACE = SupernetSpace(stages=(2, 3), channels=((4, 8), (8, 12), (12, 16)), kernel_size=(3, 5), fc_size=(0, 8, 16),
+                      pool=("max", "avg"))
+SHAPE = (16, 20)  # mels, frames
+
+
+def randomized(supernet: Supernet, seed: int = 0) -> Supernet:
+    """``supernet`` with non-trivial BatchNorm statistics and affine parameters, as training leaves them."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in supernet.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
+                                          (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):
+                    tensor.copy_(torch.empty(tensor.shape).uniform_(low, high, generator=generator))
+    return supernet.eval()
+
+
+def test_a_subnetwork_with_inherited_weights_computes_what_its_copy_computes():
+    torch.manual_seed(0)
+    supernet = randomized(Supernet(SPACE, num_classes=5))
+    x = torch.randn(6, 1, *SHAPE)
+    rng = random.Random(0)
+    archs = [SPACE.largest(), SPACE.smallest(), *(SPACE.sample(rng) for _ in range(12))]
+    assert {a["fc_size"] for a in archs} >= {0, 8} and {a["pool"] for a in archs} == {"max", "avg"}
+    for arch in archs:
+        copy = supernet.extract(arch)
+        assert copy.spec["channels"] == arch["channels"] and copy.spec["kernel_size"] == arch["kernel_size"]
+        with torch.no_grad():
+            assert torch.allclose(supernet(x, arch), copy(x), atol=1e-5), arch
+    # the copy is the sub-network alone: its parameters are exactly the sliced ones
+    small = supernet.extract(SPACE.smallest())
+    first = [m for m in small.features if isinstance(m, nn.Conv2d)][0]
+    assert torch.equal(first.weight, supernet.convs[0].weight[:4, :1, 1:4, 1:4])
+
+
+def test_batchnorm_recalibration_averages_the_batch_statistics_and_keeps_the_weights():
+    torch.manual_seed(0)
+    model = randomized(Supernet(SPACE, num_classes=3)).extract(SPACE.largest())
+    weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
+    clips = np.random.default_rng(0).normal(2.0, 3.0, size=(64, *SHAPE)).astype(np.float32)
+    recalibrate_batchnorm(model, clips, batch_size=32)
+    assert not model.training
+    first = model.features[0]  # the input BatchNorm: its mean is the clips' mean, over two equal batches
+    assert first.running_mean.item() == pytest.approx(float(clips.mean()), abs=1e-4)
+    assert first.running_var.item() == pytest.approx(float(clips.var()), rel=0.02)
+    assert all(torch.equal(weights[k], v) for k, v in model.state_dict().items() if k in weights)
+
+
+def separable(n: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Clips whose class is a bright band of mel rows: what any sub-network can learn."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, size=n)
+    x = rng.normal(0.0, 1.0, size=(n, *SHAPE)).astype(np.float32)
+    for i, label in enumerate(y):
+        x[i, 4 * label:4 * label + 4] += 3.0
+    return x, y
+
+
+def test_the_sandwich_rule_trains_the_largest_and_the_smallest_and_is_seeded():
+    x, y = separable(192, 3, seed=0)
+    x_val, y_val = separable(96, 3, seed=1)
+    supernet, history = train_supernet(SPACE, x, y, num_classes=3, epochs=8, batch_size=32, lr=1e-2, seed=0)
+    assert len(history) == 8 and history[-1]["largest_train_loss"] < history[0]["largest_train_loss"] / 5
+    # both ends of the space learned the task from one training (chance is 33 %, 96 validation clips): the
+    # largest from the labels, the smallest only from the largest's outputs
+    assert score(supernet, SPACE.largest(), x[:64], x_val, y_val)["accuracy"] > 95.0
+    assert score(supernet, SPACE.smallest(), x[:64], x_val, y_val)["accuracy"] > 60.0
+    again, _ = train_supernet(SPACE, x, y, num_classes=3, epochs=8, batch_size=32, lr=1e-2, seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(supernet.state_dict().values(), again.state_dict().values()))
+
+
+@pytest.mark.parametrize("space, message", [
+    (SupernetSpace(block="dsconv"), "standard blocks only"),
+    (SupernetSpace(stages=(2, 6)), "need a width set for each stage"),
+    (SupernetSpace(kernel_size=(4,)), "kernel sizes"),
+    (SupernetSpace(pool=("median",)), "pools must be max or avg"),
+])
+def test_a_space_the_supernet_cannot_share_weights_over_is_refused(space, message):
+    with pytest.raises(ParameterError, match=message):
+        Supernet(space, num_classes=3)
+
+
+def test_an_architecture_outside_the_space_is_refused():
+    supernet = Supernet(SPACE, num_classes=3)
+    with pytest.raises(ParameterError, match="not a sub-network"):
+        supernet.extract({"channels": [4, 10], "kernel_size": 3, "fc_size": 0, "pool": "max"})
