@@ -16,7 +16,8 @@ classifiers, one after it and one straight from the features), so that:
 A standard block is the only one that shares cleanly: a depthwise-separable stage's weights do not slice into a
 standard one's, so a space that asks for ``dsconv`` is refused (:meth:`SupernetSpace.check`).
 
-Training (:func:`train_supernet`) follows the sandwich rule with in-place distillation (BigNAS): each step trains the
+Training (:func:`train_supernet`; cached and resumable like a training run: :func:`supernet_run`) follows the
+sandwich rule with in-place distillation (BigNAS): each step trains the
 largest sub-network on the labels and the smallest and two random ones on the largest's softened outputs, and
 accumulates their gradients before one optimizer step. A sub-network is scored (:func:`score`) as a plain
 :class:`~edge_audio.models.LightweightCNN` with copied weights (:meth:`Supernet.extract`) whose BatchNorm statistics
@@ -26,7 +27,9 @@ running statistics of the whole supernet fit none of them.
 from __future__ import annotations
 
 import random
+import warnings
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,8 +38,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import ParameterError
+from .features import FeatureSet
 from .metrics import classification_metrics
 from .models import LightweightCNN, normalize_spec
+from .notices import notice
+from .storage import CacheEntry, atomic_write_with, cached
+from .train import Split
 
 #: Bump when the supernet's layout or its training changes: a cached supernet of another version is not reused.
 SUPERNET_VERSION = 1
@@ -246,9 +253,13 @@ def distillation_step(supernet: Supernet, xb: torch.Tensor, yb: torch.Tensor, sp
 
 
 def train_supernet(space: SupernetSpace, x_train: np.ndarray, y_train: np.ndarray, num_classes: int, epochs: int,
-                   batch_size: int = 32, lr: float = 3e-3, seed: int = 0) -> tuple[Supernet, list[dict]]:
+                   batch_size: int = 32, lr: float = 3e-3, seed: int = 0, checkpoint: Path | None = None,
+                   stop_after_epoch: int | None = None) -> tuple[Supernet, list[dict]]:
     """A supernet trained by the sandwich rule with in-place distillation on ``x_train`` (clips, mels, frames),
-    seeded (the clips' order and the sampled sub-networks); returns it (eval mode) and its history per epoch."""
+    seeded (the clips' order and the sampled sub-networks); returns it (eval mode) and its history per epoch.
+
+    With ``checkpoint``, the state after each epoch is written there and a run that finds one resumes from it,
+    to the same weights as a run never interrupted (``stop_after_epoch`` interrupts one, for the tests)."""
     torch.manual_seed(seed)
     rng, generator = random.Random(seed), torch.Generator().manual_seed(seed)
     supernet = Supernet(space, num_classes)
@@ -256,8 +267,8 @@ def train_supernet(space: SupernetSpace, x_train: np.ndarray, y_train: np.ndarra
     steps = max(1, int(np.ceil(len(x) / batch_size)))
     optimizer = torch.optim.AdamW(supernet.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=steps)
-    history = []
-    for epoch in range(epochs):
+    history = _resume(checkpoint, supernet, optimizer, schedule, generator, rng)
+    for epoch in range(len(history), epochs):
         supernet.train()
         order = torch.randperm(len(x), generator=generator)
         total = 0.0
@@ -268,4 +279,62 @@ def train_supernet(space: SupernetSpace, x_train: np.ndarray, y_train: np.ndarra
             optimizer.step()
             schedule.step()
         history.append({"epoch": epoch + 1, "largest_train_loss": round(total / len(x), 5)})
+        if checkpoint is not None:
+            atomic_write_with(checkpoint, lambda handle: torch.save({
+                "model": supernet.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "rng": rng.getstate(),
+                "history": history}, handle))
+        if stop_after_epoch is not None and len(history) == stop_after_epoch < epochs:
+            raise KeyboardInterrupt(f"stopped after epoch {len(history)} as asked")
     return supernet.eval(), history
+
+
+def _resume(checkpoint: Path | None, supernet: Supernet, optimizer, schedule, generator: torch.Generator,
+            rng: random.Random) -> list[dict]:
+    """The history of the epochs an interrupted training finished, its state restored (loaded with
+    ``weights_only=True``); an empty one when there is nothing to resume. A checkpoint that cannot be loaded so is
+    reported in one line and removed."""
+    if checkpoint is None or not checkpoint.is_file():
+        return []
+    try:
+        with warnings.catch_warnings():  # a file written with another pickle protocol: refused below, not warned of
+            warnings.simplefilter("ignore", UserWarning)
+            saved = torch.load(checkpoint, weights_only=True)
+        supernet.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        schedule.load_state_dict(saved["schedule"])
+    except Exception as exc:  # a planted pickle is refused here, before any of it runs
+        notice(f"refusing to resume the supernet from {checkpoint} ({type(exc).__name__}): training from the start")
+        checkpoint.unlink()
+        return []
+    generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    version, state, gauss = saved["rng"]
+    rng.setstate((version, tuple(state), gauss))
+    return list(saved["history"])
+
+
+def supernet_run(space: SupernetSpace, features: FeatureSet, split: Split, epochs: int, batch_size: int, lr: float,
+                 seed: int, cache: Path) -> tuple[Supernet, CacheEntry]:
+    """The supernet of ``space`` trained on ``split``'s training folds of ``features`` (cached by the space, the
+    features' content, the split, the training settings, the seed and the library version; an interrupted training
+    resumes), loaded and checked to be of ``space``."""
+    space.check()
+    key = {"space": space.to_dict(), "features": features.key, "split": asdict(split),
+           "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr}, "seed": seed,
+           "version": SUPERNET_VERSION, "torch": torch.__version__}
+
+    def compute(folder: Path) -> dict:
+        x, y = features.select(split.train_folds)
+        supernet, history = train_supernet(space, x, y, features.num_classes, epochs, batch_size, lr, seed,
+                                           checkpoint=folder / "checkpoint.pt")
+        atomic_write_with(folder / "supernet.pt", lambda handle: torch.save(supernet.state_dict(), handle))
+        (folder / "checkpoint.pt").unlink()
+        return {"space": space.to_dict(), "num_classes": features.num_classes, "history": history}
+
+    entry = cached(cache / "supernets", key, compute, name="supernet")
+    if entry.value["space"] != space.to_dict():
+        raise ParameterError(f"the supernet cached in {entry.path} is of another space; remove it")
+    supernet = Supernet(space, entry.value["num_classes"])
+    supernet.load_state_dict(torch.load(entry.file("supernet.pt"), weights_only=True))
+    return supernet.eval(), entry

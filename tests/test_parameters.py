@@ -96,3 +96,17 @@ def test_a_chapter_missing_a_declared_parameter_is_told_to_regenerate_its_cell()
     del namespace["epochs"]
     with pytest.raises(ParameterError, match="does not define epochs"):
         Settings.of_chapter("02", namespace)
+
+
+def test_methods_take_a_list_or_a_selection_of_the_registry_and_the_table_shows_what_ran():
+    from edge_audio.quantize import METHODS
+
+    assert Settings(methods="all").methods == list(METHODS)
+    default, book = Settings().methods, Settings.book().methods
+    assert default and set(default) < set(book) <= set(METHODS)  # the chapters' few, the book's more
+    assert all(METHODS[m].default for m in default) and all(METHODS[m].book for m in book)
+    assert Settings(methods=["ort_static"]).methods == ["ort_static"]
+    with pytest.raises(ParameterError, match="default, book or all"):
+        Settings(methods="bok")
+    shown = Settings().table("03").loc["methods", "value"]
+    assert "&#x27;default&#x27;: " + ", ".join(default) in shown

@@ -97,3 +97,48 @@ def test_an_architecture_outside_the_space_is_refused():
     supernet = Supernet(SPACE, num_classes=3)
     with pytest.raises(ParameterError, match="not a sub-network"):
         supernet.extract({"channels": [4, 10], "kernel_size": 3, "fc_size": 0, "pool": "max"})
+
+
+def test_an_interrupted_supernet_training_resumes_to_the_same_weights(tmp_path):
+    x, y = separable(96, 3, seed=0)
+    whole, history = train_supernet(SPACE, x, y, num_classes=3, epochs=3, batch_size=32, seed=0)
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_supernet(SPACE, x, y, num_classes=3, epochs=3, batch_size=32, seed=0, checkpoint=checkpoint,
+                       stop_after_epoch=1)
+    assert checkpoint.is_file()
+    resumed, again = train_supernet(SPACE, x, y, num_classes=3, epochs=3, batch_size=32, seed=0, checkpoint=checkpoint)
+    assert again == history
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_a_planted_supernet_checkpoint_is_refused_and_runs_nothing(tmp_path, capsys):
+    import pickle
+
+    x, y = separable(64, 3, seed=0)
+    checkpoint, witness = tmp_path / "checkpoint.pt", tmp_path / "planted"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(witness), "w"))
+
+    checkpoint.write_bytes(pickle.dumps({"model": Payload()}))
+    train_supernet(SPACE, x, y, num_classes=3, epochs=1, batch_size=32, seed=0, checkpoint=checkpoint)
+    assert not witness.exists() and "refusing to resume the supernet" in capsys.readouterr().err
+
+
+def test_a_supernet_run_is_cached_by_its_space(us8k_dir, tmp_path):
+    from edge_audio.steps.data import prepare_data
+    from edge_audio.supernet import supernet_run
+    from edge_audio.train import Split
+    from helpers import small_settings
+
+    data = prepare_data(small_settings(us8k_dir, tmp_path))
+    split = Split(train_folds=(1, 2), val_fold=3, test_fold=3)
+    first, entry = supernet_run(SPACE, data.features, split, 1, 16, 3e-3, 0, tmp_path / "cache")
+    again, hit = supernet_run(SPACE, data.features, split, 1, 16, 3e-3, 0, tmp_path / "cache")
+    assert not entry.hit and hit.hit and hit.path == entry.path
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), again.state_dict().values()))
+    other = SupernetSpace(stages=(2,), channels=((4, 8), (8, 12)), kernel_size=(3,), fc_size=(0,), pool=("max",))
+    _, elsewhere = supernet_run(other, data.features, split, 1, 16, 3e-3, 0, tmp_path / "cache")
+    assert elsewhere.path != entry.path and not elsewhere.hit  # another space never reuses this one's weights
