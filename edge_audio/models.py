@@ -185,13 +185,18 @@ def untrained_like_trained(spec: dict[str, Any], seed: int = 0) -> LightweightCN
     untrained model's files would lack the biases (and their quantization parameters) every trained model's files
     carry. For measuring sizes and latencies without training (``edge-audio bench``, ``benchmarks/``).
     """
-    generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = LightweightCNN.from_spec(spec).eval()
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
-                                          (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):
-                    tensor.copy_(torch.empty(tensor.shape).uniform_(low, high, generator=generator))
-    return model
+    return with_trained_batchnorm(LightweightCNN.from_spec(spec), seed)
+
+
+@torch.no_grad()
+def with_trained_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """``model`` (in place, returned in eval mode) with every BatchNorm given seeded, non-trivial running
+    statistics and affine parameters, as training leaves them (see :func:`untrained_like_trained`)."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
+                                      (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):
+                tensor.copy_(torch.empty(tensor.shape).uniform_(low, high, generator=generator))
+    return model.eval()

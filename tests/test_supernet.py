@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from edge_audio.errors import ParameterError
+from edge_audio.models import with_trained_batchnorm
 from edge_audio.supernet import (Supernet, SupernetSpace, recalibrate_batchnorm, score, train_supernet)
 
 SPACE = SupernetSpace(stages=(2, 3), channels=((4, 8), (8, 12), (12, 16)), kernel_size=(3, 5), fc_size=(0, 8, 16),
@@ -16,21 +17,9 @@ SPACE = SupernetSpace(stages=(2, 3), channels=((4, 8), (8, 12), (12, 16)), kerne
 SHAPE = (16, 20)  # mels, frames
 
 
-def randomized(supernet: Supernet, seed: int = 0) -> Supernet:
-    """``supernet`` with non-trivial BatchNorm statistics and affine parameters, as training leaves them."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in supernet.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
-                                          (module.weight, 0.5, 1.5), (module.bias, -0.2, 0.2)):
-                    tensor.copy_(torch.empty(tensor.shape).uniform_(low, high, generator=generator))
-    return supernet.eval()
-
-
 def test_a_subnetwork_with_inherited_weights_computes_what_its_copy_computes():
     torch.manual_seed(0)
-    supernet = randomized(Supernet(SPACE, num_classes=5))
+    supernet = with_trained_batchnorm(Supernet(SPACE, num_classes=5))
     x = torch.randn(6, 1, *SHAPE)
     rng = random.Random(0)
     archs = [SPACE.largest(), SPACE.smallest(), *(SPACE.sample(rng) for _ in range(12))]
@@ -48,7 +37,7 @@ def test_a_subnetwork_with_inherited_weights_computes_what_its_copy_computes():
 
 def test_batchnorm_recalibration_averages_the_batch_statistics_and_keeps_the_weights():
     torch.manual_seed(0)
-    model = randomized(Supernet(SPACE, num_classes=3)).extract(SPACE.largest())
+    model = with_trained_batchnorm(Supernet(SPACE, num_classes=3)).extract(SPACE.largest())
     weights = {k: v.clone() for k, v in model.state_dict().items() if "running" not in k and "num_batches" not in k}
     clips = np.random.default_rng(0).normal(2.0, 3.0, size=(64, *SHAPE)).astype(np.float32)
     recalibrate_batchnorm(model, clips, batch_size=32)
