@@ -31,9 +31,9 @@ COST_AXES = {"size": ("size_bytes", "size on disk (bytes)"), "latency": ("latenc
 
 
 def model_kind(record: dict) -> str:
-    """``baseline``, ``nas finalist``, ``nas candidate`` (proxy-trained) or ``distilled``, from the record's
-    ``source``."""
-    return {"nas_finalist": "nas finalist", "nas_candidate": "nas candidate",
+    """``baseline``, ``nas finalist``, ``supernet finalist``, ``nas candidate`` (proxy-trained) or ``distilled``,
+    from the record's ``source``."""
+    return {"nas_finalist": "nas finalist", "supernet_finalist": "supernet finalist", "nas_candidate": "nas candidate",
             "distilled": "distilled"}.get(record.get("source"), "baseline")
 
 

@@ -117,10 +117,11 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("population", "generations", "proxy_epochs", "proxy_batch_size", "top_k", "threads",
-                     "latency_runs"):
+        for name in ("population", "generations", "proxy_epochs", "proxy_batch_size", "threads", "latency_runs"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 problems.append(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not isinstance(self.top_k, int) or self.top_k < 0:
+            problems.append(f"top_k must be an integer >= 0, got {self.top_k!r}")
         if self.population < 2:
             problems.append(f"population must be >= 2 for NSGA-II, got {self.population}")
         if self.proxy_train_folds is not None and (not isinstance(self.proxy_train_folds, int)

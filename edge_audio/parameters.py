@@ -276,8 +276,26 @@ _PARAMETERS = (
               "the labels, and every finalist is trained twice, by distillation (nas_<k>_kd) and from labels "
               "alone, the two paired on the same test clips", ("04",), "architecture search", "true or false",
               lambda v: isinstance(v, bool), book=True),
-    Parameter("top_k", 1, "finalists retrained with the baseline protocol from NSGA-II's feasible front", ("04",),
-              "architecture search", "an integer in [1, 100]", lambda v: _is_int(v, 1, 100), book=1),
+    Parameter("supernet_epochs", 2, "epochs of the weight-sharing supernet's training (sandwich rule, in-place "
+              "distillation) on the proxy split; it is trained once per run, and the supernet search scores its "
+              "sub-networks with inherited weights", ("04",), "architecture search", "an integer in [1, 10000]",
+              lambda v: _is_int(v, 1, 10_000), book=15),
+    Parameter("supernet_evaluations", 40, "sub-networks each supernet search evaluates (NSGA-II in 20 generations, "
+              "and the random control as many), per search seed", ("04",), "architecture search",
+              "an integer in [20, 1000000]", lambda v: _is_int(v, 20, 1_000_000), book=1000),
+    Parameter("supernet_fidelity_subnets", 5, "sub-networks, spread over the space by parameters, trained alone "
+              "(as the proxy search trains) to measure how well supernet scores rank them (Kendall's tau)",
+              ("04",), "architecture search", "an integer in [5, 100]", lambda v: _is_int(v, 5, 100), book=10),
+    Parameter("nas_profiles", [], "deployment profiles that each get a finalist of the supernet search (the "
+              "cheapest sub-network the proxy fold cannot tell from the best that meets them, measured); empty: one "
+              "finalist, for the run's budgets",
+              ("04",), "architecture search", "a list of profile names", lambda v: isinstance(v, list) and all(
+                  isinstance(n, str) for n in v) and len(set(v)) == len(v), book=["cortex_m4_small", "cortex_m4",
+                                                                                 "cortex_m7"], convert=list),
+    Parameter("top_k", 1, "finalists of the proxy search retrained with the baseline protocol from NSGA-II's "
+              "feasible front; 0: none (the proxy search is then the supernet search's comparison only, and no "
+              "models/nas_best_model.* is published)", ("04",), "architecture search", "an integer in [0, 100]",
+              lambda v: _is_int(v, 0, 100), book=0),
     # the frontier
     Parameter("profiles", None, "None: the built-in deployment profiles; or {name: {max_size_bytes, "
               "max_latency_ms, max_int8_param_bytes, max_mmacs_per_second, max_ram_bytes, max_flash_bytes, "

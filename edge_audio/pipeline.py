@@ -76,6 +76,14 @@ class Pipeline:
         return run_nas(self.data, self.settings, self.baselines, self.progress)
 
     @cached_property
+    def supernet(self):
+        """Step 4: the supernet search, its finalists per deployment profile (``SupernetResult``)."""
+        from .steps.search import run_supernet_nas
+
+        self.settings.supernet_profiles  # unknown or NPU profiles stop before any work
+        return run_supernet_nas(self.data, self.settings, self.baselines, self.nas, self.progress)
+
+    @cached_property
     def frontier(self):
         """Step 5: the frontier over every record of this run's context (``FrontierResult``)."""
         from .steps.frontier import build_frontier

@@ -138,14 +138,21 @@ def plot_confusion(record: dict) -> plt.Figure:
     return fig
 
 
+#: The capacity axes of a learning curve (:func:`plot_learning_curve`): the record's key and the axis label.
+CAPACITY_AXES = (("params", "parameters (log scale)"), ("macs", "MACs per clip (log scale)"))
+
+
 @house_style
-def plot_learning_curve(ordered: list[dict], neighbours: list) -> plt.Figure:
-    """Test accuracy (with its 95% interval) against parameters and against MACs, log scale, for the models of a
-    learning curve (:func:`edge_audio.frontier.learning_curve`): a solid segment joins neighbours the paired test
-    tells apart, a dotted one neighbours it does not."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=True)
-    markers = {"nas_finalist": "s"}
-    for ax, (key, label) in zip(axes, (("params", "parameters (log scale)"), ("macs", "MACs per clip (log scale)"))):
+def plot_learning_curve(ordered: list[dict], neighbours: list, capacity: tuple = CAPACITY_AXES) -> plt.Figure:
+    """Test accuracy (with its 95% interval) against each ``capacity`` axis (default: parameters and MACs), log
+    scale, for the models of a learning curve (:func:`edge_audio.frontier.learning_curve`): a solid segment joins
+    neighbours the paired test tells apart, a dotted one neighbours it does not; search finalists are squares
+    (the proxy search's) and diamonds (the supernet's)."""
+    fig, axes = plt.subplots(1, len(capacity), figsize=(13 if len(capacity) > 1 else 11, 4.6), sharey=True,
+                             squeeze=False)
+    axes = axes[0]
+    markers = {"nas_finalist": "s", "supernet_finalist": "D"}
+    for ax, (key, label) in zip(axes, capacity):
         for pair in neighbours:
             ax.plot([pair.smaller[key], pair.larger[key]], [pair.smaller["accuracy"], pair.larger["accuracy"]],
                     color="black" if pair.resolved else "gray", linestyle="-" if pair.resolved else ":",
@@ -166,8 +173,29 @@ def plot_learning_curve(ordered: list[dict], neighbours: list) -> plt.Figure:
     axes[0].plot([], [], color="gray", linestyle=":", linewidth=1.5, label="neighbours not told apart")
     if any(r.get("source") == "nas_finalist" for r in ordered):
         axes[0].plot([], [], "s", color="tab:blue", label="search finalist")
+    if any(r.get("source") == "supernet_finalist" for r in ordered):
+        axes[0].plot([], [], "D", color="tab:blue", label="supernet finalist")
     axes[0].legend(loc="lower right")
     fig.suptitle(f"Accuracy against capacity ({ordered[0]['test']['n']} test clips)")
+    fig.tight_layout()
+    return fig
+
+
+@house_style
+def plot_rank_fidelity(rows: list[dict], agreement: dict) -> plt.Figure:
+    """Each sub-network's supernet score against its accuracy trained alone, with Kendall's tau and its interval."""
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    ax.scatter([r["supernet"] for r in rows], [r["alone"] for r in rows], s=60, color="tab:blue", zorder=2)
+    for r in rows:
+        ax.annotate(f"{r['params'] / 1e3:.1f}k", (r["supernet"], r["alone"]), textcoords="offset points",
+                    xytext=(6, 4), fontsize=9)
+    low, high = agreement["ci95"] if agreement["tau"] is not None else (float("nan"), float("nan"))
+    tau = "undefined (every score tied)" if agreement["tau"] is None else (
+        f"{agreement['tau']:+.2f} (95% interval {low:+.2f} to {high:+.2f})")
+    ax.set(xlabel="supernet score on the proxy fold (%), inherited weights",
+           ylabel="accuracy trained alone (%), proxy fold",
+           title=f"Does the supernet rank as training alone does? Kendall's tau {tau}, n = {agreement['n']}")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
@@ -306,7 +334,8 @@ def plot_sensitivity(rows: list[dict], model: str) -> plt.Figure:
     return fig
 
 
-KIND_STYLE = {"baseline": ("tab:blue", "o"), "nas finalist": ("tab:red", "*"), "nas candidate": ("0.6", "."),
+KIND_STYLE = {"baseline": ("tab:blue", "o"), "nas finalist": ("tab:red", "*"), "supernet finalist": ("tab:purple", "P"),
+              "nas candidate": ("0.6", "."),
               "distilled": ("tab:green", "D")}
 
 

@@ -178,8 +178,9 @@ class Record(TypedDict):
     seed: int
     features: dict[str, Any]
     train: dict[str, Any]
-    source: NotRequired[str]  # "nas_candidate", "nas_finalist" or "distilled"; absent for a baseline
+    source: NotRequired[str]  # "nas_candidate", "nas_finalist", "supernet_finalist" or "distilled"; absent: baseline
     nas: NotRequired[NasInfo]
+    supernet: NotRequired[dict[str, Any]]  # a supernet finalist's sub-network and supernet score
     distillation: NotRequired[DistillationInfo]
     frontier: NotRequired[Placement]  # added by the frontier step
 

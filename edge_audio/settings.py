@@ -95,7 +95,7 @@ class Settings:
         from .quantize import check_methods
         from .targets import check_profiles
 
-        for derived in ("features", "synth", "train", "protocol", "budgets", "search"):
+        for derived in ("features", "synth", "train", "protocol", "budgets", "search", "supernet_profiles"):
             getattr(self, derived)
         names = [spec_from_config(config)["name"] for config in self.model_configs]
         unknown = [] if isinstance(self.distill_students, int) else [
@@ -189,6 +189,16 @@ class Settings:
             raise ParameterError(f"target_device {self.target_device!r} is not a deployment profile; choose one of "
                                  f"{', '.join(profiles)}")
         return profiles
+
+    @property
+    def supernet_profiles(self) -> list:
+        """The deployment profiles ``nas_profiles`` names (each gets a finalist of the supernet search)."""
+        profiles = self.deployment_profiles
+        unknown = [name for name in self.nas_profiles if name not in profiles]
+        if unknown:
+            raise ParameterError(f"nas_profiles {unknown} are not deployment profiles; choose among "
+                                 f"{', '.join(profiles)}")
+        return [profiles[name] for name in self.nas_profiles]
 
     @property
     def search(self):

@@ -27,7 +27,9 @@ running statistics of the whole supernet fit none of them.
 from __future__ import annotations
 
 import random
+import time
 import warnings
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -209,32 +211,102 @@ def _copy_norm(target: nn.BatchNorm2d, source: nn.BatchNorm2d, channels: int) ->
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, clips: np.ndarray, batch_size: int = 64) -> nn.Module:
-    """``model`` (in place, returned in eval mode) with every BatchNorm's running statistics recomputed as the
-    plain average over ``clips`` (clips, mels, frames) of its batch statistics, the weights unchanged."""
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    momenta = [norm.momentum for norm in norms]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # a cumulative average over the batches
-    model.train()
-    try:
-        for start in range(0, len(clips), batch_size):
-            model(torch.from_numpy(np.ascontiguousarray(clips[start:start + batch_size])).unsqueeze(1))
-    finally:
-        for norm, momentum in zip(norms, momenta):
-            norm.momentum = momentum
-        model.eval()
+def recalibrate_batchnorm(model: LightweightCNN, clips: np.ndarray) -> LightweightCNN:
+    """``model`` (in place, returned in eval mode) with every BatchNorm's running statistics recomputed on ``clips``
+    (clips, mels, frames), stage by stage: each BatchNorm takes the mean and the (population) variance of what
+    reaches it over all the clips, when the layers before it already run on their recalibrated statistics. The
+    weights are unchanged. :class:`Scorer` computes exactly this, sharing what sub-networks have in common."""
+    model.eval()
+    x = torch.from_numpy(np.ascontiguousarray(clips)).unsqueeze(1)
+    for module in model.features:
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.copy_(x.mean((0, 2, 3)))
+            module.running_var.copy_(x.var((0, 2, 3), unbiased=False))
+        x = module(x)
     return model
+
+
+class Scorer:
+    """Sub-networks of one supernet scored on one fold, in milliseconds once warm: each one's weights inherited,
+    its BatchNorm recalibrated on ``calibration`` (training clips) as :func:`recalibrate_batchnorm` does, and its
+    accuracy on ``x``, ``y``.
+
+    Sub-networks that begin alike compute their first stages alike: the output of a stage (on the calibration
+    clips and the scored ones together) depends only on the kernel, the pooling and the widths up to it, so it is
+    kept (least recently used first out, within ``cache_bytes``) and a sub-network computes only the stages no
+    other one computed before it. A sub-network scored once is not scored again."""
+
+    def __init__(self, supernet: Supernet, calibration: np.ndarray, x: np.ndarray, y: np.ndarray,
+                 cache_bytes: float = 1.5e9):
+        self.supernet, self.y, self.cache_bytes = supernet.eval(), np.asarray(y), cache_bytes
+        self.calibration = calibration
+        self.n_calibration = len(calibration)
+        both = torch.from_numpy(np.ascontiguousarray(np.concatenate([calibration, x]))).unsqueeze(1)
+        self.inputs = self._normalise(both, supernet.input_norm.weight, supernet.input_norm.bias,
+                                      supernet.input_norm.eps)
+        self.stages: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self.scores: dict[str, dict] = {}
+        self.correct: dict[str, np.ndarray] = {}  # which scored clips each scored sub-network got right
+        self.cached_bytes = 0
+
+    def _normalise(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
+        calibration = x[:self.n_calibration]
+        mean, var = calibration.mean((0, 2, 3)), calibration.var((0, 2, 3), unbiased=False)
+        return F.batch_norm(x, mean, var, weight, bias, False, 0.0, eps)
+
+    @torch.no_grad()
+    def _stage(self, kernel: int, pool: str, widths: tuple[int, ...]) -> torch.Tensor:
+        key = (kernel, pool, widths)
+        if key in self.stages:
+            self.stages.move_to_end(key)
+            return self.stages[key]
+        stage, c_out = len(widths) - 1, widths[-1]
+        x = self.inputs if stage == 0 else self._stage(kernel, pool, widths[:-1])
+        conv, norm = self.supernet.convs[stage], self.supernet.norms[stage]
+        x = F.conv2d(x, _centre(conv.weight[:c_out, :x.shape[1]], kernel), padding=kernel // 2)
+        x = F.relu(self._normalise(x, norm.weight[:c_out], norm.bias[:c_out], norm.eps))
+        x = (F.max_pool2d if pool == "max" else F.avg_pool2d)(x, 2, ceil_mode=True)
+        self.stages[key] = x
+        self.cached_bytes += x.numel() * x.element_size()
+        while self.cached_bytes > self.cache_bytes and len(self.stages) > 1:
+            _, dropped = self.stages.popitem(last=False)
+            self.cached_bytes -= dropped.numel() * dropped.element_size()
+        return x
+
+    @torch.no_grad()
+    def logits(self, arch: dict[str, Any]) -> torch.Tensor:
+        """Sub-network ``arch``'s logits on the scored clips."""
+        features = self._stage(arch["kernel_size"], arch["pool"], tuple(arch["channels"]))
+        x = F.adaptive_avg_pool2d(features[self.n_calibration:], 1).flatten(1)
+        depth, fc, c_in = len(arch["channels"]) - 1, arch["fc_size"], features.shape[1]
+        supernet = self.supernet
+        if fc:
+            hidden, head = supernet.hidden[depth], supernet.after_hidden[depth]
+            x = F.relu(F.linear(x, hidden.weight[:fc, :c_in], hidden.bias[:fc]))
+            return F.linear(x, head.weight[:, :fc], head.bias)
+        head = supernet.direct[depth]
+        return F.linear(x, head.weight[:, :c_in], head.bias)
+
+    def score(self, arch: dict[str, Any]) -> dict:
+        """Sub-network ``arch``'s accuracy and macro-F1 on the scored clips (remembered)."""
+        key = repr(arch)
+        if key not in self.scores:
+            if not self.supernet.space.contains(arch):
+                raise ParameterError(f"{arch} is not a sub-network of this supernet's space")
+            predicted = self.logits(arch).argmax(1).numpy()
+            self.scores[key] = classification_metrics(self.y, predicted, self.supernet.num_classes)
+            self.correct[key] = predicted == self.y
+        return self.scores[key]
+
+    def model(self, arch: dict[str, Any], name: str = "subnet") -> LightweightCNN:
+        """Sub-network ``arch`` as a stand-alone model: weights copied, BatchNorm recalibrated as scored."""
+        return recalibrate_batchnorm(self.supernet.extract(arch, name), self.calibration)
 
 
 @torch.no_grad()
 def score(supernet: Supernet, arch: dict[str, Any], calibration: np.ndarray, x: np.ndarray, y: np.ndarray) -> dict:
-    """Sub-network ``arch`` with inherited weights, its BatchNorm recalibrated on ``calibration`` (training clips),
-    evaluated on ``x``, ``y`` (the proxy fold): its accuracy and macro-F1."""
-    model = recalibrate_batchnorm(supernet.extract(arch), calibration)
-    logits = model(torch.from_numpy(np.ascontiguousarray(x)).unsqueeze(1))
-    return classification_metrics(y, logits.argmax(1).numpy(), supernet.num_classes)
+    """One sub-network scored as :class:`Scorer` scores it (for a few; a search keeps one :class:`Scorer`)."""
+    return Scorer(supernet, calibration, x, y).score(arch)
 
 
 def distillation_step(supernet: Supernet, xb: torch.Tensor, yb: torch.Tensor, space: SupernetSpace,
@@ -325,12 +397,15 @@ def supernet_run(space: SupernetSpace, features: FeatureSet, split: Split, epoch
            "version": SUPERNET_VERSION, "torch": torch.__version__}
 
     def compute(folder: Path) -> dict:
+        started = time.perf_counter()
         x, y = features.select(split.train_folds)
         supernet, history = train_supernet(space, x, y, features.num_classes, epochs, batch_size, lr, seed,
                                            checkpoint=folder / "checkpoint.pt")
         atomic_write_with(folder / "supernet.pt", lambda handle: torch.save(supernet.state_dict(), handle))
         (folder / "checkpoint.pt").unlink()
-        return {"space": space.to_dict(), "num_classes": features.num_classes, "history": history}
+        # the seconds of this training, resumed or not (a resumed one counts only what it ran)
+        return {"space": space.to_dict(), "num_classes": features.num_classes, "history": history,
+                "seconds": round(time.perf_counter() - started, 1)}
 
     entry = cached(cache / "supernets", key, compute, name="supernet")
     if entry.value["space"] != space.to_dict():

@@ -131,7 +131,7 @@ LAYERS = (
     ("pipeline", ("pipeline",)),
     ("steps", ("steps",)),
     ("settings", ("settings",)),
-    ("analysis", ("frontier", "nas", "bench", "bundle", "classify", "plots", "tables", "claims", "glue", "replication",
+    ("analysis", ("frontier", "nas", "supernet_search", "bench", "bundle", "classify", "plots", "tables", "claims", "glue", "replication",
                   "results", "records", "cards")),
     ("measurement and training", ("quantize", "runtimes", "targets", "memory", "profile", "npu", "tflite", "export",
                                   "device_latency", "machine", "train", "models", "features", "data", "synth",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from torch import nn
 
 from ..cards import model_card, write_card
 from ..errors import ParameterError
@@ -120,7 +121,8 @@ def _profile(export: CacheEntry, run: TrainResult, input_shape: tuple[int, ...],
 def share_training_runs(storage: str, features: FeatureSet, device: str,
                         jobs: list[tuple[dict, Split, TrainConfig]],
                         run: Callable[[dict, Split, TrainConfig], TrainResult], progress: bool,
-                        distillation: Callable[[Split, int], Distillation] | None = None) -> dict:
+                        distillation: Callable[[Split, int], Distillation] | None = None,
+                        initial: nn.Module | None = None) -> dict:
     """Train this worker's share of ``jobs`` (model spec, split, training settings; ``distillation`` gives a
     split's and seed's soft targets) from a queue in ``storage``.
 
@@ -129,7 +131,7 @@ def share_training_runs(storage: str, features: FeatureSet, device: str,
     over every run, finding the others' in the shared cache. Returns the queue's summary.
     """
     keyed = {stable_hash(run_key(spec, features, config, split, select_device(device),
-                                 None if distillation is None else distillation(split, config.seed))):
+                                 None if distillation is None else distillation(split, config.seed), initial)):
              (spec, split, config) for spec, split, config in jobs}
     return run_queue(storage, f"training-runs-{stable_hash(sorted(keyed))[:16]}",
                      {key: (lambda job=job: run(*job).train_seconds) for key, job in keyed.items()}, progress)
@@ -137,11 +139,13 @@ def share_training_runs(storage: str, features: FeatureSet, device: str,
 
 def train_baselines(data: PreparedData, settings: Settings, model_configs: list | None = None,
                     progress: bool = False,
-                    distillation: Callable[[Split, int], Distillation] | None = None) -> list[BaselineResult]:
+                    distillation: Callable[[Split, int], Distillation] | None = None,
+                    initial: nn.Module | None = None) -> list[BaselineResult]:
     """Train (or load) every model of ``model_configs`` (default: ``settings.model_configs``) under the run's
     protocol and training seeds, export and profile it, publish ``models/<name>_fp32.pth`` and
     ``models/<name>.onnx``, and upsert its record into ``logs/all_results.json``. With ``distillation``, each
-    run also learns from the soft targets it returns for the run's split and seed (:func:`distill_students`)."""
+    run also learns from the soft targets it returns for the run's split and seed (:func:`distill_students`);
+    with ``initial`` (a model of the one config given), each run starts from its weights (fine-tuning)."""
     specs = [spec_from_config(config) for config in (settings.model_configs if model_configs is None
                                                      else model_configs)]
     names = [spec["name"] for spec in specs]
@@ -155,11 +159,13 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
 
     def run(spec: dict, split: Split, config: TrainConfig) -> TrainResult:
         return train_model(spec, data.features, split, config, data.layout.cache / "runs", settings.device, progress,
-                           distillation=None if distillation is None else distillation(split, config.seed))
+                           distillation=None if distillation is None else distillation(split, config.seed),
+                           initial=initial)
 
     if settings.storage:
         jobs = [(spec, split, config) for spec in specs for config in configs.values() for split in splits]
-        share_training_runs(settings.storage, data.features, settings.device, jobs, run, progress, distillation)
+        share_training_runs(settings.storage, data.features, settings.device, jobs, run, progress, distillation,
+                            initial)
     results = []
     for spec in specs:
         seed_runs = {seed: [run(spec, split, config) for split in splits] for seed, config in configs.items()}

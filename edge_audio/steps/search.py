@@ -35,6 +35,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..cards import card_path, read_card, write_card
@@ -42,8 +43,8 @@ from ..errors import ParameterError
 from ..features import FeatureSet, extract_features
 from ..machine import machine_identity, versions
 from ..memory import memory_report
-from ..nas import (HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, Trial, default_storage, feasible_front,
-                   run_search)
+from ..nas import (HISTORY_FILE, SAMPLERS, SearchContext, SearchOutcome, Trial, candidate_cost, default_storage,
+                   feasible_front, run_search, search_score)
 from ..settings import Settings
 from ..profile import compare_latency
 from ..runtimes import get as get_runtime
@@ -52,9 +53,12 @@ from ..runtimes.tflm import firmware_ram, tflm_arena
 from ..quantize import derived_methods, full_integer_method, reference_method, uncalibrated_tflite
 from ..records import CandidateRecord, make_record, with_fields
 from ..results import as_chosen, pick_key, upsert_results
-from ..stats import seeded_difference
+from ..stats import rank_agreement, seeded_difference, seeds_comparison
 from ..storage import atomic_write_json, cached
-from ..train import Split
+from ..supernet import Scorer, supernet_run
+from ..supernet_search import (BOOK_SPACE, SubnetSearch, SubnetSearchOutcome, SubnetTrial, candidates_for,
+                               run_subnet_searches, spread_over_params, structural_costs)
+from ..train import Split, train_model
 from .baselines import SUFFIX, BaselineResult, Teacher, train_baselines
 from .data import PreparedData
 from .quantization import QuantizationResult, quantize_models
@@ -332,3 +336,185 @@ def nas_feasibility_points(nas: NASResult, baselines: list[BaselineResult], cach
                        "feasible": not budgets.reasons(size, b.record["latency_ms"], b.record["val_accuracy"],
                                                        *budgets.device_costs(costs))})
     return pd.DataFrame(points)
+
+
+@dataclass
+class SupernetFinalist:
+    """A deployment profile's finalist: the sub-network picked for it, its measured deployed costs, and the model
+    fine-tuned from its inherited weights with the baseline protocol, and its full-integer TFLite variant."""
+
+    profile: str  # a deployment profile's name, or "run budgets"
+    pick: SubnetTrial
+    measured: dict  # nas.candidate_cost of the untrained architecture: flash, arena, latency, MACs
+    device: dict  # the profile's view of the measured costs: ram_bytes, flash_bytes, latency_ms
+    tried: int  # picks measured before this one met the profile (their structural costs were lower bounds)
+    model: BaselineResult
+    deployed: QuantizationResult
+
+
+@dataclass
+class SupernetResult:
+    """The supernet search: the supernet, both searches per seed, rank fidelity, a finalist per profile, and the
+    proxy search at equal compute."""
+
+    supernet: dict  # the cached training's record: history, seconds
+    outcome: SubnetSearchOutcome
+    search: SubnetSearch
+    fidelity: dict  # stats.rank_agreement, plus rows (arch, params, supernet score, alone accuracy)
+    finalists: list[SupernetFinalist]
+    unmet: dict[str, str]  # profile -> why no sub-network could be its finalist
+    baselines: list[QuantizationResult]  # the baselines' full-integer TFLite variants (the same bytes a device stores)
+    equal_compute: dict  # seed -> both searches' picks within the same seconds, scored alike
+    proxy: Split
+
+
+def run_supernet_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResult], nas: NASResult,
+                     progress: bool = False) -> SupernetResult:
+    """Train the supernet on the proxy split (cached), search it with NSGA-II and the random control once per search
+    seed, measure its rank fidelity against stand-alone training, pick and measure one finalist per deployment
+    profile (``nas_profiles``; none: the run's budgets), fine-tune each from its inherited weights with the baseline
+    protocol and deploy it as full-integer TFLite, and compare the search with the proxy search ``nas`` at equal
+    compute."""
+    profiles = settings.supernet_profiles
+    split = nas.proxy
+    features = data.features
+    scorer, trained_supernet = supernet_scorer(features, split, settings, data.layout.cache)
+    search = SubnetSearch(scorer, BOOK_SPACE, settings.budgets, features.config.shape, features.num_classes,
+                          settings.supernet_evaluations, -(-settings.supernet_evaluations // SUPERNET_GENERATIONS))
+    outcome = run_subnet_searches(search, settings.searches, progress)
+    fidelity = _rank_fidelity(scorer, features, split, settings, data.layout.cache / "nas")
+    finalists, unmet = [], {}
+    targets = [(p.name, p) for p in profiles] or [("run budgets", None)]
+    picks = {}
+    for name, profile in targets:
+        found = _measured_pick(search, outcome, profile, settings, features, data.layout.cache / "nas")
+        if isinstance(found, str):
+            unmet[name] = found
+        else:
+            picks[name] = found
+    run_key = data.context(settings)["key"]  # a previous supernet search's finalists of this run are replaced
+    upsert_results(data.layout.logs, [], drop=lambda r: r.get("source") == "supernet_finalist"
+                   and r["context"]["key"] == run_key)
+    trained = {}
+    for name, (pick, measured, device, tried) in picks.items():
+        if pick.key not in trained:
+            spec = BOOK_SPACE.spec(pick.arch, f"sn_{len(trained) + 1}")
+            # fine-tuned from its inherited weights: better than retraining (benchmarks/supernet_finetune_or_retrain.py)
+            [model] = train_baselines(data, settings, [spec], progress,
+                                      initial=scorer.model(pick.arch, spec["name"]))
+            model.record = as_chosen(with_fields(model.record, source="supernet_finalist",
+                                                 supernet={"arch": pick.arch, "score": pick.proxy_accuracy}))
+            upsert_results(data.layout.logs, [model.record])
+            [variant] = quantize_models(data, settings, [model], [full_integer_method(8).name],
+                                        fields={"source": "supernet_finalist"})
+            trained[pick.key] = (model, variant)
+        model, variant = trained[pick.key]
+        finalists.append(SupernetFinalist(name, pick, measured, device, tried, model, variant))
+    deployed_baselines = quantize_models(data, settings, baselines, [full_integer_method(8).name])
+    return SupernetResult(trained_supernet, outcome, search, fidelity, finalists, unmet, deployed_baselines,
+                          _equal_compute(outcome, trained_supernet["seconds"], nas, search, features, split, settings,
+                                         data.layout.cache / "nas"), split)
+
+
+def supernet_scorer(features: FeatureSet, split: Split, settings: Settings, cache: Path) -> tuple[Scorer, dict]:
+    """The run's supernet trained on ``split`` (cached, resumable) and its scorer: sub-networks recalibrated on
+    :data:`SCORER_CALIBRATION` training clips drawn with the run's seed, scored on the split's scoring fold; and
+    the training's record (history, seconds)."""
+    supernet, entry = supernet_run(BOOK_SPACE, features, split, settings.supernet_epochs,
+                                   settings.search.proxy_batch_size, settings.search.proxy_lr, settings.seed, cache)
+    x_train, _ = features.select(split.train_folds)
+    draw = np.random.default_rng(settings.seed).choice(len(x_train), min(SCORER_CALIBRATION, len(x_train)),
+                                                       replace=False)
+    x_proxy, y_proxy = features.select([split.val_fold])
+    return Scorer(supernet, x_train[np.sort(draw)], x_proxy, y_proxy), entry.value
+
+
+#: Training clips a sub-network's BatchNorm is recalibrated on when it is scored.
+SCORER_CALIBRATION = 32
+#: NSGA-II's generations in a supernet search (its population is the evaluations over this).
+SUPERNET_GENERATIONS = 20
+#: How many picks per profile are measured before the profile is declared unmet.
+MEASURED_PICKS = 5
+
+
+def _proxy_accuracy(arch: dict, features: FeatureSet, split: Split, settings: Settings, work_dir: Path) -> float:
+    """``arch`` trained alone as the proxy search trains its candidates (its settings, the same cache), scored as
+    it scores them at 8 bits: the yardstick both searches are compared on."""
+    run = train_model(BOOK_SPACE.spec(arch, "nas-proxy"), features, split, settings.search.proxy_train_config(),
+                      work_dir / "proxy_runs", settings.device, False)
+    return search_score(run, features, split.val_fold, 8)["accuracy"]
+
+
+def _rank_fidelity(scorer: Scorer, features: FeatureSet, split: Split, settings: Settings, work_dir: Path) -> dict:
+    """Kendall's tau between supernet scores and stand-alone proxy training, over ``supernet_fidelity_subnets``
+    sub-networks spread over the space by parameters (evenly spaced quantiles of 400 drawn with the run's seed)."""
+    archs = spread_over_params(BOOK_SPACE, settings.supernet_fidelity_subnets, settings.seed, features.config.shape,
+                               features.num_classes)
+    rows = [{"arch": arch, "params": structural_costs(arch, features.config.shape, features.num_classes)["params"],
+             "supernet": scorer.score(arch)["accuracy"], "alone": _proxy_accuracy(arch, features, split, settings,
+                                                                                   work_dir)}
+            for arch in archs]
+    return {**rank_agreement([r["supernet"] for r in rows], [r["alone"] for r in rows]), "rows": rows}
+
+
+def _measured_pick(search: SubnetSearch, outcome: SubnetSearchOutcome, profile, settings: Settings,
+                   features: FeatureSet, work_dir: Path):
+    """The best sub-network for ``profile`` (None: the run's budgets) whose **measured** deployed costs meet it:
+    (pick, measured costs, the profile's view of them, how many were measured); or why there is none."""
+    budgets = settings.budgets if profile is None else settings.budgets.for_device(profile)
+    candidates = candidates_for(outcome, search, profile)
+    if not candidates:
+        return "no sub-network of the searches meets it (by its structural costs and its supernet score)"
+    reasons = []
+    for tried, pick in enumerate(candidates[:MEASURED_PICKS], start=1):
+        measured = candidate_cost(BOOK_SPACE.spec(pick.arch), features.config.shape, features.num_classes,
+                                  work_dir / "candidates", settings.search.threads, settings.search.latency_runs, 8,
+                                  budgets.device and budgets.device.npu)
+        ram, flash, latency = budgets.device_costs(measured)
+        broken = budgets.reasons(measured["size_bytes"], measured["latency_ms"], pick.proxy_accuracy, ram, flash,
+                                 latency)
+        if not broken:
+            return pick, measured, {"ram_bytes": ram, "flash_bytes": flash, "latency_ms": latency}, tried
+        reasons.append("; ".join(broken))
+    return (f"the {len(reasons)} best sub-networks by structure break it once measured: " + " | ".join(reasons))
+
+
+def _equal_compute(outcome: SubnetSearchOutcome, supernet_seconds: float, nas: NASResult, search: SubnetSearch,
+                   features: FeatureSet, split: Split, settings: Settings, work_dir: Path) -> dict:
+    """Per seed, each NSGA-II search's pick within the same seconds: the supernet's (its share of the supernet's
+    training, which every seed's search shares, then its evaluations in order) and the proxy search's (its trials in
+    order), until the smaller of the two totals; each the best feasible sub-network by its own search's score, both
+    then scored alike (trained alone as a proxy, scored at 8 bits on the proxy fold; a proxy pick's score is already
+    that, at its searched bit width)."""
+    compared = {}
+    share = supernet_seconds / len(settings.searches)
+    for seed in settings.searches:
+        mine = [h for h in outcome.history["nsga2"] if h.seed == seed]
+        theirs = sorted((h for h in nas.search.history["nsga2"] if h.seed == seed), key=lambda h: h.number)
+        budget = min(share + sum(h.seconds for h in mine), sum(h.seconds for h in theirs))
+        spent, within = share, []
+        for h in mine:
+            spent += h.seconds
+            if spent > budget:
+                break
+            within.append(h)
+        spent, proxies = 0.0, []
+        for h in theirs:
+            spent += h.seconds
+            if spent > budget:
+                break
+            proxies.append(h)
+        mine_best = max((h for h in within if h.feasible), key=lambda h: h.proxy_accuracy, default=None)
+        theirs_best = max((h for h in proxies if h.feasible), key=lambda h: h.proxy_accuracy, default=None)
+        compared[seed] = {
+            "seconds": round(budget, 1), "supernet_share": round(share, 1), "supernet_evaluations": len(within),
+            "proxy_trials": len(proxies),
+            "supernet_pick": None if mine_best is None else mine_best.arch,
+            "supernet": None if mine_best is None else _proxy_accuracy(mine_best.arch, features, split, settings,
+                                                                        work_dir),
+            "proxy_pick": None if theirs_best is None else theirs_best.spec,
+            "proxy": None if theirs_best is None else theirs_best.proxy_accuracy}
+    seeds = list(compared)
+    comparison = seeds_comparison([compared[s]["supernet"] or 0.0 for s in seeds],
+                                  [compared[s]["proxy"] or 0.0 for s in seeds])
+    return {"seeds": compared, "comparison": comparison}
