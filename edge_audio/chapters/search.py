@@ -191,8 +191,7 @@ class SearchChapter:
             shown += [Markdown("**With a teacher.** Each finalist trained by distillation beside the same architecture "
                                "trained from labels alone, on the same test clips at the margin."),
                       *self.distillation_outcome(),
-                      Markdown("**Against the baselines** (FP32, as trained: no larger in checkpoint bytes, shown no "
-                               "worse than the margin, not resolvably slower, and better on one count). " + answer)]
+                      Markdown("**Against the baselines** (FP32, as trained; the rule above). " + answer)]
             shown += [view(table.set_index(["NAS model", "baseline"]))] if len(table) else []
         return shown
 

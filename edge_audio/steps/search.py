@@ -1,4 +1,10 @@
-"""Step 4 (chapter 4): the hardware-aware architecture search and its finalists.
+"""Step 4 (chapter 4): the hardware-aware architecture searches and their finalists.
+
+Two searches. :func:`run_supernet_nas`, the book's main one: a weight-sharing supernet trained once on the proxy
+split, searched by NSGA-II and the random control at thousands of sub-networks (:mod:`edge_audio.supernet_search`),
+its rank fidelity measured against stand-alone training, one measured finalist per deployment profile fine-tuned
+from its inherited weights with the baseline protocol and deployed as full-integer TFLite, and the comparison with
+the proxy search at equal compute. :func:`run_nas`, the proxy search, described below.
 
 NSGA-II and a random-search control (:mod:`edge_audio.nas`) search under the run's budgets, once per search seed,
 and are compared over the seeds (a winner only when the paired test over seeds resolves it); the top-k distinct
@@ -58,7 +64,7 @@ from ..storage import atomic_write_json, cached
 from ..supernet import Scorer, supernet_run
 from ..supernet_search import (BOOK_SPACE, SubnetSearch, SubnetSearchOutcome, SubnetTrial, candidates_for,
                                run_subnet_searches, spread_over_params, structural_costs)
-from ..train import Split, train_model
+from ..train import Distillation, Split, train_model
 from .baselines import SUFFIX, BaselineResult, Teacher, train_baselines
 from .data import PreparedData
 from .quantization import QuantizationResult, quantize_models
@@ -93,6 +99,7 @@ class NASResult:
     fronts: dict[int, list[Trial]]  # generation -> NSGA-II's feasible front after it
     proxy: Split  # what the search scored candidates on (inside the deployed split's training folds)
     deployed: Split  # the split the finalists are chosen (validation fold) and reported (test fold) on
+    distillation: Distillation | None  # the teacher's soft targets every proxy run learned from (nas_distill)
 
     @property
     def models(self) -> list[BaselineResult]:
@@ -168,7 +175,8 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
     deployed = settings.protocol.splits(data.dataset.folds)[-1]
     split = proxy_split(deployed, settings.search.proxy_train_folds)
     teacher = Teacher.of(data, settings, baselines) if settings.nas_distill else None
-    outcome = _search(data, settings, features, split, teacher, progress)
+    distillation = None if teacher is None else teacher.soft_targets(split, settings.training_seeds[0])
+    outcome = _search(data, settings, features, split, distillation, progress)
     run_key = data.context(settings)["key"]
     candidates = _candidate_records([h for s in SAMPLERS for h in outcome.history[s]], data, settings, split)
     upsert_results(data.layout.logs, candidates,  # every search record of this run's context is replaced
@@ -182,7 +190,7 @@ def run_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResu
         quantized.extend(variants)
     best, best_files = _publish_best(finalists + students, quantized, data.layout)
     return NASResult(outcome, finalists, students, quantized, best, best_files, data.layout.logs / HISTORY_FILE,
-                     _fronts(outcome.history["nsga2"], settings.search.population), split, deployed)
+                     _fronts(outcome.history["nsga2"], settings.search.population), split, deployed, distillation)
 
 
 class _FeatureSets:
@@ -200,14 +208,13 @@ class _FeatureSets:
         return self.sets[n_mels]
 
 
-def _search(data: PreparedData, settings: Settings, features: _FeatureSets, split: Split, teacher: Teacher | None,
-            progress: bool) -> SearchOutcome:
+def _search(data: PreparedData, settings: Settings, features: _FeatureSets, split: Split,
+            distillation: Distillation | None, progress: bool) -> SearchOutcome:
     """Both searches, once per search seed, in the study this run's identity names (resumed if it exists)."""
     budgets, search = settings.budgets, settings.search
     context = SearchContext(features, data.feature_config.n_mels, split, budgets, search,
                             data.layout.cache / "nas", settings.device, mixed_machines=settings.nas_mixed_machines,
-                            distillation=None if teacher is None else teacher.soft_targets(
-                                split, settings.training_seeds[0]))
+                            distillation=distillation)
     # the machine is not in the study's name: a study records the CPU it was started on and refuses others
     identity = {"dataset": data.fingerprint, "features": {**data.feature_config.to_dict(), "n_mels": None},
                 "budgets": budgets.to_dict(), "search": {**asdict(search), "generations": None, "top_k": None},
@@ -437,11 +444,12 @@ SUPERNET_GENERATIONS = 20
 MEASURED_PICKS = 5
 
 
-def _proxy_accuracy(arch: dict, features: FeatureSet, split: Split, settings: Settings, work_dir: Path) -> float:
-    """``arch`` trained alone as the proxy search trains its candidates (its settings, the same cache), scored as
-    it scores them at 8 bits: the yardstick both searches are compared on."""
+def _proxy_accuracy(arch: dict, features: FeatureSet, split: Split, settings: Settings, work_dir: Path,
+                    distillation: Distillation | None = None) -> float:
+    """``arch`` trained alone as the proxy search trains its candidates (its settings and, given, its teacher's
+    soft targets; the same cache), scored as it scores them at 8 bits."""
     run = train_model(BOOK_SPACE.spec(arch, "nas-proxy"), features, split, settings.search.proxy_train_config(),
-                      work_dir / "proxy_runs", settings.device, False)
+                      work_dir / "proxy_runs", settings.device, False, distillation=distillation)
     return search_score(run, features, split.val_fold, 8)["accuracy"]
 
 
@@ -484,8 +492,9 @@ def _equal_compute(outcome: SubnetSearchOutcome, supernet_seconds: float, nas: N
     """Per seed, each NSGA-II search's pick within the same seconds: the supernet's (its share of the supernet's
     training, which every seed's search shares, then its evaluations in order) and the proxy search's (its trials in
     order), until the smaller of the two totals; each the best feasible sub-network by its own search's score, both
-    then scored alike (trained alone as a proxy, scored at 8 bits on the proxy fold; a proxy pick's score is already
-    that, at its searched bit width)."""
+    then scored alike (trained alone as a proxy, with the proxy search's teacher when it distils, and scored on the
+    proxy fold with its weights as deployed: a proxy pick's score is already that, at its searched bit width; the
+    supernet's pick is scored at 8 bits)."""
     compared = {}
     share = supernet_seconds / len(settings.searches)
     for seed in settings.searches:
@@ -511,7 +520,7 @@ def _equal_compute(outcome: SubnetSearchOutcome, supernet_seconds: float, nas: N
             "proxy_trials": len(proxies),
             "supernet_pick": None if mine_best is None else mine_best.arch,
             "supernet": None if mine_best is None else _proxy_accuracy(mine_best.arch, features, split, settings,
-                                                                        work_dir),
+                                                                        work_dir, nas.distillation),
             "proxy_pick": None if theirs_best is None else theirs_best.spec,
             "proxy": None if theirs_best is None else theirs_best.proxy_accuracy}
     seeds = list(compared)
