@@ -85,8 +85,9 @@ def structural_costs(arch: dict[str, Any], input_shape: tuple[int, int], num_cla
 
 
 def _device_latency(budgets: Budgets, costs: dict) -> float | None:
-    """The latency the budgets' device estimates from the MACs (None without a device, or one without a clock)."""
-    device = budgets.device
+    """The latency the budgets' device estimates from the MACs (None without a device, one without a clock, or an
+    NPU, whose latency is Vela's)."""
+    device = screening(budgets).device
     return device.costs({"macs": costs["macs"], "peak_ram_bytes": costs["ram_bytes"],
                          "flash_bytes": costs["flash_bytes"]}).latency_ms if device is not None else None
 

@@ -130,7 +130,7 @@ def test_impossible_budgets_give_no_finalist_and_name_the_closest_candidate(data
     [shown] = chapter.outcome()
     assert "No candidate of NSGA-II met these budgets" in shown.data
     assert "The closest candidate" in shown.data and "size 0." in shown.data
-    answer, table, glued = chapter.dominance()
+    answer, table, glued = chapter.dominance
     assert glued == {"nas_dominated": "none"} and answer.startswith("**No**") and "no finalist" in answer
 
 
@@ -311,8 +311,8 @@ def test_distilled_finalists_are_paired_with_their_label_only_twins_and_deployed
     from edge_audio.steps.search import deployed_record
 
     assert best["model"] == max(result.models, key=lambda m: pick_key(deployed_record(m, result.quantized))).name
-    _, dominance, _ = chapter.dominance()
-    assert chapter.check(dominance).startswith("all NAS invariants hold")
+    _, dominance, _ = chapter.dominance
+    assert chapter.check().startswith("all NAS invariants hold")
 
 
 def test_candidates_over_an_npu_latency_budget_are_compiled_by_vela_and_never_trained(data, work_dir, tmp_path):

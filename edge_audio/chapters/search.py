@@ -38,26 +38,27 @@ FINALIST_ARCHITECTURE = ("The architectures", ("Architecture",))
 
 @dataclass
 class SearchChapter:
-    """Chapter 4's settings, data and baselines, the search's results, its figures (written under ``reports/``),
-    and the claims its sentences make."""
+    """Chapter 4's proxy search: the settings, data and baselines, the search's results, its figures (written under
+    ``reports/``), and the claims its sentences make."""
 
     settings: Settings
     data: PreparedData
     baselines: list[BaselineResult]
     nas: NASResult
-    supernet: SupernetView
     figures: dict[str, object]
     claims: Claims = field(default_factory=Claims)
 
     @classmethod
     def of(cls, settings: Settings, data: PreparedData, baselines: list[BaselineResult], nas: NASResult,
-           supernet: SupernetResult) -> "SearchChapter":
-        """The chapter over both searches' results, its figures drawn and written (:func:`figures`)."""
-        claims = Claims()
-        proxy = [as_chosen(record) for record in (deployed_record(m, nas.quantized) for m in nas.models)
-                 if record is not None]
-        view = SupernetView(settings, supernet, claims, proxy)
-        return cls(settings, data, baselines, nas, view, figures(nas, view, baselines, settings, data.layout), claims)
+           claims: Claims | None = None) -> "SearchChapter":
+        """The proxy search's part of the chapter, its figures drawn and written (:func:`figures`)."""
+        return cls(settings, data, baselines, nas, figures(nas, baselines, settings, data.layout), claims or Claims())
+
+    def deployed_finalists(self) -> list[dict]:
+        """The finalists as deployed (their full-integer TFLite records at the searched bit width), as choices
+        report them."""
+        return [as_chosen(record) for record in (deployed_record(m, self.nas.quantized) for m in self.nas.models)
+                if record is not None]
 
     def finalist_table(self) -> pd.DataFrame:  # shown in the views FINALIST_ACCURACY, _COST, _ARCHITECTURE
         """The finalists, retrained with the baseline protocol, with their deployed variant: the baseline metrics."""
@@ -182,7 +183,7 @@ class SearchChapter:
                          f"{values['kd_students_counted']}: {values['kd_verdicts']}."),
                 view(distillation_table(self.distillation_pairs()))]
 
-    def proxy_finalists(self) -> list:
+    def finalists(self) -> list:
         """The proxy search's finalists, to display: what :meth:`outcome` shows, then (when there are finalists)
         what distillation did to them and whether one dominates a baseline, with the table of every pair."""
         shown = self.outcome()
@@ -250,20 +251,10 @@ class SearchChapter:
         return f"all NAS invariants hold ({len(entries)} trials in {self.nas.history_path.name})"
 
 
-def figures(nas: NASResult, supernet: SupernetView, baselines: list[BaselineResult], settings: Settings,
-            layout) -> dict[str, object]:
-    """Chapter 4's figures, drawn once and written under ``reports/``: the supernet's rank fidelity
-    (``supernet_rank_fidelity.png``) and its finalists' deployed learning curve (``supernet_learning_curve.png``),
-    the proxy search's evolution (``nas_evolution.png``) and every candidate and baseline against the budgets
-    (``nas_feasibility.png``)."""
-    fidelity = supernet.result.fidelity
+def figures(nas: NASResult, baselines: list[BaselineResult], settings: Settings, layout) -> dict[str, object]:
+    """The proxy search's figures, drawn once and written under ``reports/``: its evolution (``nas_evolution.png``)
+    and every candidate and baseline against the budgets (``nas_feasibility.png``)."""
     return {
-        "supernet_rank_fidelity": plots.save_figure(plots.plot_rank_fidelity(fidelity["rows"], fidelity),
-                                                    layout.reports / "supernet_rank_fidelity.png"),
-        "supernet_learning_curve": plots.save_figure(plots.plot_learning_curve(
-            *supernet.learning_curve(), capacity=(("size_bytes", "deployed bytes: full-integer TFLite file (log "
-                                                                  "scale)"),)),
-            layout.reports / "supernet_learning_curve.png"),
         "nas_evolution": plots.save_figure(plots.plot_nas_evolution(nas.search.history, settings.search.population,
                                                                     nas.fronts), layout.reports / "nas_evolution.png"),
         "nas_feasibility": plots.save_figure(plots.plot_constraint_feasibility(
@@ -271,14 +262,30 @@ def figures(nas: NASResult, supernet: SupernetView, baselines: list[BaselineResu
             layout.reports / "nas_feasibility.png")}
 
 
-def run(namespace: dict) -> SearchChapter:
+@dataclass
+class Chapter4:
+    """Chapter 4 as its notebook reads it: the supernet search and the proxy search, one set of claims."""
+
+    settings: Settings
+    supernet: "SupernetView"
+    proxy: SearchChapter
+    claims: Claims
+
+    def check(self) -> str:
+        """Both searches' invariants (an InvariantError names the first that fails); a line for each."""
+        return self.supernet.check() + "\n" + self.proxy.check()
+
+
+def run(namespace: dict) -> Chapter4:
     """Chapter 4's setup: its settings from ``namespace`` (invalid budgets or search settings stop here, before
-    any work), the search run (or resumed, or loaded), its figures written, the values glued."""
+    any work), both searches run (or resumed, or loaded), their figures written, the values glued."""
     settings = Settings.of_chapter("04", namespace)
     pipeline = Pipeline(settings)
-    chapter = SearchChapter.of(settings, pipeline.data, pipeline.baselines, pipeline.nas, pipeline.supernet)
-    glue_all(chapter.values() | chapter.supernet.values())
-    return chapter
+    proxy = SearchChapter.of(settings, pipeline.data, pipeline.baselines, pipeline.nas)
+    supernet = SupernetView.of(settings, pipeline.supernet, proxy.claims, proxy.deployed_finalists(),
+                               pipeline.data.layout)
+    glue_all(proxy.values() | supernet.values())
+    return Chapter4(settings, supernet, proxy, proxy.claims)
 
 
 def describe_spec(spec: dict, n_mels: int) -> str:
@@ -321,6 +328,23 @@ class SupernetView:
     result: SupernetResult
     claims: Claims
     proxy: list[dict]  # the proxy search's finalists as deployed (their full-integer TFLite records), if any
+    figures: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, settings: Settings, result: SupernetResult, claims: Claims, proxy: list[dict],
+           layout) -> "SupernetView":
+        """The view with its figures drawn and written under ``reports/``: the rank fidelity
+        (``supernet_rank_fidelity.png``) and accuracy against deployed bytes (``supernet_learning_curve.png``)."""
+        view = cls(settings, result, claims, proxy)
+        fidelity = result.fidelity
+        view.figures = {
+            "supernet_rank_fidelity": plots.save_figure(plots.plot_rank_fidelity(fidelity["rows"], fidelity),
+                                                        layout.reports / "supernet_rank_fidelity.png"),
+            "supernet_learning_curve": plots.save_figure(plots.plot_learning_curve(
+                *view.learning_curve(), capacity=(("size_bytes", "deployed bytes: full-integer TFLite file (log "
+                                                                   "scale)"),)),
+                layout.reports / "supernet_learning_curve.png")}
+        return view
 
     def values(self) -> dict:
         """The values the supernet sections' prose quotes."""

@@ -414,6 +414,9 @@ def run_supernet_nas(data: PreparedData, settings: Settings, baselines: list[Bas
             upsert_results(data.layout.logs, [model.record])
             [variant] = quantize_models(data, settings, [model], [full_integer_method(8).name],
                                         fields={"source": "supernet_finalist"})
+            if variant.record is not None:  # a choice reports on the deployed split's test fold (as_chosen)
+                variant = dataclasses.replace(variant, record=as_chosen(variant.record))
+                upsert_results(data.layout.logs, [variant.record])
             trained[pick.key] = (model, variant)
         model, variant = trained[pick.key]
         finalists.append(SupernetFinalist(name, pick, measured, device, tried, model, variant))
