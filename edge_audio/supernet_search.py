@@ -35,14 +35,13 @@ import numpy as np
 from tqdm import tqdm
 
 from .errors import ParameterError
-from .nas import compare_searches
+from .nas import SAMPLERS, compare_searches
 from .pareto import hypervolume
 from .stats import ALPHA, exact_p
 from .supernet import Scorer, SupernetSpace
 from .targets import Budgets, DeviceProfile
 from .workers import optuna
 
-SAMPLERS = ("nsga2", "random")
 #: The space the book searches: microcontroller-sized widths (the baselines nano to tiny live in it), four per stage.
 BOOK_SPACE = SupernetSpace(channels=((8, 12, 16, 20), (16, 24, 32, 40), (24, 32, 40, 48), (32, 40, 48, 64),
                                      (48, 64, 80, 96)), kernel_size=(3, 5), fc_size=(0, 32, 64), pool=("max", "avg"))
@@ -261,7 +260,8 @@ def run_subnet_searches(search: SubnetSearch, seeds: list[int], progress: bool =
     return SubnetSearchOutcome(history, summaries, compare_searches(summaries), round(time.perf_counter() - started, 1))
 
 
-def candidates_for(outcome: SubnetSearchOutcome, search: SubnetSearch, profile: DeviceProfile | None) -> list[SubnetTrial]:
+def candidates_for(outcome: SubnetSearchOutcome, search: SubnetSearch,
+                   profile: DeviceProfile | None) -> list[SubnetTrial]:
     """The distinct feasible sub-networks (every search's) whose structural costs meet ``profile`` too (None: the
     run's budgets alone), in the order a profile's finalist is picked in: first those the proxy fold cannot tell
     from the best-scored one (exact McNemar test on the same clips, p >= 0.05), fewest MACs first (then fewest flash
