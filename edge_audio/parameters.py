@@ -282,7 +282,8 @@ _PARAMETERS = (
               lambda v: _is_int(v, 1, 10_000), book=10),
     Parameter("supernet_evaluations", 40, "sub-networks each supernet search evaluates (NSGA-II in 20 generations, "
               "and the random control as many), per search seed", ("04",), "architecture search",
-              "an integer in [20, 1000000]", lambda v: _is_int(v, 20, 1_000_000), book=1000),
+              "an integer in [40, 1000000] (NSGA-II needs a population of 2)", lambda v: _is_int(v, 40, 1_000_000),
+              book=1000),
     Parameter("supernet_fidelity_subnets", 5, "sub-networks, spread over the space by parameters, trained alone "
               "(as the proxy search trains) to measure how well supernet scores rank them (Kendall's tau)",
               ("04",), "architecture search", "an integer in [5, 100]", lambda v: _is_int(v, 5, 100), book=10),

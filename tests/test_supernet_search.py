@@ -87,6 +87,8 @@ def test_a_budget_no_sub_network_meets_is_refused_before_any_work_and_an_npu_scr
         SubnetSearch(scorer(), SPACE, Budgets(), SHAPE, 3, evaluations=4, population=6)
 
 
-def test_nas_profiles_naming_an_unknown_profile_stop_the_run_in_one_line():
+def test_nas_profiles_naming_an_unknown_profile_or_too_few_evaluations_stop_the_run_in_one_line():
     with pytest.raises(ParameterError, match=r"nas_profiles \['cortex_m44'\] are not deployment profiles"):
         Settings(nas_profiles=["cortex_m44"]).check()
+    with pytest.raises(ParameterError, match=r"supernet_evaluations = 39: expected an integer in \[40,"):
+        Settings(supernet_evaluations=39)
