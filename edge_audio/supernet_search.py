@@ -155,31 +155,23 @@ class SubnetSearch:
         largest = structural_costs(self.space.largest(), self.input_shape, self.num_classes)
         self.reference = {"macs": largest["macs"], "flash_bytes": largest["flash_bytes"]}
         smallest = structural_costs(self.space.smallest(), self.input_shape, self.num_classes)
-        if not screening(self.budgets).hardware_met(self._violations(smallest, None)):
+        violations, reasons = _checked(self.budgets, smallest, None)
+        if not screening(self.budgets).hardware_met(violations):
             raise ParameterError("no sub-network can meet the budgets: the smallest of the space already breaks "
-                                 + "; ".join(self._reasons(smallest, None)))
-
-    def _violations(self, costs: dict, accuracy: float | None) -> dict[str, float]:
-        return _checked(self.budgets, costs, accuracy)[0]
-
-    def _reasons(self, costs: dict, accuracy: float | None) -> list[str]:
-        return _checked(self.budgets, costs, accuracy)[1]
-
-    def _device_latency(self, costs: dict) -> float | None:
-        return _device_latency(self.budgets, costs)
+                                 + "; ".join(reasons))
 
     def evaluate(self, arch: dict, number: int, sampler: str, seed: int) -> SubnetTrial:
         """Cost ``arch``, and score it when its costs meet the hardware budgets."""
         started = time.perf_counter()
         costs = structural_costs(arch, self.input_shape, self.num_classes)
-        scored = screening(self.budgets).hardware_met(self._violations(costs, None))
+        scored = screening(self.budgets).hardware_met(_checked(self.budgets, costs, None)[0])
         metrics = self.scorer.score(arch) if scored else {"accuracy": None, "macro_f1": None}
-        violations = self._violations(costs, metrics["accuracy"])
+        violations, reasons = _checked(self.budgets, costs, metrics["accuracy"])
         return SubnetTrial(number, sampler, seed, arch, costs["params"], costs["macs"], costs["flash_bytes"],
-                           costs["ram_bytes"], self._device_latency(costs), scored, metrics["accuracy"],
+                           costs["ram_bytes"], _device_latency(self.budgets, costs), scored, metrics["accuracy"],
                            metrics["macro_f1"], all(v <= 0 for v in violations.values()),
-                           {k: round(float(v), 6) for k, v in violations.items()},
-                           self._reasons(costs, metrics["accuracy"]), round(time.perf_counter() - started, 5))
+                           {k: round(float(v), 6) for k, v in violations.items()}, reasons,
+                           round(time.perf_counter() - started, 5))
 
     def suggest(self, trial: optuna.Trial) -> dict:
         """One sub-network drawn gene by gene (fixed-length: every stage's width is drawn, the first ``stages``

@@ -482,22 +482,15 @@ class SupernetView:
         cmp = self.result.equal_compute["comparison"]
         spread = (f"picks trained alone: {cmp['mean_a']:.2f} ± {cmp['std_a']:.2g} % (supernet search) against "
                   f"{cmp['mean_b']:.2f} ± {cmp['std_b']:.2g} % (proxy search) over {counted(cmp['seeds'], 'seed')}")
-        if cmp["p_value"] is None:
-            sentence = f"On {spread}, there is no verdict: one seed cannot tell a method from luck"
-        elif cmp["better"] is None:
-            sentence = f"On {spread}, the seeds cannot tell the two searches apart (paired t-test p = {cmp['p_value']:.3g})"
-        else:
-            winner = "the supernet search" if cmp["better"] == "a" else "the proxy search"
-            sentence = f"On {spread}, {winner} found the better model (paired t-test p = {cmp['p_value']:.3g})"
-        return self.claims.state(sentence, cmp["better"] is not None, cmp["p_value"], cmp["test"]) + "."
+        return comparison_sentence(cmp, spread, ("the supernet search", "the proxy search"), self.claims)
 
     def check(self) -> str:
         """The supernet search's invariants; returns a one-line summary."""
         result, settings = self.result, self.settings
         entries = [h for history in result.outcome.history.values() for h in history]
         invariant(len(entries) == 2 * settings.supernet_evaluations * len(settings.searches), len(entries))
-        invariant(all(h.scored == result.search.budgets.hardware_met(
-            {k: v for k, v in h.violations.items()}) for h in entries), "a sub-network over a hard budget was scored")
+        invariant(all(h.scored == result.search.budgets.hardware_met(h.violations) for h in entries),
+                  "a sub-network over a hard budget was scored")
         invariant(all(h.feasible == (not h.reasons) for h in entries),
                   "a sub-network is feasible exactly when nothing is out of budget")
         invariant(result.fidelity["n"] == len(result.fidelity["rows"]) >= 5, "rank fidelity over at least 5")
@@ -525,18 +518,24 @@ def describe_arch(arch: dict | None) -> str:
 def search_comparison(comparison: dict, best_label: str, claims: Claims) -> str:
     """NSGA-II against random search over the seeds on hypervolume and on ``best_label``, each sentence stated
     through ``claims`` from the paired t-test."""
-    verdicts = []
+    sentences = []
     for score, label in (("hypervolume", "hypervolume"), ("best_feasible_accuracy", best_label)):
         cmp = comparison[score]
         spread = (f"{label} {cmp['mean_a']:.4g} ± {cmp['std_a']:.2g} (NSGA-II) against {cmp['mean_b']:.4g} ± "
                   f"{cmp['std_b']:.2g} (random) over {counted(cmp['seeds'], 'seed')}")
-        if cmp["p_value"] is None:
-            sentence = f"On {spread}, there is no verdict: one seed cannot tell a method from luck"
-        elif cmp["better"] is None:
-            sentence = (f"On {spread}, the seeds cannot tell NSGA-II from random search (paired t-test p = "
-                        f"{cmp['p_value']:.3g})")
-        else:
-            winner, loser = ("NSGA-II", "random search") if cmp["better"] == "a" else ("random search", "NSGA-II")
-            sentence = f"On {spread}, {winner} won over {loser} (paired t-test p = {cmp['p_value']:.3g})"
-        verdicts.append(claims.state(sentence, cmp["better"] is not None, cmp["p_value"], cmp["test"]) + ".")
-    return " ".join(verdicts)
+        sentences.append(comparison_sentence(cmp, spread, ("NSGA-II", "random search"), claims))
+    return " ".join(sentences)
+
+
+def comparison_sentence(cmp: dict, spread: str, names: tuple[str, str], claims: Claims) -> str:
+    """One sentence on a comparison over seeds (:func:`edge_audio.stats.seeds_comparison` of ``names[0]`` against
+    ``names[1]``), stated through ``claims``: no verdict with one seed, a tie the seeds cannot tell, or a winner."""
+    if cmp["p_value"] is None:
+        sentence = f"On {spread}, there is no verdict: one seed cannot tell a method from luck"
+    elif cmp["better"] is None:
+        sentence = (f"On {spread}, the seeds cannot tell {names[0]} from {names[1]} (paired t-test p = "
+                    f"{cmp['p_value']:.3g})")
+    else:
+        winner, loser = names if cmp["better"] == "a" else names[::-1]
+        sentence = f"On {spread}, {winner} won over {loser} (paired t-test p = {cmp['p_value']:.3g})"
+    return claims.state(sentence, cmp["better"] is not None, cmp["p_value"], cmp["test"]) + "."

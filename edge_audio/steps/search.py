@@ -354,7 +354,6 @@ class SupernetFinalist:
     pick: SubnetTrial
     measured: dict  # nas.candidate_cost of the untrained architecture: flash, arena, latency, MACs
     device: dict  # the profile's view of the measured costs: ram_bytes, flash_bytes, latency_ms
-    tried: int  # picks measured before this one met the profile (their structural costs were lower bounds)
     model: BaselineResult
     deployed: QuantizationResult
 
@@ -372,7 +371,6 @@ class SupernetResult:
     unmet: dict[str, str]  # profile -> why no sub-network could be its finalist
     baselines: list[QuantizationResult]  # the baselines' full-integer TFLite variants (the same bytes a device stores)
     equal_compute: dict  # seed -> both searches' picks within the same seconds, scored alike
-    proxy: Split
 
 
 def run_supernet_nas(data: PreparedData, settings: Settings, baselines: list[BaselineResult], nas: NASResult,
@@ -403,7 +401,7 @@ def run_supernet_nas(data: PreparedData, settings: Settings, baselines: list[Bas
     upsert_results(data.layout.logs, [], drop=lambda r: r.get("source") == "supernet_finalist"
                    and r["context"]["key"] == run_key)
     trained = {}
-    for name, (pick, measured, device, tried) in picks.items():
+    for name, (pick, measured, device) in picks.items():
         if pick.key not in trained:
             spec = BOOK_SPACE.spec(pick.arch, f"sn_{len(trained) + 1}")
             # fine-tuned from its inherited weights: better than retraining (benchmarks/supernet_finetune_or_retrain.py)
@@ -419,11 +417,11 @@ def run_supernet_nas(data: PreparedData, settings: Settings, baselines: list[Bas
                 upsert_results(data.layout.logs, [variant.record])
             trained[pick.key] = (model, variant)
         model, variant = trained[pick.key]
-        finalists.append(SupernetFinalist(name, pick, measured, device, tried, model, variant))
+        finalists.append(SupernetFinalist(name, pick, measured, device, model, variant))
     deployed_baselines = quantize_models(data, settings, baselines, [full_integer_method(8).name])
     return SupernetResult(trained_supernet, outcome, search, fidelity, finalists, unmet, deployed_baselines,
                           _equal_compute(outcome, trained_supernet["seconds"], nas, search, features, split, settings,
-                                         data.layout.cache / "nas"), split)
+                                         data.layout.cache / "nas"))
 
 
 def supernet_scorer(features: FeatureSet, split: Split, settings: Settings, cache: Path) -> tuple[Scorer, dict]:
@@ -470,14 +468,14 @@ def _rank_fidelity(scorer: Scorer, features: FeatureSet, split: Split, settings:
 
 def _measured_pick(search: SubnetSearch, outcome: SubnetSearchOutcome, profile, settings: Settings,
                    features: FeatureSet, work_dir: Path):
-    """The best sub-network for ``profile`` (None: the run's budgets) whose **measured** deployed costs meet it:
-    (pick, measured costs, the profile's view of them, how many were measured); or why there is none."""
+    """The first sub-network for ``profile`` (None: the run's budgets), in :func:`candidates_for`'s order, whose
+    **measured** deployed costs meet it: (pick, measured costs, the profile's view of them); or why there is none."""
     budgets = settings.budgets if profile is None else settings.budgets.for_device(profile)
     candidates = candidates_for(outcome, search, profile)
     if not candidates:
         return "no sub-network of the searches meets it (by its structural costs and its supernet score)"
     reasons = []
-    for tried, pick in enumerate(candidates[:MEASURED_PICKS], start=1):
+    for pick in candidates[:MEASURED_PICKS]:
         measured = candidate_cost(BOOK_SPACE.spec(pick.arch), features.config.shape, features.num_classes,
                                   work_dir / "candidates", settings.search.threads, settings.search.latency_runs, 8,
                                   budgets.device and budgets.device.npu)
@@ -485,7 +483,7 @@ def _measured_pick(search: SubnetSearch, outcome: SubnetSearchOutcome, profile, 
         broken = budgets.reasons(measured["size_bytes"], measured["latency_ms"], pick.proxy_accuracy, ram, flash,
                                  latency)
         if not broken:
-            return pick, measured, {"ram_bytes": ram, "flash_bytes": flash, "latency_ms": latency}, tried
+            return pick, measured, {"ram_bytes": ram, "flash_bytes": flash, "latency_ms": latency}
         reasons.append("; ".join(broken))
     return (f"the {len(reasons)} best sub-networks by structure break it once measured: " + " | ".join(reasons))
 
