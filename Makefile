@@ -8,15 +8,26 @@ TORCH_SPEC ?= torch==2.13.0
 RUN_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: book test install clean
+.PHONY: book test install clean firmware-tools
 
-book: $(VENV)/.installed
+book: $(VENV)/.installed firmware-tools
 	$(BIN)/edge-audio run $(RUN_ARGS)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed firmware-tools
 	$(BIN)/python -m pytest
 
 install: $(VENV)/.installed
+
+# The emulated boards (chapter 3, edge_audio.firmware): Debian's Arm cross compiler, newlib and QEMU. Installed
+# when missing and this is root or has passwordless sudo; otherwise the one line to run (the book then skips the
+# emulated boards and says so).
+FIRMWARE_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
+firmware-tools:
+	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y -q $(FIRMWARE_PACKAGES) >/dev/null || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q $(FIRMWARE_PACKAGES) >/dev/null); \
+	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q $(FIRMWARE_PACKAGES) >/dev/null; \
+	else echo "emulated boards skipped: run 'sudo apt-get install -y $(FIRMWARE_PACKAGES)'"; fi
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -161,10 +161,10 @@ def activations(model: onnx.ModelProto, full_integer: bool = False, unpacked_wei
     return tensors, operators, shapes
 
 
-def greedy_arena(tensors: list[Activation]) -> int:
-    """The arena bytes of a greedy placement (largest first, lowest offset that fits; see the module docstring)."""
+def greedy_placement(tensors: list[Activation]) -> dict[str, int]:
+    """Each tensor's offset in the arena by the greedy placement (largest first, lowest offset that fits; see the
+    module docstring): the layout a generated firmware's static arena uses."""
     placed: list[tuple[int, Activation]] = []
-    arena = 0
     for tensor in sorted(tensors, key=lambda t: (-t.size, t.first)):
         busy = sorted((offset, offset + other.size) for offset, other in placed
                       if other.first <= tensor.last and tensor.first <= other.last)
@@ -174,8 +174,13 @@ def greedy_arena(tensors: list[Activation]) -> int:
                 break
             offset = max(offset, end)
         placed.append((offset, tensor))
-        arena = max(arena, offset + tensor.size)
-    return arena
+    return {tensor.name: offset for offset, tensor in placed}
+
+
+def greedy_arena(tensors: list[Activation]) -> int:
+    """The arena bytes of the greedy placement (:func:`greedy_placement`)."""
+    offsets = greedy_placement(tensors)
+    return max((offsets[t.name] + t.size for t in tensors), default=0)
 
 
 def live_peak(tensors: list[Activation]) -> int:

@@ -68,6 +68,13 @@ class Pipeline:
         return export_deployable(self.data, best, threads=self.settings.latency_threads)
 
     @cached_property
+    def firmware(self) -> dict:
+        """Step 3: every published full-integer variant as generated C, on the host and on emulated boards."""
+        from .steps.quantization import emulated_boards
+
+        return emulated_boards(self.data, self.quantization)
+
+    @cached_property
     def nas(self):
         """Step 4: the architecture search and its finalists (``NASResult``)."""
         from .steps.search import run_nas

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from .. import plots
@@ -34,6 +35,7 @@ class QuantizationChapter:
     results: list[QuantizationResult]
     student_results: list[QuantizationResult]  # the distilled students', compressed for the frontier, not shown here
     deployable: dict
+    firmware: dict  # the generated C on the host and the emulated boards (edge_audio.steps.firmware)
     claims: Claims = field(default_factory=Claims)
 
     @property
@@ -46,7 +48,8 @@ class QuantizationChapter:
     def values(self) -> dict:
         """Every value the chapter's prose quotes."""
         return {**chapter_values(self.results, self.deployable, self.data, self.settings, self.claims),
-                **bit_width_values(self.bit_widths(), self.settings.qat_epochs), **npu_values(self.records)}
+                **bit_width_values(self.bit_widths(), self.settings.qat_epochs), **npu_values(self.records),
+                **board_values(self.firmware)}
 
     def figures(self) -> dict[str, object]:
         return report_figures(self.results, self.data.layout, self.bit_widths())
@@ -79,7 +82,7 @@ def run(namespace: dict) -> QuantizationChapter:
     settings = Settings.of_chapter("03", namespace)
     pipeline = Pipeline(settings)
     chapter = QuantizationChapter(settings, pipeline.data, pipeline.baselines, pipeline.quantization,
-                                  pipeline.student_quantization, pipeline.waveform)
+                                  pipeline.student_quantization, pipeline.waveform, pipeline.firmware)
     glue_all(chapter.values())
     return chapter
 
@@ -390,3 +393,80 @@ def check(results: list[QuantizationResult], baselines: list[BaselineResult], de
     invariant(deployable["within_tolerance"] and deployable["predictions_agree"], deployable)
     # (model, method) pairs, not variants: how many methods a CPU can run (bf16) is the machine's, not the chapter's
     return f"all quantization invariants hold ({len(results)} (model, method) pairs)"
+
+
+# -- On an emulated board ----------------------------------------------------------------------------------------
+
+def board_table(firmware: dict) -> pd.DataFrame:
+    """One row per (model, method, core), the KWS anchor's last: bit-exact, instructions, flash / RAM and the
+    latency at the profile's clock from counted instructions beside the MACs x constant estimate."""
+    rows = [*firmware.get("rows", []), *((firmware.get("kws") or {}).get("rows", []))]
+    table = pd.DataFrame([{
+        "model (method)": f"{row['model']} ({row['method']})",
+        "core": row["core"],
+        "bit-exact": f"{'yes' if row['bit_exact'] else 'NO'} ({row['clips']} clips)",
+        "instructions (M)": f"{row['instructions'] / 1e6:,.2f}",
+        "flash / RAM (kB)": f"{row['flash_bytes'] / 1e3:,.1f} / {row['ram_bytes'] / 1e3:,.1f}",
+        "counted latency (ms)": (f"{row['latency_ms'][0]:,.1f}-{row['latency_ms'][1]:,.1f} "
+                                 f"at {row['clock_mhz']:g} MHz"),
+        "MACs estimate (ms)": f"{row['estimate_ms']:,.1f}",
+    } for row in rows])
+    return table
+
+
+def layer_type_table(firmware: dict) -> pd.DataFrame:
+    """Instructions per MAC by layer type on each core, over every variant: where a MACs x constant estimate,
+    one constant for every layer, is wrong."""
+    totals: dict[tuple[str, str], list[float]] = {}
+    for row in firmware.get("rows", []):
+        for operator, instructions, macs in zip(row["layer_operators"], row["layer_instructions"], row["layer_macs"]):
+            if macs:
+                entry = totals.setdefault((operator, row["core"]), [0.0, 0.0])
+                entry[0] += instructions
+                entry[1] += macs
+    if not totals:
+        return pd.DataFrame()
+    frame = pd.DataFrame([{"layer type": op, "core": core, "per MAC": i / m} for (op, core), (i, m) in totals.items()])
+    table = frame.pivot(index="layer type", columns="core", values="per MAC")
+    return table.map(lambda v: f"{v:.2f}" if np.isfinite(v) else "-").reset_index().rename_axis(None, axis=1)
+
+
+def board_values(firmware: dict) -> dict:
+    """The sentences of the section (one line when the toolchain was missing)."""
+    if firmware.get("skipped"):
+        return {"fw_sentence": f"Skipped on this machine: {firmware['skipped']}.", "fw_front_end": "",
+                "fw_kws": "", "fw_simd": ""}
+    host, rows = firmware["host"], firmware["rows"]
+    exact = [h for h in host if h["bit_exact"]]
+    sentence = (f"The generated C of {len(exact)} of {len(host)} full-integer variants gives TensorFlow Lite Micro's "
+                f"reference kernels' output bytes on every test clip on the host "
+                f"({', '.join(sorted({str(h['clips']) for h in host}))} clips)"
+                if host else "No full-integer variant was in this run's methods")
+    wrong = [f"{h['model']} ({h['method']}): {h['differing_bytes']} bytes differ" for h in host if not h["bit_exact"]]
+    board_exact = sum(r["bit_exact"] for r in rows)
+    sentence += ("; " + "; ".join(wrong) if wrong else "") + (
+        f", and {board_exact} of {len(rows)} board runs give the same bytes on the emulated cores "
+        f"({firmware['board_clips']} clips each)." if rows else ".")
+    speedups = [r["simd_speedup"] for r in rows]
+    simd = (f"The kernels' SIMD inner loop (__smlad on the Cortex-M4 and M7, Helium on the M55) runs "
+            f"{min(speedups):.2f}x to {max(speedups):.2f}x fewer instructions than the plain C loop."
+            if speedups else "")
+    front = firmware.get("front_end")
+    front_sentence = (f"The C front end (radix-2 FFT, mel, log) differs from the Python front end by at most "
+                      f"{front['largest_difference']:.2g} in a log-mel over {front['clips']} test clips, and with "
+                      f"{front['model']}'s network predicts the same class on {100 * front['same_prediction']:.1f} % "
+                      "of them." if front else "")
+    kws = firmware.get("kws")
+    kws_sentence = ""
+    if kws:
+        best = min(kws["published"], key=lambda p: p["latency_ms"])
+        m4 = next(r for r in kws["rows"] if r["board"] == "cortex_m4")
+        kws_sentence = (
+            f"The anchor, MLPerf Tiny's keyword-spotting DS-CNN, generated by the same exporter "
+            f"({'bit-exact' if kws['host_bit_exact'] and m4['bit_exact'] else 'NOT bit-exact'} with TFLite Micro), "
+            f"runs {m4['instructions'] / 1e6:.1f} M instructions per inference on the emulated Cortex-M4: "
+            f"{kws['m4_latency_ms_at_120mhz'][0]:.0f} to {kws['m4_latency_ms_at_120mhz'][1]:.0f} ms at 120 MHz, "
+            f"{kws['slower_than_best'][0]:.1f}x to {kws['slower_than_best'][1]:.1f}x the best published latency on "
+            f"that core ({best['stack']}, {best['latency_ms']:.1f} ms on an STM32L4R5 at 120 MHz, MLPerf Tiny v1.1; "
+            + ", ".join(f"{p['stack']} {p['latency_ms']:.1f} ms" for p in kws["published"]) + ").")
+    return {"fw_sentence": sentence, "fw_front_end": front_sentence, "fw_kws": kws_sentence, "fw_simd": simd}

@@ -33,6 +33,11 @@ from ..cards import model_card, write_card
 from ..errors import ModelFileError
 from ..export import export_waveform_model
 from ..features import FeatureSet, LogMelFrontEnd, load_audio
+from ..firmware.boards import BOARDS, CROSS_COMPILER, EMULATOR, require_tools, tools_present
+from ..firmware.build import board_run, host_outputs, tflm_outputs
+from ..firmware.front_end import compare_front_ends
+from ..firmware.network import generate
+from ..targets import DEPLOYMENT_PROFILES
 from ..machine import machine_identity, versions
 from ..memory import device_memory
 from ..metrics import classification_metrics
@@ -41,7 +46,7 @@ from ..runtimes.tflm import firmware_ram
 from ..settings import Settings
 from ..profile import compare_latency, runtime_latency
 from ..quantize import (METHODS, derived_methods, QuantizationInputs, calibration_set, check_methods,
-                        layer_sensitivity)
+                        full_integer_method, layer_sensitivity)
 from ..records import VariantRecord, make_record, publish_artifact, with_fields
 from ..results import upsert_results
 from ..stats import paired_over_seeds, test_and_val
@@ -363,3 +368,113 @@ def export_deployable(data: PreparedData, baseline: BaselineResult, clips: int =
             "tolerance": WAVEFORM_TOLERANCE, "within_tolerance": difference <= WAVEFORM_TOLERANCE,
             "predictions_agree": bool((onnx_logits.argmax(1) == torch_logits.argmax(1)).all()),
             "latency": runtime_latency("onnxruntime", path, threads, 50)}
+
+
+# -- On an emulated board ----------------------------------------------------------------------------------------
+#
+# Step 3 (chapter 3, "On an emulated board"): every published full-integer TFLite variant as generated C
+# (:mod:`edge_audio.firmware`), checked byte for byte against TensorFlow Lite Micro's reference kernels on the host
+# over every test clip of the deployed split, then cross-built and run on the emulated boards
+# (:data:`edge_audio.firmware.boards.BOARDS`) on the first :data:`BOARD_CLIPS` of them: outputs against the host's,
+# instructions per inference and per layer (with and without the core's SIMD), the network's flash and RAM from the
+# linked objects and the stack's high-water mark. Beside them: the C front end against the Python one on the same
+# test clips, and the MLPerf Tiny keyword-spotting model (``../shared/data/mlperf-tiny-kws``, when present) on the
+# same boards, against its published latencies.
+# 
+# Board runs are cached by their inputs (:func:`edge_audio.firmware.build.board_run`). Without the cross compiler or
+# the emulator the step returns why, and the chapter says it in one line.
+
+#: Test clips each board runs (the host checks every test clip; an emulated inference takes 0.1 to 1 s).
+BOARD_CLIPS = 4
+#: The profile whose clock turns each board's instructions into milliseconds.
+BOARD_PROFILES = {"cortex_m4": "cortex_m4", "cortex_m7": "cortex_m7", "cortex_m55": "cortex_m4"}
+#: MLPerf Tiny's keyword-spotting DS-CNN (a data file beside the project, see its README).
+KWS_MODEL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mlperf-tiny-kws" / "kws_ref_model.tflite"
+#: Its published latencies on a Cortex-M4 (NUCLEO-L4R5ZI, STM32L4R5 at 120 MHz): MLPerf Tiny v1.1, results of
+#: Krai, mlcommons/tiny_results_v1.1, closed/Krai/results/README.md (13.759 and 10.019 inferences per second).
+KWS_PUBLISHED = ({"stack": "X-CUBE-AI 8.0.0", "latency_ms": 1000 / 13.759},
+                 {"stack": "microTVM + CMSIS-NN", "latency_ms": 1000 / 10.019})
+KWS_CLOCK_HZ = 120e6
+
+
+def _latency(instructions: float, board: str, clock_hz: float) -> tuple[float, float]:
+    low, high = BOARDS[board].cpi
+    return instructions * low / clock_hz * 1e3, instructions * high / clock_hz * 1e3
+
+
+def _board_rows(network, inputs: np.ndarray, reference: np.ndarray, cache: Path, macs: int, label: dict) -> list[dict]:
+    label = {**label, "layer_operators": network.operators, "layer_macs": [layer.macs for layer in network.layers]}
+    rows = []
+    for name in BOARDS:
+        fast = board_run(network, inputs, name, cache, simd=True)
+        plain = board_run(network, inputs, name, cache, simd=False)
+        profile = DEPLOYMENT_PROFILES[BOARD_PROFILES[name]]
+        low, high = _latency(fast.mean_instructions, name, profile.clock_hz)
+        rows.append({**label, "board": name, "core": BOARDS[name].core, "machine": BOARDS[name].machine,
+                     "clips": len(inputs),
+                     "bit_exact": bool(np.array_equal(fast.outputs, reference)
+                                       and np.array_equal(plain.outputs, reference)),
+                     "instructions": fast.mean_instructions, "plain_instructions": plain.mean_instructions,
+                     "simd_speedup": plain.mean_instructions / fast.mean_instructions,
+                     "layer_instructions": fast.layer_instructions, "flash_bytes": fast.flash_bytes,
+                     "ram_bytes": fast.ram_bytes, "stack_bytes": fast.stack_bytes, "profile": profile.name,
+                     "clock_mhz": profile.clock_hz / 1e6, "latency_ms": [low, high],
+                     "estimate_ms": macs * profile.cycles_per_mac / profile.clock_hz * 1e3,
+                     "cpi": list(BOARDS[name].cpi), "emulator_seconds": fast.seconds + plain.seconds})
+    return rows
+
+
+def _quantized(features: np.ndarray, tensor) -> np.ndarray:
+    info = np.iinfo(tensor.dtype)
+    scaled = np.round(features / tensor.scale[0]) + tensor.zero_point[0]
+    return np.clip(scaled, info.min, info.max).astype(tensor.dtype).reshape(len(features), -1)
+
+
+def emulated_boards(data: PreparedData, results: list[QuantizationResult]) -> dict:
+    """The "On an emulated board" table's rows, the front-end check and the KWS anchor (see the module docstring);
+    ``{"skipped": why}`` without the toolchain."""
+    if not tools_present():
+        try:
+            require_tools(CROSS_COMPILER, EMULATOR)
+        except Exception as exc:  # ToolMissingError: its one line is what the chapter says
+            return {"skipped": str(exc)}
+    cache = data.layout.cache / "firmware"
+    rows, host = [], []
+    front_end = None
+    for result in results:
+        record = result.record
+        if record is None or record.get("error") or not METHODS[record["method"]].full_integer_tflite:
+            continue
+        path = data.layout.root / record["artifact"]["path"]
+        network = generate(path.read_bytes(), path.name)
+        mask = data.features.folds == record["test_folds"][-1]  # the deployed split's test fold
+        inputs = _quantized(data.features.features[mask], network.input)
+        reference = tflm_outputs(path, inputs)
+        on_host = host_outputs(network, inputs)
+        label = {"model": record["model"], "method": record["method"]}
+        host.append({**label, "clips": len(inputs), "bit_exact": bool(np.array_equal(on_host, reference)),
+                     "differing_bytes": int(np.sum(on_host != reference)), "arena_bytes": network.arena_bytes,
+                     "layers": network.operators})
+        rows += _board_rows(network, inputs[:BOARD_CLIPS], reference[:BOARD_CLIPS], cache, record["macs"], label)
+        if front_end is None and record["method"] == full_integer_method(8).name:
+            paths = data.dataset.table["path"].to_numpy()[mask]
+            waves = np.stack([load_audio(p, data.feature_config) for p in paths])
+            check = compare_front_ends(network, data.feature_config.to_dict(), waves)
+            front_end = {**label, "clips": check.clips, "largest_difference": check.largest_difference,
+                         "same_prediction": check.same_prediction}
+    kws = None
+    if KWS_MODEL.is_file():
+        network = generate(KWS_MODEL.read_bytes(), KWS_MODEL.name)
+        inputs = np.random.default_rng(0).integers(-128, 128, (BOARD_CLIPS, int(np.prod(network.input.shape))),
+                                                   dtype=np.int64).astype(np.int8)
+        reference = tflm_outputs(KWS_MODEL, inputs)
+        kws_rows = _board_rows(network, inputs, reference, cache, sum(layer.macs for layer in network.layers),
+                               {"model": "MLPerf Tiny KWS (DS-CNN)", "method": "int8"})
+        m4 = next(row for row in kws_rows if row["board"] == "cortex_m4")
+        low, high = _latency(m4["instructions"], "cortex_m4", KWS_CLOCK_HZ)
+        kws = {"rows": kws_rows, "host_bit_exact": bool(np.array_equal(host_outputs(network, inputs), reference)),
+               "m4_latency_ms_at_120mhz": [low, high], "published": list(KWS_PUBLISHED),
+               "slower_than_best": [low / min(p["latency_ms"] for p in KWS_PUBLISHED),
+                                    high / min(p["latency_ms"] for p in KWS_PUBLISHED)]}
+    return {"skipped": None, "rows": rows, "host": host, "front_end": front_end, "kws": kws,
+            "board_clips": BOARD_CLIPS}

@@ -1,0 +1,20 @@
+"""C99 literals for generated sources (the export bundle, the generated network and front end)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def c_float(value: float) -> str:
+    """A float32 literal that reads back to the same float32."""
+    text = f"{float(np.float32(value)):.9g}"
+    return text + ("f" if any(c in text for c in ".en") else ".0f")
+
+
+def c_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def c_rows(values, per_line: int, format_value) -> str:
+    """``values`` formatted, ``per_line`` to a line, indented, comma-separated (an initializer's body)."""
+    items = [format_value(v) for v in values]
+    return ",\n".join("    " + ", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))
