@@ -55,7 +55,7 @@ def model_table(records: list[dict]) -> pd.DataFrame:
             "int8": bool(r.get("int8_weights", False)), "int8_activations": bool(r.get("int8_activations", False)),
             "full_integer_tflite": bool(r.get("full_integer_tflite", False)),
             "peak_ram_bytes": r.get("peak_ram_bytes", np.nan), "flash_bytes": r.get("flash_bytes", np.nan),
-            "npu": r.get("npu", {}),
+            "npu": r.get("npu", {}), "emulated": r.get("emulated", {}),
             "int8_param_bytes": int(r["params"]),  # one byte per parameter once quantized
             "mmacs_per_second": round(r["macs"] / 1e6 / duration, 3),
             "artifact": r["artifact"]["path"] if "artifact" in r else None,

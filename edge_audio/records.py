@@ -236,6 +236,9 @@ class VariantRecord(EvaluatedRecord):
     speedup: float
     quantization: dict[str, Any]  # the settings the method used
     npu: NotRequired[dict[str, NPUReport]]  # a full-integer TFLite variant: Vela's report per Ethos-U target
+    # a full-integer TFLite variant as generated C on each emulated board (edge_audio.steps.quantization.
+    # emulated_costs): instructions per inference, bit-exact with TFLite Micro, the network's flash and RAM
+    emulated: NotRequired[dict[str, dict[str, Any]]]
     # a deployment candidate (no worse on validation, faster than its twin): timed interleaved with FP32 in the
     # fastest FP32 runtime, :func:`edge_audio.stats.latency_comparison` with ``runtime`` and ``fp32_latency_ms``
     against_fastest_fp32: NotRequired[dict[str, Any]]

@@ -150,3 +150,51 @@ def test_the_export_bundle_builds_from_pcm_to_scores(book_run, tmp_path):
     scores = np.array(printed.split(), np.int64)
     check = compare_front_ends(network, card["front_end"], waves[:1])
     assert np.array_equal(scores, check.c_scores[0])
+
+
+@pytest.fixture(scope="module")
+def every_full_integer_method(tmp_path_factory):
+    """One small model written by every post-training full-integer method (int8, int4, mixed, 16x8)."""
+    from edge_audio.export import export_to_onnx
+    from edge_audio.models import spec_from_config, untrained_like_trained
+    from edge_audio.quantize import METHODS, QuantizationInputs
+
+    folder = tmp_path_factory.mktemp("methods")
+    model = untrained_like_trained(spec_from_config({"name": "m", "channels": [8, 16], "fc_size": 16})
+                                   | {"num_classes": 5})
+    fp32 = export_to_onnx(model, folder / "m.onnx", input_shape=(1, 1, 24, 31))
+    clips = np.random.default_rng(0).standard_normal((40, 1, 24, 31)).astype(np.float32) * 3 + 1
+    files = {}
+    for name in [m.name for m in METHODS.values() if m.full_integer_tflite and not m.trains]:
+        out = folder / f"{name}.tflite"
+        METHODS[name].apply(QuantizationInputs(model, fp32, clips[:30], "minmax", False,
+                                               options={"mixed_weight_fraction": 0.75}), out)
+        files[name] = out
+    return files, clips[30:]
+
+
+def test_every_post_training_full_integer_method_is_bit_exact_16x8_included(every_full_integer_method):
+    files, clips = every_full_integer_method
+    assert {"tflite_int8", "tflite_int4", "tflite_mixed", "tflite_int16x8"} <= set(files)
+    for name, path in files.items():
+        network = generate(path.read_bytes())
+        info = np.iinfo(network.input.dtype)
+        inputs = np.clip(np.round(clips / network.input.scale[0]) + network.input.zero_point[0], info.min,
+                         info.max).astype(network.input.dtype).reshape(len(clips), -1)
+        assert np.array_equal(host_outputs(network, inputs), tflm_outputs(path, inputs)), name
+
+
+def test_a_cortex_m_profile_takes_the_counted_latency_where_the_record_has_it():
+    from edge_audio.targets import DEPLOYMENT_PROFILES, profile_from
+
+    profile = DEPLOYMENT_PROFILES["cortex_m4"]
+    row = {"macs": 2_000_000, "peak_ram_bytes": 50_000, "flash_bytes": 60_000}
+    estimated = profile.costs(row)
+    assert estimated.latency_source == "estimated (MACs)" and estimated.latency_ms == profile.estimate_ms(row)
+    counted = profile.costs({**row, "emulated": {"cortex_m4": {"instructions": 12e6}}})
+    assert counted.latency_ms == pytest.approx(12e6 * 1.6 / 120e6 * 1e3, abs=0.05)
+    assert counted.latency_source == "counted (emulated Cortex-M4, 1.6 cycles/instruction)"
+    stack = DEPLOYMENT_PROFILES["cortex_m4_xcube_ai"]  # a profile of another stack keeps its estimate
+    assert stack.costs({**row, "emulated": {"cortex_m4": {"instructions": 12e6}}}).latency_source == "estimated (MACs)"
+    with pytest.raises(ParameterError, match="board must be one of cortex_m4, cortex_m7, cortex_m55"):
+        profile_from("mine", {"kind": "cortex_m", "board": "cortex_m0", "max_ram_bytes": 1000})

@@ -12,6 +12,7 @@ from .. import plots
 from ..claims import Claims
 from ..device_latency import estimated_latency_ms
 from ..errors import invariant
+from ..firmware.boards import BOARDS
 from ..frontier import FrontierReport, feasibility_points
 from ..glue import counted, glue_all
 from ..paths import HEADLINE_FILES
@@ -151,6 +152,30 @@ class FrontierChapter:
         return (f"{pick} is estimated at {estimates[low]:.1f} ms with {kernels[low]} and {estimates[high]:.1f} ms "
                 f"with {kernels[high]} on the same board, a factor of {estimates[high] / estimates[low]:.1f}")
 
+    def counted_latency_table(self) -> pd.DataFrame:
+        """Each Cortex-M profile's pick that counts on an emulated board: its latency from the generated C's counted
+        instructions (the core's cycles-per-instruction range at the profile's clock) beside the MACs estimate."""
+        rows = []
+        for name, profile in self.report.profiles.items():
+            board = getattr(profile, "board", None)
+            label = self.report.profile_best["best model (validation)"].get(name, "none fits")
+            record = next((r for r in self.records if f"{r['model']} ({r['variant']})" == label), None)
+            if board is None or record is None:
+                continue
+            counted = (record.get("emulated") or {}).get(board)
+            estimate = profile.estimate_ms(record)
+            if counted is None:
+                rows.append({"profile": name, "pick": label, "instructions (M)": "not emulated",
+                             "counted (ms)": "-", "MACs estimate (ms)": f"{estimate:,.1f}", "counted / estimate": "-",
+                             "bit-exact": "-"})
+                continue
+            low, high = (counted["instructions"] * cpi / profile.clock_hz * 1e3 for cpi in BOARDS[board].cpi)
+            rows.append({"profile": name, "pick": label, "instructions (M)": f"{counted['instructions'] / 1e6:,.2f}",
+                         "counted (ms)": f"{low:,.1f}-{high:,.1f}", "MACs estimate (ms)": f"{estimate:,.1f}",
+                         "counted / estimate": f"{low / estimate:.1f}x-{high / estimate:.1f}x",
+                         "bit-exact": f"{'yes' if counted['bit_exact'] else 'NO'} ({counted['clips']} clips)"})
+        return pd.DataFrame(rows)
+
     def _device_memory(self, label: str, profile: str) -> str:
         """What a device profile's pick needs on the device: flash, peak RAM, TFLite Micro's arena, and the
         latency estimated for that profile's device; on an NPU, what Vela compiled and estimated."""
@@ -177,6 +202,9 @@ class FrontierChapter:
         latency, source = (self.report.profile_best.at[profile, column] for column in ("latency (ms)", "latency from"))
         if source == "estimated (MACs)":
             text += f", and runs in an estimated {latency:g} ms there (MACs x cycles per MAC / clock: an estimate)"
+        elif source.startswith("counted"):
+            text += (f", and runs in at most {latency:g} ms there as generated C ({source}: instructions counted on "
+                     "an emulated core, cycles per instruction stated, not measured)")
         return text
 
     def check(self) -> str:

@@ -32,6 +32,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from ..cards import model_card, write_card
 from ..errors import ModelFileError
 from ..export import export_waveform_model
+from ..device_latency import PUBLISHED
 from ..features import FeatureSet, LogMelFrontEnd, load_audio
 from ..firmware.boards import BOARDS, CROSS_COMPILER, EMULATOR, require_tools, tools_present
 from ..firmware.build import board_run, host_outputs, tflm_outputs
@@ -213,9 +214,10 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
                 mine.append((QuantizationResult(baseline.name, name, None, f"{type(exc).__name__}: {message}"), None))
                 continue
             record = _record(baseline, method, seed_variants, timing, data, reduce_range, settings.accuracy_margin)
-            if method.full_integer_tflite:  # what the file costs on an Ethos-U NPU, by Arm's compiler
+            if method.full_integer_tflite:  # what the file costs on an Ethos-U NPU, by Arm's compiler, and as C
                 record = with_fields(record, npu=with_npu_arenas(npu_reports(
-                    data.layout.root / record["artifact"]["path"], data.layout.cache), record["memory"]["tflm"]))
+                    data.layout.root / record["artifact"]["path"], data.layout.cache), record["memory"]["tflm"]),
+                    **emulated_costs(data, record))
             if fields:
                 record = with_fields(record, **fields)
             if method.suffix in DEPLOYABLE:
@@ -390,10 +392,10 @@ BOARD_CLIPS = 4
 BOARD_PROFILES = {"cortex_m4": "cortex_m4", "cortex_m7": "cortex_m7", "cortex_m55": "cortex_m4"}
 #: MLPerf Tiny's keyword-spotting DS-CNN (a data file beside the project, see its README).
 KWS_MODEL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mlperf-tiny-kws" / "kws_ref_model.tflite"
-#: Its published latencies on a Cortex-M4 (NUCLEO-L4R5ZI, STM32L4R5 at 120 MHz): MLPerf Tiny v1.1, results of
-#: Krai, mlcommons/tiny_results_v1.1, closed/Krai/results/README.md (13.759 and 10.019 inferences per second).
-KWS_PUBLISHED = ({"stack": "X-CUBE-AI 8.0.0", "latency_ms": 1000 / 13.759},
-                 {"stack": "microTVM + CMSIS-NN", "latency_ms": 1000 / 10.019})
+#: Its published latencies on a Cortex-M4 at 120 MHz (NUCLEO-L4R5ZI): every stack's MLPerf Tiny result the
+#: cycles-per-MAC constants come from (:data:`edge_audio.device_latency.PUBLISHED`, each with its results file).
+KWS_PUBLISHED = tuple({"stack": result.stack, "latency_ms": result.latency_ms, "source": result.source}
+                      for result in PUBLISHED.values() if result.core == "Cortex-M4")
 KWS_CLOCK_HZ = 120e6
 
 
@@ -430,6 +432,29 @@ def _quantized(features: np.ndarray, tensor) -> np.ndarray:
     return np.clip(scaled, info.min, info.max).astype(tensor.dtype).reshape(len(features), -1)
 
 
+def _board_inputs(data: PreparedData, record: dict, network) -> np.ndarray:
+    """Every test clip of ``record``'s deployed split as ``network``'s quantized input."""
+    mask = data.features.folds == record["test_folds"][-1]
+    return _quantized(data.features.features[mask], network.input)
+
+
+def emulated_costs(data: PreparedData, record: dict) -> dict:
+    """``{"emulated": {board: ...}}`` for a full-integer variant's record: its generated C run on every emulated
+    board on the first :data:`BOARD_CLIPS` test clips (instructions per inference, bit-exact with TFLite Micro,
+    the network's flash and RAM); ``{}`` without the toolchain (the profiles then estimate from MACs)."""
+    if not tools_present():
+        return {}
+    path = data.layout.root / record["artifact"]["path"]
+    network = generate(path.read_bytes(), path.name)
+    inputs = _board_inputs(data, record, network)[:BOARD_CLIPS]
+    reference = tflm_outputs(path, inputs)
+    runs = {name: board_run(network, inputs, name, data.layout.cache / "firmware") for name in BOARDS}
+    return {"emulated": {name: {"instructions": run.mean_instructions, "clips": len(inputs),
+                                "bit_exact": bool(np.array_equal(run.outputs, reference)),
+                                "flash_bytes": run.flash_bytes, "ram_bytes": run.ram_bytes}
+                         for name, run in runs.items()}}
+
+
 def emulated_boards(data: PreparedData, results: list[QuantizationResult]) -> dict:
     """The "On an emulated board" table's rows, the front-end check and the KWS anchor (see the module docstring);
     ``{"skipped": why}`` without the toolchain."""
@@ -448,7 +473,7 @@ def emulated_boards(data: PreparedData, results: list[QuantizationResult]) -> di
         path = data.layout.root / record["artifact"]["path"]
         network = generate(path.read_bytes(), path.name)
         mask = data.features.folds == record["test_folds"][-1]  # the deployed split's test fold
-        inputs = _quantized(data.features.features[mask], network.input)
+        inputs = _board_inputs(data, record, network)
         reference = tflm_outputs(path, inputs)
         on_host = host_outputs(network, inputs)
         label = {"model": record["model"], "method": record["method"]}
