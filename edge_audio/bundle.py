@@ -302,8 +302,9 @@ n = {metrics['n']}) on {card['dataset'].get('name', 'its dataset')}.
 kernel call per layer, a static arena of `EDGE_AUDIO_NETWORK_ARENA_BYTES`), with the project's kernels `ea_nn.h`,
 `ea_nn.c`, `ea_nn_ops.inc` (TFLite's integer arithmetic; `__smlad` on a core with the DSP extension, Helium on a
 Cortex-M55). Its outputs equal TensorFlow Lite Micro's reference kernels byte for byte (edge-audio's tests check
-it on the host and on emulated Cortex-M4 and M55 boards). `ea_front_end.c` computes the features from int16 PCM
-(radix-2 FFT, mel, log) and quantizes them; `edge_audio_classify(pcm, scores)` is the whole pipeline:
+it on the host and on emulated Cortex-M4 and M55 boards). `ea_front_end.c` (written when the FFT size is a power of
+two) computes the features from int16 PCM (radix-2 FFT, mel, log) and quantizes them; `edge_audio_classify(pcm,
+scores)` is the whole pipeline:
 
 ```c
 #include "network.h"

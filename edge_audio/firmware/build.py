@@ -73,9 +73,10 @@ def tflm_outputs(model: Path, inputs: np.ndarray) -> np.ndarray:
     from tflite_micro.python.tflite_micro import runtime
 
     from ..runtimes.base import captured_stderr
+    from ..runtimes.tflm import INTERPRETER_ARENA_BYTES
 
     with captured_stderr():
-        interpreter = runtime.Interpreter.from_file(str(model))
+        interpreter = runtime.Interpreter.from_file(str(model), arena_size=INTERPRETER_ARENA_BYTES)
         details = interpreter.get_input_details(0)
         outputs = []
         for clip in inputs:

@@ -20,13 +20,11 @@ PREFIX = "edge_audio"
 def front_end_sources(front_end: dict) -> dict[str, str]:
     """``front_end.h``, ``front_end.c`` (constants, the Hann window, the mel filterbank with each band's first and
     last non-zero bin, the FFT's twiddles) and ``ea_front_end.c`` (the code) for the feature settings
-    ``front_end``."""
+    ``front_end``; without the code and twiddles when ``n_fft`` is not a power of two (:func:`radix2` says why)."""
     from ..features import LOG_EPSILON, FeatureConfig, LogMelFrontEnd
 
     config = FeatureConfig(**front_end)
     n_fft = config.n_fft
-    if n_fft & (n_fft - 1):
-        raise FirmwareError(f"n_fft {n_fft} is not a power of two: the C front end's radix-2 FFT needs one")
     module = LogMelFrontEnd(config)
     window, filterbank = module.window.numpy(), module.mel_filterbank.numpy()
     nonzero = [np.flatnonzero(row) for row in filterbank]
@@ -53,7 +51,8 @@ def front_end_sources(front_end: dict) -> dict[str, str]:
         f"extern const float {PREFIX}_window[{upper}_N_FFT];",
         f"extern const float {PREFIX}_mel_filterbank[{upper}_N_MELS][{upper}_N_BINS];",
         f"extern const uint16_t {PREFIX}_mel_first[{upper}_N_MELS], {PREFIX}_mel_last[{upper}_N_MELS];",
-        f"extern const float {PREFIX}_fft_cos[{upper}_N_FFT / 2], {PREFIX}_fft_sin[{upper}_N_FFT / 2];", "",
+        *([f"extern const float {PREFIX}_fft_cos[{upper}_N_FFT / 2], {PREFIX}_fft_sin[{upper}_N_FFT / 2];"]
+          if radix2(n_fft) is None else []), "",
         "/* ea_front_end.c (with network.h): a clip of int16 PCM -> log-mels [mel][frame], -> the network's",
         " * quantized input, -> scores. */",
         f"void {PREFIX}_log_mel(const int16_t *pcm, float *features);", "",
@@ -65,10 +64,18 @@ def front_end_sources(front_end: dict) -> dict[str, str]:
         ",\n".join("  {\n" + c_rows(row, 8, c_float) + "\n  }" for row in filterbank), "};",
         f"const uint16_t {PREFIX}_mel_first[{upper}_N_MELS] = {{", c_rows(first, 16, str), "};",
         f"const uint16_t {PREFIX}_mel_last[{upper}_N_MELS] = {{", c_rows(last, 16, str), "};",
-        f"const float {PREFIX}_fft_cos[{upper}_N_FFT / 2] = {{", c_rows(np.cos(angles), 8, c_float), "};",
-        f"const float {PREFIX}_fft_sin[{upper}_N_FFT / 2] = {{", c_rows(-np.sin(angles), 8, c_float), "};", ""])
-    code = (KERNEL_DIR / "ea_front_end.c").read_text(encoding="utf-8")
-    return {"front_end.h": header, "front_end.c": source, "ea_front_end.c": code}
+        *([f"const float {PREFIX}_fft_cos[{upper}_N_FFT / 2] = {{", c_rows(np.cos(angles), 8, c_float), "};",
+           f"const float {PREFIX}_fft_sin[{upper}_N_FFT / 2] = {{", c_rows(-np.sin(angles), 8, c_float), "};"]
+          if radix2(n_fft) is None else []), ""])
+    files = {"front_end.h": header, "front_end.c": source}
+    if radix2(n_fft) is None:
+        files["ea_front_end.c"] = (KERNEL_DIR / "ea_front_end.c").read_text(encoding="utf-8")
+    return files
+
+
+def radix2(n_fft: int) -> str | None:
+    """None when the C front end's radix-2 FFT takes ``n_fft``; else why not (one clause)."""
+    return None if n_fft & (n_fft - 1) == 0 else f"n_fft {n_fft} is not a power of two (the C front end's FFT is radix 2)"
 
 
 @dataclass
@@ -91,6 +98,8 @@ def compare_front_ends(network, front_end: dict, waves: np.ndarray) -> FrontEndC
     from ..features import FeatureConfig, LogMelFrontEnd
     from .build import C_FLAGS, host_compiler, host_outputs, write_sources
 
+    if radix2(front_end["n_fft"]):
+        raise FirmwareError(f"no C front end: {radix2(front_end['n_fft'])}")
     pcm = np.clip(np.round(np.asarray(waves, np.float64) * 32768), -32768, 32767).astype(np.int16)
     with torch.no_grad():
         python = LogMelFrontEnd(FeatureConfig(**front_end))(torch.from_numpy(pcm.astype(np.float32) / 32768))[:, 0]

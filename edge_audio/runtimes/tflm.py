@@ -37,7 +37,11 @@ def npu_firmware_ram(sram_bytes: int, tflm: dict) -> int:
     return round_up(sram_bytes + tflm["tail_bytes"])
 
 
-def tflm_arena(path: str | os.PathLike, arena_bytes: int = 16 * 2 ** 20) -> dict:
+#: The arena TensorFlow Lite Micro's Python interpreter is given: ample for any model of the project.
+INTERPRETER_ARENA_BYTES = 16 * 2 ** 20
+
+
+def tflm_arena(path: str | os.PathLike, arena_bytes: int = INTERPRETER_ARENA_BYTES) -> dict:
     """TensorFlow Lite Micro's own accounting of the model at ``path``: the interpreter (reference kernels) with
     its recording allocator runs one inference, and the arena it used is read from its allocation report.
 
