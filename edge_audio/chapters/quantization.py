@@ -401,24 +401,24 @@ def board_table(firmware: dict) -> pd.DataFrame:
     """One row per (model, method, core), the KWS anchor's last: bit-exact, instructions, flash / RAM and the
     latency at the profile's clock from counted instructions beside the MACs x constant estimate."""
     rows = [*firmware.get("rows", []), *((firmware.get("kws") or {}).get("rows", []))]
-    table = pd.DataFrame([{
+    if not rows:
+        return pd.DataFrame()
+    return pd.DataFrame([{
         "model (method)": f"{row['model']} ({row['method']})",
-        "core": row["core"],
-        "bit-exact": f"{'yes' if row['bit_exact'] else 'NO'} ({row['clips']} clips)",
+        "core, clock": f"{row['core']}, {row['clock_mhz']:g} MHz",
+        "bit-exact": "yes" if row["bit_exact"] else "NO",
         "instructions (M)": f"{row['instructions'] / 1e6:,.2f}",
         "flash / RAM (kB)": f"{row['flash_bytes'] / 1e3:,.1f} / {row['ram_bytes'] / 1e3:,.1f}",
-        "counted latency (ms)": (f"{row['latency_ms'][0]:,.1f}-{row['latency_ms'][1]:,.1f} "
-                                 f"at {row['clock_mhz']:g} MHz"),
+        "counted latency (ms)": f"{row['latency_ms'][0]:,.1f}-{row['latency_ms'][1]:,.1f}",
         "MACs estimate (ms)": f"{row['estimate_ms']:,.1f}",
-    } for row in rows])
-    return table
+    } for row in rows]).set_index("model (method)")
 
 
 def layer_type_table(firmware: dict) -> pd.DataFrame:
-    """Instructions per MAC by layer type on each core, over every variant: where a MACs x constant estimate,
-    one constant for every layer, is wrong."""
+    """Instructions per MAC by layer type on each core, over every variant and the KWS model: where a MACs x
+    constant estimate, one constant for every layer, is wrong."""
     totals: dict[tuple[str, str], list[float]] = {}
-    for row in firmware.get("rows", []):
+    for row in [*firmware.get("rows", []), *((firmware.get("kws") or {}).get("rows", []))]:
         for operator, instructions, macs in zip(row["layer_operators"], row["layer_instructions"], row["layer_macs"]):
             if macs:
                 entry = totals.setdefault((operator, row["core"]), [0.0, 0.0])
@@ -428,7 +428,7 @@ def layer_type_table(firmware: dict) -> pd.DataFrame:
         return pd.DataFrame()
     frame = pd.DataFrame([{"layer type": op, "core": core, "per MAC": i / m} for (op, core), (i, m) in totals.items()])
     table = frame.pivot(index="layer type", columns="core", values="per MAC")
-    return table.map(lambda v: f"{v:.2f}" if np.isfinite(v) else "-").reset_index().rename_axis(None, axis=1)
+    return table.map(lambda v: f"{v:.2f}" if np.isfinite(v) else "-").rename_axis(None, axis=1)
 
 
 def board_values(firmware: dict) -> dict:
