@@ -398,25 +398,27 @@ def check(results: list[QuantizationResult], baselines: list[BaselineResult], de
 # -- On an emulated board ----------------------------------------------------------------------------------------
 
 def board_table(firmware: dict) -> pd.DataFrame:
-    """One row per (model, method, core), the KWS anchor's last: bit-exact, instructions, flash / RAM and the
-    latency at the profile's clock from counted instructions beside the MACs x constant estimate."""
+    """One row per (model, core), the KWS anchor's last: bit-exact, instructions, flash / RAM and the latency at the
+    profile's clock from counted instructions beside the MACs x constant estimate. A model's methods whose rows read
+    the same (int4 weights run as int8 in the C) share one row, their names joined."""
     rows = [*firmware.get("rows", []), *((firmware.get("kws") or {}).get("rows", []))]
-    if not rows:
+    shown: dict[tuple, list[str]] = {}
+    for row in rows:
+        cells = (row["model"], f"{row['core']}, {row['clock_mhz']:g} MHz", "yes" if row["bit_exact"] else "NO",
+                 f"{row['instructions'] / 1e6:,.2f}", f"{row['flash_bytes'] / 1e3:,.1f} / {row['ram_bytes'] / 1e3:,.1f}",
+                 f"{row['latency_ms'][0]:,.1f}-{row['latency_ms'][1]:,.1f}", f"{row['estimate_ms']:,.1f}")
+        shown.setdefault(cells, []).append(row["method"])
+    if not shown:
         return pd.DataFrame()
-    return pd.DataFrame([{
-        "model (method)": f"{row['model']} ({row['method']})",
-        "core, clock": f"{row['core']}, {row['clock_mhz']:g} MHz",
-        "bit-exact": "yes" if row["bit_exact"] else "NO",
-        "instructions (M)": f"{row['instructions'] / 1e6:,.2f}",
-        "flash / RAM (kB)": f"{row['flash_bytes'] / 1e3:,.1f} / {row['ram_bytes'] / 1e3:,.1f}",
-        "counted latency (ms)": f"{row['latency_ms'][0]:,.1f}-{row['latency_ms'][1]:,.1f}",
-        "MACs estimate (ms)": f"{row['estimate_ms']:,.1f}",
-    } for row in rows]).set_index("model (method)")
+    columns = ["core, clock", "bit-exact", "instructions (M)", "flash / RAM (kB)", "counted latency (ms)",
+               "MACs estimate (ms)"]
+    return pd.DataFrame([dict(zip(columns, cells[1:])) for cells in shown],
+                        index=pd.Index([f"{cells[0]} ({', '.join(methods)})" for cells, methods in shown.items()],
+                                       name="model (methods)"))
 
 
-def layer_type_table(firmware: dict) -> pd.DataFrame:
-    """Instructions per MAC by layer type on each core, over every variant and the KWS model: where a MACs x
-    constant estimate, one constant for every layer, is wrong."""
+def _per_mac(firmware: dict) -> dict[tuple[str, str], float]:
+    """Instructions per MAC by (layer type, core), over every variant's and the KWS model's weighted layers."""
     totals: dict[tuple[str, str], list[float]] = {}
     for row in [*firmware.get("rows", []), *((firmware.get("kws") or {}).get("rows", []))]:
         for operator, instructions, macs in zip(row["layer_operators"], row["layer_instructions"], row["layer_macs"]):
@@ -424,18 +426,35 @@ def layer_type_table(firmware: dict) -> pd.DataFrame:
                 entry = totals.setdefault((operator, row["core"]), [0.0, 0.0])
                 entry[0] += instructions
                 entry[1] += macs
-    if not totals:
+    return {key: instructions / macs for key, (instructions, macs) in totals.items()}
+
+
+def layer_type_table(firmware: dict) -> pd.DataFrame:
+    """Instructions per MAC by layer type on each core, over every variant and the KWS model: where a MACs x
+    constant estimate, one constant for every layer, is wrong."""
+    per_mac = _per_mac(firmware)
+    if not per_mac:
         return pd.DataFrame()
-    frame = pd.DataFrame([{"layer type": op, "core": core, "per MAC": i / m} for (op, core), (i, m) in totals.items()])
+    frame = pd.DataFrame([{"layer type": op, "core": core, "per MAC": v} for (op, core), v in per_mac.items()])
     table = frame.pivot(index="layer type", columns="core", values="per MAC")
     return table.map(lambda v: f"{v:.2f}" if np.isfinite(v) else "-").rename_axis(None, axis=1)
+
+
+def layer_type_sentence(firmware: dict, core: str = "Cortex-M4") -> str:
+    """The spread of instructions per MAC between layer types on ``core``, in one sentence."""
+    on_core = sorted(((v, op) for (op, c), v in _per_mac(firmware).items() if c == core), reverse=True)
+    if len(on_core) < 2:
+        return f"Too few layer types were counted on the {core} to compare."
+    parts = ", ".join(f"{op} {v:.1f}" for v, op in on_core)
+    return (f"On the emulated {core} the generated C spends {parts} instructions per MAC: a factor of "
+            f"{on_core[0][0] / on_core[-1][0]:.1f} between layer types that one cycles-per-MAC constant prices alike.")
 
 
 def board_values(firmware: dict) -> dict:
     """The sentences of the section (one line when the toolchain was missing)."""
     if firmware.get("skipped"):
         return {"fw_sentence": f"Skipped on this machine: {firmware['skipped']}.", "fw_front_end": "",
-                "fw_kws": "", "fw_simd": ""}
+                "fw_kws": "", "fw_simd": "", "fw_layer_types": "Not counted: the emulated boards were skipped."}
     host, rows = firmware["host"], firmware["rows"]
     exact = [h for h in host if h["bit_exact"]]
     sentence = (f"The generated C of {len(exact)} of {len(host)} full-integer variants gives TensorFlow Lite Micro's "
@@ -474,4 +493,5 @@ def board_values(firmware: dict) -> dict:
             f"that core ({best['stack']}: {best['latency_ms']:.1f} ms on an STM32L4R5 at 120 MHz, "
             f"{best['source']}; the other published stacks: "
             + ", ".join(f"{p['stack']} {p['latency_ms']:.1f} ms" for p in kws["published"] if p is not best) + ").")
-    return {"fw_sentence": sentence, "fw_front_end": front_sentence, "fw_kws": kws_sentence, "fw_simd": simd}
+    return {"fw_sentence": sentence, "fw_front_end": front_sentence, "fw_kws": kws_sentence, "fw_simd": simd,
+            "fw_layer_types": layer_type_sentence(firmware)}
