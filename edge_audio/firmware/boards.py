@@ -80,17 +80,25 @@ def board(name: str) -> Board:
     return BOARDS[name]
 
 
+def missing_tools(*tools: str) -> str | None:
+    """The one line saying which of ``tools`` (default: the cross compiler and the emulator) are not on the PATH
+    and how to get them; None when all are there."""
+    missing = [tool for tool in tools or (CROSS_COMPILER, EMULATOR) if shutil.which(tool) is None]
+    if not missing:
+        return None
+    return (f"{', '.join(missing)} not found: install Debian's {' '.join(DEBIAN_PACKAGES)} (`make firmware-tools` as "
+            f"root, or `sudo apt-get install -y {' '.join(DEBIAN_PACKAGES)}`)")
+
+
 def require_tools(*tools: str) -> None:
     """Raise :class:`ToolMissingError` naming every tool of ``tools`` that is not on the PATH, and how to get it."""
-    missing = [tool for tool in tools if shutil.which(tool) is None]
-    if missing:
-        raise ToolMissingError(f"{', '.join(missing)} not found: install Debian's {' '.join(DEBIAN_PACKAGES)} "
-                               "(`make firmware-tools` as root, or `sudo apt-get install -y "
-                               f"{' '.join(DEBIAN_PACKAGES)}`)")
+    why = missing_tools(*tools)
+    if why:
+        raise ToolMissingError(why)
 
 
 def tools_present() -> bool:
-    return all(shutil.which(tool) for tool in (CROSS_COMPILER, EMULATOR))
+    return missing_tools() is None
 
 
 def linker_script(target: Board) -> str:

@@ -8,6 +8,7 @@ both raise :class:`EmulationError` with what was seen.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shutil
@@ -86,6 +87,7 @@ def tflm_outputs(model: Path, inputs: np.ndarray) -> np.ndarray:
     return np.stack(outputs)
 
 
+@functools.lru_cache(maxsize=None)
 def _tool_version(tool: str) -> str:
     return subprocess.run([tool, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 
@@ -147,6 +149,27 @@ def _parse(stdout: str, network: Network, count: int) -> dict:
             "stack_bytes": numbers["stack_bytes"][0], "instructions_per_tick": per_tick}
 
 
+def _kernel_objects(target: Board, simd: bool, cache_root: Path) -> tuple[Path, Path]:
+    """The kernels' and the start-up's objects for ``target`` (the same for every model): compiled once per kernel
+    sources, flags and compiler, and cached."""
+    sources = {**kernel_sources(), "startup.c": (BOARD_DIR / "startup.c").read_text(encoding="utf-8")}
+    flags = [*C_FLAGS, *target.flags, *CROSS_FLAGS, *([] if simd else ["-DEA_PLAIN_C"])]
+    key = {"sources": hashlib.sha256("\0".join(f"{k}\0{v}" for k, v in sorted(sources.items())).encode()).hexdigest(),
+           "flags": flags, "compiler": _tool_version(CROSS_COMPILER)}
+
+    def compile_kernels(folder: Path) -> dict:
+        with tempfile.TemporaryDirectory(prefix="edge-audio-kernels-") as scratch:
+            for name, text in sources.items():
+                (Path(scratch) / name).write_text(text, encoding="utf-8")
+            for name in ("ea_nn", "startup"):
+                _compile([CROSS_COMPILER, *flags, f"-I{scratch}", "-c", "-o", str(folder / f"{name}.o"),
+                          str(Path(scratch) / f"{name}.c")])
+        return {}
+
+    entry = cached(cache_root, key, compile_kernels, name=f"kernels-{target.name}{'' if simd else '-plain'}")
+    return entry.file("ea_nn.o"), entry.file("startup.o")
+
+
 def board_run(network: Network, inputs: np.ndarray, board_name: str, cache_root: Path, simd: bool = True,
               timeout: float = 120.0) -> BoardRun:
     """Cross-compile ``network`` with ``inputs`` embedded for the board ``board_name``, run it in the emulator and
@@ -170,15 +193,13 @@ def board_run(network: Network, inputs: np.ndarray, board_name: str, cache_root:
             (work / "inputs.h").write_text(_inputs_header(network, inputs), encoding="utf-8")
             (work / "board.ld").write_text(linker_script(target), encoding="utf-8")
             flags = [*C_FLAGS, *target.flags, *CROSS_FLAGS, f"-I{work}", *([] if simd else ["-DEA_PLAIN_C"])]
-            objects = []
-            for source in [work / "network.c", work / "ea_nn.c"]:
-                obj = work / f"{source.stem}.o"
-                _compile([CROSS_COMPILER, *flags, "-c", "-o", str(obj), str(source)])
-                objects.append(obj)
+            kernels, startup = _kernel_objects(target, simd, cache_root)
+            network_object = work / "network.o"
+            _compile([CROSS_COMPILER, *flags, "-c", "-o", str(network_object), str(work / "network.c")])
             image = folder / "image.elf"
             _compile([CROSS_COMPILER, *flags, *LINK_FLAGS, "-T", str(work / "board.ld"), "-o", str(image),
-                      *map(str, objects), str(BOARD_DIR / "startup.c"), str(BOARD_DIR / "board_main.c")])
-            network_sizes = _section_sizes(objects)
+                      str(network_object), str(kernels), str(startup), str(BOARD_DIR / "board_main.c")])
+            network_sizes = _section_sizes([network_object, kernels])
         image_sizes = _section_sizes([image])
         command = [EMULATOR, "-M", target.machine, "-nographic", "-monitor", "none", "-serial", "none",
                    "-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel", str(image)]

@@ -34,7 +34,7 @@ from ..errors import ModelFileError
 from ..export import export_waveform_model
 from ..device_latency import PUBLISHED
 from ..features import FeatureSet, LogMelFrontEnd, load_audio
-from ..firmware.boards import BOARDS, CROSS_COMPILER, EMULATOR, require_tools, tools_present
+from ..firmware.boards import BOARDS, missing_tools
 from ..firmware.build import board_run, host_outputs, tflm_outputs
 from ..firmware.front_end import compare_front_ends, radix2
 from ..firmware.network import KERNEL_DIR, generate
@@ -465,7 +465,7 @@ def emulated_costs(data: PreparedData, record: dict) -> dict:
     """``{"emulated": {board: ...}}`` for a full-integer variant's record: its generated C run on every emulated
     board on the first :data:`BOARD_CLIPS` test clips (instructions per inference, bit-exact with TFLite Micro,
     the network's flash and RAM); ``{}`` without the toolchain (the profiles then estimate from MACs)."""
-    if not tools_present():
+    if missing_tools():
         return {}
     path = data.layout.root / record["artifact"]["path"]
     network = generate(path.read_bytes(), path.name)
@@ -481,11 +481,9 @@ def emulated_costs(data: PreparedData, record: dict) -> dict:
 def emulated_boards(data: PreparedData, results: list[QuantizationResult]) -> dict:
     """The "On an emulated board" table's rows, the front-end check and the KWS anchor (see the module docstring);
     ``{"skipped": why}`` without the toolchain."""
-    if not tools_present():
-        try:
-            require_tools(CROSS_COMPILER, EMULATOR)
-        except Exception as exc:  # ToolMissingError: its one line is what the chapter says
-            return {"skipped": str(exc)}
+    why = missing_tools()
+    if why:  # its one line is what the chapter says
+        return {"skipped": why}
     cache = data.layout.cache / "firmware"
     rows, host = [], []
     front_end = None
