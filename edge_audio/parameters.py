@@ -224,6 +224,12 @@ _PARAMETERS = (
               "quantization", "an integer in [1, 100000]", lambda v: _is_int(v, 1, 100_000)),
     Parameter("calibration_method", "minmax", "static INT8 calibration: minmax, entropy or percentile", ("03", "04"),
               "quantization", "a calibration method name", _text),
+    Parameter("emulated_boards", ["cortex_m4"], "emulated boards every full-integer variant runs on as generated C "
+              "(chapter 3, On an emulated board; its instructions give the Cortex-M profiles' latency in chapter 5): "
+              "cortex_m4, cortex_m7, cortex_m55; empty: none (the profiles then estimate from MACs)", ("03", "04"),
+              "quantization", "a list of board names, each once", lambda v: isinstance(v, list) and all(
+                  isinstance(n, str) for n in v) and len(set(v)) == len(v),
+              book=["cortex_m4", "cortex_m7", "cortex_m55"], convert=list),
     # budgets
     Parameter("max_size_mb", 2.0, "size budget, MB (10^6 bytes): a candidate's full-integer TFLite model in the "
               "search (what is deployed); the deployed artifact in the frontier", ("04", "05"), "budgets",

@@ -72,7 +72,7 @@ class Pipeline:
         """Step 3: every published full-integer variant as generated C, on the host and on emulated boards."""
         from .steps.quantization import emulated_boards
 
-        return emulated_boards(self.data, self.quantization)
+        return emulated_boards(self.data, self.quantization, self.settings.boards)
 
     @cached_property
     def nas(self):

@@ -95,7 +95,7 @@ class Settings:
         from .quantize import check_methods
         from .targets import check_profiles
 
-        for derived in ("features", "synth", "train", "protocol", "budgets", "search", "supernet_profiles"):
+        for derived in ("features", "synth", "train", "protocol", "budgets", "search", "supernet_profiles", "boards"):
             getattr(self, derived)
         names = [spec_from_config(config)["name"] for config in self.model_configs]
         unknown = [] if isinstance(self.distill_students, int) else [
@@ -189,6 +189,16 @@ class Settings:
             raise ParameterError(f"target_device {self.target_device!r} is not a deployment profile; choose one of "
                                  f"{', '.join(profiles)}")
         return profiles
+
+    @property
+    def boards(self) -> list[str]:
+        """The emulated boards ``emulated_boards`` names (checked against :data:`edge_audio.firmware.boards.BOARDS`)."""
+        from .firmware.boards import BOARDS
+
+        unknown = [name for name in self.emulated_boards if name not in BOARDS]
+        if unknown:
+            raise ParameterError(f"emulated_boards {unknown} are not emulated boards; choose among {', '.join(BOARDS)}")
+        return list(self.emulated_boards)
 
     @property
     def supernet_profiles(self) -> list:

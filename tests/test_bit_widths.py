@@ -222,3 +222,19 @@ def test_quantization_aware_training_needs_its_clips_and_settings():
     model = fold_batchnorm(_model())
     with pytest.raises(ValueError, match="training clips"):
         quantization_aware_training(model, QuantizationInputs(model, None, _clips(4)[:, None], "minmax", False), 8)
+
+
+def test_the_generated_c_of_every_bit_width_is_bit_exact_with_tflite_micro(deployed):
+    """int8, int4, mixed and 16x8 files as generated C (edge_audio.firmware), compiled on the host: TensorFlow Lite
+    Micro's reference kernels' bytes on every clip (one differing byte fails)."""
+    from edge_audio.firmware.build import host_outputs, tflm_outputs
+    from edge_audio.firmware.network import generate
+
+    _, _, files = deployed
+    clips = _clips(8, seed=1)
+    for name, (path, _) in files.items():
+        network = generate(path.read_bytes())
+        info = np.iinfo(network.input.dtype)
+        inputs = np.clip(np.round(clips / network.input.scale[0]) + network.input.zero_point[0], info.min,
+                         info.max).astype(network.input.dtype).reshape(len(clips), -1)
+        assert np.array_equal(host_outputs(network, inputs), tflm_outputs(path, inputs)), name

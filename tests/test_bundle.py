@@ -177,3 +177,31 @@ def test_a_model_beside_another_models_card_or_not_a_tflite_file_is_refused(book
         stderr = capsys.readouterr().err
         assert message in stderr and len(stderr.strip().splitlines()) == 1, stderr
         assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(COMPILER is None, reason="no C compiler on this machine")
+def test_the_bundle_builds_from_pcm_to_scores_without_tflite_micro(exported, tmp_path):
+    """The bundle's generated network, kernels and front-end code, built alone: int16 PCM in, the scores the C
+    front end and network give on the host out."""
+    from edge_audio.firmware.build import C_FLAGS
+    from edge_audio.firmware.front_end import compare_front_ends
+    from edge_audio.firmware.network import generate
+    model, out = exported
+    main = tmp_path / "main.c"
+    main.write_text('#include <stdio.h>\n#include "network.h"\n#include "front_end.h"\n'
+                    "void edge_audio_classify(const int16_t *pcm, edge_audio_value_t *scores);\n"
+                    "static int16_t pcm[EDGE_AUDIO_CLIP_SAMPLES];\n"
+                    "int main(void) { edge_audio_value_t s[EDGE_AUDIO_NETWORK_OUTPUT_ELEMENTS];\n"
+                    "  fread(pcm, sizeof pcm, 1, stdin); edge_audio_classify(pcm, s);\n"
+                    "  for (int i = 0; i < EDGE_AUDIO_NETWORK_OUTPUT_ELEMENTS; ++i) printf(\"%d \", s[i]); return 0; }\n")
+    sources = [str(p) for p in out.glob("*.c") if p.name != "model_data.c"]
+    subprocess.run([COMPILER, *C_FLAGS, "-o", str(tmp_path / "app"), str(main), *sources, f"-I{out}", "-lm"],
+                   check=True)
+    card = json.loads((out / "model.card.json").read_text())
+    waves = np.random.default_rng(3).uniform(-0.5, 0.5, (1, FeatureConfig(**card["front_end"]).num_samples))
+    network = generate(model.read_bytes())
+    pcm = np.clip(np.round(waves[0] * 32768), -32768, 32767).astype(np.int16)
+    printed = subprocess.run([str(tmp_path / "app")], input=pcm.tobytes(), capture_output=True, check=True).stdout
+    scores = np.array(printed.split(), np.int64)
+    check = compare_front_ends(network, card["front_end"], waves[:1])
+    assert np.array_equal(scores, check.c_scores[0])

@@ -10,7 +10,7 @@ import pytest
 
 from edge_audio.errors import ParameterError
 from edge_audio.features import FeatureConfig, LogMelFrontEnd, load_audio
-from edge_audio.firmware.boards import ToolMissingError, board, require_tools, tools_present
+from edge_audio.firmware.boards import ToolMissingError, require_tools, tools_present
 from edge_audio.firmware.build import EmulationError, _parse, board_run, host_outputs, tflm_outputs
 from edge_audio.firmware.front_end import compare_front_ends
 from edge_audio.firmware.network import FirmwareError, generate
@@ -110,8 +110,11 @@ def test_a_model_the_generator_does_not_cover_is_named(book_run, tmp_path):
 
 
 def test_an_unknown_board_a_missing_tool_a_fault_and_a_hang_are_one_line(book_run, tmp_path, monkeypatch):
-    with pytest.raises(ParameterError, match="unknown emulated board 'cortex_m3'"):
-        board("cortex_m3")
+    from edge_audio.settings import Settings
+
+    with pytest.raises(ParameterError, match=r"emulated_boards \['cortex_m3'\] are not emulated boards; choose among "
+                                             "cortex_m4, cortex_m7, cortex_m55"):
+        Settings(emulated_boards=["cortex_m3"]).check()
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ToolMissingError, match="arm-none-eabi-gcc, qemu-system-arm not found.*apt-get install"):
         require_tools("arm-none-eabi-gcc", "qemu-system-arm")
@@ -123,64 +126,6 @@ def test_an_unknown_board_a_missing_tool_a_fault_and_a_hang_are_one_line(book_ru
         inputs = np.zeros((50, int(np.prod(network.input.shape))), np.int8)
         with pytest.raises(EmulationError, match="did not finish in 0.05 s"):
             board_run(network, inputs, "cortex_m4", tmp_path, timeout=0.05)
-
-
-def test_the_export_bundle_builds_from_pcm_to_scores(book_run, tmp_path):
-    import subprocess
-
-    from edge_audio.firmware.build import C_FLAGS, host_compiler
-    from helpers import run_cli
-    model = book_run.output / "models" / "mini_tflite_int8.tflite"
-    out = tmp_path / "bundle"
-    assert run_cli("export", model, "--target", "cortex_m4", out).returncode == 0
-    main = tmp_path / "main.c"
-    main.write_text('#include <stdio.h>\n#include "network.h"\n#include "front_end.h"\n'
-                    "void edge_audio_classify(const int16_t *pcm, edge_audio_value_t *scores);\n"
-                    "static int16_t pcm[EDGE_AUDIO_CLIP_SAMPLES];\n"
-                    "int main(void) { edge_audio_value_t s[EDGE_AUDIO_NETWORK_OUTPUT_ELEMENTS];\n"
-                    "  fread(pcm, sizeof pcm, 1, stdin); edge_audio_classify(pcm, s);\n"
-                    "  for (int i = 0; i < EDGE_AUDIO_NETWORK_OUTPUT_ELEMENTS; ++i) printf(\"%d \", s[i]); return 0; }\n")
-    sources = [str(p) for p in out.glob("*.c") if p.name != "model_data.c"]
-    subprocess.run([host_compiler(), *C_FLAGS, "-o", str(tmp_path / "app"), str(main), *sources, f"-I{out}", "-lm"],
-                   check=True)
-    network, _, waves, card = clips_of(book_run, model)
-    pcm = np.clip(np.round(waves[0] * 32768), -32768, 32767).astype(np.int16)
-    printed = subprocess.run([str(tmp_path / "app")], input=pcm.tobytes(), capture_output=True, check=True).stdout
-    scores = np.array(printed.split(), np.int64)
-    check = compare_front_ends(network, card["front_end"], waves[:1])
-    assert np.array_equal(scores, check.c_scores[0])
-
-
-@pytest.fixture(scope="module")
-def every_full_integer_method(tmp_path_factory):
-    """One small model written by every post-training full-integer method (int8, int4, mixed, 16x8)."""
-    from edge_audio.export import export_to_onnx
-    from edge_audio.models import spec_from_config, untrained_like_trained
-    from edge_audio.quantize import METHODS, QuantizationInputs
-
-    folder = tmp_path_factory.mktemp("methods")
-    model = untrained_like_trained(spec_from_config({"name": "m", "channels": [8, 16], "fc_size": 16})
-                                   | {"num_classes": 5})
-    fp32 = export_to_onnx(model, folder / "m.onnx", input_shape=(1, 1, 24, 31))
-    clips = np.random.default_rng(0).standard_normal((40, 1, 24, 31)).astype(np.float32) * 3 + 1
-    files = {}
-    for name in [m.name for m in METHODS.values() if m.full_integer_tflite and not m.trains]:
-        out = folder / f"{name}.tflite"
-        METHODS[name].apply(QuantizationInputs(model, fp32, clips[:30], "minmax", False,
-                                               options={"mixed_weight_fraction": 0.75}), out)
-        files[name] = out
-    return files, clips[30:]
-
-
-def test_every_post_training_full_integer_method_is_bit_exact_16x8_included(every_full_integer_method):
-    files, clips = every_full_integer_method
-    assert {"tflite_int8", "tflite_int4", "tflite_mixed", "tflite_int16x8"} <= set(files)
-    for name, path in files.items():
-        network = generate(path.read_bytes())
-        info = np.iinfo(network.input.dtype)
-        inputs = np.clip(np.round(clips / network.input.scale[0]) + network.input.zero_point[0], info.min,
-                         info.max).astype(network.input.dtype).reshape(len(clips), -1)
-        assert np.array_equal(host_outputs(network, inputs), tflm_outputs(path, inputs)), name
 
 
 def test_a_cortex_m_profile_takes_the_counted_latency_where_the_record_has_it():

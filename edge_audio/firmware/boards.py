@@ -71,15 +71,6 @@ BOARDS: dict[str, Board] = {board.name: board for board in [
 ]}
 
 
-def board(name: str) -> Board:
-    """The board named ``name``, or a one-line :class:`~edge_audio.errors.ParameterError`."""
-    from ..errors import ParameterError
-
-    if name not in BOARDS:
-        raise ParameterError(f"unknown emulated board {name!r}; choose from {', '.join(BOARDS)}")
-    return BOARDS[name]
-
-
 def missing_tools(*tools: str) -> str | None:
     """The one line saying which of ``tools`` (default: the cross compiler and the emulator) are not on the PATH
     and how to get them; None when all are there."""

@@ -56,11 +56,14 @@ def _compile(command: list[str]) -> None:
         raise RuntimeError(f"{Path(command[0]).name} failed on the generated C:\n{result.stderr[-3000:]}")
 
 
-def host_outputs(network: Network, inputs: np.ndarray) -> np.ndarray:
-    """The generated network's outputs for ``inputs`` (clips x input elements), compiled and run on the host."""
+def host_outputs(network: Network, inputs: np.ndarray, cache_root: Path | None = None) -> np.ndarray:
+    """The generated network's outputs for ``inputs`` (clips x input elements), compiled and run on the host (the
+    kernels' object cached under ``cache_root`` when given)."""
     with tempfile.TemporaryDirectory(prefix="edge-audio-host-") as scratch:
         folder = Path(scratch)
         sources = write_sources(network, folder)
+        if cache_root is not None:
+            sources = [sources[0], *_cached_objects(host_compiler(), list(C_FLAGS), ("ea_nn",), cache_root, "host")]
         binary = folder / "network"
         _compile([host_compiler(), *C_FLAGS, "-Wall", "-o", str(binary), *map(str, sources),
                   str(KERNEL_DIR / "host_main.c"), f"-I{folder}", "-lm"])
@@ -149,25 +152,25 @@ def _parse(stdout: str, network: Network, count: int) -> dict:
             "stack_bytes": numbers["stack_bytes"][0], "instructions_per_tick": per_tick}
 
 
-def _kernel_objects(target: Board, simd: bool, cache_root: Path) -> tuple[Path, Path]:
-    """The kernels' and the start-up's objects for ``target`` (the same for every model): compiled once per kernel
-    sources, flags and compiler, and cached."""
+def _cached_objects(compiler: str, flags: list[str], names: tuple[str, ...], cache_root: Path,
+                    label: str) -> list[Path]:
+    """The objects of the model-independent sources ``names`` (the kernels; a board's start-up) compiled by
+    ``compiler`` with ``flags``: once per sources, flags and compiler, cached under ``cache_root``."""
     sources = {**kernel_sources(), "startup.c": (BOARD_DIR / "startup.c").read_text(encoding="utf-8")}
-    flags = [*C_FLAGS, *target.flags, *CROSS_FLAGS, *([] if simd else ["-DEA_PLAIN_C"])]
     key = {"sources": hashlib.sha256("\0".join(f"{k}\0{v}" for k, v in sorted(sources.items())).encode()).hexdigest(),
-           "flags": flags, "compiler": _tool_version(CROSS_COMPILER)}
+           "names": list(names), "flags": flags, "compiler": _tool_version(compiler)}
 
-    def compile_kernels(folder: Path) -> dict:
+    def compile_them(folder: Path) -> dict:
         with tempfile.TemporaryDirectory(prefix="edge-audio-kernels-") as scratch:
             for name, text in sources.items():
                 (Path(scratch) / name).write_text(text, encoding="utf-8")
-            for name in ("ea_nn", "startup"):
-                _compile([CROSS_COMPILER, *flags, f"-I{scratch}", "-c", "-o", str(folder / f"{name}.o"),
+            for name in names:
+                _compile([compiler, *flags, f"-I{scratch}", "-c", "-o", str(folder / f"{name}.o"),
                           str(Path(scratch) / f"{name}.c")])
         return {}
 
-    entry = cached(cache_root, key, compile_kernels, name=f"kernels-{target.name}{'' if simd else '-plain'}")
-    return entry.file("ea_nn.o"), entry.file("startup.o")
+    entry = cached(cache_root, key, compile_them, name=f"kernels-{label}")
+    return [entry.file(f"{name}.o") for name in names]
 
 
 def board_run(network: Network, inputs: np.ndarray, board_name: str, cache_root: Path, simd: bool = True,
@@ -193,7 +196,10 @@ def board_run(network: Network, inputs: np.ndarray, board_name: str, cache_root:
             (work / "inputs.h").write_text(_inputs_header(network, inputs), encoding="utf-8")
             (work / "board.ld").write_text(linker_script(target), encoding="utf-8")
             flags = [*C_FLAGS, *target.flags, *CROSS_FLAGS, f"-I{work}", *([] if simd else ["-DEA_PLAIN_C"])]
-            kernels, startup = _kernel_objects(target, simd, cache_root)
+            kernels, startup = _cached_objects(CROSS_COMPILER, [*C_FLAGS, *target.flags, *CROSS_FLAGS,
+                                                                *([] if simd else ["-DEA_PLAIN_C"])],
+                                               ("ea_nn", "startup"), cache_root,
+                                               f"{target.name}{'' if simd else '-plain'}")
             network_object = work / "network.o"
             _compile([CROSS_COMPILER, *flags, "-c", "-o", str(network_object), str(work / "network.c")])
             image = folder / "image.elf"
