@@ -224,7 +224,7 @@ _PARAMETERS = (
               "quantization", "an integer in [1, 100000]", lambda v: _is_int(v, 1, 100_000)),
     Parameter("calibration_method", "minmax", "static INT8 calibration: minmax, entropy or percentile", ("03", "04"),
               "quantization", "a calibration method name", _text),
-    Parameter("emulated_boards", ["cortex_m4"], "emulated boards every full-integer variant runs on as generated C "
+    Parameter("emulated_boards", [], "emulated boards every full-integer variant runs on as generated C "
               "(chapter 3, On an emulated board; its instructions give the Cortex-M profiles' latency in chapter 5): "
               "cortex_m4, cortex_m7, cortex_m55; empty: none (the profiles then estimate from MACs)", ("03", "04"),
               "quantization", "a list of board names, each once", lambda v: isinstance(v, list) and all(

@@ -66,7 +66,7 @@ BOOK_RUN = ["-p", "protocol", "kfold", "-p", "sample_rate", "8000", "-p", "durat
             "-p", "model_configs", "[{name: mini, channels: [8, 16], fc_size: 16}, {name: mini2, channels: [8, 16, 32]}]",
             "-p", "methods", "[ort_static, tflite_int8, qat_int4, pytorch_dynamic]",
             "-p", "nas_population", "2", "-p", "nas_generations", "1", "-p", "proxy_epochs", "1",
-            "-p", "min_accuracy", "0", "-p", "distill_students", "1"]
+            "-p", "min_accuracy", "0", "-p", "distill_students", "1", "-p", "emulated_boards", "[cortex_m4]"]
 
 
 @pytest.fixture(scope="session")

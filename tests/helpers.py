@@ -34,12 +34,10 @@ SMALL_FEATURES = dict(sample_rate=8000, duration=2.0, n_mels=32, n_fft=256, hop_
 
 
 def small_settings(dataset_path, output_dir, **overrides):
-    """Settings for unit tests: a dataset path, an output folder, small features, no emulated board (the firmware's
-    tests, the end-to-end book run and nbval's chapters emulate), and any overrides."""
+    """Settings for unit tests: a dataset path, an output folder, small features, and any overrides."""
     from edge_audio.settings import Settings
 
-    return Settings(dataset_path=str(dataset_path), output_dir=str(output_dir),
-                    **{**SMALL_FEATURES, "emulated_boards": [], **overrides})
+    return Settings(dataset_path=str(dataset_path), output_dir=str(output_dir), **{**SMALL_FEATURES, **overrides})
 
 
 def write_odd_class_csv(root: Path, class_ids=(3, 7, 12), folds=5, clips=2) -> Path:

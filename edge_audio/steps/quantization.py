@@ -481,7 +481,8 @@ def emulated_costs(data: PreparedData, record: dict, boards: list[str]) -> dict:
 def emulated_boards(data: PreparedData, results: list[QuantizationResult], boards: list[str]) -> dict:
     """The "On an emulated board" table's rows on ``boards``, the front-end check and the KWS anchor (see the
     module docstring); ``{"skipped": why}`` without boards or the toolchain."""
-    why = "emulated_boards is empty" if not boards else missing_tools()
+    why = ("no emulated board was asked for (emulated_boards is empty; the book runs cortex_m4, cortex_m7 and "
+           "cortex_m55)") if not boards else missing_tools()
     if why:  # its one line is what the chapter says
         return {"skipped": why}
     cache = data.layout.cache / "firmware"
