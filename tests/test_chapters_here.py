@@ -24,7 +24,8 @@ def test_each_method_alone_runs_chapter_3(method, chapter_parameters, monkeypatc
     glued (a missing one fails the book build). Here without the Arm toolchain (the book run and nbval have it):
     the emulated boards' section says in one line what it skipped."""
     monkeypatch.setattr("edge_audio.steps.quantization.missing_tools", lambda: "qemu-system-arm not found: install")
-    glued, quoted = execute_chapter_here("03", {**chapter_parameters, "methods": [method]}, monkeypatch)
+    glued, quoted = execute_chapter_here("03", {**chapter_parameters, "methods": [method],
+                                                "emulated_boards": ["cortex_m4"]}, monkeypatch)
     missing = quoted - set(glued)
     assert not missing, f"quoted but not glued with methods [{method}]: {sorted(missing)}"
     assert glued["fw_sentence"] == "Skipped on this machine: qemu-system-arm not found: install."
