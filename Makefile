@@ -13,8 +13,10 @@ BIN := $(VENV)/bin
 book: $(VENV)/.installed firmware-tools
 	$(BIN)/edge-audio run $(RUN_ARGS)
 
+# the main suite, then the Ray cluster suite (a head and a second node on 127.0.0.1, tests/test_cluster.py)
 test: $(VENV)/.installed firmware-tools
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m cluster -n 0 tests/test_cluster.py
 
 install: $(VENV)/.installed
 

@@ -317,6 +317,12 @@ def run_book(parameters: dict[str, Any] | None = None, output_dir: str | os.Path
                 raise
             _raise_environment_problem(layout.root, notebook.name)
             raise
+        except RuntimeError:  # nbclient's DeadKernelError among them: Ray ends a driver whose head node died
+            if settings.executor == "ray":
+                from .executor import check_head
+
+                check_head(settings.ray_address, notebook.name)
+            raise
     if not build:
         return None
     if progress:

@@ -5,6 +5,7 @@
     edge-audio data download urbansound8k|esc50 DIR [--mirror URL] [--keep-archive]
     edge-audio run [--mode full|baseline|quantization|nas|reports] [--dataset-path PATH] [--output-dir DIR]
                    [--epochs N] [--batch-size N] [--nas-generations N] [--nas-population N] [--storage URL]
+                   [--executor local|ray] [--address HOST:PORT]
                    [-p NAME VALUE ...] [-f params.yaml] [--no-build] [--quick]
     edge-audio bench [--runs N] [--out FILE.json]
     edge-audio classify MODEL AUDIO... [--top K] [--stream] [--hop SECONDS]
@@ -114,7 +115,10 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 #: ``edge-audio run`` flags that set a chapter parameter (flag attribute -> parameter); they win over -p and -f.
 RUN_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "nas_generations": "nas_generations",
-             "nas_population": "nas_population", "storage": "storage"}
+             "nas_population": "nas_population", "storage": "storage", "executor": "executor",
+             "address": "ray_address"}
+#: The metavar and type of the RUN_FLAGS that are not positive integers.
+TEXT_FLAGS = {"storage": ("URL", None), "executor": ("local|ray", None), "address": ("HOST:PORT", None)}
 
 
 def _positive_int(text: str) -> int:
@@ -276,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
         "each reuses the cached results of earlier steps, and the book is rebuilt (default: full)"))
     for flag, name in RUN_FLAGS.items():
         parameter = PARAMETERS[name]
-        run.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar="URL" if name == "storage" else "N",
-                         type=None if name == "storage" else _positive_int,
+        metavar, kind = TEXT_FLAGS.get(flag, ("N", _positive_int))
+        run.add_argument(f"--{flag.replace('_', '-')}", dest=flag, metavar=metavar, type=kind,
                          help=f"sets {name}: {parameter.meaning} (book: {parameter.book_value!r})")
     run.add_argument("--no-build", action="store_true", help="execute the chapters but do not build the book")
     run.add_argument("--quick", action="store_true",

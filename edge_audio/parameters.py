@@ -198,9 +198,18 @@ _PARAMETERS = (
               "an integer in [1, 256]", lambda v: _is_int(v, 1, 256)),
     _training("latency_runs", 50, "timed runs per latency measurement, after warm-up (the median is reported)",
               "an integer in [1, 100000]", lambda v: _is_int(v, 1, 100_000), chapters=("02", "03", "04"), book=100),
-    _training("storage", None, "Optuna storage shared by workers (postgresql://..., journal:///path): chapter 2's "
-              "queue of training runs and chapter 4's search; None: one worker, the search in SQLite "
-              "logs/nas_study.db", "None or a storage URL", _optional_text, chapters=("02", "04")),
+    _training("storage", None, "Optuna storage of chapter 4's search, shared by workers that search together "
+              "(postgresql://..., journal:///path); None: the search in SQLite logs/nas_study.db",
+              "None or a storage URL", _optional_text, chapters=("04",)),
+    _training("executor", "local", "where training runs, the supernet's training and compression jobs run: local "
+              "(in the chapter's process) or ray (as tasks on a Ray cluster, ray_address; the records are the same)",
+              "'local' or 'ray'", lambda v: v in ("local", "ray"), chapters=("02", "03", "04")),
+    _training("ray_address", None, "with executor ray: the head node's host:port (None: a Ray instance started on "
+              "this machine for each chapter)", "None or host:port", _optional_text, chapters=("02", "03", "04")),
+    _training("job_threads", None, "threads each training run, supernet training and compression job computes with "
+              "(and CPUs it asks a Ray cluster for); None: this machine's cores, as torch chooses. Part of every "
+              "training key: results differ bit-wise with the thread count", "None or an integer in [1, 256]",
+              lambda v: v is None or _is_int(v, 1, 256), chapters=("02", "03", "04")),
     # quantization
     # the registry marks which methods each selection holds (Method.default: one of each kind; Method.book); every
     # method alone runs the chapter in the test suite (tests/test_chapters_here.py)

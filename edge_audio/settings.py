@@ -112,7 +112,24 @@ class Settings:
             from .workers import check_storage
 
             check_storage(self.storage)
+        if self.executor == "ray":
+            from .executor import check_cluster, parse_address
+
+            if self.ray_address is not None:
+                parse_address(self.ray_address)
+            check_cluster(self.ray_address, self.layout.root,
+                          None if self.dataset_path is None else resolve_path(self.dataset_path))
         return self
+
+    @property
+    def threads(self) -> int:
+        """The threads every job computes with (``job_threads``; None: torch's choice in this process, the
+        machine's cores)."""
+        if self.job_threads is not None:
+            return self.job_threads
+        import torch
+
+        return torch.get_num_threads()
 
     # -- the typed configurations the steps use ------------------------------------------------------------------
     @property

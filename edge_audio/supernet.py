@@ -26,6 +26,7 @@ running statistics of the whole supernet fit none of them.
 """
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 import warnings
@@ -45,7 +46,7 @@ from .metrics import classification_metrics
 from .models import LightweightCNN, normalize_spec
 from .notices import notice
 from .storage import CacheEntry, atomic_write_with, cached
-from .train import Split
+from .train import Split, select_device
 
 #: Bump when the supernet's layout or its training changes: a cached supernet of another version is not reused.
 SUPERNET_VERSION = 1
@@ -327,20 +328,24 @@ def distillation_step(supernet: Supernet, xb: torch.Tensor, yb: torch.Tensor, sp
 
 def train_supernet(space: SupernetSpace, x_train: np.ndarray, y_train: np.ndarray, num_classes: int, epochs: int,
                    batch_size: int = 32, lr: float = 3e-3, seed: int = 0, checkpoint: Path | None = None,
-                   stop_after_epoch: int | None = None) -> tuple[Supernet, list[dict]]:
+                   stop_after_epoch: int | None = None, device: str = "cpu") -> tuple[Supernet, list[dict]]:
     """A supernet trained by the sandwich rule with in-place distillation on ``x_train`` (clips, mels, frames),
     seeded (the clips' order and the sampled sub-networks); returns it (eval mode) and its history per epoch.
 
     With ``checkpoint``, the state after each epoch is written there and a run that finds one resumes from it,
-    to the same weights as a run never interrupted (``stop_after_epoch`` interrupts one, for the tests)."""
+    to the same weights as a run never interrupted (``stop_after_epoch`` interrupts one, for the tests).
+    ``device``: a torch device; on CUDA the forward passes run in bf16 autocast (on a CPU in float32)."""
+    torch_device = torch.device(device)
     torch.manual_seed(seed)
     rng, generator = random.Random(seed), torch.Generator().manual_seed(seed)
-    supernet = Supernet(space, num_classes)
+    supernet = Supernet(space, num_classes).to(torch_device)  # before the optimizer: a resumed state follows it
     x, y = torch.from_numpy(np.ascontiguousarray(x_train)).unsqueeze(1), torch.from_numpy(y_train).long()
     steps = max(1, int(np.ceil(len(x) / batch_size)))
     optimizer = torch.optim.AdamW(supernet.parameters(), lr=lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=steps)
     history = _resume(checkpoint, supernet, optimizer, schedule, generator, rng)
+    precision = (torch.autocast("cuda", dtype=torch.bfloat16) if torch_device.type == "cuda"
+                 else contextlib.nullcontext())
     for epoch in range(len(history), epochs):
         supernet.train()
         order = torch.randperm(len(x), generator=generator)
@@ -348,7 +353,9 @@ def train_supernet(space: SupernetSpace, x_train: np.ndarray, y_train: np.ndarra
         for step in range(steps):
             index = order[step * batch_size:(step + 1) * batch_size]
             optimizer.zero_grad(set_to_none=True)
-            total += distillation_step(supernet, x[index], y[index], space, rng) * len(index)
+            with precision:
+                total += distillation_step(supernet, x[index].to(torch_device), y[index].to(torch_device), space,
+                                           rng) * len(index)
             optimizer.step()
             schedule.step()
         history.append({"epoch": epoch + 1, "largest_train_loss": round(total / len(x), 5)})
@@ -359,7 +366,7 @@ def train_supernet(space: SupernetSpace, x_train: np.ndarray, y_train: np.ndarra
                 "history": history}, handle))
         if stop_after_epoch is not None and len(history) == stop_after_epoch < epochs:
             raise KeyboardInterrupt(f"stopped after epoch {len(history)} as asked")
-    return supernet.eval(), history
+    return supernet.cpu().eval(), history
 
 
 def _resume(checkpoint: Path | None, supernet: Supernet, optimizer, schedule, generator: torch.Generator,
@@ -372,7 +379,7 @@ def _resume(checkpoint: Path | None, supernet: Supernet, optimizer, schedule, ge
     try:
         with warnings.catch_warnings():  # a file written with another pickle protocol: refused below, not warned of
             warnings.simplefilter("ignore", UserWarning)
-            saved = torch.load(checkpoint, weights_only=True)
+            saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
         supernet.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
@@ -388,12 +395,13 @@ def _resume(checkpoint: Path | None, supernet: Supernet, optimizer, schedule, ge
 
 
 def supernet_run(space: SupernetSpace, features: FeatureSet, split: Split, epochs: int, batch_size: int, lr: float,
-                 seed: int, cache: Path) -> tuple[Supernet, CacheEntry]:
+                 seed: int, cache: Path, device: str = "auto") -> tuple[Supernet, CacheEntry]:
     """The supernet of ``space`` trained on ``split``'s training folds of ``features`` (cached by the space, the
     features' content, the split, the training settings, the seed and the library version; an interrupted training
-    resumes), loaded and checked to be of ``space``."""
+    resumes), loaded and checked to be of ``space``. ``device``: where it trains (auto: CUDA when present)."""
     space.check()
-    key = {"space": space.to_dict(), "features": features.key, "split": asdict(split),
+    torch_device = select_device(device)
+    key = {"device": torch_device.type, "threads": torch.get_num_threads(), "space": space.to_dict(), "features": features.key, "split": asdict(split),
            "train": {"epochs": epochs, "batch_size": batch_size, "lr": lr}, "seed": seed,
            "version": SUPERNET_VERSION, "torch": torch.__version__}
 
@@ -401,7 +409,7 @@ def supernet_run(space: SupernetSpace, features: FeatureSet, split: Split, epoch
         started = time.perf_counter()
         x, y = features.select(split.train_folds)
         supernet, history = train_supernet(space, x, y, features.num_classes, epochs, batch_size, lr, seed,
-                                           checkpoint=folder / "checkpoint.pt")
+                                           checkpoint=folder / "checkpoint.pt", device=str(torch_device))
         atomic_write_with(folder / "supernet.pt", lambda handle: torch.save(supernet.state_dict(), handle))
         (folder / "checkpoint.pt").unlink()
         # the seconds of this training, resumed or not (a resumed one counts only what it ran)

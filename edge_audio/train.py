@@ -287,10 +287,11 @@ class TrainResult:
 
 def run_key(spec: dict, features: FeatureSet, config: TrainConfig, split: Split, device: torch.device,
             distillation: Distillation | None = None, initial: nn.Module | None = None) -> dict:
-    """Everything that changes a training run's result (the weights it starts from by their content)."""
+    """Everything that changes a training run's result (the weights it starts from by their content; the threads it
+    computes with, which change its sums' order on a CPU)."""
     return {"spec": spec, "features": features.key, "train": config.to_dict(), "split": asdict(split),
             "device": device.type, "precision": training_precision(device), "torch": torch.__version__,
-            "version": TRAIN_VERSION,
+            "threads": torch.get_num_threads(), "version": TRAIN_VERSION,
             **({} if distillation is None else {"distillation": distillation.key()}),
             **({} if initial is None else {"initial": state_digest(initial)})}
 

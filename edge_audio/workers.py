@@ -1,18 +1,11 @@
-"""Work shared by several workers (processes or machines) through one Optuna storage.
+"""The Optuna storage that the architecture search's workers share (processes or machines searching one study).
 
-:func:`open_storage` opens the storage both kinds of shared work use: a database URL (``postgresql://``,
-``mysql://``, ``sqlite:///``) opens Optuna's RDB storage with a heartbeat (a trial whose worker stops beating for
-:data:`GRACE_PERIOD_S` is failed and re-queued once by ``RetryHeartbeatStaleTrialCallback``); ``journal:///path``
-opens Optuna's journal storage, an append-only file for shared file systems without a database.
-
-* The architecture search (:mod:`edge_audio.nas`) shares one study's trial budget.
-* :func:`run_queue` shares a list of independent jobs, the training runs of chapter 2 (every model, seed and fold
-  of the protocol): each job is an Optuna trial enqueued once, and a worker asks for the next waiting one. The
-  queue only decides who does what; each job is a :func:`~edge_audio.storage.cached` computation (locked, and
-  resumable from its partial folder), so a job two workers reach at once is computed once, and a job whose worker
-  died is resumed by whichever worker reaches it next: through the queue's retry, or when the step that filled
-  the queue goes over every job after it (a cache hit for each job done elsewhere, the work for any other). The
-  workers must share the output folder (a shared file system), where the cached results are.
+:func:`open_storage` opens it: a database URL (``postgresql://``, ``mysql://``, ``sqlite:///``) opens Optuna's RDB
+storage with a heartbeat (a trial whose worker stops beating for :data:`GRACE_PERIOD_S` is failed and re-queued
+once by ``RetryHeartbeatStaleTrialCallback``); ``journal:///path`` opens Optuna's journal storage, an append-only
+file for shared file systems without a database. The search (:mod:`edge_audio.nas`) shares one study's trial
+budget through it. Independent jobs (training runs, compression) are not shared through a storage: they run where
+the run's executor says (:mod:`edge_audio.executor`, Ray for several machines).
 """
 from __future__ import annotations
 
@@ -21,9 +14,8 @@ import socket
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
 
-from tqdm import TqdmExperimentalWarning, tqdm
+from tqdm import TqdmExperimentalWarning
 
 with warnings.catch_warnings():  # optuna imports tqdm.auto, which warns in a kernel without ipywidgets
     warnings.simplefilter("ignore", TqdmExperimentalWarning)
@@ -120,51 +112,4 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_queue(storage: str, name: str, jobs: dict[str, Callable[[], float]], progress: bool = False) -> dict:
-    """Do this worker's share of ``jobs`` (job id -> a call returning the seconds it took) from the queue ``name``.
-
-    The first worker to open the queue enqueues every job; a later one enqueues only the jobs the queue lacks
-    (it may have been made for fewer). Then the worker takes waiting jobs until none is left, and returns how
-    many it ran and how many the queue holds. A job that raises is failed in the queue and the error raised. A
-    second waiting copy of a job that is done or running elsewhere (two workers enqueuing at the same moment, or
-    the retry of a trial whose worker was only slow) is pruned, not run.
-    """
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=name, storage=open_storage(storage), direction="minimize",
-                                load_if_exists=True)
-    state = optuna.trial.TrialState
-    queued = {t.user_attrs.get("job") for t in study.get_trials(deepcopy=False) if t.state != state.FAIL}
-    for job in jobs:
-        if job not in queued:
-            study.enqueue_trial({}, user_attrs={"job": job})
-    ran = []
-
-    def objective(trial: optuna.Trial) -> float:
-        job = trial.user_attrs.get("job")  # None: another worker took the last waiting job, this trial is fresh
-        if job not in jobs or any(t.user_attrs.get("job") == job and t.number != trial.number
-                                  and t.state in (state.COMPLETE, state.RUNNING)
-                                  for t in study.get_trials(deepcopy=False)):
-            raise optuna.TrialPruned()
-        trial.set_user_attr("worker", worker_name())
-        seconds = jobs[job]()
-        ran.append(job)
-        return seconds
-
-    bar = tqdm(total=len(jobs), desc=f"queue {name}", unit="run", disable=not progress)
-    while True:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # a dead worker's job: failed, re-queued by the callback
-        trials = study.get_trials(deepcopy=False)
-        bar.n = len({t.user_attrs.get("job") for t in trials if t.state == state.COMPLETE})
-        bar.refresh()
-        if not any(t.state == state.WAITING for t in trials):
-            break
-        # optimize, not ask/tell: it takes the oldest waiting trial, keeps its heartbeat while the job runs, and
-        # fails the trial (then raises) when the job raises
-        study.optimize(objective, n_trials=1)
-    bar.close()
-    return {"queue": name, "jobs": len(jobs), "ran_here": len(ran)}
-
-
-__all__ = ["GRACE_PERIOD_S", "HEARTBEAT_S", "JOURNAL_SCHEME", "open_storage", "run_queue", "worker_name"]
+__all__ = ["GRACE_PERIOD_S", "HEARTBEAT_S", "JOURNAL_SCHEME", "open_storage", "worker_name"]

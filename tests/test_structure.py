@@ -135,7 +135,7 @@ LAYERS = (
                   "results", "records", "cards")),
     ("measurement and training", ("quantize", "runtimes", "targets", "memory", "profile", "npu", "tflite", "export",
                                   "device_latency", "machine", "train", "models", "features", "data", "synth",
-                                  "download", "workers", "metrics", "supernet", "firmware")),
+                                  "download", "workers", "executor", "metrics", "supernet", "firmware")),
     ("foundation", ("parameters", "storage", "paths", "errors", "names", "notices", "processes", "stats", "pareto")),
 )
 

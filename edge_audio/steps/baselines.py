@@ -28,6 +28,7 @@ from torch import nn
 
 from ..cards import model_card, write_card
 from ..errors import ParameterError
+from ..executor import run_jobs
 from ..export import export_to_onnx
 from ..runtimes import FP32Model, open_model
 from ..runtimes.pytorch import save_checkpoint
@@ -40,10 +41,9 @@ from ..profile import profile_model
 from ..records import TrainedRecord, make_record, publish_artifact, with_fields
 from ..results import pick_key, upsert_results
 from ..stats import test_and_val
-from ..storage import CacheEntry, cached, stable_hash
+from ..storage import CacheEntry, cached
 from ..features import FeatureSet
-from ..train import Distillation, Split, TrainConfig, TrainResult, predict, run_key, select_device, train_model
-from ..workers import run_queue
+from ..train import Distillation, Split, TrainResult, predict, train_model
 from .data import PreparedData
 
 #: Bump when an export or a profile gains or changes fields, so cached ones are recomputed.
@@ -118,25 +118,6 @@ def _profile(export: CacheEntry, run: TrainResult, input_shape: tuple[int, ...],
         settings.latency_threads, settings.latency_runs), name=f"profile-{run.spec['name']}")
 
 
-def share_training_runs(storage: str, features: FeatureSet, device: str,
-                        jobs: list[tuple[dict, Split, TrainConfig]],
-                        run: Callable[[dict, Split, TrainConfig], TrainResult], progress: bool,
-                        distillation: Callable[[Split, int], Distillation] | None = None,
-                        initial: nn.Module | None = None) -> dict:
-    """Train this worker's share of ``jobs`` (model spec, split, training settings; ``distillation`` gives a
-    split's and seed's soft targets) from a queue in ``storage``.
-
-    Every worker started on the same data with the same settings opens the same queue (named by the runs' cache
-    keys) and takes runs from it until none waits (:func:`edge_audio.workers.run_queue`); the caller then goes
-    over every run, finding the others' in the shared cache. Returns the queue's summary.
-    """
-    keyed = {stable_hash(run_key(spec, features, config, split, select_device(device),
-                                 None if distillation is None else distillation(split, config.seed), initial)):
-             (spec, split, config) for spec, split, config in jobs}
-    return run_queue(storage, f"training-runs-{stable_hash(sorted(keyed))[:16]}",
-                     {key: (lambda job=job: run(*job).train_seconds) for key, job in keyed.items()}, progress)
-
-
 def train_baselines(data: PreparedData, settings: Settings, model_configs: list | None = None,
                     progress: bool = False,
                     distillation: Callable[[Split, int], Distillation] | None = None,
@@ -157,18 +138,17 @@ def train_baselines(data: PreparedData, settings: Settings, model_configs: list 
 
     configs = {seed: dataclasses.replace(settings.train, seed=seed) for seed in settings.training_seeds}
 
-    def run(spec: dict, split: Split, config: TrainConfig) -> TrainResult:
-        return train_model(spec, data.features, split, config, data.layout.cache / "runs", settings.device, progress,
-                           distillation=None if distillation is None else distillation(split, config.seed),
-                           initial=initial)
+    def job(spec: dict, split: Split, config) -> tuple:
+        """train_model's arguments for one run: the same wherever the run is computed."""
+        return (spec, data.features, split, config, data.layout.cache / "runs", settings.device, progress, None,
+                None if distillation is None else distillation(split, config.seed), initial)
 
-    if settings.storage:
-        jobs = [(spec, split, config) for spec in specs for config in configs.values() for split in splits]
-        share_training_runs(settings.storage, data.features, settings.device, jobs, run, progress, distillation,
-                            initial)
+    run_jobs(settings, train_model, [job(spec, split, config) for spec in specs for config in configs.values()
+                                     for split in splits], "training runs", progress, gpu=True)
     results = []
     for spec in specs:
-        seed_runs = {seed: [run(spec, split, config) for split in splits] for seed, config in configs.items()}
+        seed_runs = {seed: [train_model(*job(spec, split, config)) for split in splits]
+                     for seed, config in configs.items()}
         runs = seed_runs[settings.training_seeds[0]]
         deployed = runs[-1]
         seed_exports = {seed: [_export(run, data.features, data.layout.cache) for run in seed_run]

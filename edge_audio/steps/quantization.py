@@ -27,10 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import torch
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from ..cards import model_card, write_card
 from ..errors import ModelFileError
+from ..executor import run_jobs
 from ..export import export_waveform_model
 from ..device_latency import PUBLISHED
 from ..features import FeatureSet, LogMelFrontEnd, load_audio
@@ -93,6 +95,7 @@ def _variant(run: TrainResult, export: CacheEntry, method_name: str, features: F
            "calibration": {"clips": settings.calibration_size, "method": settings.calibration_method,
                            "seed": settings.seed},
            "reduce_range": reduce_range, "version": QUANT_VERSION,
+           **({"threads": torch.get_num_threads()} if method.trains else {}),  # a trained variant's sums' order
            **({"options": {name: getattr(settings, name) for name in method.options}} if method.options else {}),
            "versions": {n: library[n] for n in ("torch", "onnx", "onnxruntime", "ai-edge-litert", "tflite-micro",
                                                 "openvino")}}
@@ -197,6 +200,10 @@ def quantize_models(data: PreparedData, settings: Settings, baselines: list[Base
     check_methods(methods, settings.calibration_method)
     # decided by the CPU, never by data: 7-bit weights avoid the AVX2 u8s8 overflow; VNNI/AMX/ARM dot products don't
     reduce_range = not data.machine["int8_dot_product"]
+    run_jobs(settings, _variant, [
+        (run, export, name, data.features, data.layout.cache, settings, reduce_range) for baseline in baselines
+        for name in methods for seed, runs in baseline.seed_runs.items()
+        for run, export in zip(runs, baseline.seed_exports[seed])], "compression jobs", failures=QUANTIZATION_FAILURES)
     results = []
     for baseline in baselines:
         mine = []  # this baseline's results, each with its deployed variant (None: it failed)

@@ -60,6 +60,7 @@ from ..quantize import derived_methods, full_integer_method, reference_method, u
 from ..records import CandidateRecord, make_record, with_fields
 from ..results import as_chosen, pick_key, upsert_results
 from ..stats import rank_agreement, seeded_difference, seeds_comparison
+from ..executor import run_jobs
 from ..storage import atomic_write_json, cached
 from ..supernet import Scorer, supernet_run
 from ..supernet_search import (BOOK_SPACE, SubnetSearch, SubnetSearchOutcome, SubnetTrial, candidates_for,
@@ -428,8 +429,10 @@ def supernet_scorer(features: FeatureSet, split: Split, settings: Settings, cach
     """The run's supernet trained on ``split`` (cached, resumable) and its scorer: sub-networks recalibrated on
     :data:`SCORER_CALIBRATION` training clips drawn with the run's seed, scored on the split's scoring fold; and
     the training's record (history, seconds)."""
-    supernet, entry = supernet_run(BOOK_SPACE, features, split, settings.supernet_epochs,
-                                   settings.search.proxy_batch_size, settings.search.proxy_lr, settings.seed, cache)
+    arguments = (BOOK_SPACE, features, split, settings.supernet_epochs, settings.search.proxy_batch_size,
+                 settings.search.proxy_lr, settings.seed, cache, settings.device)
+    run_jobs(settings, supernet_run, [arguments], "supernet training", gpu=True)
+    supernet, entry = supernet_run(*arguments)
     x_train, _ = features.select(split.train_folds)
     draw = np.random.default_rng(settings.seed).choice(len(x_train), min(SCORER_CALIBRATION, len(x_train)),
                                                        replace=False)
