@@ -55,10 +55,10 @@ def run_jobs(settings, function: Callable[..., Any], calls: Sequence[tuple], wha
     """Compute ``function(*call)`` for every call, in this process or on the cluster (``settings.executor``),
     each with ``settings.threads`` threads; a job raising one of ``failures`` is left to the caller, which calls
     it again and handles what it raises. ``gpu``: the job trains, and may take a GPU."""
-    if settings.executor == "local" or not calls:
-        import torch
+    import torch
 
-        torch.set_num_threads(settings.threads)
+    torch.set_num_threads(settings.threads)  # here too: the caller's own calls key the runs with this count
+    if settings.executor == "local" or not calls:
         for call in calls:
             _tolerating(failures, function, *call)
         return
