@@ -173,17 +173,20 @@ def measure(args: argparse.Namespace) -> dict:
 def summarize(result: dict, out: Path) -> None:
     """Add the training runs and the 10-fold estimate to ``result``; print it all."""
     result["training_runs"] = training_runs(out)
-    result["kfold_estimate"] = protocol_estimate(result, [1, 8, 64])
+    if result["executor"] == "local":  # jobs one after another: the chapter's rest is its time less theirs
+        result["kfold_estimate"] = protocol_estimate(result, [1, 8, 64])
     print(f"{result['clips']} clips ({result['dataset_bytes'] / 1e9:.2f} GB) on {result['cpu']}, "
           f"executor {result['executor']}: {result['wall_seconds'] / 60:.1f} min")
     for chapter, numbers in result["chapters"].items():
         print(f"  chapter {chapter}: {numbers['seconds'] / 60:6.1f} min, peak memory "
               f"{numbers['peak_memory_bytes'] / 2**30:5.2f} GiB, output folder {numbers['output_bytes'] / 1e9:5.2f} GB")
-    estimate = result["kfold_estimate"]
     print(f"  {len(result['training_runs'])} training runs, {sum(r['seconds'] for r in result['training_runs']) / 60:.1f} "
-          f"min of training; the 10-fold protocol ({estimate['runs']} runs) estimated at "
-          + ", ".join(f"{low / 3600:.2f}-{high / 3600:.2f} h on {count} worker{'s' * (count > 1)}"
-                      for count, (low, high) in estimate["wall_seconds_by_workers"].items()))
+          "min of training (summed over the jobs)")
+    if "kfold_estimate" in result:
+        estimate = result["kfold_estimate"]
+        print(f"  the 10-fold protocol ({estimate['runs']} runs) estimated at "
+              + ", ".join(f"{low / 3600:.2f}-{high / 3600:.2f} h on {count} worker{'s' * (count > 1)}"
+                          for count, (low, high) in estimate["wall_seconds_by_workers"].items()))
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ class Settings:
         return cls(**(book_values() | overrides))
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # not a parameter; and unpickling (a Ray job's settings) asks before _values is set
+            raise AttributeError(name)
         try:
             return self._values[name]
         except KeyError:

@@ -55,3 +55,14 @@ HERE = {"edge-audio": "0.9.0", "ray": "2.60.0", "python": "3.11.7", "probe": Non
 def test_a_node_that_differs_or_lacks_a_folder_is_named(seen, expected):
     problem = node_problem("node n", seen, HERE, "p", Path("/out"), Path("/data"))
     assert problem is None if expected is None else problem.startswith(expected)
+
+
+def test_settings_travel_to_a_ray_job_and_back():
+    """A Ray job receives the run's settings pickled (and its keys are computed from them there)."""
+    import pickle
+
+    from edge_audio.settings import Settings
+
+    settings = Settings(epochs=7, job_threads=3)
+    travelled = pickle.loads(pickle.dumps(settings))
+    assert travelled.as_dict() == settings.as_dict() and travelled.threads == 3
