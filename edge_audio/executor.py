@@ -276,7 +276,8 @@ def _node_facts(probe: str, dataset: str | None) -> dict:
         seen = Path(probe).read_text()
     except OSError:
         seen = None
-    return {"edge-audio": package_identity(), "ray": ray.__version__, "python": platform.python_version(), "probe": seen,
+    return {"edge-audio": package_identity(), "ray": ray.__version__, "python": platform.python_version(),
+            "probe": seen,
             "dataset": dataset is not None and Path(dataset).exists()}
 
 

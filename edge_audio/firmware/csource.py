@@ -18,3 +18,12 @@ def c_rows(values, per_line: int, format_value) -> str:
     """``values`` formatted, ``per_line`` to a line, indented, comma-separated (an initializer's body)."""
     items = [format_value(v) for v in values]
     return ",\n".join("    " + ", ".join(items[i:i + per_line]) for i in range(0, len(items), per_line))
+
+
+def c_header(comment: str, guard: str, lines: list[str], includes: tuple[str, ...] = ()) -> str:
+    """A C header: ``comment`` (a block comment), the include guard ``guard``, ``includes`` (e.g. ``<stdint.h>``)
+    and ``lines`` (ending in an empty one) inside an ``extern "C"`` block when compiled as C++."""
+    return "\n".join([comment, f"#ifndef {guard}", f"#define {guard}", "",
+                      *[f"#include {name}" for name in includes], *([""] if includes else []),
+                      "#ifdef __cplusplus", 'extern "C" {', "#endif", "", *lines,
+                      "#ifdef __cplusplus", "}", "#endif", "#endif", ""])
