@@ -94,8 +94,8 @@ def training_runs(out: Path) -> list[dict]:
     """Every training run the chapter computed: model, split and seconds (from the runs' cache entries)."""
     runs = []
     for entry in sorted((out / "cache" / "runs").glob("*/entry.json")):
-        value = json.loads(entry.read_text())["value"]
-        key = json.loads(entry.read_text())["key"]
+        stored = json.loads(entry.read_text())
+        value, key = stored["value"], stored["key"]
         runs.append({"model": value["spec"]["name"], "seed": key["train"]["seed"], "test_fold": key["split"]["test_fold"],
                      "seconds": value["train_seconds"]})
     return runs

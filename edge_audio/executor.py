@@ -120,7 +120,7 @@ def _result(ray, ref, address: str | None) -> dict:
         return ray.get(ref)
     except RayTaskError as exc:  # the job raised: raise what it raised (a UserError stays one line)
         raise exc.cause from None
-    except (ConnectionError, ray.exceptions.RaySystemError, ray.exceptions.NodeDiedError) as exc:
+    except (ConnectionError, ray.exceptions.NodeDiedError) as exc:  # any other system error is a bug: traceback
         raise ClusterError(f"the Ray cluster at {address or 'this machine'} stopped answering "
                            f"({type(exc).__name__}); re-run to resume from the cache") from None
 
