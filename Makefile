@@ -8,28 +8,38 @@ TORCH_SPEC ?= torch==2.13.0
 RUN_ARGS ?=
 BIN := $(VENV)/bin
 
-.PHONY: book test install clean firmware-tools
+.PHONY: book test install clean firmware-tools browser-tools web
 
 book: $(VENV)/.installed firmware-tools
 	$(BIN)/edge-audio run $(RUN_ARGS)
 
 # the main suite, then the Ray cluster suite (a head and a second node on 127.0.0.1, tests/test_cluster.py)
-test: $(VENV)/.installed firmware-tools
+test: $(VENV)/.installed firmware-tools web
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest -m cluster -n 0 tests/test_cluster.py
 
 install: $(VENV)/.installed
 
-# The emulated boards (chapter 3, edge_audio.firmware): Debian's Arm cross compiler, newlib and QEMU. Installed
-# when missing and this is root or has passwordless sudo; otherwise the one line to run (the book then skips the
-# emulated boards and says so).
-FIRMWARE_PACKAGES := gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
-firmware-tools:
-	@if command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get install -y -q $(FIRMWARE_PACKAGES) >/dev/null || \
-	  (apt-get update -q >/dev/null && apt-get install -y -q $(FIRMWARE_PACKAGES) >/dev/null); \
-	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q $(FIRMWARE_PACKAGES) >/dev/null; \
-	else echo "emulated boards skipped: run 'sudo apt-get install -y $(FIRMWARE_PACKAGES)'"; fi
+# The system's tools, from Debian, installed when missing and this is root or has passwordless sudo; otherwise the
+# one line to run. firmware-tools: the emulated boards (chapter 3, edge_audio.firmware; without them the book skips
+# the boards and says so): Arm's cross compiler, newlib and QEMU. browser-tools: the browser demo (edge_audio.demo):
+# npm, and Chromium for its test. Each entry is COMMAND:PACKAGE.
+firmware-tools: TOOLS := arm-none-eabi-gcc:gcc-arm-none-eabi arm-none-eabi-gcc:libnewlib-arm-none-eabi \
+	qemu-system-arm:qemu-system-arm
+browser-tools: TOOLS := npm:npm chromium:chromium
+firmware-tools browser-tools:
+	@missing=""; for pair in $(TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get install -y -q $$missing >/dev/null || \
+	  (apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null); \
+	elif sudo -n true 2>/dev/null; then sudo apt-get install -y -q $$missing >/dev/null; \
+	else echo "$@ not installed:$$missing; run 'sudo apt-get install -y$$missing'"; fi
+
+# The browser demo's runtime, ONNX Runtime Web from the npm registry, as pinned in its lock file (npm ci).
+WEB := edge_audio/web
+web: $(WEB)/node_modules/.package-lock.json
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json | browser-tools
+	npm ci --prefix $(WEB) --ignore-scripts --no-audit --no-fund --loglevel=error
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -34,7 +34,8 @@ from .cards import read_card
 from .firmware.front_end import front_end_sources
 from .firmware.network import generate, kernel_sources
 from .firmware.csource import c_float as _c_float, c_header, c_rows as _c_rows, c_string as _c_string
-from .errors import ModelFileError, ParameterError, PathError
+from .errors import ModelFileError, ParameterError
+from .paths import new_output_folder
 from .runtimes.tflm import ALIGNMENT
 from .storage import atomic_write_json, atomic_write_text, file_sha256
 from .targets.base import DeviceProfile
@@ -103,19 +104,6 @@ def operators(model_bytes: bytes) -> list[str]:
     return list(dict.fromkeys(calls))
 
 
-def _checked_out(out: Path) -> None:
-    """Refuse, before any work, an output folder that holds files or cannot be written."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise PathError(f"{out} exists and is not an empty folder; give a new folder for the bundle")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".probe-{os.getpid()}"
-        probe.write_bytes(b"\0")
-        probe.unlink()
-    except OSError as exc:
-        raise PathError(f"cannot write the bundle to {out}: {exc.strerror or exc}") from None
-
-
 def export_bundle(model: str | os.PathLike, target: str, out: str | os.PathLike) -> Bundle:
     """Write the bundle of the published full-integer TFLite ``model`` for the device profile ``target`` into the
     new folder ``out`` (see the module docstring). A wrong model, target or folder is a one-line
@@ -134,7 +122,7 @@ def export_bundle(model: str | os.PathLike, target: str, out: str | os.PathLike)
     if profile.npu is None:
         c_sources.update(generate(model.read_bytes(), f"{model.name}").sources, **kernel_sources())
     existed = out.exists()
-    _checked_out(out)
+    new_output_folder(out, "the bundle")
     try:
         return _write_bundle(model, card, target, profile, io, out, c_sources)
     except BaseException:  # nothing half-written is left: the folder is as it was (absent, or empty)

@@ -217,6 +217,17 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import write_demo
+
+    demo = write_demo(args.model, args.out_dir, args.hop, args.top)
+    size = sum((demo.folder / name).stat().st_size for name in demo.files)
+    print(f"wrote the demo of {args.model} to {demo.folder}: {len(demo.files)} files, {size / 1e6:.1f} MB (the model "
+          f"{demo.model_bytes:,} bytes, its front end {demo.front_end}, {demo.runtime}); serve it with "
+          f"`python -m http.server --directory {demo.folder} 8000` and open http://localhost:8000")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-audio", description=(
         "How much accuracy does an audio classifier give up to fit on an edge device? "
@@ -322,6 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
                              "compiles for it)")
     export.add_argument("out_dir", metavar="OUT_DIR", help="a new (or empty) folder for the bundle")
     export.set_defaults(func=_cmd_export)
+
+    demo = commands.add_parser("demo", help="write a static web page that classifies the microphone or a WAV file "
+                               "with a published ONNX model, in the browser (ONNX Runtime Web, offline)")
+    demo.add_argument("model", help="a published ONNX model (models/<name>_waveform.onnx: raw audio in; or a log-mel "
+                      "model, models/<name>.onnx, <name>_ort_static.onnx: its front end in JavaScript), with its "
+                      ".card.json beside it")
+    demo.add_argument("out_dir", metavar="OUT_DIR", help="a new (or empty) folder for the page")
+    demo.add_argument("--hop", type=_positive_float, default=0.5, metavar="SECONDS",
+                      help="seconds between two windows of the microphone (default 0.5)")
+    demo.add_argument("--top", type=_positive_int, default=3, help="classes shown per window (default 3)")
+    demo.set_defaults(func=_cmd_demo)
     return parser
 
 

@@ -65,6 +65,22 @@ def check_output_folder(folder: Path) -> None:
                 path.rmdir()
 
 
+def new_output_folder(out: Path, what: str) -> None:
+    """Create the folder ``out`` that a command writes ``what`` into, refusing in one line, before any work, a
+    folder that holds files or cannot be written."""
+    from .errors import PathError
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise PathError(f"{out} exists and is not an empty folder; give a new folder for {what}")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".probe-{os.getpid()}"
+        probe.write_bytes(b"\0")
+        probe.unlink()
+    except OSError as exc:
+        raise PathError(f"cannot write {what} to {out}: {exc.strerror or exc}") from None
+
+
 def _probe(folder: Path) -> None:
     """Create ``folder``, write and sync 64 kB in it, and check its free space (see
     :func:`check_output_folder`)."""

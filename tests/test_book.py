@@ -83,7 +83,8 @@ def test_no_page_claims_an_equality_or_no_loss_that_no_chapter_shows(built_book,
 def test_book_has_the_reference_pages(built_book):
     for page in ("intro", "configuration", "reproducibility"):
         assert (built_book / "book" / f"{page}.html").is_file(), page
-    reference = ("cli", "evidence", "datasets", "models", "runtimes", "devices", "search", "tests", "decisions")
+    reference = ("cli", "evidence", "datasets", "models", "runtimes", "devices", "search", "cluster", "demo", "tests",
+                 "decisions")
     for page in reference:  # the Reference part: what the README used to hold
         assert (built_book / "book" / "reference" / f"{page}.html").is_file(), page
     runtimes = text_of((built_book / "book" / "reference" / "runtimes.html").read_text(encoding="utf-8"))
@@ -97,6 +98,10 @@ def test_frontier_chapter_shows_the_frontier_figure(built_book, notebooks, book_
     assert (book_run.output / "reports" / "pareto_frontier.png").is_file()
     best = glued(notebooks / "05_frontier.ipynb", "fr_best_model").strip("'")
     assert best in page
+    # each host target's pick with the command that writes its browser demo, of a file the run published
+    demos = re.findall(r"edge-audio demo (models/\S+\.onnx) demo/(\w+)", text_of(page))
+    assert {target for _, target in demos} >= {"smart_speaker", "gateway"}
+    assert all((book_run.output / model).is_file() for model, _ in demos)
 
 
 def text_of(html_page):

@@ -131,11 +131,12 @@ LAYERS = (
     ("pipeline", ("pipeline",)),
     ("steps", ("steps",)),
     ("settings", ("settings",)),
-    ("analysis", ("frontier", "nas", "supernet_search", "bench", "bundle", "classify", "plots", "tables", "claims", "glue", "replication",
+    ("analysis", ("frontier", "nas", "supernet_search", "bench", "bundle", "demo", "classify", "plots", "tables", "claims", "glue", "replication",
                   "results", "records", "cards")),
     ("measurement and training", ("quantize", "runtimes", "targets", "memory", "profile", "npu", "tflite", "export",
                                   "device_latency", "machine", "train", "models", "features", "data", "synth",
-                                  "download", "workers", "executor", "metrics", "supernet", "firmware")),
+                                  "download", "workers", "executor", "metrics", "supernet", "firmware",
+                                  "browser")),
     ("foundation", ("parameters", "storage", "paths", "errors", "names", "notices", "processes", "stats", "pareto")),
 )
 

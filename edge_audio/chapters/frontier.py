@@ -10,6 +10,7 @@ import pandas as pd
 
 from .. import plots
 from ..claims import Claims
+from ..demo import runs_in_page
 from ..device_latency import estimated_latency_ms
 from ..errors import invariant
 from ..firmware.boards import BOARDS
@@ -175,6 +176,26 @@ class FrontierChapter:
                          "counted / estimate": f"{low / estimate:.1f}x-{high / estimate:.1f}x",
                          "bit-exact": "yes" if counted["bit_exact"] else "NO"})
         return pd.DataFrame(rows).set_index("profile") if rows else pd.DataFrame()
+
+    def demo_table(self) -> pd.DataFrame:
+        """Each host target's pick and the one command, run in the output folder, that writes its browser demo
+        (:mod:`edge_audio.demo`): the pick's own file where it is ONNX (what ONNX Runtime Web runs), else its
+        model's raw-audio export where the run published one."""
+        rows = []
+        tested = self.report.evaluated.set_index("label")
+        for name, profile in self.report.profiles.items():
+            label = self.report.profile_best["best model (validation)"].get(name, "none fits")
+            if profile.kind != DeviceProfile.kind or label == "none fits":
+                continue
+            artifact, model = tested.at[label, "artifact"], tested.at[label, "model"]
+            raw_audio = f"models/{model}_waveform.onnx"
+            runs = artifact if runs_in_page(artifact) else (
+                raw_audio if (self.data.layout.root / raw_audio).is_file() else None)
+            rows.append({"host target": name, "pick": label,
+                         "the page runs": "no ONNX file published" if runs is None else
+                         "its model's raw-audio export" if runs == raw_audio else "its own file",
+                         "command": "-" if runs is None else f"edge-audio demo {runs} demo/{name}"})
+        return pd.DataFrame(rows).set_index("host target") if rows else pd.DataFrame()
 
     def _device_memory(self, label: str, profile: str) -> str:
         """What a device profile's pick needs on the device: flash, peak RAM, TFLite Micro's arena, and the
