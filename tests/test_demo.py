@@ -162,13 +162,18 @@ def test_a_log_mel_model_gets_its_front_end_computed_in_the_page(raw_audio_model
 
 
 @needs_browser
-@pytest.mark.parametrize("flags, said", [
-    (("--use-fake-device-for-media-stream", "--deny-permission-prompts"), "Microphone access was refused"),
-    ((), "No microphone was found")])
-def test_a_refused_or_absent_microphone_is_said_on_the_page(raw_audio_model, tmp_path, capsys, flags, said):
+@pytest.mark.parametrize("flags, host, said", [
+    (("--use-fake-device-for-media-stream", "--deny-permission-prompts"), None, "Microphone access was refused"),
+    ((), None, "No microphone was found"),
+    # a phone opening the page over plain http from another machine: not a secure page, so no microphone
+    (("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+      "--host-resolver-rules=MAP laptop.test 127.0.0.1"), "laptop.test", "a page needs https (or localhost)")],
+    ids=["refused", "absent", "plain-http"])
+def test_a_refused_absent_or_unreachable_microphone_is_said_on_the_page(raw_audio_model, tmp_path, capsys, flags,
+                                                                       host, said):
     demo = written_demo(raw_audio_model, tmp_path / "demo", capsys)
     with serve(demo) as url, Browser(flags) as browser:
-        browser.open(url)
+        browser.open(url.replace("127.0.0.1", host) if host else url)
         browser.wait_for("window.demo.ready")
         browser.evaluate("document.getElementById('listen').click()", user_gesture=True)
         assert said in browser.wait_for("window.demo.problem", timeout=15)
@@ -195,6 +200,14 @@ def test_a_wrong_model_or_folder_or_a_missing_runtime_is_one_line_and_nothing_is
     (beside / raw_audio_model.with_suffix(".card.json").name).write_text(
         raw_audio_model.with_suffix(".card.json").read_text())
     assert "another file's card" in refused(beside / raw_audio_model.name, out)
+    odd_fft = tmp_path / "odd_fft"  # a log-mel model whose FFT is not a power of two: the page's FFT is radix 2
+    odd_fft.mkdir()
+    log_mel = raw_audio_model.with_name(raw_audio_model.name.replace("_waveform.onnx", ".onnx"))
+    (odd_fft / log_mel.name).write_bytes(log_mel.read_bytes())
+    card = json.loads(log_mel.with_suffix(".card.json").read_text())
+    card["front_end"]["n_fft"] = card["front_end"]["n_fft"] + 6  # still >= hop_length and 2 n_mels
+    (odd_fft / log_mel.with_suffix(".card.json").name).write_text(json.dumps(card))
+    assert "_waveform.onnx" in refused(odd_fft / log_mel.name, out)
     full = tmp_path / "full"
     full.mkdir()
     (full / "keep.txt").write_text("mine")
