@@ -2,6 +2,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -81,7 +82,8 @@ def test_a_wrong_value_is_a_one_line_error_before_any_chapter_runs(tmp_path):
     assert not (tmp_path / "out" / "notebooks").exists()
 
 
-def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids(book_run, tmp_path):
+def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids(book_run, tmp_path, monkeypatch,
+                                                                                 capsys):
     """Class ids 3, 7, 12 (not 0..K-1) through every chapter, started outside the checkout, relative paths (the
     session's end-to-end run, tests/conftest.py)."""
     from edge_audio.results import load_results
@@ -127,6 +129,14 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     for card in ("nas_best_model", "nas_best_model_int8", "nas_best_model_tflite_int8"):  # the best's copies too
         assert json.loads((models / f"{card}.card.json").read_text())["profiles"] is not None, card
 
+    def classify(*args):
+        """`edge-audio classify ARGS` from the run's folder, in this process (a fresh interpreter each would cost
+        seconds of imports): its exit status, stdout and stderr."""
+        monkeypatch.chdir(root)
+        status = main(["classify", *map(str, args)])
+        said = capsys.readouterr()
+        return SimpleNamespace(returncode=status, stdout=said.out, stderr=said.err)
+
     # classify prints, for each test clip, what the published model (the split testing on the last fold)
     # predicted for it: the true class where it was right, as often as that split's record says
     last = {r["variant"]: r["test"] for r in records if r["model"] == best}
@@ -135,21 +145,21 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     truth = {str(p): f"pitch{p.name.split('_')[0]}" for p in clips}
     for model, variant in ((f"{best}.onnx", "fp32"), (waveform.name, "fp32"),
                            (f"{best}_ort_static.onnx", "ort_static"), (f"{best}_tflite_int8.tflite", "tflite_int8")):
-        result = run_cli("classify", f"out/models/{model}", *truth, "--top", "1", cwd=root)
+        result = classify(f"out/models/{model}", *truth, "--top", "1")
         assert result.returncode == 0, result.stderr
         printed = dict(line.split(": ", 1) for line in result.stdout.strip().splitlines())
         right = sum(printed[path].split()[0] == label for path, label in truth.items())
         assert right == correct[variant], (model, result.stdout)
     # a bad file is one line on stderr and exit 2, and the good ones are still classified; --stream slides
     (tmp_path / "bad.wav").write_text("not audio")
-    result = run_cli("classify", f"out/models/{best}.onnx", tmp_path / "bad.wav", str(clips[0]), cwd=root)
+    result = classify(f"out/models/{best}.onnx", tmp_path / "bad.wav", str(clips[0]))
     assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith(f"edge-audio: error: cannot read audio file {tmp_path / 'bad.wav'}")
     assert result.stdout.startswith(str(clips[0]))
     long = tmp_path / "long.wav"
     rate = 44100  # not the model's rate, and stereo: classify resamples and mixes
     sf.write(long, np.stack([np.sin(2 * np.pi * 440 * np.arange(int(3.5 * rate)) / rate)] * 2, axis=1), rate)
-    result = run_cli("classify", f"out/models/{best}.onnx", str(long), "--stream", "--hop", "0.5", cwd=root)
+    result = classify(f"out/models/{best}.onnx", str(long), "--stream", "--hop", "0.5")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1 + 6 + 1 and "real-time factor" in lines[-1]  # windows at 0, 0.5, ..., 2.5 s
@@ -157,9 +167,9 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     sf.write(tmp_path / "nan.wav", np.full(8000, np.nan, dtype=np.float32), 8000, subtype="FLOAT")
     sf.write(tmp_path / "quiet.wav", np.zeros(rate // 4, dtype=np.float32), rate)  # 0.25 s
     for audio, message in ((tmp_path / "nan.wav", "holds NaN or infinite samples"), (tmp_path, "is a directory")):
-        result = run_cli("classify", f"out/models/{best}.onnx", audio, cwd=root)
+        result = classify(f"out/models/{best}.onnx", audio)
         assert result.returncode == 2 and message in result.stderr and result.stderr.count("\n") == 1, result.stderr
-    result = run_cli("classify", f"out/models/{best}.onnx", tmp_path / "quiet.wav", cwd=root)
+    result = classify(f"out/models/{best}.onnx", tmp_path / "quiet.wav")
     assert result.returncode == 0 and result.stdout.startswith(str(tmp_path / "quiet.wav"))
     assert "it is silent" in result.stderr and "less than the model's" in result.stderr
     # a model beside another model's card (a different class count) is refused, not given confident labels
@@ -168,15 +178,15 @@ def test_the_whole_book_runs_from_another_folder_on_a_dataset_with_odd_class_ids
     card = json.loads((models / f"{best}.card.json").read_text())
     (tmp_path / "swapped" / "m.card.json").write_text(json.dumps({**card, "file": "m.onnx",
                                                                   "classes": card["classes"][:2]}))
-    result = run_cli("classify", tmp_path / "swapped" / "m.onnx", str(clips[0]), cwd=root)
+    result = classify(tmp_path / "swapped" / "m.onnx", str(clips[0]))
     assert result.returncode == 2 and "outputs 3 classes but its card names 2" in result.stderr, result.stderr
-    result = run_cli("classify", tmp_path / "swapped", str(clips[0]), cwd=root)
+    result = classify(tmp_path / "swapped", str(clips[0]))
     assert result.returncode == 2 and "is a directory" in result.stderr
     # another model with as many classes, under the name the card gives: refused by the card's SHA-256
     other = next(name for name in ("mini", "mini2") if name != best)
     shutil.copy(models / f"{other}.onnx", tmp_path / "swapped" / f"{best}.onnx")
     shutil.copy(models / f"{best}.card.json", tmp_path / "swapped")
-    result = run_cli("classify", tmp_path / "swapped" / f"{best}.onnx", str(clips[0]), cwd=root)
+    result = classify(tmp_path / "swapped" / f"{best}.onnx", str(clips[0]))
     assert result.returncode == 2 and "is another file's card" in result.stderr, result.stderr
     assert result.stderr.count("\n") == 1
 
