@@ -99,7 +99,7 @@ async function makeClassifier(card, config) {
   const samples = Math.round(card.front_end.sample_rate * card.front_end.duration);
   const logMel = config.front_end ? makeLogMel(config.front_end, samples) : null;
   const [input, output] = [session.inputNames[0], session.outputNames[0]];
-  return {
+  const classifier = {
     samples,
     async classify(wave) {  // one window (Float32Array of `samples`) -> {probabilities, ms}
       const began = performance.now();
@@ -108,6 +108,8 @@ async function makeClassifier(card, config) {
       return { probabilities: softmax(result[output].data), ms: performance.now() - began };
     },
   };
+  await classifier.classify(new Float32Array(samples));  // the first run prepares the kernels: not a window's latency
+  return classifier;
 }
 
 function fitWindow(wave, start, samples) {  // wave[start:] cropped or zero-padded at the end, as in training
