@@ -23,7 +23,6 @@ operator).
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,15 +120,8 @@ def export_bundle(model: str | os.PathLike, target: str, out: str | os.PathLike)
     c_sources = front_end_sources(card["front_end"])
     if profile.npu is None:
         c_sources.update(generate(model.read_bytes(), f"{model.name}").sources, **kernel_sources())
-    existed = out.exists()
-    new_output_folder(out, "the bundle")
-    try:
+    with new_output_folder(out, "the bundle"):
         return _write_bundle(model, card, target, profile, io, out, c_sources)
-    except BaseException:  # nothing half-written is left: the folder is as it was (absent, or empty)
-        shutil.rmtree(out, ignore_errors=True)
-        if existed:
-            out.mkdir()
-        raise
 
 
 def _deployable_card(model: Path) -> dict:

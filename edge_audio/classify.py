@@ -59,6 +59,11 @@ class Classifier:
     def config(self) -> FeatureConfig:
         return self._config
 
+    @property
+    def raw_audio(self) -> bool:
+        """Whether the model takes the waveform (its front end in the graph) rather than log-mel features."""
+        return self.card["input"]["kind"] == "waveform"
+
     def read(self, audio_path: str | Path) -> np.ndarray:
         """The whole recording as float32 mono at the model's sample rate."""
         if Path(audio_path).is_dir():
@@ -94,7 +99,7 @@ class Classifier:
 
     def probabilities(self, windows: np.ndarray) -> np.ndarray:
         """Class probabilities of each window (windows, samples) -> (windows, classes)."""
-        if self.card["input"]["kind"] == "waveform":
+        if self.raw_audio:
             inputs = windows
         else:
             with torch.no_grad():

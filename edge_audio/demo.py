@@ -88,7 +88,7 @@ def _demo_model(model: Path) -> Classifier:
                              "models/<name>_waveform.onnx)")
     classifier = Classifier.load(model)
     n_fft = classifier.config.n_fft
-    if classifier.card["input"]["kind"] != "waveform" and n_fft & (n_fft - 1):
+    if not classifier.raw_audio and n_fft & (n_fft - 1):
         raise ModelFileError(f"{model} takes log-mel input with an FFT of {n_fft} points, and the page's front end "
                              "computes FFTs of a power of two: give the model's raw-audio export "
                              f"(models/{classifier.card['model']}_waveform.onnx)")
@@ -98,7 +98,7 @@ def _demo_model(model: Path) -> Classifier:
 def _front_end(classifier: Classifier) -> dict | None:
     """What the page needs to compute a log-mel model's front end (None for a raw-audio model): the package's own
     filterbank, so the page and :class:`~edge_audio.features.LogMelFrontEnd` share it."""
-    if classifier.card["input"]["kind"] == "waveform":
+    if classifier.raw_audio:
         return None
     config: FeatureConfig = classifier.config
     filterbank = LogMelFrontEnd(config).mel_filterbank.numpy()
@@ -108,21 +108,14 @@ def _front_end(classifier: Classifier) -> dict | None:
 
 def write_demo(model: str | os.PathLike, out: str | os.PathLike, hop: float = 0.5, top: int = 3) -> Demo:
     """Write the demo of the published ONNX ``model`` into the new folder ``out`` (see the module docstring): a
-    window every ``hop`` seconds, the ``top`` classes shown. A
-    wrong model or folder, or a runtime not installed, is a one-line :class:`~edge_audio.errors.UserError` before
-    anything is written; a failure while writing leaves the folder as it was."""
+    window every ``hop`` seconds, the ``top`` classes shown. A wrong model or folder, or a runtime not installed,
+    is a one-line :class:`~edge_audio.errors.UserError` before anything is written; a failure while writing leaves
+    the folder as it was."""
     model, out = Path(model), Path(out)
     classifier = _demo_model(model)
     runtime = runtime_folder()
-    existed = out.exists()
-    new_output_folder(out, "the demo")
-    try:
+    with new_output_folder(out, "the demo"):
         return _write(classifier, runtime, out, hop, top)
-    except BaseException:
-        shutil.rmtree(out, ignore_errors=True)
-        if existed:
-            out.mkdir()
-        raise
 
 
 def _write(classifier: Classifier, runtime: Path, out: Path, hop: float, top: int) -> Demo:

@@ -65,13 +65,16 @@ def check_output_folder(folder: Path) -> None:
                 path.rmdir()
 
 
-def new_output_folder(out: Path, what: str) -> None:
+@contextlib.contextmanager
+def new_output_folder(out: Path, what: str):
     """Create the folder ``out`` that a command writes ``what`` into, refusing in one line, before any work, a
-    folder that holds files or cannot be written."""
+    folder that holds files or cannot be written; if the block fails, nothing half-written is left: the folder is
+    as it was (absent, or empty)."""
     from .errors import PathError
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise PathError(f"{out} exists and is not an empty folder; give a new folder for {what}")
+    existed = out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".probe-{os.getpid()}"
@@ -79,6 +82,13 @@ def new_output_folder(out: Path, what: str) -> None:
         probe.unlink()
     except OSError as exc:
         raise PathError(f"cannot write {what} to {out}: {exc.strerror or exc}") from None
+    try:
+        yield out
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        if existed:
+            out.mkdir()
+        raise
 
 
 def _probe(folder: Path) -> None:

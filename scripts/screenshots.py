@@ -9,13 +9,14 @@ non-white row, and prints what it wrote. Look at them before resolving an issue 
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from edge_audio.browser import chromium
 
 WIDTHS = (1400, 400)
 #: Tall enough for the longest chapter; the blank below the page is cut off afterwards.
@@ -44,7 +45,7 @@ def main() -> None:
     parser.add_argument("--html", type=Path, default=Path("_build/html"))
     parser.add_argument("--out", type=Path, default=Path("screenshots"))
     args = parser.parse_args()
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    browser = chromium()
     if browser is None:
         sys.exit("no chromium on PATH: apt-get install chromium")
     pages = sorted((args.html / "book").glob("*.html"))
