@@ -177,11 +177,12 @@ class FrontierChapter:
                          "bit-exact": "yes" if counted["bit_exact"] else "NO"})
         return pd.DataFrame(rows).set_index("profile") if rows else pd.DataFrame()
 
-    def demo_table(self) -> pd.DataFrame:
+    def demo_commands(self) -> str:
         """Each host target's pick and the one command, run in the output folder, that writes its browser demo
-        (:mod:`edge_audio.demo`): the pick's own file where it is ONNX (what ONNX Runtime Web runs), else its
-        model's raw-audio export where the run published one."""
-        rows = []
+        (:mod:`edge_audio.demo`), as a Markdown list (a table's long commands do not fit a phone): the pick's own file
+        where it is ONNX (what ONNX Runtime Web runs), else its model's raw-audio export where the run published
+        one."""
+        lines = []
         tested = self.report.evaluated.set_index("label")
         for name, profile in self.report.profiles.items():
             label = self.report.profile_best["best model (validation)"].get(name, "none fits")
@@ -191,11 +192,12 @@ class FrontierChapter:
             raw_audio = f"models/{model}_waveform.onnx"
             runs = artifact if runs_in_page(artifact) else (
                 raw_audio if (self.data.layout.root / raw_audio).is_file() else None)
-            rows.append({"host target": name, "pick": label,
-                         "the page runs": "no ONNX file published" if runs is None else
-                         "its model's raw-audio export" if runs == raw_audio else "its own file",
-                         "command": "-" if runs is None else f"edge-audio demo {runs} demo/{name}"})
-        return pd.DataFrame(rows).set_index("host target") if rows else pd.DataFrame()
+            if runs is None:
+                lines.append(f"- **{name}**, pick {label}: no ONNX file of it was published (the page runs ONNX)")
+            else:
+                how = "its own file" if runs == artifact else "its model's raw-audio export"
+                lines.append(f"- **{name}**, pick {label} ({how}): `edge-audio demo {runs} demo/{name}`")
+        return "\n".join(lines) if lines else "No host target has a pick, so there is no demo to write."
 
     def _device_memory(self, label: str, profile: str) -> str:
         """What a device profile's pick needs on the device: flash, peak RAM, TFLite Micro's arena, and the
